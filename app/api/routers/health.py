@@ -1,0 +1,52 @@
+"""Liveness, readiness and Prometheus metrics."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Response
+
+from app.api.deps import ServicesDep
+from app.api.responses import json_response
+from app.api.schemas import ReadinessResponse
+from app.observability import metrics
+from app.serving.health import check_dependencies
+
+router = APIRouter(tags=["operations"])
+
+
+@router.get("/healthz", summary="Liveness",
+            description="200 while the process runs its event loop; checks nothing else.")
+async def healthz() -> dict[str, str]:
+    return {"status": "ok"}
+
+
+@router.get(
+    "/readyz",
+    response_model=ReadinessResponse,
+    summary="Readiness, per dependency",
+    description=(
+        "Checks the model, the Feast online store and each cache tier and names what is down. "
+        "Answers 200 while a model is loaded, because every request can still be served (with "
+        "the popularity fallback if need be): taking all replicas out of a load balancer when a "
+        "shared Redis fails would turn a degradation into an outage. `degraded` is true when "
+        "any dependency is down; 503 only when no model can be served."
+    ),
+    responses={503: {"description": "No model loaded"}},
+)
+async def readyz(services: ServicesDep) -> Response:
+    statuses = await check_dependencies(services.engine)
+    model_ok = statuses["model"].ok
+    body = {
+        "ready": model_ok,
+        "degraded": not all(s.ok for s in statuses.values()),
+        "model_version": services.engine.model.version if model_ok else None,
+        "dependencies": {name: {"ok": s.ok, "detail": s.detail} for name, s in statuses.items()},
+    }
+    return json_response(body, status_code=200 if model_ok else 503)
+
+
+@router.get("/metrics", summary="Prometheus metrics", include_in_schema=True,
+            response_class=Response,
+            description="Prometheus text exposition, aggregated across uvicorn workers.")
+async def prometheus_metrics() -> Response:
+    payload, content_type = metrics.render_latest()
+    return Response(content=payload, media_type=content_type)

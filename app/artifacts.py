@@ -1,0 +1,88 @@
+"""The model artifact contract shared by training (writer) and serving (reader).
+
+A model version is a directory ``<models_root>/<version>/`` holding:
+
+* ``model.onnx``: inputs ``history`` (int64 [H], item indices oldest -> newest) and
+  ``user_tokens`` (int64 [T], attribute-token indices); output ``scores`` (float32 [n_items]).
+  Index ``n_items`` (resp. ``n_tokens``) is a padding slot whose row is all zeros, so callers
+  always pass at least one element.
+* ``items.json``: item ids in index order.
+* ``tokens.json``: user attribute tokens in index order.
+* ``popular.json``: the popularity fallback, item ids best first.
+* ``manifest.json``: ``ModelManifest`` below.
+
+``<models_root>/CURRENT`` names the published version. Publishing writes the directory under a
+temporary name, renames it into place, then replaces ``CURRENT`` atomically, so a reader never
+sees half a model.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+MODEL_FILE = "model.onnx"
+ITEMS_FILE = "items.json"
+TOKENS_FILE = "tokens.json"
+POPULAR_FILE = "popular.json"
+MANIFEST_FILE = "manifest.json"
+CURRENT_POINTER = "CURRENT"
+FORMAT_VERSION = 1
+
+INPUT_HISTORY = "history"
+INPUT_USER_TOKENS = "user_tokens"
+OUTPUT_SCORES = "scores"
+
+
+class ParityReport(BaseModel):
+    probes: int = Field(description="Users scored by both the training code and onnxruntime.")
+    max_abs_diff: float
+    tolerance: float
+
+
+class ModelManifest(BaseModel):
+    format_version: int = FORMAT_VERSION
+    version: str
+    model_type: str
+    trained_at: datetime
+    data_fingerprint: str = Field(description="SHA-256 over the training tables.")
+    n_items: int
+    n_tokens: int
+    history_max_items: int
+    feature_list: list[str] = Field(description="Feast features the model reads, view:name.")
+    hyperparameters: dict[str, Any] = Field(default_factory=dict)
+    offline_metrics: dict[str, float] = Field(default_factory=dict)
+    parity: ParityReport
+
+
+def read_manifest(model_dir: Path) -> ModelManifest:
+    return ModelManifest.model_validate_json((model_dir / MANIFEST_FILE).read_text())
+
+
+def read_json_list(path: Path) -> list[str]:
+    data = json.loads(path.read_text())
+    if not isinstance(data, list) or not all(isinstance(x, str) for x in data):
+        raise ValueError(f"{path}: expected a JSON list of strings")
+    return data
+
+
+def current_version(models_root: Path) -> str | None:
+    pointer = models_root / CURRENT_POINTER
+    if not pointer.exists():
+        return None
+    return pointer.read_text().strip() or None
+
+
+def publish(models_root: Path, staged_dir: Path, version: str) -> Path:
+    """Move a fully written ``staged_dir`` to ``models_root/version`` and point CURRENT at it."""
+    final_dir = models_root / version
+    os.replace(staged_dir, final_dir)
+    tmp_pointer = models_root / f".{CURRENT_POINTER}.tmp"
+    tmp_pointer.write_text(version + "\n")
+    os.replace(tmp_pointer, models_root / CURRENT_POINTER)
+    return final_dir

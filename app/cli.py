@@ -1,0 +1,128 @@
+"""The ``recserve`` command: generate, build, serve, demo.
+
+Heavy modules (Feast, onnxruntime, pandas) are imported inside each command so ``--help``
+answers at once.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import shutil
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from app.settings import Settings
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if args.home is not None:
+        # Exported, not just passed: uvicorn workers rebuild Settings from the environment.
+        os.environ["RECSERVE_HOME"] = str(args.home.resolve())
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    handler = args.handler
+    return int(handler(args, Settings()) or 0)
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="recserve", description=__doc__)
+    parser.add_argument("--home", type=Path, default=None,
+                        help="state directory (default: $RECSERVE_HOME or ./.recserve)")
+    sub = parser.add_subparsers(required=True, metavar="COMMAND")
+
+    gen = sub.add_parser("generate", help="write a synthetic shop in RecBole atomic format")
+    gen.add_argument("--out", type=Path, required=True, help="parent directory of the dataset")
+    gen.add_argument("--name", default="shop")
+    gen.add_argument("--users", type=int, default=2000)
+    gen.add_argument("--items", type=int, default=800)
+    gen.add_argument("--events", type=int, default=60_000)
+    gen.add_argument("--seed", type=int, default=0)
+    gen.set_defaults(handler=_generate)
+
+    build = sub.add_parser("build", help="ingest data, build Feast features, train and publish")
+    build.add_argument("--data", type=Path, required=True,
+                       help="dataset directory in RecBole atomic format (DIR/NAME.inter, ...)")
+    build.set_defaults(handler=_build)
+
+    serve = sub.add_parser("serve", help="serve the published model over HTTP")
+    _serve_args(serve)
+    serve.set_defaults(handler=_serve)
+
+    demo = sub.add_parser("demo", help="generate a synthetic shop, build it, and serve it")
+    _serve_args(demo)
+    demo.set_defaults(handler=_demo)
+    return parser
+
+
+def _serve_args(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--host", default=None, help="bind address (default 127.0.0.1)")
+    parser.add_argument("--port", type=int, default=None, help="port (default 8000)")
+    parser.add_argument("--workers", type=int, default=None, help="uvicorn workers (default 1)")
+
+
+def _generate(args: argparse.Namespace, settings: Settings) -> int:
+    from app.data.synthetic import generate_shop
+
+    path = generate_shop(args.out, n_users=args.users, n_items=args.items,
+                         n_events=args.events, seed=args.seed, name=args.name)
+    print(f"wrote synthetic dataset to {path}")
+    return 0
+
+
+def _build(args: argparse.Namespace, settings: Settings) -> int:
+    from app.data.types import DataFormatError
+    from app.training.pipeline import build
+
+    try:
+        result = build(settings, args.data)
+    except DataFormatError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(result.format())
+    return 0
+
+
+def _serve(args: argparse.Namespace, settings: Settings) -> int:
+    import uvicorn
+
+    host = args.host or settings.api.host
+    port = args.port or settings.api.port
+    workers = args.workers or settings.api.workers
+    if workers > 1:
+        _prepare_multiprocess_metrics(settings.home / "prometheus")
+    uvicorn.run(
+        "app.api.main:create_app",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        loop="uvloop",
+        http="httptools",
+        access_log=False,
+        log_level="info",
+    )
+    return 0
+
+
+def _prepare_multiprocess_metrics(directory: Path) -> None:
+    # Samples of a previous run would be summed into this one's; start empty.
+    shutil.rmtree(directory, ignore_errors=True)
+    directory.mkdir(parents=True)
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(directory.resolve())
+
+
+def _demo(args: argparse.Namespace, settings: Settings) -> int:
+    from app.data.synthetic import generate_shop
+    from app.training.pipeline import build
+
+    source = generate_shop(settings.home / "source", seed=0)
+    print(build(settings, source).format())
+    return _serve(args, settings)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

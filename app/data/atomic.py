@@ -1,0 +1,85 @@
+"""Reader for RecBole atomic files: ``DIR/NAME.inter`` (required), ``.user``, ``.item``.
+
+Each file is tab-separated with a header of ``name:type`` fields, type one of token,
+token_seq, float, float_seq. Every value is read as a string (no quoting, no NA guessing), so
+ids such as ``007``, ``NA`` or ``sku 17/b`` survive unchanged.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from app.data.raw import RawTable, first_non_utf8_line, read_delimited
+from app.data.types import ITEM_ID, USER_ID, DataFormatError, FieldType
+
+INTERACTIONS_TABLE = "interactions"
+USERS_TABLE = "users"
+ITEMS_TABLE = "items"
+
+
+@dataclass
+class RawTables:
+    """The raw input tables; ``users``/``items`` are None when the source has no such file."""
+
+    interactions: RawTable
+    users: RawTable | None
+    items: RawTable | None
+
+
+def read_atomic_dir(dataset_dir: Path) -> RawTables:
+    """Read ``dataset_dir/NAME.{inter,user,item}`` where NAME is the folder name."""
+    if not dataset_dir.is_dir():
+        raise DataFormatError(f"{dataset_dir}: not a directory")
+    name = dataset_dir.name
+    inter_path = dataset_dir / f"{name}.inter"
+    if not inter_path.is_file():
+        raise DataFormatError(f"{inter_path}: missing (a RecBole dataset needs NAME.inter)")
+    user_path = dataset_dir / f"{name}.user"
+    item_path = dataset_dir / f"{name}.item"
+    return RawTables(
+        interactions=read_atomic_file(inter_path, INTERACTIONS_TABLE, (USER_ID, ITEM_ID)),
+        users=read_atomic_file(user_path, USERS_TABLE, (USER_ID,)) if user_path.is_file() else None,
+        items=read_atomic_file(item_path, ITEMS_TABLE, (ITEM_ID,)) if item_path.is_file() else None,
+    )
+
+
+def read_atomic_file(path: Path, table: str, required: tuple[str, ...]) -> RawTable:
+    """Read one atomic file; raise ``DataFormatError`` if its header is unusable."""
+    fields = parse_header(path, required)
+    return read_delimited(
+        path, table=table, names=list(fields), fields=fields, delimiter="\t", quoted=False
+    )
+
+
+def parse_header(path: Path, required: tuple[str, ...]) -> dict[str, FieldType]:
+    """Field name -> type from the first line of an atomic file."""
+    with path.open("rb") as handle:
+        raw_header = handle.readline()
+    if not raw_header.strip():
+        raise DataFormatError(f"{path}:1: empty file or empty header line")
+    if first_non_utf8_line(raw_header) is not None:
+        raise DataFormatError(f"{path}:1: not UTF-8 text")
+    header = raw_header.decode("utf-8").removeprefix("\ufeff").rstrip("\r\n")
+    fields: dict[str, FieldType] = {}
+    for column, spec in enumerate(header.split("\t"), start=1):
+        name, sep, type_name = spec.strip().rpartition(":")
+        if not sep or not name:
+            raise DataFormatError(
+                f"{path}:1: header field {column} {spec!r} is not of the form name:type"
+            )
+        try:
+            field_type = FieldType(type_name)
+        except ValueError:
+            allowed = ", ".join(t.value for t in FieldType)
+            raise DataFormatError(
+                f"{path}:1: header field {spec!r} has unknown type {type_name!r} "
+                f"(expected one of {allowed})"
+            ) from None
+        if name in fields:
+            raise DataFormatError(f"{path}:1: header field {name!r} appears twice")
+        fields[name] = field_type
+    missing = [name for name in required if name not in fields]
+    if missing:
+        raise DataFormatError(f"{path}:1: header lacks required field(s) {', '.join(missing)}")
+    return fields

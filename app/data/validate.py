@@ -1,0 +1,236 @@
+"""Row validation and standardisation, vectorised over whole columns.
+
+Each rule rejects rows with one fixed reason string; a row failing several rules carries the
+first reason in rule order. Rejected rows keep their raw fields and line number for the
+quarantine file, so nothing is dropped silently.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from app.data.atomic import RawTables
+from app.data.raw import LINE, REASON, RawTable
+from app.data.types import (
+    EVENT_TYPE,
+    EVENT_TYPES,
+    ITEM_ID,
+    TIMESTAMP,
+    USER_ID,
+    VALUE,
+    FieldType,
+)
+
+SECONDS_PER_DAY = 86_400
+# Numeric timestamps at or above this are milliseconds: as seconds they would be year 5138.
+MILLISECONDS_THRESHOLD = 1e11
+MAX_AGE = 120
+EVENT_TYPE_COLUMNS = (EVENT_TYPE, "type")
+VALUE_COLUMNS = (VALUE, "price", "rating")
+RATING = "rating"
+# Arrow's float cast fails on the first bad value; this filter lets bad values become NaN.
+DECIMAL_NUMBER = r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$"
+
+
+@dataclass
+class ValidatedTable:
+    """Accepted rows in canonical form plus the quarantine (``line``, ``reason``, raw fields)."""
+
+    name: str
+    accepted: pd.DataFrame
+    quarantine: pd.DataFrame
+    rows_read: int
+    fields: dict[str, FieldType] = field(default_factory=dict)
+    ignored_columns: tuple[str, ...] = ()
+    notes: tuple[str, ...] = ()
+
+
+@dataclass
+class ValidatedTables:
+    interactions: ValidatedTable
+    users: ValidatedTable | None
+    items: ValidatedTable | None
+
+
+class _Verdicts:
+    """The first failed rule per row; rows with no reason are accepted."""
+
+    def __init__(self, n_rows: int) -> None:
+        self.ok = np.ones(n_rows, dtype=bool)
+        self.reasons = np.full(n_rows, "", dtype=object)
+
+    def reject(self, failed: np.ndarray | pd.Series, reason: str) -> None:
+        failed_now = self.ok & np.asarray(failed, dtype=bool)
+        self.reasons[failed_now] = reason
+        self.ok &= ~failed_now
+
+
+def validate_tables(tables: RawTables, now: int) -> ValidatedTables:
+    """Validate users and items, then interactions against the accepted item ids."""
+    items = validate_attributes(tables.items, ITEM_ID) if tables.items else None
+    users = validate_attributes(tables.users, USER_ID) if tables.users else None
+    known_items = pd.Index(items.accepted[ITEM_ID]) if items is not None else None
+    return ValidatedTables(
+        interactions=validate_interactions(tables.interactions, known_items, now),
+        users=users,
+        items=items,
+    )
+
+
+def validate_interactions(raw: RawTable, known_items: pd.Index | None, now: int) -> ValidatedTable:
+    """Standardise interactions to ``INTERACTION_COLUMNS``; ``now`` bounds timestamps."""
+    frame = raw.frame
+    notes: list[str] = []
+    verdicts = _Verdicts(len(frame))
+    users = frame[USER_ID].str.strip()
+    items = frame[ITEM_ID].str.strip()
+    verdicts.reject(users == "", f"empty {USER_ID}")
+    verdicts.reject(items == "", f"empty {ITEM_ID}")
+
+    if TIMESTAMP in frame:
+        seconds = parse_timestamps(frame[TIMESTAMP])
+        verdicts.reject(np.isnan(seconds), "invalid timestamp")
+        with np.errstate(invalid="ignore"):
+            verdicts.reject(
+                (seconds < 0) | (seconds > now + SECONDS_PER_DAY), "timestamp out of range"
+            )
+    else:
+        seconds = np.zeros(len(frame))
+        notes.append(f"{raw.path}: no timestamp column, every timestamp set to 0")
+
+    event_column = next((c for c in EVENT_TYPE_COLUMNS if c in frame), None)
+    if event_column is not None:
+        events = frame[event_column].str.strip().str.lower()
+        verdicts.reject(~events.isin(EVENT_TYPES), "unknown event_type")
+    else:
+        default_event = "rate" if RATING in frame else "interaction"
+        events = pd.Series(default_event, index=frame.index, dtype=object)
+
+    value_column = next((c for c in VALUE_COLUMNS if c in frame), None)
+    if value_column is not None:
+        values = _parse_floats(frame[value_column])
+        verdicts.reject(~np.isfinite(values), f"invalid float in {value_column}")
+    else:
+        values = np.ones(len(frame))
+
+    if known_items is not None:
+        verdicts.reject(~items.isin(known_items), f"unknown {ITEM_ID}")
+
+    accepted = pd.DataFrame(
+        {
+            USER_ID: users[verdicts.ok],
+            ITEM_ID: items[verdicts.ok],
+            TIMESTAMP: np.floor(seconds[verdicts.ok]).astype(np.int64),
+            EVENT_TYPE: events[verdicts.ok],
+            VALUE: values[verdicts.ok],
+        }
+    )
+    repeated = accepted.duplicated(subset=[USER_ID, ITEM_ID, TIMESTAMP, EVENT_TYPE]).to_numpy()
+    duplicates = np.zeros(len(frame), dtype=bool)
+    duplicates[verdicts.ok] = repeated
+    verdicts.reject(duplicates, "duplicate interaction")
+    used = {USER_ID, ITEM_ID, TIMESTAMP, event_column, value_column}
+    return ValidatedTable(
+        name=raw.name,
+        accepted=accepted[~repeated].reset_index(drop=True),
+        quarantine=_quarantine(raw, verdicts),
+        rows_read=raw.rows_read,
+        ignored_columns=tuple(c for c in raw.fields if c not in used),
+        notes=tuple(notes),
+    )
+
+
+def validate_attributes(raw: RawTable, id_column: str) -> ValidatedTable:
+    """Validate a user or item table; ``age`` must be 0..120, floats finite, ids unique."""
+    frame = raw.frame
+    verdicts = _Verdicts(len(frame))
+    ids = frame[id_column].str.strip()
+    verdicts.reject(ids == "", f"empty {id_column}")
+    columns: dict[str, pd.Series | np.ndarray | list[object]] = {id_column: ids}
+    for name, kind in raw.fields.items():
+        if name == id_column:
+            continue
+        text = frame[name]
+        if name == "age":
+            ages = _parse_floats(text)
+            present = text.str.strip() != ""
+            verdicts.reject(present & ~np.isfinite(ages), "invalid age")
+            with np.errstate(invalid="ignore"):
+                verdicts.reject((ages < 0) | (ages > MAX_AGE), "age out of range")
+        columns[name] = _convert_attribute(name, kind, text, verdicts)
+    accepted = pd.DataFrame(columns, index=frame.index)
+    duplicates = np.zeros(len(frame), dtype=bool)
+    duplicates[verdicts.ok] = ids[verdicts.ok].duplicated()
+    verdicts.reject(duplicates, f"duplicate {id_column}")
+    return ValidatedTable(
+        name=raw.name,
+        accepted=accepted[verdicts.ok].reset_index(drop=True),
+        quarantine=_quarantine(raw, verdicts),
+        rows_read=raw.rows_read,
+        fields={name: kind for name, kind in raw.fields.items() if name != id_column},
+    )
+
+
+def _convert_attribute(
+    name: str, kind: FieldType, text: pd.Series, verdicts: _Verdicts
+) -> pd.Series | np.ndarray | list[object]:
+    """Typed values of one attribute column; empty values mean "missing" and are allowed."""
+    if kind is FieldType.TOKEN:
+        return text
+    if kind is FieldType.TOKEN_SEQ:
+        return text.str.split()
+    if kind is FieldType.FLOAT:
+        numbers = _parse_floats(text)
+        verdicts.reject(
+            (text.str.strip() != "") & ~np.isfinite(numbers), f"invalid float in {name}"
+        )
+        return numbers
+    sequences = [_float_list(value) for value in text.to_numpy()]
+    verdicts.reject(np.array([seq is None for seq in sequences]), f"invalid float in {name}")
+    return [seq if seq is not None else [] for seq in sequences]
+
+
+def _float_list(text: str) -> list[float] | None:
+    try:
+        numbers = [float(part) for part in text.split()]
+    except ValueError:
+        return None
+    return numbers if all(np.isfinite(numbers)) else None
+
+
+def _parse_floats(text: pd.Series) -> np.ndarray:
+    """Floats, NaN where not a decimal number (so ``nan`` is NaN; ``1e999`` parses to inf)."""
+    trimmed = pc.utf8_trim_whitespace(pa.array(text, type=pa.string()))
+    is_number = pc.match_substring_regex(trimmed, DECIMAL_NUMBER)
+    numbers = pc.cast(pc.if_else(is_number, trimmed, None), pa.float64())
+    return numbers.to_numpy(zero_copy_only=False)
+
+
+def parse_timestamps(text: pd.Series) -> np.ndarray:
+    """Unix seconds (float, NaN when unparseable) from seconds, milliseconds or ISO-8601 text."""
+    stripped = text.str.strip()
+    numbers = _parse_floats(stripped)
+    with np.errstate(invalid="ignore"):
+        numbers = np.where(np.abs(numbers) >= MILLISECONDS_THRESHOLD, numbers / 1000.0, numbers)
+    needs_iso = np.isnan(numbers) & (stripped != "").to_numpy()
+    if needs_iso.any():
+        moments = pd.to_datetime(stripped[needs_iso], utc=True, errors="coerce", format="ISO8601")
+        epoch = pd.Timestamp(0, tz="UTC")
+        numbers[needs_iso] = ((moments - epoch) / pd.Timedelta(seconds=1)).to_numpy(np.float64)
+    return numbers
+
+
+def _quarantine(raw: RawTable, verdicts: _Verdicts) -> pd.DataFrame:
+    rejected = ~verdicts.ok
+    rows = raw.frame.loc[rejected].copy()
+    rows.insert(0, REASON, verdicts.reasons[rejected])
+    rows.insert(0, LINE, raw.lines[rejected])
+    parts = [part for part in (rows, raw.malformed) if not part.empty]
+    if not parts:
+        return rows.reset_index(drop=True)
+    return pd.concat(parts, ignore_index=True).sort_values(LINE, kind="stable", ignore_index=True)

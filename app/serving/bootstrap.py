@@ -1,0 +1,72 @@
+"""Build the engine and its clients from settings, once per process (called by the lifespan)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from app.artifacts import current_version
+from app.features.client import FeastFeatureClient
+from app.observability import metrics
+from app.serving.cache import RecommendationCache, TieredCache
+from app.serving.cache_local import LocalCache
+from app.serving.cache_redis import RedisCache, redis_client_from_url
+from app.serving.breaker import CircuitBreaker
+from app.serving.engine import RecommendationEngine
+from app.serving.ranking import LoadedModel, ModelLoadError, load_model
+from app.settings import Settings
+
+
+def load_current_model(settings: Settings) -> LoadedModel:
+    root = settings.model_root
+    version = current_version(root)
+    if version is None:
+        raise ModelLoadError(
+            f"no published model under {root}: run `recserve build --data DIR` first"
+        )
+    return load_model(root / version)
+
+
+def build_cache(settings: Settings) -> TieredCache | None:
+    if not settings.cache.enabled:
+        return None
+    tiers: list[RecommendationCache] = [
+        LocalCache(settings.cache.local_max_entries, settings.cache.local_ttl_seconds)
+    ]
+    if settings.redis_url:
+        client = redis_client_from_url(
+            settings.redis_url,
+            socket_timeout=settings.redis.socket_timeout_seconds,
+            connect_timeout=settings.redis.connect_timeout_seconds,
+        )
+        tiers.append(
+            RedisCache(
+                client,
+                ttl_seconds=settings.cache.redis_ttl_seconds,
+                breaker=CircuitBreaker(settings.redis.retry_after_seconds),
+                on_error=_count_cache_error("redis"),
+            )
+        )
+    return TieredCache(tiers, on_result=_count_lookup)
+
+
+def _count_lookup(tier: str, hit: bool) -> None:
+    metrics.CACHE_LOOKUPS.labels(tier, "hit" if hit else "miss").inc()
+
+
+def _count_cache_error(tier: str) -> Callable[[str, BaseException], None]:
+    def on_error(operation: str, _exc: BaseException) -> None:
+        metrics.CACHE_ERRORS.labels(tier, operation).inc()
+
+    return on_error
+
+
+async def build_engine(settings: Settings) -> RecommendationEngine:
+    model = load_current_model(settings)
+    features = FeastFeatureClient.from_settings(settings)
+    return RecommendationEngine(model, features, build_cache(settings))
+
+
+async def close_engine(engine: RecommendationEngine) -> None:
+    if engine.cache is not None:
+        await engine.cache.close()
+    engine.features.close()

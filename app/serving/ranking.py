@@ -1,0 +1,125 @@
+"""Scoring with onnxruntime: load a published model directory and score one user per call.
+
+The model graph does all the maths (recency weights, item-item and demographic terms); this
+module only maps item ids and attribute tokens to indices and runs one session reused for the
+life of the process.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import onnxruntime as ort
+
+from app.artifacts import (
+    INPUT_HISTORY,
+    INPUT_USER_TOKENS,
+    ITEMS_FILE,
+    MODEL_FILE,
+    OUTPUT_SCORES,
+    POPULAR_FILE,
+    TOKENS_FILE,
+    ModelManifest,
+    read_json_list,
+    read_manifest,
+)
+
+
+class ModelLoadError(RuntimeError):
+    """A model directory is missing, corrupt, or disagrees with its manifest."""
+
+
+@dataclass(frozen=True)
+class LoadedModel:
+    """A model version held in memory: the session plus the id <-> index maps it needs."""
+
+    manifest: ModelManifest
+    session: ort.InferenceSession
+    item_ids: tuple[str, ...]
+    item_index: dict[str, int]
+    token_index: dict[str, int]
+    popular: tuple[str, ...]
+
+    @property
+    def version(self) -> str:
+        return self.manifest.version
+
+    @property
+    def n_items(self) -> int:
+        return len(self.item_ids)
+
+    def item_indices(self, item_ids: Sequence[str]) -> np.ndarray:
+        """Indices of the known ids, order kept; ids the model has never seen are skipped."""
+        index = self.item_index
+        return np.fromiter((index[i] for i in item_ids if i in index), dtype=np.int64)
+
+    def score(self, history: np.ndarray, tokens: Sequence[str]) -> np.ndarray:
+        """Scores for every item. ``history`` is item indices oldest -> newest."""
+        hist = history[-self.manifest.history_max_items :]
+        # The padding slot goes first so it never shifts the recency of real items.
+        hist_in = np.concatenate(([self.n_items], hist)).astype(np.int64)
+        tok_index = self.token_index
+        tok = [tok_index[t] for t in tokens if t in tok_index]
+        tok_in = np.array([self.manifest.n_tokens, *tok], dtype=np.int64)
+        (scores,) = self.session.run(
+            [OUTPUT_SCORES], {INPUT_HISTORY: hist_in, INPUT_USER_TOKENS: tok_in}
+        )
+        return np.asarray(scores)
+
+
+def _session(model_path: Path) -> ort.InferenceSession:
+    options = ort.SessionOptions()
+    # One thread per call: uvicorn workers already use every core; intra-op threads would
+    # fight them and add wake-up latency for these small graphs.
+    options.intra_op_num_threads = 1
+    options.inter_op_num_threads = 1
+    options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    return ort.InferenceSession(
+        str(model_path), sess_options=options, providers=["CPUExecutionProvider"]
+    )
+
+
+def load_model(model_dir: Path) -> LoadedModel:
+    """Load and check a model directory; raises ``ModelLoadError`` with the reason."""
+    try:
+        manifest = read_manifest(model_dir)
+        item_ids = read_json_list(model_dir / ITEMS_FILE)
+        tokens = read_json_list(model_dir / TOKENS_FILE)
+        popular = read_json_list(model_dir / POPULAR_FILE)
+        session = _session(model_dir / MODEL_FILE)
+    except Exception as exc:  # any failure to read is the same failure to the caller
+        raise ModelLoadError(f"cannot load model from {model_dir}: {exc}") from exc
+    if len(item_ids) != manifest.n_items or len(tokens) != manifest.n_tokens:
+        raise ModelLoadError(
+            f"{model_dir}: manifest says {manifest.n_items} items/{manifest.n_tokens} tokens, "
+            f"files hold {len(item_ids)}/{len(tokens)}"
+        )
+    inputs = {i.name for i in session.get_inputs()}
+    outputs = {o.name for o in session.get_outputs()}
+    if inputs != {INPUT_HISTORY, INPUT_USER_TOKENS} or OUTPUT_SCORES not in outputs:
+        raise ModelLoadError(f"{model_dir}: graph inputs {inputs}, outputs {outputs} unexpected")
+    item_index = {item: i for i, item in enumerate(item_ids)}
+    model = LoadedModel(
+        manifest=manifest,
+        session=session,
+        item_ids=tuple(item_ids),
+        item_index=item_index,
+        token_index={tok: i for i, tok in enumerate(tokens)},
+        popular=tuple(p for p in popular if p in item_index),
+    )
+    _probe(model, model_dir)
+    return model
+
+
+def _probe(model: LoadedModel, model_dir: Path) -> None:
+    """One scoring call at load time, so a graph that loads but cannot run is refused."""
+    try:
+        scores = model.score(np.arange(min(3, model.n_items), dtype=np.int64), ())
+    except Exception as exc:
+        raise ModelLoadError(f"{model_dir}: probe scoring failed: {exc}") from exc
+    if scores.shape != (model.n_items,) or not np.isfinite(scores).all():
+        raise ModelLoadError(f"{model_dir}: probe scores have shape {scores.shape} or NaNs")

@@ -1,0 +1,66 @@
+"""Start a server in a subprocess for a benchmark and wait until it answers."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@contextmanager
+def running(
+    argv: Sequence[str], port: int, env: Mapping[str, str] | None = None, timeout: float = 60.0
+) -> Iterator[subprocess.Popen[bytes]]:
+    """Run ``argv`` until the block ends; ``/healthz`` or ``/docs`` must answer first."""
+    proc = subprocess.Popen(
+        list(argv), env={**os.environ, **(env or {})},
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+    )
+    try:
+        _wait_ready(proc, port, timeout)
+        yield proc
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
+def _wait_ready(proc: subprocess.Popen[bytes], port: int, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            err = proc.stderr.read().decode() if proc.stderr else ""
+            raise RuntimeError(f"server exited with {proc.returncode}:\n{err[-3000:]}")
+        for path in ("/healthz", "/docs"):
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=1) as r:
+                    if r.status == 200:
+                        return
+            except OSError:
+                pass
+        time.sleep(0.2)
+    raise TimeoutError(f"server on port {port} not ready after {timeout}s")
+
+
+def recserve_argv(port: int, workers: int = 1) -> list[str]:
+    return [sys.executable, "-m", "app.cli", "serve", "--port", str(port),
+            "--workers", str(workers)]
+
+
+def ceiling_argv(port: int, workers: int = 1) -> list[str]:
+    return [sys.executable, "-m", "uvicorn", "loadtests.ceiling:app", "--port", str(port),
+            "--workers", str(workers), "--loop", "uvloop", "--http", "httptools",
+            "--no-access-log", "--log-level", "warning"]
