@@ -24,14 +24,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         # Exported, not just passed: uvicorn workers rebuild Settings from the environment.
         os.environ["RECSERVE_HOME"] = str(args.home.resolve())
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    logging.getLogger("feast").setLevel(logging.WARNING)
     handler = args.handler
     return int(handler(args, Settings()) or 0)
 
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="recserve", description=__doc__)
-    parser.add_argument("--home", type=Path, default=None,
-                        help="state directory (default: $RECSERVE_HOME or ./.recserve)")
+    parser.add_argument(
+        "--home",
+        type=Path,
+        default=None,
+        help="state directory (default: $RECSERVE_HOME or ./.recserve)",
+    )
     sub = parser.add_subparsers(required=True, metavar="COMMAND")
 
     gen = sub.add_parser("generate", help="write a synthetic shop in RecBole atomic format")
@@ -44,8 +49,12 @@ def _parser() -> argparse.ArgumentParser:
     gen.set_defaults(handler=_generate)
 
     build = sub.add_parser("build", help="ingest data, build Feast features, train and publish")
-    build.add_argument("--data", type=Path, required=True,
-                       help="dataset directory in RecBole atomic format (DIR/NAME.inter, ...)")
+    build.add_argument(
+        "--data",
+        type=Path,
+        required=True,
+        help="dataset directory in RecBole atomic format (DIR/NAME.inter, ...)",
+    )
     build.set_defaults(handler=_build)
 
     serve = sub.add_parser("serve", help="serve the published model over HTTP")
@@ -67,8 +76,14 @@ def _serve_args(parser: argparse.ArgumentParser) -> None:
 def _generate(args: argparse.Namespace, settings: Settings) -> int:
     from app.data.synthetic import generate_shop
 
-    path = generate_shop(args.out, n_users=args.users, n_items=args.items,
-                         n_events=args.events, seed=args.seed, name=args.name)
+    path = generate_shop(
+        args.out,
+        n_users=args.users,
+        n_items=args.items,
+        n_events=args.events,
+        seed=args.seed,
+        name=args.name,
+    )
     print(f"wrote synthetic dataset to {path}")
     return 0
 

@@ -46,6 +46,35 @@ class FeastSettings(BaseModel):
     )
 
 
+class EventLogSettings(BaseModel):
+    stream_key: str = Field(
+        "recserve:events",
+        description="Redis Stream key of the event log; dedupe keys are STREAM_KEY:seen:<id>.",
+    )
+    dedupe_window_seconds: int = Field(
+        7 * 24 * 3600,
+        ge=1,
+        description="Redis backend: an event_id seen within this window is a duplicate. Costs "
+        "one small key (~100 bytes) per event in the window. SQLite dedupes forever.",
+    )
+    max_stream_length: int | None = Field(
+        None,
+        ge=1,
+        description="Redis backend: trim the stream towards this many entries on ack, removing "
+        "only history every consumer group has acknowledged. Unset keeps everything, which the "
+        "batch build replays.",
+    )
+    socket_timeout_seconds: float = Field(
+        0.5,
+        gt=0,
+        description="Bound on every Redis call of the event log; a blocking read must wait "
+        "less than this.",
+    )
+    sqlite_busy_timeout_ms: int = Field(
+        5000, ge=0, description="SQLite backend: wait this long for another process's write lock."
+    )
+
+
 class Settings(BaseSettings):
     """Top-level settings. ``home`` holds every piece of generated state."""
 
@@ -69,6 +98,7 @@ class Settings(BaseSettings):
     cache: CacheSettings = CacheSettings()
     redis: RedisSettings = RedisSettings()
     feast: FeastSettings = FeastSettings()
+    events: EventLogSettings = EventLogSettings()
 
     @property
     def data_dir(self) -> Path:
@@ -88,6 +118,11 @@ class Settings(BaseSettings):
     def feast_dir(self) -> Path:
         """Feast registry and SQLite online store."""
         return self.home / "feast"
+
+    @property
+    def events_dir(self) -> Path:
+        """The embedded (SQLite) event log."""
+        return self.home / "events"
 
     @property
     def model_root(self) -> Path:

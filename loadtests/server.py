@@ -24,8 +24,10 @@ def running(
 ) -> Iterator[subprocess.Popen[bytes]]:
     """Run ``argv`` until the block ends; ``/healthz`` or ``/docs`` must answer first."""
     proc = subprocess.Popen(
-        list(argv), env={**os.environ, **(env or {})},
-        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+        list(argv),
+        env={**os.environ, **(env or {})},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
     )
     try:
         _wait_ready(proc, port, timeout)
@@ -56,11 +58,33 @@ def _wait_ready(proc: subprocess.Popen[bytes], port: int, timeout: float) -> Non
 
 
 def recserve_argv(port: int, workers: int = 1) -> list[str]:
-    return [sys.executable, "-m", "app.cli", "serve", "--port", str(port),
-            "--workers", str(workers)]
+    return [
+        sys.executable,
+        "-m",
+        "app.cli",
+        "serve",
+        "--port",
+        str(port),
+        "--workers",
+        str(workers),
+    ]
 
 
 def ceiling_argv(port: int, workers: int = 1) -> list[str]:
-    return [sys.executable, "-m", "uvicorn", "loadtests.ceiling:app", "--port", str(port),
-            "--workers", str(workers), "--loop", "uvloop", "--http", "httptools",
-            "--no-access-log", "--log-level", "warning"]
+    return [
+        sys.executable,
+        "-m",
+        "uvicorn",
+        "loadtests.ceiling:app",
+        "--port",
+        str(port),
+        "--workers",
+        str(workers),
+        "--loop",
+        "uvloop",
+        "--http",
+        "httptools",
+        "--no-access-log",
+        "--log-level",
+        "warning",
+    ]

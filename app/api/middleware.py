@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import MutableMapping
 from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -36,7 +37,7 @@ class RequestMetricsMiddleware:
             metrics.REQUESTS.labels(endpoint, str(status)).inc()
 
 
-def _endpoint(scope: dict[str, Any]) -> str:
+def _endpoint(scope: MutableMapping[str, Any]) -> str:
     # The route template, never the raw path: raw paths would put ids into label values.
     route = scope.get("route")
     path = getattr(route, "path", None)

@@ -8,8 +8,9 @@ import orjson
 from fastapi import Response
 
 
-def json_response(body: Any, *, status_code: int = 200, headers: dict[str, str] | None = None
-                  ) -> Response:
+def json_response(
+    body: Any, *, status_code: int = 200, headers: dict[str, str] | None = None
+) -> Response:
     return Response(
         content=orjson.dumps(body),
         status_code=status_code,

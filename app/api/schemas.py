@@ -50,7 +50,9 @@ class RecommendResponse(BaseModel):
         None, description="Why the popularity fallback answered, when it did."
     )
     model_version: str = Field(description="Model version that produced the list.")
-    request_id: str = Field(description="Unique id of this response (also the X-Request-ID header).")
+    request_id: str = Field(
+        description="Unique id of this response (also the X-Request-ID header)."
+    )
 
 
 class DependencyStatus(BaseModel):

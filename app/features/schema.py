@@ -37,6 +37,14 @@ USER_BEHAVIOUR_FEATURES = (
     "top_categories",
     "top_category_scores",
 )
+ITEM_FEATURES = (
+    "category",
+    "attribute_tokens",
+    "attributes_json",
+    "popularity",
+    "popularity_rank",
+    "last_interaction_at",
+)
 
 
 @dataclass(frozen=True, slots=True)

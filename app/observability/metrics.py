@@ -17,12 +17,25 @@ from prometheus_client import (
     Histogram,
     generate_latest,
     multiprocess,
+    values,
 )
 from prometheus_client import REGISTRY as DEFAULT_REGISTRY
 
 # Sub-millisecond resolution: the service's budget is a few milliseconds.
 LATENCY_BUCKETS = (
-    0.0002, 0.0005, 0.001, 0.002, 0.003, 0.005, 0.0075, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0,
+    0.0002,
+    0.0005,
+    0.001,
+    0.002,
+    0.003,
+    0.005,
+    0.0075,
+    0.01,
+    0.025,
+    0.05,
+    0.1,
+    0.25,
+    1.0,
 )
 
 REQUEST_SECONDS = Histogram(
@@ -75,9 +88,18 @@ DEPENDENCY_UP = Gauge(
 )
 
 
+def _multiprocess() -> bool:
+    # Decided by how prometheus_client stores values, fixed when it was first imported: Feast's
+    # import sets PROMETHEUS_MULTIPROC_DIR for its own use, so the variable alone says nothing
+    # about the metrics above.
+    return values.ValueClass is not values.MutexValue and bool(
+        os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    )
+
+
 def render_latest() -> tuple[bytes, str]:
     """The exposition text for ``/metrics``, aggregated across workers when multiprocess."""
-    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+    if _multiprocess():
         registry = CollectorRegistry()
         multiprocess.MultiProcessCollector(registry)
         return generate_latest(registry), CONTENT_TYPE_LATEST

@@ -7,10 +7,10 @@ from collections.abc import Callable
 from app.artifacts import current_version
 from app.features.client import FeastFeatureClient
 from app.observability import metrics
+from app.serving.breaker import CircuitBreaker
 from app.serving.cache import RecommendationCache, TieredCache
 from app.serving.cache_local import LocalCache
 from app.serving.cache_redis import RedisCache, redis_client_from_url
-from app.serving.breaker import CircuitBreaker
 from app.serving.engine import RecommendationEngine
 from app.serving.ranking import LoadedModel, ModelLoadError, load_model
 from app.settings import Settings

@@ -148,5 +148,4 @@ def _from_cache(user_id: str, payload: bytes, tier: str | None) -> Recommendatio
 
 
 def _publish_model_info(model: LoadedModel) -> None:
-    metrics.MODEL_INFO.clear()
     metrics.MODEL_INFO.labels(model.version, model.manifest.model_type).set(1)

@@ -7,7 +7,9 @@ from collections.abc import Collection, Sequence
 from app.serving.types import ScoredItem
 
 
-def popular_items(popular: Sequence[str], k: int, exclude: Collection[str]) -> tuple[ScoredItem, ...]:
+def popular_items(
+    popular: Sequence[str], k: int, exclude: Collection[str]
+) -> tuple[ScoredItem, ...]:
     """The first ``k`` popular items not in ``exclude``; the score falls with the rank."""
     chosen: list[ScoredItem] = []
     n = max(len(popular), 1)

@@ -13,8 +13,11 @@ from app.serving.health import check_dependencies
 router = APIRouter(tags=["operations"])
 
 
-@router.get("/healthz", summary="Liveness",
-            description="200 while the process runs its event loop; checks nothing else.")
+@router.get(
+    "/healthz",
+    summary="Liveness",
+    description="200 while the process runs its event loop; checks nothing else.",
+)
 async def healthz() -> dict[str, str]:
     return {"status": "ok"}
 
@@ -44,9 +47,13 @@ async def readyz(services: ServicesDep) -> Response:
     return json_response(body, status_code=200 if model_ok else 503)
 
 
-@router.get("/metrics", summary="Prometheus metrics", include_in_schema=True,
-            response_class=Response,
-            description="Prometheus text exposition, aggregated across uvicorn workers.")
+@router.get(
+    "/metrics",
+    summary="Prometheus metrics",
+    include_in_schema=True,
+    response_class=Response,
+    description="Prometheus text exposition, aggregated across uvicorn workers.",
+)
 async def prometheus_metrics() -> Response:
     payload, content_type = metrics.render_latest()
     return Response(content=payload, media_type=content_type)

@@ -22,16 +22,22 @@ _DESCRIPTION = (
 )
 
 
-@router.get("/recommend", response_model=RecommendResponse, summary="Recommend items (GET)",
-            description=_DESCRIPTION)
+@router.get(
+    "/recommend",
+    response_model=RecommendResponse,
+    summary="Recommend items (GET)",
+    description=_DESCRIPTION,
+)
 async def recommend_get(
     request: Request,
     services: ServicesDep,
-    user_id: Annotated[str, Query(min_length=1, max_length=256,
-                                  description=USER_ID_FIELD.description)],
+    user_id: Annotated[
+        str, Query(min_length=1, max_length=256, description=USER_ID_FIELD.description)
+    ],
     k: Annotated[int | None, Query(ge=1, le=100, description="How many items (1..100).")] = None,
-    exclude: Annotated[list[str] | None, Query(max_length=1000,
-                                               description="Item ids never to return.")] = None,
+    exclude: Annotated[
+        list[str] | None, Query(max_length=1000, description="Item ids never to return.")
+    ] = None,
 ) -> Response:
     req = RecommendRequest(
         user_id=user_id,
@@ -42,11 +48,13 @@ async def recommend_get(
     return _respond(request, await services.engine.recommend(req))
 
 
-@router.post("/recommend", response_model=RecommendResponse, summary="Recommend items (POST)",
-             description=_DESCRIPTION)
-async def recommend_post(
-    request: Request, services: ServicesDep, body: RecommendBody
-) -> Response:
+@router.post(
+    "/recommend",
+    response_model=RecommendResponse,
+    summary="Recommend items (POST)",
+    description=_DESCRIPTION,
+)
+async def recommend_post(request: Request, services: ServicesDep, body: RecommendBody) -> Response:
     req = RecommendRequest(
         user_id=body.user_id,
         k=body.k or services.settings.api.default_k,

@@ -1,0 +1,104 @@
+"""The durable event log: one interface by role, and the factory that picks a backend.
+
+Backends: ``log_sqlite`` (embedded default, one local file) and ``log_redis`` (a Redis Stream
+shared by several API workers and consumer processes). A Kafka, RabbitMQ or NATS JetStream
+backend implements the same protocol; ``tests/events/test_log_contract.py`` is its contract.
+
+Delivery is at-least-once per consumer group: ``read`` hands each new event to one consumer of
+the group and keeps it pending until ``ack``; pending events come back to the same consumer on
+its next ``read``, or to another via ``claim_idle`` when their consumer died.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Protocol
+
+from redis.asyncio import Redis
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
+
+from app.events.log_redis import RedisEventLog
+from app.events.log_sqlite import SqliteEventLog
+from app.events.types import AppendResult, Event, LoggedEvent
+from app.settings import Settings
+
+SQLITE_FILE = "events.db"
+
+
+class EventLog(Protocol):
+    """Append-only, deduplicated, durable store of events with consumer groups."""
+
+    backend: str  # metric and readiness label: "sqlite" or "redis"
+
+    async def append(self, events: Sequence[Event]) -> AppendResult:
+        """Store the new events of ``events`` in one round trip and return once they are
+        durable; ids already logged (or repeated within ``events``) are reported as duplicates,
+        not stored again. Raises ``EventLogUnavailable`` when nothing could be stored."""
+        ...
+
+    async def read(
+        self, consumer_group: str, consumer: str, *, count: int, block_ms: int
+    ) -> list[LoggedEvent]:
+        """Up to ``count`` events for ``consumer``: first those it was given before and has not
+        acked, then new ones for the group, oldest first. Waits up to ``block_ms`` when there is
+        nothing. An unknown group is created and starts at the beginning of the log."""
+        ...
+
+    async def claim_idle(
+        self, consumer_group: str, consumer: str, *, min_idle_ms: int, count: int
+    ) -> list[LoggedEvent]:
+        """Take over up to ``count`` events pending in the group for at least ``min_idle_ms``
+        (their consumer crashed); they become ``consumer``'s pending events."""
+        ...
+
+    async def ack(self, consumer_group: str, positions: Sequence[str]) -> None:
+        """Mark events (by ``LoggedEvent.position``) as processed by the group."""
+        ...
+
+    async def lag(self, consumer_group: str) -> int:
+        """Events appended but not yet acked by the group (all of them for an unknown group)."""
+        ...
+
+    async def iter_all(self, after: str | None = None, limit: int = 10_000) -> list[LoggedEvent]:
+        """Replay: up to ``limit`` stored events after position ``after`` (from the start when
+        None), oldest first. Pass the last position back to page; an empty list is the end."""
+        ...
+
+    async def delete_user(self, user_id: str) -> int:
+        """Erase every stored event of ``user_id`` and forget their ids (so nothing derived from
+        them remains); return how many. A later append of such an id is stored as new."""
+        ...
+
+    async def ping(self) -> None:
+        """Return when the backend answers; raise ``EventLogUnavailable`` when it does not."""
+        ...
+
+    async def close(self) -> None:
+        """Release connections; the log must not be used afterwards."""
+        ...
+
+
+def open_event_log(settings: Settings, redis_client: Redis | None = None) -> EventLog:
+    """The Redis Stream log when ``settings.redis_url`` is set, else SQLite under
+    ``settings.events_dir``. No I/O happens here; the first call connects. ``redis_client``
+    overrides the client built from the URL (the log takes ownership of it)."""
+    config = settings.events
+    if settings.redis_url is None:
+        return SqliteEventLog(
+            settings.events_dir / SQLITE_FILE, busy_timeout_ms=config.sqlite_busy_timeout_ms
+        )
+    # No retries: a failed append is answered 503 and the client retries the batch, which
+    # the dedupe keys make safe; a hidden retry would only stretch the latency bound.
+    client = redis_client or Redis.from_url(
+        settings.redis_url,
+        socket_timeout=config.socket_timeout_seconds,
+        socket_connect_timeout=settings.redis.connect_timeout_seconds,
+        retry=Retry(NoBackoff(), retries=0),
+    )
+    return RedisEventLog(
+        client,
+        stream_key=config.stream_key,
+        dedupe_window_seconds=config.dedupe_window_seconds,
+        max_stream_length=config.max_stream_length,
+    )

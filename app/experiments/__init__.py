@@ -1,0 +1,1 @@
+"""A/B experiments: config (TOML), sticky assignment, event attribution and the report."""

@@ -1,0 +1,232 @@
+"""Attribution of feedback events to the experiment variant and position that caused them.
+
+Every recommendation served inside an experiment is recorded as an ``Exposure`` under its
+``recommendation_id``. A later ``impression``, ``click``, ``add_to_cart`` or ``purchase`` event
+carrying that id is attributed when it happens within ``window`` of the exposure (late
+conversions included; default 24 h) and names an item the exposure showed.
+
+Counting rules, so that every rate in the report is a proportion of impressions:
+
+* ``exposures``: recommendation responses recorded; ``users``: distinct (hashed) users.
+* ``impressions``, ``clicks``, ``conversions``: each counts a ``(recommendation_id, item)`` pair
+  at most once, however often the event is repeated. ``add_to_cart`` and ``purchase`` are both
+  conversions and share that once-only rule.
+
+All state lives behind ``ExposureStore`` so that several workers can share it: the in-memory
+store here serves tests and single-process runs; a Redis store implements the same protocol.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from enum import StrEnum
+from typing import Protocol
+
+from app.experiments.assignment import Assignment
+
+DEFAULT_WINDOW = timedelta(hours=24)
+
+
+class EventType(StrEnum):
+    IMPRESSION = "impression"
+    CLICK = "click"
+    ADD_TO_CART = "add_to_cart"
+    PURCHASE = "purchase"
+
+
+class Counter(StrEnum):
+    IMPRESSIONS = "impressions"
+    CLICKS = "clicks"
+    CONVERSIONS = "conversions"
+
+
+COUNTER_OF_EVENT = {
+    EventType.IMPRESSION: Counter.IMPRESSIONS,
+    EventType.CLICK: Counter.CLICKS,
+    EventType.ADD_TO_CART: Counter.CONVERSIONS,
+    EventType.PURCHASE: Counter.CONVERSIONS,
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Exposure:
+    """One recommendation response served inside an experiment."""
+
+    recommendation_id: str
+    experiment_id: str
+    variant: str
+    user_key: str  # hashed user id: the store never holds the raw id
+    positions: dict[str, int]  # item id -> 1-based rank in the response
+    served_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class FeedbackEvent:
+    event_type: EventType
+    recommendation_id: str
+    item_id: str
+    occurred_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Attributed:
+    experiment_id: str
+    variant: str
+    position: int
+    counted: bool  # False when this (recommendation, item) was already counted for the metric
+
+
+@dataclass
+class VariantCounts:
+    exposures: int = 0
+    users: int = 0
+    impressions: int = 0
+    clicks: int = 0
+    conversions: int = 0
+
+
+class ExposureStore(Protocol):
+    """Shared attribution state: exposures by recommendation id and per-variant counters."""
+
+    async def save_exposure(self, exposure: Exposure, ttl: timedelta) -> None:
+        """Keep ``exposure`` findable until ``served_at + ttl`` and count it and its user; a
+        recommendation id already saved is left as it is (retries never double count)."""
+        ...
+
+    async def find_exposure(self, recommendation_id: str) -> Exposure | None:
+        """The exposure recorded under ``recommendation_id``, or None."""
+        ...
+
+    async def count_once(self, exposure: Exposure, item_id: str, counter: Counter) -> bool:
+        """Add one to ``counter`` of the exposure's variant unless this recommendation and
+        item were already counted there; True when it counted."""
+        ...
+
+    async def variant_counts(self, experiment_id: str) -> dict[str, VariantCounts]:
+        """Counters of every variant of ``experiment_id`` that has any, by variant name."""
+        ...
+
+
+@dataclass
+class _Entry:
+    exposure: Exposure
+    expires_at: datetime
+    counted: set[tuple[str, Counter]] = field(default_factory=set)
+
+
+class InMemoryExposureStore:
+    """``ExposureStore`` in one process's memory (no locking: one event loop).
+
+    Exposures are dropped once expired, judged by the ``served_at`` of newer exposures, so
+    memory stays bounded by the traffic of one window. Counters are kept forever.
+    """
+
+    def __init__(self) -> None:
+        self._entries: dict[str, _Entry] = {}  # insertion order ~ served_at order
+        self._counts: dict[tuple[str, str], VariantCounts] = {}
+        self._users: dict[tuple[str, str], set[str]] = {}
+
+    async def save_exposure(self, exposure: Exposure, ttl: timedelta) -> None:
+        """Store the exposure, count it and its user, and drop exposures already expired.
+
+        Saving a recommendation id again changes nothing, so retries never double count."""
+        self._drop_expired(exposure.served_at)
+        if exposure.recommendation_id in self._entries:  # a retried write: already counted
+            return
+        key = (exposure.experiment_id, exposure.variant)
+        counts = self._counts.setdefault(key, VariantCounts())
+        users = self._users.setdefault(key, set())
+        counts.exposures += 1
+        users.add(exposure.user_key)
+        counts.users = len(users)
+        self._entries[exposure.recommendation_id] = _Entry(exposure, exposure.served_at + ttl)
+
+    async def find_exposure(self, recommendation_id: str) -> Exposure | None:
+        """The stored exposure, or None when unknown or dropped."""
+        entry = self._entries.get(recommendation_id)
+        return None if entry is None else entry.exposure
+
+    async def count_once(self, exposure: Exposure, item_id: str, counter: Counter) -> bool:
+        """Count ``counter`` for the pair unless already counted; True when it counted."""
+        entry = self._entries.get(exposure.recommendation_id)
+        if entry is None or (item_id, counter) in entry.counted:
+            return False
+        entry.counted.add((item_id, counter))
+        counts = self._counts[(exposure.experiment_id, exposure.variant)]
+        setattr(counts, counter.value, getattr(counts, counter.value) + 1)
+        return True
+
+    async def variant_counts(self, experiment_id: str) -> dict[str, VariantCounts]:
+        """A copy of the counters of each variant of ``experiment_id``."""
+        return {
+            variant: dataclasses.replace(counts)
+            for (experiment, variant), counts in self._counts.items()
+            if experiment == experiment_id
+        }
+
+    def _drop_expired(self, now: datetime) -> None:
+        while self._entries:
+            oldest_id, oldest = next(iter(self._entries.items()))
+            if oldest.expires_at >= now:
+                return
+            del self._entries[oldest_id]
+
+
+def hash_user_id(user_id: str) -> str:
+    """A pseudonymous key for counting distinct users without storing their ids."""
+    return hashlib.blake2b(user_id.encode(), digest_size=16, person=b"recserve-exp").hexdigest()
+
+
+class Attributor:
+    """Records exposures and attributes feedback events to them through an ``ExposureStore``."""
+
+    def __init__(self, store: ExposureStore, window: timedelta = DEFAULT_WINDOW) -> None:
+        if window <= timedelta(0):
+            raise ValueError(f"window must be positive, got {window}")
+        self._store = store
+        self._window = window
+
+    async def record_exposure(
+        self,
+        recommendation_id: str,
+        assignment: Assignment,
+        user_id: str,
+        item_ids: Sequence[str],
+        served_at: datetime,
+    ) -> Exposure:
+        """Record that ``item_ids`` (best first) were served under ``assignment``."""
+        positions: dict[str, int] = {}
+        for rank, item_id in enumerate(item_ids, start=1):
+            positions.setdefault(item_id, rank)
+        exposure = Exposure(
+            recommendation_id=recommendation_id,
+            experiment_id=assignment.experiment_id,
+            variant=assignment.variant,
+            user_key=hash_user_id(user_id),
+            positions=positions,
+            served_at=served_at,
+        )
+        await self._store.save_exposure(exposure, self._window)
+        return exposure
+
+    async def attribute(self, event: FeedbackEvent) -> Attributed | None:
+        """The variant and position behind ``event``, counting it; None when the
+        recommendation is unknown, the event falls outside the window, or the item was not
+        part of the recommendation."""
+        exposure = await self._store.find_exposure(event.recommendation_id)
+        if exposure is None:
+            return None
+        # An event stamped before its exposure is out of the window too: it cannot be caused by it.
+        if not exposure.served_at <= event.occurred_at <= exposure.served_at + self._window:
+            return None
+        position = exposure.positions.get(event.item_id)
+        if position is None:
+            return None
+        counted = await self._store.count_once(
+            exposure, event.item_id, COUNTER_OF_EVENT[event.event_type]
+        )
+        return Attributed(exposure.experiment_id, exposure.variant, position, counted)

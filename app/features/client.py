@@ -1,0 +1,168 @@
+"""Online feature reads for the request path.
+
+``FeastFeatureClient`` keeps one ``FeatureStore`` and the ``recommend_v1`` feature service for
+the life of the process: the registry is read once (on first use), then each ``get_user`` is
+one online-store read plus a direct decode of the response protobuf (about twice as fast as
+``OnlineResponse.to_dict()``).
+"""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol
+
+from app.features.schema import (
+    RECOMMEND_FEATURE_SERVICE,
+    USER_ATTRIBUTE_FEATURES,
+    USER_BEHAVIOUR_FEATURES,
+    USER_JOIN_KEY,
+    UserFeatures,
+)
+from app.features.store import open_store
+from app.settings import Settings
+
+if TYPE_CHECKING:
+    from feast import FeatureService, FeatureStore
+
+# Read by ping(); an id no real user has, so the probe reads nothing but still hits the store.
+PING_USER_ID = "\x00recserve-ping"
+_FEATURES = frozenset(USER_ATTRIBUTE_FEATURES + USER_BEHAVIOUR_FEATURES)
+
+
+class FeatureStoreError(RuntimeError):
+    """The online feature store could not answer (down, missing, locked, misconfigured)."""
+
+
+class FeatureClient(Protocol):
+    """What serving needs from the feature store."""
+
+    def get_user(self, user_id: str) -> UserFeatures | None:
+        """The user's online features, or None when no view has a row for them.
+        Raises ``FeatureStoreError`` when the store fails."""
+        ...
+
+    def ping(self) -> None:
+        """Raise ``FeatureStoreError`` unless the online store is present and answering."""
+        ...
+
+    def close(self) -> None:
+        """Release connections; the client is not used afterwards."""
+        ...
+
+
+class FeastFeatureClient:
+    """``FeatureClient`` over a Feast ``FeatureStore``. Construction does no I/O."""
+
+    def __init__(self, store: FeatureStore, service_name: str = RECOMMEND_FEATURE_SERVICE) -> None:
+        self._store = store
+        self._service_name = service_name
+        self._service: FeatureService | None = None
+        self._service_lock = threading.Lock()
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> FeastFeatureClient:
+        """A client for the store ``settings`` describe (nothing is opened yet)."""
+        return cls(open_store(settings))
+
+    def load_registry(self) -> None:
+        """Read the registry and resolve the feature service now (e.g. at start-up) rather
+        than on the first request. Raises ``FeatureStoreError``."""
+        self._load_service()
+
+    def get_user(self, user_id: str) -> UserFeatures | None:
+        """One online read of the feature service for ``user_id``."""
+        service = self._service or self._load_service()
+        try:
+            response = self._store.get_online_features(
+                features=service, entity_rows=[{USER_JOIN_KEY: user_id}]
+            )
+        except Exception as exc:  # Feast surfaces redis, sqlite3 and its own error types
+            raise FeatureStoreError(
+                f"online read for {user_id!r} failed: {_describe(exc)}"
+            ) from exc
+        return user_features_from_proto(user_id, response.proto)
+
+    def ping(self) -> None:
+        """Check the registry and (SQLite) database files exist, then read a probe user."""
+        online = self._store.config.online_store
+        if online.type == "sqlite":
+            path = _local_path(self._store, online.path)
+            if not path.is_file():
+                raise FeatureStoreError(f"SQLite online store {path} is missing")
+        self.get_user(PING_USER_ID)
+
+    def close(self) -> None:
+        """Close the online store connection, if one was opened.
+
+        Feast's sync online stores have no close(): the SQLite connection (``_conn``) and the
+        redis-py client (``_client``) are reached through private attributes.
+        """
+        provider = getattr(self._store, "_provider", None)
+        online_store = getattr(provider, "online_store", None)
+        for attribute in ("_conn", "_client"):
+            connection = getattr(online_store, attribute, None)
+            if connection is not None:
+                connection.close()
+                setattr(online_store, attribute, None)
+
+    def _load_service(self) -> FeatureService:
+        with self._service_lock:
+            if self._service is None:
+                registry = _local_path(self._store, self._store.config.registry.path)
+                # A missing registry file would be silently created empty by Feast.
+                if not registry.is_file():
+                    raise FeatureStoreError(
+                        f"Feast registry {registry} is missing: apply the feature repo first"
+                    )
+                try:
+                    self._service = self._store.get_feature_service(self._service_name)
+                except Exception as exc:
+                    raise FeatureStoreError(
+                        f"feature service {self._service_name!r} unavailable: {_describe(exc)}"
+                    ) from exc
+            return self._service
+
+
+def user_features_from_proto(user_id: str, response: Any) -> UserFeatures | None:
+    """Decode a one-row ``GetOnlineFeaturesResponse``; None when every feature is null."""
+    values: dict[str, Any] = {}
+    for name, result in zip(response.metadata.feature_names.val, response.results, strict=True):
+        if name in _FEATURES:
+            values[name] = _python_value(result.values[0])
+    if all(value is None for value in values.values()):
+        return None
+    return UserFeatures(
+        user_id=user_id,
+        attribute_tokens=values.get("attribute_tokens") or (),
+        attributes_json=values.get("attributes_json"),
+        history_items=values.get("history_items") or (),
+        history_timestamps=values.get("history_timestamps") or (),
+        interaction_count=values.get("interaction_count") or 0,
+        recency_days=values.get("recency_days"),
+        frequency_30d=values.get("frequency_30d") or 0,
+        monetary=values.get("monetary") or 0.0,
+        last_event_at=values.get("last_event_at"),
+        top_categories=values.get("top_categories") or (),
+        top_category_scores=values.get("top_category_scores") or (),
+    )
+
+
+def _python_value(value: Any) -> Any:
+    """A ``feast.types.Value`` proto as a Python scalar, a tuple for lists, None when unset."""
+    kind = value.WhichOneof("val")
+    if kind is None or kind == "null_val":
+        return None
+    field = getattr(value, kind)
+    return tuple(field.val) if kind.endswith("_list_val") else field
+
+
+def _describe(exc: BaseException) -> str:
+    # redis-py 7's repr() drops the message ("network:ConnectionError"); keep both parts.
+    return f"{type(exc).__name__}: {exc}"
+
+
+def _local_path(store: FeatureStore, configured: str | Path) -> Path:
+    """A configured path as Feast resolves it: relative paths are under the repo path."""
+    path = Path(configured)
+    return path if path.is_absolute() else Path(store.repo_path) / path

@@ -1,0 +1,158 @@
+"""Feast configuration, apply and materialization, all derived from ``Settings``.
+
+``import feast`` costs seconds, so Feast is imported inside the functions that need it, never
+when this module is imported.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sqlite3
+import time
+from contextlib import closing
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+from urllib.parse import unquote, urlsplit
+
+from app.settings import Settings
+
+if TYPE_CHECKING:
+    from feast import FeatureStore
+    from feast.repo_config import RepoConfig
+
+log = logging.getLogger(__name__)
+
+REGISTRY_FILE = "registry.db"
+SQLITE_FILE = "online.db"
+ENTITY_KEY_SERIALIZATION_VERSION = 3
+# Materialization copies rows whose event_timestamp is in [start, end): every offline row is
+# stamped exactly as_of, so a one-second window after it is enough.
+MATERIALIZE_WINDOW = timedelta(seconds=1)
+
+
+def repo_config(settings: Settings) -> RepoConfig:
+    """The Feast configuration for ``settings``: file registry under ``feast_dir``, SQLite
+    online store there too unless ``redis_url`` is set (then Redis), file offline store."""
+    from feast.repo_config import RegistryConfig, RepoConfig
+
+    online_store: dict[str, Any]
+    if settings.redis_url:
+        online_store = {
+            "type": "redis",
+            "connection_string": redis_connection_string(
+                settings.redis_url,
+                socket_timeout=settings.redis.socket_timeout_seconds,
+                connect_timeout=settings.redis.connect_timeout_seconds,
+            ),
+        }
+    else:
+        online_store = {"type": "sqlite", "path": str(sqlite_path(settings))}
+    registry = RegistryConfig(
+        path=str(registry_path(settings)),
+        cache_ttl_seconds=settings.feast.registry_cache_ttl_seconds,
+        # TTL 0 never expires, and while the cache is valid get_online_features reuses Feast's
+        # per-process feature resolution, never the registry. "sync" would still stat the file
+        # on other cached reads to notice other writers; "thread" only honours the TTL (a file
+        # registry starts no thread), so the file is read once per process.
+        cache_mode="thread",
+    )
+    return RepoConfig(
+        project=settings.feast.project,
+        provider="local",
+        registry=registry,
+        online_store=online_store,
+        offline_store={"type": "file"},
+        entity_key_serialization_version=ENTITY_KEY_SERIALIZATION_VERSION,
+        repo_path=settings.feast_dir,
+    )
+
+
+def registry_path(settings: Settings) -> Path:
+    """``<feast_dir>/registry.db``."""
+    return settings.feast_dir / REGISTRY_FILE
+
+
+def sqlite_path(settings: Settings) -> Path:
+    """``<feast_dir>/online.db``, the SQLite online store (used when no Redis URL is set)."""
+    return settings.feast_dir / SQLITE_FILE
+
+
+def redis_connection_string(url: str, *, socket_timeout: float, connect_timeout: float) -> str:
+    """Turn ``redis[s]://[user:password@]host[:port][/db]`` into Feast's
+    ``host:port,db=N,...`` form, with redis-py timeouts and no retries so a dead Redis fails
+    within the timeouts (redis-py would otherwise retry 3 times with backoff of seconds).
+
+    Feast splits the string on commas and JSON-decodes each value, so user names and
+    passwords are JSON-quoted (to stay strings) and may not contain a comma.
+    """
+    parts = urlsplit(url)
+    if parts.scheme not in ("redis", "rediss"):
+        raise ValueError(f"redis_url {url!r}: expected redis:// or rediss://")
+    if parts.query or parts.fragment:
+        raise ValueError(f"redis_url {url!r}: query parameters are not supported")
+    db = parts.path.strip("/") or "0"
+    if not db.isdigit():
+        raise ValueError(f"redis_url {url!r}: database must be a number, got {db!r}")
+    params: dict[str, object] = {
+        "db": int(db),
+        "socket_timeout": socket_timeout,
+        "socket_connect_timeout": connect_timeout,
+        "retry": None,
+    }
+    if parts.username:
+        params["username"] = unquote(parts.username)
+    if parts.password:
+        params["password"] = unquote(parts.password)
+    if parts.scheme == "rediss":
+        params["ssl"] = True
+    rendered = [f"{key}={json.dumps(value)}" for key, value in params.items()]
+    if any("," in item for item in rendered):
+        raise ValueError("redis_url: Feast cannot take a user name or password with a comma")
+    return ",".join([f"{parts.hostname or 'localhost'}:{parts.port or 6379}", *rendered])
+
+
+def open_store(settings: Settings) -> FeatureStore:
+    """A ``FeatureStore`` for ``settings``; nothing is read until it is first used."""
+    from feast import FeatureStore
+
+    return FeatureStore(repo_path=str(settings.feast_dir), config=repo_config(settings))
+
+
+def apply_and_materialize(settings: Settings, *, as_of: datetime) -> None:
+    """Register the repo's definitions for ``settings.offline_dir`` and copy every view's
+    offline rows stamped ``as_of`` into the online store.
+
+    Raises ``FileNotFoundError`` naming the offline table when one has not been built.
+    """
+    from feature_repo.definitions import definitions, offline_file
+
+    repo = definitions(settings.offline_dir)
+    views = (repo.user_attributes, repo.user_behaviour, repo.item_features)
+    for view in views:
+        path = offline_file(settings.offline_dir, view.name)
+        if not path.is_file():
+            raise FileNotFoundError(f"{path}: offline table missing; build the feature tables")
+    settings.feast_dir.mkdir(parents=True, exist_ok=True)
+    store = open_store(settings)
+    started = time.perf_counter()
+    store.apply(repo.objects())
+    if not settings.redis_url:
+        use_write_ahead_log(sqlite_path(settings))
+    applied = time.perf_counter()
+    store.materialize(start_date=as_of, end_date=as_of + MATERIALIZE_WINDOW)
+    log.info(
+        "feast apply took %.2fs, materialize of %s took %.2fs",
+        applied - started,
+        [view.name for view in views],
+        time.perf_counter() - applied,
+    )
+
+
+def use_write_ahead_log(database: Path) -> None:
+    """Switch a SQLite online store to WAL (a setting stored in the file): readers then never
+    wait for a writer such as a later materialize. In the default journal mode a read during a
+    commit waits out sqlite3's 5 s busy timeout, which Feast offers no way to shorten."""
+    with closing(sqlite3.connect(database)) as connection:
+        connection.execute("PRAGMA journal_mode=WAL")

@@ -1,0 +1,211 @@
+"""Write a fitted hybrid as a staged model directory (``app/artifacts.py``) and prove the ONNX
+graph scores like the numpy reference before anything publishable exists.
+
+Order matters: the data files and graph are written, the graph is loaded back by
+onnxruntime and compared with ``HybridRecommender.score`` on probe users, and only then is
+``manifest.json`` written. On a parity failure the whole directory is removed.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import numpy as np
+import onnx
+import onnxruntime as ort
+
+from app.artifacts import (
+    INPUT_HISTORY,
+    INPUT_USER_TOKENS,
+    ITEMS_FILE,
+    MANIFEST_FILE,
+    MODEL_FILE,
+    OUTPUT_SCORES,
+    POPULAR_FILE,
+    TOKENS_FILE,
+    ModelManifest,
+    ParityReport,
+)
+from app.features.schema import (
+    HISTORY_MAX_ITEMS,
+    USER_ATTRIBUTES_VIEW,
+    USER_BEHAVIOUR_VIEW,
+)
+from app.training.hybrid import HybridRecommender
+from app.training.onnx_graph import build_graph
+
+MODEL_TYPE = "hybrid_ease_transitions_demographic"
+FEATURE_LIST = (f"{USER_BEHAVIOUR_VIEW}:history_items", f"{USER_ATTRIBUTES_VIEW}:attribute_tokens")
+DEFAULT_PROBES = 64
+# Protobuf cannot hold a single file over 2 GB; bigger graphs keep their weights beside it.
+EXTERNAL_DATA_BYTES = 1_800_000_000
+EXTERNAL_DATA_FILE = MODEL_FILE + ".data"
+
+
+class ParityError(RuntimeError):
+    """The ONNX graph and the numpy reference disagree; nothing was left to publish."""
+
+
+@dataclass(frozen=True)
+class Probe:
+    """One user to score in the parity check: item and token indices, no padding."""
+
+    history: np.ndarray
+    tokens: np.ndarray
+
+
+def export_model(
+    model: HybridRecommender,
+    out_dir: Path,
+    *,
+    version: str,
+    data_fingerprint: str,
+    offline_metrics: dict[str, float],
+    probes: Sequence[Probe] | None = None,
+    relative_tolerance: float = 1e-4,
+) -> ModelManifest:
+    """Build the graph of ``model`` and write the staged directory ``out_dir``.
+
+    ``out_dir`` must not exist or be empty. ``probes`` default to ``make_probes`` (64 users
+    with empty, short, long and over-long histories, with and without tokens). Raises
+    ``ParityError`` (and removes ``out_dir``) when any score differs by more than
+    ``relative_tolerance`` times the largest reference score.
+    """
+    return export_graph(
+        model,
+        build_graph(model),
+        out_dir,
+        version=version,
+        data_fingerprint=data_fingerprint,
+        offline_metrics=offline_metrics,
+        probes=probes,
+        relative_tolerance=relative_tolerance,
+    )
+
+
+def export_graph(
+    model: HybridRecommender,
+    graph: onnx.ModelProto,
+    out_dir: Path,
+    *,
+    version: str,
+    data_fingerprint: str,
+    offline_metrics: dict[str, float],
+    probes: Sequence[Probe] | None = None,
+    relative_tolerance: float = 1e-4,
+) -> ModelManifest:
+    """``export_model`` with a given graph, which must score exactly like ``model``."""
+    if out_dir.exists() and any(out_dir.iterdir()):
+        raise FileExistsError(f"{out_dir}: staging directory is not empty")
+    if model.popular_items_ is None:
+        raise RuntimeError("HybridRecommender is not fitted; call fit() first")
+    out_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        _save_graph(graph, out_dir / MODEL_FILE)
+        _write_list(out_dir / ITEMS_FILE, model.item_ids_)
+        _write_list(out_dir / TOKENS_FILE, model.tokens_)
+        _write_list(out_dir / POPULAR_FILE, [model.item_ids_[i] for i in model.popular_items_])
+        if probes is None:
+            probes = make_probes(model.n_items, model.n_tokens, model.params.history_max)
+        parity = check_parity(model, out_dir / MODEL_FILE, probes, relative_tolerance)
+    except BaseException:
+        shutil.rmtree(out_dir, ignore_errors=True)
+        raise
+    manifest = ModelManifest(
+        version=version,
+        model_type=MODEL_TYPE,
+        trained_at=datetime.now(UTC),
+        data_fingerprint=data_fingerprint,
+        n_items=model.n_items,
+        n_tokens=model.n_tokens,
+        history_max_items=model.params.history_max,
+        feature_list=list(FEATURE_LIST),
+        hyperparameters=model.params.as_dict(),
+        offline_metrics=offline_metrics,
+        parity=parity,
+    )
+    (out_dir / MANIFEST_FILE).write_text(manifest.model_dump_json(indent=2) + "\n")
+    return manifest
+
+
+def check_parity(
+    model: HybridRecommender,
+    model_path: Path,
+    probes: Sequence[Probe],
+    relative_tolerance: float,
+) -> ParityReport:
+    """Score ``probes`` with ``model`` and with onnxruntime on ``model_path``; raise
+    ``ParityError`` when they differ by more than the tolerance."""
+    if not probes:
+        raise ValueError("parity check needs at least one probe")
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = 1
+    session = ort.InferenceSession(
+        str(model_path), sess_options=options, providers=["CPUExecutionProvider"]
+    )
+    history_max = model.params.history_max
+    expected = model.score([p.history for p in probes], [p.tokens for p in probes])
+    actual = np.stack(
+        [
+            session.run(
+                [OUTPUT_SCORES],
+                {
+                    # The same padding serving adds: one slot in front of each input.
+                    INPUT_HISTORY: _front_padded(p.history[-history_max:], model.n_items),
+                    INPUT_USER_TOKENS: _front_padded(p.tokens, model.n_tokens),
+                },
+            )[0]
+            for p in probes
+        ]
+    )
+    max_abs_diff = float(np.max(np.abs(actual - expected)))
+    tolerance = relative_tolerance * max(float(np.max(np.abs(expected))), 1e-6)
+    if not max_abs_diff <= tolerance:  # also catches NaN
+        raise ParityError(
+            f"{model_path}: ONNX scores differ from the reference by {max_abs_diff:.3g} "
+            f"(tolerance {tolerance:.3g}) over {len(probes)} probe users"
+        )
+    return ParityReport(probes=len(probes), max_abs_diff=max_abs_diff, tolerance=tolerance)
+
+
+def make_probes(
+    n_items: int,
+    n_tokens: int,
+    history_max: int = HISTORY_MAX_ITEMS,
+    *,
+    count: int = DEFAULT_PROBES,
+    seed: int = 0,
+) -> list[Probe]:
+    """Probe users cycling through history lengths (empty, 1, 2, ~10, 50, ``history_max``,
+    and longer, which the reference must cap like serving does) and token counts (0-3)."""
+    rng = np.random.default_rng(seed)
+    lengths = (0, 1, 2, 9, 10, 11, 50, history_max, history_max + 20)
+    probes = []
+    for k in range(count):
+        length = min(lengths[k % len(lengths)], n_items)
+        n_user_tokens = min((k // len(lengths)) % 4, n_tokens)
+        probes.append(
+            Probe(
+                history=rng.choice(n_items, size=length, replace=False).astype(np.int64),
+                tokens=rng.choice(n_tokens, size=n_user_tokens, replace=False).astype(np.int64),
+            )
+        )
+    return probes
+
+
+def _front_padded(indices: np.ndarray, pad: int) -> np.ndarray:
+    return np.concatenate(([pad], indices)).astype(np.int64)
+
+
+def _save_graph(graph: onnx.ModelProto, path: Path) -> None:
+    external = sum(len(t.raw_data) for t in graph.graph.initializer) > EXTERNAL_DATA_BYTES
+    onnx.save_model(graph, str(path), save_as_external_data=external, location=EXTERNAL_DATA_FILE)
+
+
+def _write_list(path: Path, values: Sequence[str]) -> None:
+    path.write_text(json.dumps(list(values)) + "\n")

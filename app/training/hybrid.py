@@ -1,0 +1,185 @@
+"""The linear hybrid recommender: the numpy reference of what ``model.onnx`` computes.
+
+For a user with history items h (oldest -> newest) and attribute tokens t::
+
+    score(i) = w_ease  * Σ_h a_h · (B + βS)[h, i]      EASE + content neighbours
+             + w_trans * Σ_r d_r · T[r, i]             next-item transitions, last items only
+             + w_demo  * Σ_t W[t, i] / |t|             demographic ridge
+             + w_pop   * p[i]                          log popularity
+
+``a`` and ``d`` are recency weights ``decay ** age`` (age 0 = newest) normalised to sum 1.
+The user is represented only through features, never a user-id embedding, so a brand-new user
+with attributes, or one whose history just changed, is scored without retraining.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import numpy as np
+import scipy.sparse as sp
+
+from app.features.schema import HISTORY_MAX_ITEMS
+from app.training.content import content_similarity
+from app.training.demographic import fit_demographic
+from app.training.ease import check_dense_size, fit_ease
+from app.training.popularity import PopularityModel
+from app.training.transitions import fit_transitions
+from app.training.types import TrainingData
+
+
+@dataclass(frozen=True)
+class HybridParams:
+    """Hyperparameters of ``HybridRecommender``; recorded verbatim in the manifest."""
+
+    ease_l2: float = 300.0
+    content_beta: float = 0.0
+    history_max: int = HISTORY_MAX_ITEMS
+    history_decay: float = 0.9
+    trans_last: int = 10
+    trans_decay: float = 0.8
+    trans_window: int = 5
+    trans_distance_decay: float = 0.5
+    trans_smoothing: float = 5.0
+    demo_l2: float = 100.0
+    popularity_half_life_days: float | None = None
+    w_ease: float = 1.0
+    w_trans: float = 1.0
+    w_demo: float = 0.05
+    w_pop: float = 0.05
+    max_dense_items: int = 20_000
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+class HybridRecommender:
+    """EASE + content + transitions + demographic + popularity, blended linearly.
+
+    Hyperparameters come from ``params``; everything ending in ``_`` is learned by ``fit``.
+    Items and tokens are addressed by index (``item_ids_[i]``, ``tokens_[t]``).
+    """
+
+    def __init__(self, params: HybridParams | None = None) -> None:
+        self.params = params or HybridParams()
+        self.item_ids_: tuple[str, ...] = ()
+        self.tokens_: tuple[str, ...] = ()
+        self.item_item_: np.ndarray | None = None
+        self.transitions_: np.ndarray | None = None
+        self.demographic_: np.ndarray | None = None
+        self.popularity_: np.ndarray | None = None
+        self.popular_items_: np.ndarray | None = None
+
+    @property
+    def n_items(self) -> int:
+        return len(self.item_ids_)
+
+    @property
+    def n_tokens(self) -> int:
+        return len(self.tokens_)
+
+    def fit(self, data: TrainingData) -> HybridRecommender:
+        """Learn every matrix from ``data`` with the current hyperparameters."""
+        params = self.params
+        check_dense_size(data.n_items, params.max_dense_items)
+        interactions = data.interaction_matrix()
+        item_item = fit_ease(interactions, params.ease_l2)
+        if params.content_beta:
+            item_item += np.float32(params.content_beta) * content_similarity(data.item_tokens)
+        popularity = PopularityModel(params.popularity_half_life_days).fit(data)
+        self.item_ids_ = data.item_ids
+        self.tokens_ = data.tokens
+        self.item_item_ = item_item
+        self.transitions_ = fit_transitions(
+            data.histories(max_items=len(data.item_index)),
+            data.n_items,
+            window=params.trans_window,
+            distance_decay=params.trans_distance_decay,
+            smoothing=params.trans_smoothing,
+        )
+        self.demographic_ = fit_demographic(data.user_tokens, interactions, params.demo_l2)
+        self.popularity_ = popularity.prior()
+        self.popular_items_ = popularity.top_items()
+        return self
+
+    def score(self, histories: Sequence[np.ndarray], tokens: Sequence[np.ndarray]) -> np.ndarray:
+        """Scores (float64, users x items) for a batch of users.
+
+        ``histories[u]``: item indices oldest -> newest (only the last ``history_max`` are
+        read); ``tokens[u]``: attribute-token indices. Either may be empty.
+        """
+        item_item, transitions, demographic, popularity = self.matrices()
+        if len(histories) != len(tokens):
+            raise ValueError(f"{len(histories)} histories but {len(tokens)} token lists")
+        params = self.params
+        histories = [np.asarray(h, dtype=np.int64)[-params.history_max :] for h in histories]
+        _check_indices(histories, self.n_items, "history item")
+        _check_indices(tokens, self.n_tokens, "user token")
+        recent = [h[-params.trans_last :] for h in histories]
+        scores = params.w_ease * (
+            recency_weights(histories, self.n_items, params.history_decay) @ item_item
+        )
+        scores += params.w_trans * (
+            recency_weights(recent, self.n_items, params.trans_decay) @ transitions
+        )
+        scores += params.w_demo * (mean_token_weights(tokens, self.n_tokens) @ demographic)
+        scores += params.w_pop * popularity.astype(np.float64)
+        return np.asarray(scores, dtype=np.float64)
+
+    def recommend(
+        self, histories: Sequence[np.ndarray], tokens: Sequence[np.ndarray], k: int = 10
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Top-``k`` item indices and their scores per user, history items excluded."""
+        scores = self.score(histories, tokens)
+        for row, history in enumerate(histories):
+            scores[row, np.asarray(history, dtype=np.int64)] = -np.inf
+        top = top_k(scores, k)
+        return top, np.take_along_axis(scores, top, axis=1)
+
+    def matrices(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """Learned ``(B + βS, T, W, p)``, unweighted; raises if ``fit`` has not run."""
+        if (
+            self.item_item_ is None
+            or self.transitions_ is None
+            or self.demographic_ is None
+            or self.popularity_ is None
+        ):
+            raise RuntimeError("HybridRecommender is not fitted; call fit() first")
+        return self.item_item_, self.transitions_, self.demographic_, self.popularity_
+
+
+def recency_weights(histories: Sequence[np.ndarray], n_items: int, decay: float) -> sp.csr_matrix:
+    """Users x items matrix of ``decay ** age`` (age 0 = last element), rows summing to 1."""
+    lengths = np.array([len(h) for h in histories], dtype=np.int64)
+    ends = np.cumsum(lengths)
+    rows = np.repeat(np.arange(len(histories)), lengths)
+    ages = np.repeat(ends, lengths) - np.arange(ends[-1] if len(ends) else 0) - 1
+    weights = np.power(float(decay), ages.astype(np.float64))
+    totals = np.bincount(rows, weights=weights, minlength=len(histories))
+    columns = np.concatenate([*histories, np.empty(0, dtype=np.int64)])
+    return sp.csr_matrix((weights / totals[rows], (rows, columns)), shape=(len(histories), n_items))
+
+
+def mean_token_weights(tokens: Sequence[np.ndarray], n_tokens: int) -> sp.csr_matrix:
+    """Users x tokens matrix with ``1 / |tokens|`` at each of the user's tokens."""
+    lengths = np.array([len(t) for t in tokens], dtype=np.int64)
+    rows = np.repeat(np.arange(len(tokens)), lengths)
+    columns = np.concatenate([*tokens, np.empty(0, dtype=np.int64)]).astype(np.int64)
+    values = 1.0 / lengths[rows]
+    return sp.csr_matrix((values, (rows, columns)), shape=(len(tokens), n_tokens))
+
+
+def top_k(scores: np.ndarray, k: int) -> np.ndarray:
+    """Column indices of the ``k`` largest scores per row, best first."""
+    k = min(k, scores.shape[1])
+    part = np.argpartition(-scores, k - 1, axis=1)[:, :k]
+    order = np.argsort(-np.take_along_axis(scores, part, axis=1), axis=1, kind="stable")
+    return np.take_along_axis(part, order, axis=1)
+
+
+def _check_indices(arrays: Sequence[np.ndarray], size: int, what: str) -> None:
+    for row, array in enumerate(arrays):
+        if len(array) and (np.min(array) < 0 or np.max(array) >= size):
+            raise ValueError(f"user {row}: {what} index out of range [0, {size}): {array}")

@@ -1,0 +1,220 @@
+"""Choose the hybrid's λ and blend weights on a validation split, then refit on everything.
+
+Validation: per user, the last 20% of interactions by time (``time_split``). The score is
+linear in its parts, so every part is computed once for the validation users and the blend
+search only re-adds dense matrices:
+
+1. EASE λ and history decay: a small grid, EASE alone.
+2. Cold start: only the demographic part and popularity reach a user without history, so
+   their ratio is tuned on validation users with their history hidden.
+3. Warm blend: coordinate search over the weights of content, transitions and the cold-start
+   prior (EASE anchored at 1), on a log grid scaled to each part's magnitude.
+
+Every step stops at the time budget and keeps the best found so far.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+
+import numpy as np
+
+from app.training.content import content_similarity
+from app.training.demographic import fit_demographic
+from app.training.ease import check_dense_size, fit_ease
+from app.training.hybrid import HybridParams, HybridRecommender, mean_token_weights, recency_weights
+from app.training.metrics import ranking_metrics, top_k_excluding
+from app.training.popularity import PopularityModel
+from app.training.split import HoldoutSplit, time_split
+from app.training.transitions import fit_transitions
+from app.training.types import TrainingData
+
+VALIDATION_SHARE = 0.2
+K = 10
+# Factors of 4 span ~4 orders of magnitude in 7 steps, coarse enough for a short budget.
+WEIGHT_FACTORS = tuple(4.0**e for e in range(-3, 4))
+COLD_DEMO_SHARES = (0.0, 0.25, 0.5, 0.75, 0.9, 0.97, 1.0)
+
+
+@dataclass(frozen=True)
+class TuningReport:
+    """What tuning chose and how it scored on validation (NDCG@10)."""
+
+    params: HybridParams
+    warm_ndcg: float
+    cold_ndcg: float
+    popularity_ndcg: float
+    evaluations: int
+    seconds: float
+    budget_exhausted: bool
+
+
+class _Validation:
+    """Validation users with their fixed inputs; scores a candidate score matrix."""
+
+    def __init__(self, split: HoldoutSplit, users: np.ndarray, history_max: int) -> None:
+        seen = split.train.histories(max_items=len(split.train.item_index))
+        all_histories = split.train.histories(history_max)
+        all_tokens = split.train.user_token_lists()
+        self.histories = [all_histories[u] for u in users]
+        self.tokens = [all_tokens[u] for u in users]
+        self.seen = [seen[u] for u in users]
+        self.targets = [split.targets[u] for u in users]
+        self.evaluations = 0
+
+    def ndcg(self, scores: np.ndarray) -> float:
+        self.evaluations += 1
+        top = top_k_excluding(scores.copy(), self.seen, K)
+        return ranking_metrics(top, self.targets, K)[f"ndcg@{K}"]
+
+
+def train_hybrid(
+    data: TrainingData,
+    base: HybridParams | None = None,
+    *,
+    time_budget_seconds: float = 120.0,
+    max_validation_users: int = 3000,
+    seed: int = 0,
+) -> tuple[HybridRecommender, TuningReport]:
+    """Tune on a validation split within the budget, then fit on all of ``data``."""
+    report = tune_hybrid(
+        data,
+        base,
+        time_budget_seconds=time_budget_seconds,
+        max_validation_users=max_validation_users,
+        seed=seed,
+    )
+    return HybridRecommender(report.params).fit(data), report
+
+
+def tune_hybrid(
+    data: TrainingData,
+    base: HybridParams | None = None,
+    *,
+    time_budget_seconds: float = 120.0,
+    max_validation_users: int = 3000,
+    seed: int = 0,
+    l2_grid: Sequence[float] = (100.0, 300.0, 1000.0, 3000.0),
+    history_decay_grid: Sequence[float] = (1.0, 0.95, 0.9, 0.8),
+) -> TuningReport:
+    """Pick ``ease_l2``, ``history_decay``, ``content_beta`` and the blend weights."""
+    started = time.monotonic()
+    deadline = started + time_budget_seconds
+    params = base or HybridParams()
+    check_dense_size(data.n_items, params.max_dense_items)
+    split = time_split(data, VALIDATION_SHARE)
+    fit_data = split.train
+    eligible = np.flatnonzero(
+        [
+            len(t) > 0 and len(h) > 0
+            for t, h in zip(split.targets, fit_data.histories(1), strict=True)
+        ]
+    )
+    if len(eligible) == 0:
+        raise ValueError("no user has both fit and validation interactions: cannot tune")
+    rng = np.random.default_rng(seed)
+    users = np.sort(rng.permutation(eligible)[:max_validation_users])
+    val = _Validation(split, users, params.history_max)
+    interactions = fit_data.interaction_matrix()
+
+    popularity = PopularityModel(params.popularity_half_life_days).fit(fit_data).prior()
+    pop_scores = np.tile(popularity.astype(np.float64), (len(users), 1))
+    popularity_ndcg = val.ndcg(pop_scores)
+
+    # Step 1: λ and history decay, EASE alone.
+    best_ndcg, best_ease = -1.0, np.empty(0)
+    for l2 in l2_grid:
+        ease_weights = fit_ease(interactions, l2)
+        for decay in history_decay_grid:
+            ndcg = val.ndcg(recency_weights(val.histories, data.n_items, decay) @ ease_weights)
+            if ndcg > best_ndcg:
+                best_ndcg, best_ease = ndcg, ease_weights
+                params = replace(params, ease_l2=l2, history_decay=decay)
+            if time.monotonic() > deadline:
+                break
+        if time.monotonic() > deadline:
+            break
+
+    history = recency_weights(val.histories, data.n_items, params.history_decay)
+    recent = recency_weights(
+        [h[-params.trans_last :] for h in val.histories], data.n_items, params.trans_decay
+    )
+    transitions = fit_transitions(
+        fit_data.histories(max_items=len(fit_data.item_index)),
+        data.n_items,
+        window=params.trans_window,
+        distance_decay=params.trans_distance_decay,
+        smoothing=params.trans_smoothing,
+    )
+    demographic = fit_demographic(fit_data.user_tokens, interactions, params.demo_l2)
+    demo_scores = np.asarray(mean_token_weights(val.tokens, data.n_tokens) @ demographic)
+
+    # Step 2: cold start, history hidden; only the demographic share matters for ranking.
+    demo_share, cold_ndcg = 0.0, popularity_ndcg
+    if data.n_tokens and any(len(t) for t in val.tokens):
+        cold = [(val.ndcg(s * demo_scores + (1 - s) * pop_scores), s) for s in COLD_DEMO_SHARES]
+        cold_ndcg, demo_share = max(cold)
+    prior = demo_share * demo_scores + (1 - demo_share) * pop_scores
+
+    # Step 3: warm blend, EASE anchored at weight 1.
+    parts = {
+        "ease": np.asarray(history @ best_ease),
+        "trans": np.asarray(recent @ transitions),
+        "prior": prior,
+    }
+    if fit_data.item_tokens.nnz:
+        parts["content"] = np.asarray(history @ content_similarity(fit_data.item_tokens))
+    weights, warm_ndcg = _coordinate_search(parts, val, deadline)
+    params = replace(
+        params,
+        w_ease=1.0,
+        content_beta=weights.get("content", 0.0),
+        w_trans=weights["trans"],
+        w_demo=weights["prior"] * demo_share,
+        w_pop=weights["prior"] * (1 - demo_share),
+    )
+    return TuningReport(
+        params=params,
+        warm_ndcg=warm_ndcg,
+        cold_ndcg=cold_ndcg,
+        popularity_ndcg=popularity_ndcg,
+        evaluations=val.evaluations,
+        seconds=time.monotonic() - started,
+        budget_exhausted=time.monotonic() > deadline,
+    )
+
+
+def _coordinate_search(
+    parts: dict[str, np.ndarray], val: _Validation, deadline: float
+) -> tuple[dict[str, float], float]:
+    """Weights per part (``ease`` fixed at 1) maximising validation NDCG."""
+    scale = {name: float(np.mean(np.abs(part).max(axis=1))) or 1.0 for name, part in parts.items()}
+    # The prior must stay > 0: it is all a cold user gets, and a zero would rank them randomly.
+    weights = {name: 0.0 if name != "prior" else scale["ease"] / scale["prior"] for name in parts}
+    weights["ease"] = 1.0
+
+    def blend(candidate: dict[str, float]) -> np.ndarray:
+        total = np.zeros_like(parts["ease"])
+        for name, weight in candidate.items():
+            if weight:
+                total += weight * parts[name]
+        return total
+
+    best = val.ndcg(blend(weights))
+    for _ in range(3):
+        improved = False
+        for name in (n for n in parts if n != "ease"):
+            base = scale["ease"] / scale[name]
+            options = [base * f for f in WEIGHT_FACTORS] + ([] if name == "prior" else [0.0])
+            for option in options:
+                if time.monotonic() > deadline:
+                    return weights, best
+                candidate = {**weights, name: option}
+                ndcg = val.ndcg(blend(candidate))
+                if ndcg > best + 1e-6:
+                    best, weights, improved = ndcg, candidate, True
+        if not improved:
+            break
+    return weights, best

@@ -1,0 +1,1 @@
+"""Feast feature repository: ``definitions.py`` plus ``feature_store.yaml`` for the Feast CLI."""

@@ -1,0 +1,92 @@
+"""Manual benchmark (not collected by pytest): append throughput and per-batch ack latency.
+
+    .venv/bin/python -m tests.events.bench_append --backend sqlite --batches 500
+    .venv/bin/python -m tests.events.bench_append --backend redis --concurrency 4
+
+One process, ``concurrency`` appends in flight (as a uvicorn worker with concurrent requests).
+SQLite writes to a temp dir; Redis to a unique stream key on RECSERVE_TEST_REDIS_URL, deleted
+afterwards.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import statistics
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+from redis.asyncio import Redis
+
+from app.events.log import EventLog
+from app.events.log_redis import RedisEventLog
+from app.events.log_sqlite import SqliteEventLog
+from app.events.types import Event
+from tests.events.conftest import REDIS_URL
+
+
+async def measure(log: EventLog, batches: int, batch_size: int, concurrency: int) -> None:
+    """Append ``batches`` batches, ``concurrency`` at a time; print events/s and latencies."""
+    latencies: list[float] = []
+    queue = list(range(batches))
+
+    async def worker() -> None:
+        while queue:
+            n = queue.pop()
+            now = time.time()
+            batch = [
+                Event(f"{n}-{i}", f"u{i % 50}", f"i{i}", "view", now, None, {"page": "home"})
+                for i in range(batch_size)
+            ]
+            started = time.perf_counter()
+            await log.append(batch)
+            latencies.append(time.perf_counter() - started)
+
+    await log.append([Event("warm-up", "u", "i", "view", time.time())])
+    started = time.perf_counter()
+    await asyncio.gather(*(worker() for _ in range(concurrency)))
+    elapsed = time.perf_counter() - started
+    latencies.sort()
+    p99 = latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))]
+    print(
+        f"{log.backend}: {batches} batches x {batch_size}, concurrency {concurrency}: "
+        f"{batches * batch_size / elapsed:,.0f} events/s; per batch p50 "
+        f"{statistics.median(latencies) * 1000:.2f} ms, p99 {p99 * 1000:.2f} ms, "
+        f"max {latencies[-1] * 1000:.2f} ms"
+    )
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--backend", choices=["sqlite", "redis"], default="sqlite")
+    parser.add_argument("--batches", type=int, default=300)
+    parser.add_argument("--batch-size", type=int, default=100)
+    parser.add_argument("--concurrency", type=int, default=1)
+    args = parser.parse_args()
+    if args.backend == "sqlite":
+        with tempfile.TemporaryDirectory() as home:
+            log: EventLog = SqliteEventLog(Path(home) / "events.db")
+            await measure(log, args.batches, args.batch_size, args.concurrency)
+            await log.close()
+        return
+    stream_key = f"bench:events:{uuid.uuid4().hex}"
+    log = RedisEventLog(
+        Redis.from_url(REDIS_URL, socket_timeout=1.0),
+        stream_key=stream_key,
+        dedupe_window_seconds=3600,
+    )
+    try:
+        await measure(log, args.batches, args.batch_size, args.concurrency)
+    finally:
+        admin = Redis.from_url(REDIS_URL)
+        keys = [key async for key in admin.scan_iter(match=f"{stream_key}*", count=10_000)]
+        for start in range(0, len(keys), 10_000):
+            await admin.delete(*keys[start : start + 10_000])
+        await admin.aclose()
+        await log.close()
+
+
+if __name__ == "__main__":
+    asyncio.run(main())

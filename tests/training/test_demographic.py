@@ -1,0 +1,40 @@
+from __future__ import annotations
+
+import numpy as np
+import scipy.sparse as sp
+
+from app.training.demographic import fit_demographic
+from app.training.hybrid import HybridParams, HybridRecommender
+from app.training.types import TrainingData
+
+
+def test_each_group_ranks_its_own_items_first() -> None:
+    # Tokens: 0 = gender=F, 1 = gender=M. Women use items 0-1, men items 2-3, and item 4 is
+    # used by everyone, so it stays high for both through the item means.
+    tokens = sp.csr_matrix(np.array([[1, 0]] * 10 + [[0, 1]] * 10, dtype=float))
+    women = [[1, 1, 0, 0, 1]] * 10
+    men = [[0, 0, 1, 1, 1]] * 10
+    interactions = sp.csr_matrix(np.array(women + men, dtype=float))
+    weights = fit_demographic(tokens, interactions, l2=1.0)
+    assert set(np.argsort(-weights[0])[:3]) == {0, 1, 4}
+    assert set(np.argsort(-weights[1])[:3]) == {2, 3, 4}
+    assert weights[0, 0] > weights[1, 0]
+
+
+def test_users_without_interactions_do_not_drag_weights_down() -> None:
+    tokens = sp.csr_matrix(np.array([[1.0], [1.0], [1.0]]))
+    active_only = fit_demographic(tokens[:1], sp.csr_matrix(np.array([[1.0, 0.0]])), l2=1.0)
+    with_idle = fit_demographic(tokens, sp.csr_matrix(np.array([[1.0, 0.0], [0, 0], [0, 0]])), 1.0)
+    np.testing.assert_allclose(active_only, with_idle)
+
+
+def test_cold_user_gets_their_groups_items(planted_data: TrainingData) -> None:
+    model = HybridRecommender(HybridParams(w_pop=0.0, w_demo=1.0)).fit(planted_data)
+    female = planted_data.tokens.index("gender=F")
+    male = planted_data.tokens.index("gender=M")
+    no_history = np.empty(0, dtype=np.int64)
+    top, _ = model.recommend([no_history, no_history], [np.array([female]), np.array([male])], k=5)
+    categories = [
+        {model.item_ids_[i][0] for i in row if model.item_ids_[i][0] != "c"} for row in top
+    ]
+    assert categories == [{"a"}, {"b"}]

@@ -1,0 +1,62 @@
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from app.training.hybrid import HybridParams, HybridRecommender
+from app.training.metrics import evaluate_scorer
+from app.training.popularity import PopularityModel
+from app.training.split import time_split
+from app.training.tuning import train_hybrid
+from app.training.types import TrainingData
+
+
+def test_tuned_hybrid_beats_popularity_on_planted_structure(planted_data: TrainingData) -> None:
+    split = time_split(planted_data)
+    prior = PopularityModel().fit(split.train).prior().astype(np.float64)
+
+    def popularity(histories: list[np.ndarray], tokens: list[np.ndarray]) -> np.ndarray:
+        return np.tile(prior, (len(histories), 1))
+
+    model, report = train_hybrid(split.train, time_budget_seconds=10)
+    hybrid_ndcg = evaluate_scorer(model.score, split, history_max=50)["ndcg@10"]
+    popularity_ndcg = evaluate_scorer(popularity, split, history_max=50)["ndcg@10"]
+    assert hybrid_ndcg > popularity_ndcg + 0.2
+    assert report.warm_ndcg > report.popularity_ndcg
+    assert report.params.w_demo + report.params.w_pop > 0  # cold users must not get zeros
+
+
+def test_recommend_excludes_history_and_follows_the_newest_item(
+    planted_data: TrainingData,
+) -> None:
+    model = HybridRecommender().fit(planted_data)
+    history = np.array([model.item_ids_.index(f"a{k:02d}") for k in (3, 4, 5)])
+    top, scores = model.recommend([history], [np.empty(0, dtype=np.int64)], k=5)
+    assert not set(top[0]) & set(history)
+    assert np.all(np.diff(scores[0]) <= 0)
+    assert model.item_ids_[top[0][0]] == "a06"  # the planted next step after a05
+
+
+def test_a_new_event_changes_the_ranking(planted_data: TrainingData) -> None:
+    model = HybridRecommender().fit(planted_data)
+    none = np.empty(0, dtype=np.int64)
+    before, _ = model.recommend([np.array([model.item_ids_.index("b10")])], [none], k=3)
+    after_event = np.array([model.item_ids_.index(i) for i in ("b10", "a02")])
+    after, _ = model.recommend([after_event], [none], k=3)
+    assert model.item_ids_[after[0][0]] == "a03"
+    assert before[0].tolist() != after[0].tolist()
+
+
+def test_score_validates_indices_and_fit_state(planted_data: TrainingData) -> None:
+    with pytest.raises(RuntimeError, match="fit"):
+        HybridRecommender().score([np.array([0])], [np.array([0])])
+    model = HybridRecommender(HybridParams(history_max=50)).fit(planted_data)
+    with pytest.raises(ValueError, match="out of range"):
+        model.score([np.array([planted_data.n_items])], [np.empty(0, dtype=np.int64)])
+    with pytest.raises(ValueError, match="token lists"):
+        model.score([np.array([0])], [])
+
+
+def test_oversized_catalogue_is_refused(planted_data: TrainingData) -> None:
+    with pytest.raises(ValueError, match="max_dense_items"):
+        HybridRecommender(HybridParams(max_dense_items=10)).fit(planted_data)
