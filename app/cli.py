@@ -104,6 +104,16 @@ def _build(args: argparse.Namespace, settings: Settings) -> int:
 def _serve(args: argparse.Namespace, settings: Settings) -> int:
     import uvicorn
 
+    from app.serving.bootstrap import load_current_model
+    from app.serving.ranking import ModelLoadError
+
+    try:
+        # Checked here, before any worker starts: a worker failing its start-up only logs a
+        # traceback, and with --workers > 1 uvicorn then exits 0 as if stopped cleanly.
+        load_current_model(settings)
+    except ModelLoadError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     host = args.host or settings.api.host
     port = args.port or settings.api.port
     workers = args.workers or settings.api.workers

@@ -69,8 +69,8 @@ def generate_shop(
             "user_id:token": users["user_id"].to_numpy()[events["user"]],
             "item_id:token": items["item_id"].to_numpy()[events["item"]],
             "event_type:token": np.array(EVENT_NAMES, dtype=object)[events["kind"]],
-            "value:float": events["value"],
-            "timestamp:float": events["timestamp"],
+            "value:float": events["value"].to_numpy(),
+            "timestamp:float": events["timestamp"].to_numpy(),
         },
     )
     _write_atomic(dataset_dir / f"{name}.user", _typed_columns(users, {"age": "float"}))
@@ -185,7 +185,7 @@ def _popular_in_group(rng: np.random.Generator, catalog: Catalog, group: np.ndar
 
 
 def _typed_columns(frame: pd.DataFrame, types: dict[str, str]) -> dict[str, np.ndarray]:
-    return {f"{name}:{types.get(name, 'token')}": frame[name].to_numpy() for name in frame}
+    return {f"{name}:{types.get(str(name), 'token')}": frame[name].to_numpy() for name in frame}
 
 
 def _write_atomic(path: Path, columns: dict[str, np.ndarray]) -> None:

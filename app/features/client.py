@@ -59,6 +59,9 @@ class FeastFeatureClient:
         self._service_name = service_name
         self._service: FeatureService | None = None
         self._service_lock = threading.Lock()
+        online = store.config.online_store
+        self._sqlite_path = _local_path(store, online.path) if online.type == "sqlite" else None
+        self._sqlite_file_id: tuple[int, int] | None = None  # (device, inode) Feast has open
 
     @classmethod
     def from_settings(cls, settings: Settings) -> FeastFeatureClient:
@@ -73,6 +76,7 @@ class FeastFeatureClient:
     def get_user(self, user_id: str) -> UserFeatures | None:
         """One online read of the feature service for ``user_id``."""
         service = self._service or self._load_service()
+        self._follow_sqlite_file()
         try:
             response = self._store.get_online_features(
                 features=service, entity_rows=[{USER_JOIN_KEY: user_id}]
@@ -85,11 +89,6 @@ class FeastFeatureClient:
 
     def ping(self) -> None:
         """Check the registry and (SQLite) database files exist, then read a probe user."""
-        online = self._store.config.online_store
-        if online.type == "sqlite":
-            path = _local_path(self._store, online.path)
-            if not path.is_file():
-                raise FeatureStoreError(f"SQLite online store {path} is missing")
         self.get_user(PING_USER_ID)
 
     def close(self) -> None:
@@ -98,6 +97,10 @@ class FeastFeatureClient:
         Feast's sync online stores have no close(): the SQLite connection (``_conn``) and the
         redis-py client (``_client``) are reached through private attributes.
         """
+        self._close_online_connection()
+
+    def _close_online_connection(self) -> None:
+        # Feast opens a new connection on its next read.
         provider = getattr(self._store, "_provider", None)
         online_store = getattr(provider, "online_store", None)
         for attribute in ("_conn", "_client"):
@@ -105,6 +108,25 @@ class FeastFeatureClient:
             if connection is not None:
                 connection.close()
                 setattr(online_store, attribute, None)
+
+    def _follow_sqlite_file(self) -> None:
+        """Keep reads on the SQLite file now at the configured path.
+
+        Feast opens the database once and keeps the handle, so a deleted file would still be
+        read (while ``ping`` calls the store missing) and a replaced one (a rebuild) never
+        seen; opening a missing path would create an empty database there. One ``stat`` per
+        read (about a microsecond) notices both.
+        """
+        if self._sqlite_path is None:
+            return
+        try:
+            stat = self._sqlite_path.stat()
+        except FileNotFoundError as exc:
+            raise FeatureStoreError(f"SQLite online store {self._sqlite_path} is missing") from exc
+        file_id = (stat.st_dev, stat.st_ino)
+        if file_id != self._sqlite_file_id:
+            self._close_online_connection()
+            self._sqlite_file_id = file_id
 
     def _load_service(self) -> FeatureService:
         with self._service_lock:

@@ -230,7 +230,7 @@ def _top_categories(
     """Per user, the TOP_CATEGORIES categories with the largest share of their interactions
     (an interaction counts for each category of its item), best first, ties by name."""
     category_codes, category_names = pd.factorize(categories["category"], sort=True)
-    item_of_pair = item_ids.get_indexer(categories[ITEM_ID])
+    item_of_pair = item_ids.get_indexer(pd.Index(categories[ITEM_ID]))
     known = item_of_pair >= 0
     item_category = pd.DataFrame({"item": item_of_pair[known], "category": category_codes[known]})
     scores = (

@@ -1,0 +1,31 @@
+"""Shared fixtures: a small synthetic shop built once per session into a temporary home."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from app.settings import Settings
+
+TEST_REDIS_URL = os.environ.get("RECSERVE_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+
+
+@pytest.fixture(scope="session")
+def built_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Settings]:
+    """Settings of a home holding ingested data, SQLite features and a published model."""
+    from app.data.synthetic import generate_shop
+    from app.training.pipeline import build
+
+    root = tmp_path_factory.mktemp("built")
+    source = generate_shop(root / "source", n_users=400, n_items=150, n_events=12_000, seed=3)
+    settings = Settings(home=root / "home")
+    build(settings, source, tuning_budget_seconds=10)
+    yield settings
+
+
+@pytest.fixture(scope="session")
+def shop_source(built_home: Settings) -> Path:
+    return built_home.home.parent / "source" / "shop"
