@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -14,7 +13,7 @@ TEST_REDIS_URL = os.environ.get("RECSERVE_TEST_REDIS_URL", "redis://127.0.0.1:63
 
 
 @pytest.fixture(scope="session")
-def built_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Settings]:
+def built_home(tmp_path_factory: pytest.TempPathFactory) -> Settings:
     """Settings of a home holding ingested data, SQLite features and a published model."""
     from app.data.synthetic import generate_shop
     from app.training.pipeline import build
@@ -23,7 +22,7 @@ def built_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Settings]:
     source = generate_shop(root / "source", n_users=400, n_items=150, n_events=12_000, seed=3)
     settings = Settings(home=root / "home")
     build(settings, source, tuning_budget_seconds=10)
-    yield settings
+    return settings
 
 
 @pytest.fixture(scope="session")
