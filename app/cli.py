@@ -1,4 +1,4 @@
-"""The ``recserve`` command: generate, build, serve, demo.
+"""The ``recserve`` command: generate, build, evaluate, serve, demo.
 
 Heavy modules (Feast, onnxruntime, pandas) are imported inside each command so ``--help``
 answers at once.
@@ -13,8 +13,12 @@ import shutil
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from app.settings import Settings
+
+if TYPE_CHECKING:
+    from app.training.evaluate import ServedList
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -56,6 +60,12 @@ def _parser() -> argparse.ArgumentParser:
         help="dataset directory in RecBole atomic format (DIR/NAME.inter, ...)",
     )
     build.set_defaults(handler=_build)
+
+    evaluate = sub.add_parser("evaluate", help="offline metrics of the served model and baselines")
+    evaluate.add_argument("--data", type=Path, required=True, help="RecBole atomic dataset dir")
+    evaluate.add_argument("--protocol", choices=("warm", "cold", "all"), default="all")
+    evaluate.add_argument("--out", type=Path, default=None, help="default: HOME/evaluation")
+    evaluate.set_defaults(handler=_evaluate)
 
     serve = sub.add_parser("serve", help="serve the published model over HTTP")
     _serve_args(serve)
@@ -99,6 +109,49 @@ def _build(args: argparse.Namespace, settings: Settings) -> int:
         return 2
     print(result.format())
     return 0
+
+
+def _evaluate(args: argparse.Namespace, settings: Settings) -> int:
+    import time
+
+    from app.data.types import DataFormatError
+    from app.training.evaluate import PROTOCOLS, evaluate
+
+    started = time.perf_counter()
+    protocols = PROTOCOLS if args.protocol == "all" else (args.protocol,)
+    try:
+        report = evaluate(settings, args.data, _served_top_k, protocols=protocols)
+    except DataFormatError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    markdown, _ = report.write(args.out or settings.home / "evaluation")
+    print(
+        markdown.read_text(),
+        f"\nwritten to {markdown.parent} in {time.perf_counter() - started:.0f}s",
+    )
+    return 0
+
+
+def _served_top_k(settings: Settings, user_ids: Sequence[str], k: int) -> list[ServedList]:
+    """Answer every user through the engine ``/recommend`` uses, cache bypassed."""
+    import asyncio
+
+    from app.serving.bootstrap import build_engine, close_engine
+    from app.serving.types import RecommendRequest
+    from app.training.evaluate import ServedList
+
+    async def answer_all() -> list[ServedList]:
+        engine = await build_engine(settings)
+        try:
+            answers = []
+            for user_id in user_ids:
+                reply = await engine.recommend(RecommendRequest(user_id, k, use_cache=False))
+                answers.append(ServedList([i.item_id for i in reply.items], reply.source.value))
+            return answers
+        finally:
+            await close_engine(engine)
+
+    return asyncio.run(answer_all())
 
 
 def _serve(args: argparse.Namespace, settings: Settings) -> int:

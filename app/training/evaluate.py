@@ -1,0 +1,222 @@
+"""``recserve evaluate``: the product's offline numbers, beside reference baselines.
+
+For each protocol (``evaluate_protocol``) the train part is written as a RecBole dataset and
+built exactly as ``recserve build`` builds (ingest, Feast features, tuning, ONNX export) into
+a throw-away home; the test users are then answered by the serving engine ``/recommend``
+uses, passed in as ``served`` because training code never imports serving.
+"""
+
+from __future__ import annotations
+
+import math
+import shutil
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from app.data.ingest import ingest, load_dataset
+from app.data.types import ITEM_ID, USER_ID, DataFormatError, Dataset
+from app.settings import Settings
+from app.training.baselines import (
+    SEGMENT_FIELDS,
+    TrainMatrix,
+    demographic_ridge_scores,
+    demographics,
+    ease_scores,
+    one_hot_tokens,
+    popularity_scores,
+    segment_popularity_scores,
+    train_matrix,
+)
+from app.training.evaluate_protocol import (
+    EvaluationSplit,
+    cold_split,
+    user_metrics,
+    warm_split,
+    write_atomic_interactions,
+)
+from app.training.evaluate_report import EvaluationReport, MethodScores, ProtocolResult
+from app.training.pipeline import build
+
+K = 10
+HEAD_SHARE = 0.2  # items outside the top 20% by train popularity are the long tail
+PROTOCOLS = ("warm", "cold")
+SERVED = "served model"
+# NDCG@10 a peer library reports on ml-100k under the same protocol.
+ML100K_REFERENCE = {
+    ("warm", "popularity"): 0.113,
+    ("cold", "popularity"): 0.578,
+    ("cold", "segment popularity"): 0.602,
+    ("warm", "EASE λ=250"): 0.195,
+    ("cold", "demographic ridge λ=100"): 0.605,
+}
+
+
+@dataclass(frozen=True)
+class ServedList:
+    """What the serving engine answered for one user: item ids, best first, and its source."""
+
+    items: list[str]
+    source: str
+
+
+ServedTopK = Callable[[Settings, Sequence[str], int], list[ServedList]]
+
+
+def evaluate(
+    settings: Settings,
+    source: Path,
+    served: ServedTopK,
+    *,
+    protocols: Sequence[str] = PROTOCOLS,
+    seed: int = 0,
+    tuning_budget_seconds: float = 120.0,
+) -> EvaluationReport:
+    """Evaluate the served model and the baselines on ``source`` (a RecBole atomic dir)."""
+    unknown = [p for p in protocols if p not in PROTOCOLS]
+    if unknown:
+        raise ValueError(f"unknown protocol(s) {unknown}; expected some of {PROTOCOLS}")
+    if not source.is_dir():
+        raise DataFormatError(f"{source}: evaluate needs a RecBole atomic dataset directory")
+    with tempfile.TemporaryDirectory(prefix="recserve-evaluate-") as scratch:
+        work = Path(scratch)
+        ingest(source, work / "full")
+        dataset = load_dataset(work / "full")
+        results = []
+        for protocol in protocols:
+            split = (
+                warm_split(dataset.interactions)
+                if protocol == "warm"
+                else cold_split(dataset.interactions, seed=seed)
+            )
+            run = _ProtocolRun(protocol, dataset, split, source.name)
+            results.append(
+                run.execute(settings, source, work / protocol, served, tuning_budget_seconds)
+            )
+    return EvaluationReport(dataset=source.name, results=results)
+
+
+class _ProtocolRun:
+    """One protocol: build on the train part, answer the test users, score every method."""
+
+    def __init__(self, protocol: str, dataset: Dataset, split: EvaluationSplit, name: str) -> None:
+        self.protocol, self.dataset, self.split, self.name = protocol, dataset, split, name
+        self.users = split.test_users
+        self.relevant = [split.relevant[u] for u in self.users]
+        interactions = dataset.interactions
+        user_ids = set(dataset.users.get(USER_ID, pd.Series(dtype=str)).astype(str))
+        item_ids = set(dataset.items.get(ITEM_ID, pd.Series(dtype=str)).astype(str))
+        self.matrix = train_matrix(
+            split.train,
+            sorted(user_ids | set(interactions[USER_ID].astype(str))),
+            sorted(item_ids | set(interactions[ITEM_ID].astype(str))),
+        )
+        self.profile = demographics(dataset.users) if USER_ID in dataset.users else None
+        self.head = _head_items(self.matrix)
+        self.groups = self._user_groups()
+
+    def execute(
+        self, settings: Settings, source: Path, work: Path, served: ServedTopK, budget: float
+    ) -> ProtocolResult:
+        seconds: dict[str, float] = {}
+        started = time.perf_counter()
+        train_dir = work / "source" / self.name
+        _write_train_dataset(self.split, source, train_dir)
+        # A private home with the SQLite online store: never the configured Redis or models.
+        home = settings.model_copy(
+            update={"home": work / "home", "redis_url": None, "models_dir": None}
+        )
+        build(home, train_dir, tuning_budget_seconds=budget)
+        seconds["build"] = time.perf_counter() - started
+        started = time.perf_counter()
+        answers = served(home, self.users, K)
+        seconds["serve"] = time.perf_counter() - started
+        started = time.perf_counter()
+        lists = {**self._baselines(), SERVED: [a.items for a in answers]}
+        methods = [self._score(name, recommended) for name, recommended in lists.items()]
+        seconds["baselines+metrics"] = time.perf_counter() - started
+        sources: dict[str, int] = {}
+        for answer in answers:
+            sources[answer.source] = sources.get(answer.source, 0) + 1
+        return ProtocolResult(
+            protocol=self.protocol,
+            test_users=len(self.users),
+            train_interactions=len(self.split.train),
+            group_sizes={
+                a: {g: int(m.sum()) for g, m in gs.items()} for a, gs in self.groups.items()
+            },
+            served_sources=sources,
+            methods=methods,
+            seconds=seconds,
+        )
+
+    def _baselines(self) -> dict[str, list[list[str]]]:
+        matrix, users = self.matrix, self.users
+        scores = {"popularity": popularity_scores(matrix, len(users))}
+        if self.profile is not None and all(f in self.profile for f in SEGMENT_FIELDS):
+            segment = self.profile[list(SEGMENT_FIELDS)].astype(str).agg("|".join, axis=1)
+            segments = segment.where(self.profile[list(SEGMENT_FIELDS)].notna().all(axis=1))
+            per_user = segments.reindex(list(matrix.user_ids)).tolist()
+            scores["segment popularity"] = segment_popularity_scores(matrix, per_user, users)
+        if self.protocol == "warm":
+            scores["EASE λ=250"] = ease_scores(matrix, users)
+        elif self.profile is not None:
+            tokens = one_hot_tokens(self.profile, matrix.user_ids)
+            scores["demographic ridge λ=100"] = demographic_ridge_scores(matrix, tokens, users)
+        return {name: matrix.top_k(s, users, K) for name, s in scores.items()}
+
+    def _score(self, name: str, recommended: list[list[str]]) -> MethodScores:
+        metrics = user_metrics(recommended, self.relevant, K)
+        tail = np.array(
+            [np.mean([i not in self.head for i in r]) if r else 0.0 for r in recommended]
+        )
+        shown = {item for r in recommended for item in r}
+        reference = ML100K_REFERENCE.get((self.protocol, name)) if self.name == "ml-100k" else None
+        return MethodScores(
+            name=name,
+            ndcg=float(metrics.ndcg.mean()),
+            recall=float(metrics.recall.mean()),
+            hit_rate=float(metrics.hit.mean()),
+            coverage=len(shown) / len(self.matrix.item_ids),
+            long_tail_share=float(tail.mean()),
+            group_ndcg=_by_group(metrics.ndcg, self.groups),
+            group_long_tail=_by_group(tail, self.groups),
+            reference_ndcg=reference,
+        )
+
+    def _user_groups(self) -> dict[str, dict[str, np.ndarray]]:
+        """Per attribute (gender, age decade), a mask over test users for each group."""
+        if self.profile is None:
+            return {}
+        groups = {}
+        for attribute in (f for f in SEGMENT_FIELDS if f in self.profile):
+            values = self.profile[attribute].reindex(self.users).fillna("unknown").to_numpy()
+            groups[attribute] = {str(g): values == g for g in sorted(set(values))}
+        return groups
+
+
+def _by_group(
+    values: np.ndarray, groups: dict[str, dict[str, np.ndarray]]
+) -> dict[str, dict[str, float]]:
+    return {a: {g: float(values[m].mean()) for g, m in gs.items()} for a, gs in groups.items()}
+
+
+def _head_items(matrix: TrainMatrix) -> frozenset[str]:
+    """The top ``HEAD_SHARE`` of items by train popularity (ties to the lower index)."""
+    counts = matrix.popularity()
+    order = np.lexsort((np.arange(len(counts)), -counts))
+    return frozenset(matrix.item_ids[i] for i in order[: math.ceil(HEAD_SHARE * len(counts))])
+
+
+def _write_train_dataset(split: EvaluationSplit, source: Path, target: Path) -> None:
+    """The train interactions plus the source's own ``.user``/``.item`` files, verbatim."""
+    write_atomic_interactions(split.train, target / f"{target.name}.inter")
+    for suffix in ("user", "item"):
+        original = source / f"{source.name}.{suffix}"
+        if original.is_file():
+            shutil.copyfile(original, target / f"{target.name}.{suffix}")

@@ -1,0 +1,48 @@
+"""The evaluation report: group gaps and the Markdown / JSON files."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from app.training.evaluate_report import EvaluationReport, MethodScores, ProtocolResult
+
+
+def method(name: str, group_ndcg: dict[str, float]) -> MethodScores:
+    return MethodScores(
+        name=name,
+        ndcg=0.2,
+        recall=0.3,
+        hit_rate=0.5,
+        coverage=0.4,
+        long_tail_share=0.1,
+        group_ndcg={"age": group_ndcg},
+        group_long_tail={"age": dict.fromkeys(group_ndcg, 0.1)},
+        reference_ndcg=0.195 if name == "EASE" else None,
+    )
+
+
+RESULT = ProtocolResult(
+    protocol="warm",
+    test_users=61,
+    train_interactions=500,
+    group_sizes={"age": {"20s": 30, "30s": 30, "70s": 1}},
+    served_sources={"personalized": 61},
+    methods=[method("EASE", {"20s": 0.3, "30s": 0.1, "70s": 0.9})],
+    seconds={"build": 1.0},
+)
+
+
+def test_max_gap_ignores_groups_below_the_size_floor():
+    assert RESULT.max_gap(RESULT.methods[0], "age") == pytest.approx(0.2)
+    assert RESULT.max_gap(RESULT.methods[0], "gender") == 0.0
+
+
+def test_report_files_hold_the_table_and_the_numbers(tmp_path):
+    markdown, payload = EvaluationReport("shop", [RESULT]).write(tmp_path / "eval")
+    text = markdown.read_text()
+    assert "| EASE | 0.2000 | 0.3000 | 0.5000 | 0.400 | 0.100 | 0.195 |" in text
+    assert "| age=70s | 1 | 0.9000 (0.10) |" in text
+    data = json.loads(payload.read_text())
+    assert data["results"][0]["methods"][0]["max_gap"] == {"age": pytest.approx(0.2)}
