@@ -6,10 +6,12 @@ import os
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from typing import IO
 
 
 def free_port() -> int:
@@ -22,29 +24,37 @@ def free_port() -> int:
 def running(
     argv: Sequence[str], port: int, env: Mapping[str, str] | None = None, timeout: float = 60.0
 ) -> Iterator[subprocess.Popen[bytes]]:
-    """Run ``argv`` until the block ends; ``/healthz`` or ``/docs`` must answer first."""
-    proc = subprocess.Popen(
-        list(argv),
-        env={**os.environ, **(env or {})},
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
-    try:
-        _wait_ready(proc, port, timeout)
-        yield proc
-    finally:
-        proc.terminate()
+    """Run ``argv`` until the block ends; ``/healthz`` or ``/docs`` must answer first.
+
+    The server's stderr goes to a temporary file, not a pipe: nobody reads a pipe while the
+    server runs, and a full one would block the server.
+    """
+    with tempfile.TemporaryFile() as stderr:
+        proc = subprocess.Popen(
+            list(argv),
+            env={**os.environ, **(env or {})},
+            stdout=subprocess.DEVNULL,
+            stderr=stderr,
+        )
         try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+            _wait_ready(proc, port, timeout, stderr)
+            yield proc
+        finally:
+            proc.terminate()
+            try:
+                proc.wait(10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
 
 
-def _wait_ready(proc: subprocess.Popen[bytes], port: int, timeout: float) -> None:
+def _wait_ready(
+    proc: subprocess.Popen[bytes], port: int, timeout: float, stderr: IO[bytes]
+) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc.poll() is not None:
-            err = proc.stderr.read().decode() if proc.stderr else ""
+            stderr.seek(0)
+            err = stderr.read().decode(errors="replace")
             raise RuntimeError(f"server exited with {proc.returncode}:\n{err[-3000:]}")
         for path in ("/healthz", "/docs"):
             try:

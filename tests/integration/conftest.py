@@ -1,0 +1,140 @@
+"""A real ``recserve serve`` in a subprocess, talked to over HTTP, and a private Redis server
+that a test may kill and restart without touching the shared one."""
+
+from __future__ import annotations
+
+import shutil
+import signal
+import subprocess
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import httpx
+import pytest
+import redis
+from prometheus_client.parser import text_string_to_metric_families
+
+from app.data.ingest import load_dataset
+from app.settings import Settings
+from loadtests.server import free_port, recserve_argv, running
+
+
+@contextmanager
+def serve(home: Path, *, workers: int = 1, redis_url: str | None = None) -> Iterator[httpx.Client]:
+    """Run ``recserve serve`` on ``home`` until the block ends; yield a client bound to it."""
+    port = free_port()
+    env = {"RECSERVE_HOME": str(home)}
+    if redis_url is not None:
+        env["RECSERVE_REDIS_URL"] = redis_url
+    with (
+        running(recserve_argv(port, workers), port, env=env),
+        httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=5.0) as http,
+    ):
+        yield http
+
+
+def copy_home(settings: Settings, destination: Path) -> Settings:
+    """A private copy of a built home, so a test may break it without affecting others."""
+    shutil.copytree(settings.home, destination)
+    return settings.model_copy(update={"home": destination})
+
+
+def users_with_history(settings: Settings) -> list[str]:
+    """Ids of users with interactions, in a fixed order: the model answers them personalised."""
+    interactions = load_dataset(settings.data_dir).interactions
+    return sorted(interactions["user_id"].unique().tolist())
+
+
+def metric(text: str, name: str, **labels: str) -> float:
+    """The sum of the samples called ``name`` whose labels include ``labels`` (0 if none)."""
+    return sum(
+        sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+        if sample.name == name and labels.items() <= sample.labels.items()
+    )
+
+
+class PrivateRedis:
+    """A ``redis-server`` owned by one test: append-only with fsync on every write, so data
+    survives a SIGKILL and a restart on the same port and directory."""
+
+    def __init__(self, directory: Path) -> None:
+        self.port = free_port()
+        self.directory = directory
+        self._process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self) -> None:
+        """Start the server and wait until it answers PING."""
+        self._process = subprocess.Popen(
+            [
+                "redis-server",
+                *("--port", str(self.port), "--bind", "127.0.0.1", "--save", ""),
+                *("--appendonly", "yes", "--appendfsync", "always"),
+                *("--dir", str(self.directory), "--daemonize", "no"),
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        deadline = time.monotonic() + 10
+        with redis.Redis.from_url(self.url, socket_timeout=1) as client:
+            while not _answers_ping(client):
+                if self._process.poll() is not None:
+                    raise RuntimeError(f"redis-server exited with {self._process.returncode}")
+                if time.monotonic() > deadline:
+                    raise TimeoutError(f"redis-server on port {self.port} did not answer PING")
+                time.sleep(0.05)
+
+    def pause(self) -> None:
+        """SIGSTOP the server: connections stay open and nothing answers, as in a hang."""
+        assert self._process is not None
+        self._process.send_signal(signal.SIGSTOP)
+
+    def resume(self) -> None:
+        """SIGCONT a paused server."""
+        assert self._process is not None
+        self._process.send_signal(signal.SIGCONT)
+
+    def kill(self) -> None:
+        """SIGKILL the server, as a crash would, and reap it."""
+        if self._process is not None and self._process.poll() is None:
+            self._process.send_signal(signal.SIGKILL)
+            self._process.wait(10)
+        self._process = None
+
+
+def _answers_ping(client: redis.Redis) -> bool:
+    try:
+        return bool(client.ping())
+    except redis.ConnectionError:
+        return False
+
+
+@pytest.fixture
+def private_redis(tmp_path: Path) -> Iterator[PrivateRedis]:
+    if shutil.which("redis-server") is None:
+        pytest.skip("redis-server is not installed")
+    server = PrivateRedis(tmp_path / "redis")
+    server.directory.mkdir()
+    server.start()
+    try:
+        yield server
+    finally:
+        server.kill()
+
+
+@pytest.fixture(scope="session")
+def two_worker_server(
+    built_home: Settings, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[httpx.Client]:
+    """``recserve serve --workers 2`` on a copy of the built home (serve writes its metrics
+    directory into the home)."""
+    home = copy_home(built_home, tmp_path_factory.mktemp("two-workers") / "home")
+    with serve(home.home, workers=2) as http:
+        yield http
