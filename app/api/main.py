@@ -9,9 +9,9 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from app.api.middleware import RequestMetricsMiddleware
-from app.api.routers import health, recommend
+from app.api.routers import events, health, recommend
 from app.api.state import Services
-from app.serving.bootstrap import build_engine, close_engine
+from app.serving.bootstrap import build_engine, build_event_ingest, close_engine
 from app.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -30,15 +30,18 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         engine = await build_engine(resolved)
-        app.state.services = Services(settings=resolved, engine=engine)
+        ingest = build_event_ingest(resolved, engine)
+        app.state.services = Services(settings=resolved, engine=engine, events=ingest)
         log.info("serving model %s", engine.model.version)
         try:
             yield
         finally:
+            await ingest.close()
             await close_engine(engine)
 
     app = FastAPI(title="recserve", version="0.1.0", description=DESCRIPTION, lifespan=lifespan)
     app.add_middleware(RequestMetricsMiddleware)
     app.include_router(recommend.router)
+    app.include_router(events.router)
     app.include_router(health.router)
     return app

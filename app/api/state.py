@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from app.serving.engine import RecommendationEngine
+from app.serving.event_ingest import EventIngestor
 from app.settings import Settings
 
 
@@ -12,3 +13,4 @@ from app.settings import Settings
 class Services:
     settings: Settings
     engine: RecommendationEngine
+    events: EventIngestor

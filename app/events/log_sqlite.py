@@ -142,7 +142,7 @@ class SqliteEventLog:
                 if self._connection is None:
                     self._connection = self._connect()
                 return work(self._connection)
-            except sqlite3.Error as exc:
+            except (sqlite3.Error, OSError) as exc:  # OSError: the directory cannot be made
                 raise EventLogUnavailable(f"sqlite event log {self.path}: {exc}") from exc
 
     def _connect(self) -> sqlite3.Connection:

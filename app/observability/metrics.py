@@ -74,6 +74,20 @@ INFERENCE_SECONDS = Histogram(
     "Time for one onnxruntime scoring call.",
     buckets=LATENCY_BUCKETS,
 )
+EVENTS = Counter(
+    "recserve_events_total",
+    "Events received by POST /events, by type and outcome (accepted, duplicate, rejected).",
+    ["type", "outcome"],
+)
+EVENTS_PROFILE_UPDATE_SECONDS = Histogram(
+    "recserve_events_profile_update_seconds",
+    "Time to fold one batch's events into the online features (read + push).",
+    buckets=LATENCY_BUCKETS,
+)
+EVENTS_PROFILE_UPDATE_FAILURES = Counter(
+    "recserve_events_profile_update_failures_total",
+    "Batches logged durably whose online feature update failed (the events stay in the log).",
+)
 MODEL_INFO = Gauge(
     "recserve_model_info",
     "The model version being served (value 1 on the current version).",

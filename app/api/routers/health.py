@@ -27,7 +27,8 @@ async def healthz() -> dict[str, str]:
     response_model=ReadinessResponse,
     summary="Readiness, per dependency",
     description=(
-        "Checks the model, the Feast online store and each cache tier and names what is down. "
+        "Checks the model, the Feast online store, each cache tier and the event log and names "
+        "what is down. "
         "Answers 200 while a model is loaded, because every request can still be served (with "
         "the popularity fallback if need be): taking all replicas out of a load balancer when a "
         "shared Redis fails would turn a degradation into an outage. `degraded` is true when "
@@ -36,7 +37,7 @@ async def healthz() -> dict[str, str]:
     responses={503: {"description": "No model loaded"}},
 )
 async def readyz(services: ServicesDep) -> Response:
-    statuses = await check_dependencies(services.engine)
+    statuses = await check_dependencies(services.engine, services.events.event_log)
     model_ok = statuses["model"].ok
     body = {
         "ready": model_ok,

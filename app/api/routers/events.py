@@ -1,0 +1,33 @@
+"""``/events``: ingest user interactions; the next ``/recommend`` reflects them."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, HTTPException
+
+from app.api.deps import ServicesDep
+from app.events.schemas import MAX_BATCH_EVENTS, EventBatchIn, EventBatchOut
+from app.events.types import EventLogUnavailable
+
+router = APIRouter(tags=["events"])
+
+
+@router.post(
+    "/events",
+    response_model=EventBatchOut,
+    summary="Ingest a batch of events",
+    description=(
+        f"Up to {MAX_BATCH_EVENTS} interactions. Each event is validated on its own: the answer "
+        "lists the ids stored (`accepted`), those already stored (`duplicates`, so retrying a "
+        "batch is safe) and the invalid ones with the reason (`rejected`). Accepted events are "
+        "durable when the call returns, and the users' next recommendations reflect them "
+        "(history excluded, cache dropped). A malformed envelope is 422 naming the field."
+    ),
+    responses={503: {"description": "The event log is unavailable; nothing was stored."}},
+)
+async def post_events(services: ServicesDep, body: EventBatchIn) -> EventBatchOut:
+    try:
+        return await services.events.ingest(body.events)
+    except EventLogUnavailable as exc:
+        raise HTTPException(
+            status_code=503, detail=f"event log unavailable, nothing was stored: {exc}"
+        ) from exc

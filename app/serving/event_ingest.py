@@ -1,0 +1,78 @@
+"""``POST /events`` behind the router: validate each event, log the valid ones durably, then
+make them visible to the next recommendation (``ProfileUpdater``)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import get_args
+
+from app.events.log import EventLog
+from app.events.schemas import EventBatchOut, EventRejection, validate_events
+from app.events.types import AppendResult, Event, EventType
+from app.observability import metrics
+from app.serving.profile_updates import ProfileUpdater
+
+_KNOWN_TYPES = frozenset(get_args(EventType))
+
+
+class EventIngestor:
+    """Holds the event log and the profile updater built at start-up."""
+
+    def __init__(self, event_log: EventLog, updater: ProfileUpdater) -> None:
+        self._log = event_log
+        self._updater = updater
+
+    @property
+    def event_log(self) -> EventLog:
+        return self._log
+
+    async def ingest(self, raw: Sequence[object]) -> EventBatchOut:
+        """Validate, append and apply one batch; the answer names each event's outcome.
+
+        Raises ``EventLogUnavailable`` when the log stored nothing (nothing is acknowledged).
+        A failing profile update does not fail the batch: its events are already durable."""
+        events, rejected = validate_events(raw)
+        result = await self._log.append(events) if events else AppendResult((), ())
+        accepted, duplicates = _split_stored(events, set(result.appended))
+        _count(accepted, duplicates, rejected, raw)
+        await self._updater.apply(accepted)
+        return EventBatchOut.from_outcome(result, rejected)
+
+    async def close(self) -> None:
+        """Close the event log and the profile writer."""
+        await self._log.close()
+        self._updater.writer.close()
+
+
+def _split_stored(events: Sequence[Event], appended: set[str]) -> tuple[list[Event], list[Event]]:
+    """(stored, duplicates): the log stored the first occurrence of each appended id; every
+    other event (an id logged before, or repeated within the batch) is a duplicate."""
+    stored: list[Event] = []
+    duplicates: list[Event] = []
+    for event in events:
+        if event.event_id in appended:
+            stored.append(event)
+            appended.discard(event.event_id)
+        else:
+            duplicates.append(event)
+    return stored, duplicates
+
+
+def _count(
+    accepted: Sequence[Event],
+    duplicates: Sequence[Event],
+    rejected: Sequence[EventRejection],
+    raw: Sequence[object],
+) -> None:
+    for event in accepted:
+        metrics.EVENTS.labels(event.type, "accepted").inc()
+    for event in duplicates:
+        metrics.EVENTS.labels(event.type, "duplicate").inc()
+    for rejection in rejected:
+        metrics.EVENTS.labels(_type_label(raw[rejection.index]), "rejected").inc()
+
+
+def _type_label(item: object) -> str:
+    """The raw event's type when it is a known one; anything else would make labels unbounded."""
+    kind = item.get("type") if isinstance(item, dict) else None
+    return kind if isinstance(kind, str) and kind in _KNOWN_TYPES else "invalid"
