@@ -9,7 +9,9 @@ from fastapi import Depends, Request
 from app.api.state import Services
 
 
-def get_services(request: Request) -> Services:
+async def get_services(request: Request) -> Services:
+    # async on purpose: FastAPI runs a sync dependency in a worker thread, which cost more
+    # than the whole feature read on every request.
     services: Services = request.app.state.services
     return services
 

@@ -2,18 +2,25 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 
 from app.artifacts import current_version
-from app.features.client import FeastFeatureClient
+from app.events.log import open_event_log
+from app.features.client import FeastFeatureClient, FeatureStoreError
+from app.features.push import FeastProfileWriter
 from app.observability import metrics
 from app.serving.breaker import CircuitBreaker
 from app.serving.cache import RecommendationCache, TieredCache
 from app.serving.cache_local import LocalCache
 from app.serving.cache_redis import RedisCache, redis_client_from_url
 from app.serving.engine import RecommendationEngine
+from app.serving.event_ingest import EventIngestor
+from app.serving.profile_updates import ProfileUpdater
 from app.serving.ranking import LoadedModel, ModelLoadError, load_model
 from app.settings import Settings
+
+log = logging.getLogger(__name__)
 
 
 def load_current_model(settings: Settings) -> LoadedModel:
@@ -63,6 +70,12 @@ def _count_cache_error(tier: str) -> Callable[[str, BaseException], None]:
 async def build_engine(settings: Settings) -> RecommendationEngine:
     model = load_current_model(settings)
     features = FeastFeatureClient.from_settings(settings)
+    try:
+        # Read the registry now so the first request does not pay for it.
+        features.load_registry()
+    except FeatureStoreError as exc:
+        # Serve anyway: requests fall back to popular items and /readyz names the store.
+        log.warning("feature store not ready at start-up: %s", exc)
     return RecommendationEngine(model, features, build_cache(settings))
 
 
@@ -70,3 +83,11 @@ async def close_engine(engine: RecommendationEngine) -> None:
     if engine.cache is not None:
         await engine.cache.close()
     engine.features.close()
+
+
+def build_event_ingest(settings: Settings, engine: RecommendationEngine) -> EventIngestor:
+    """The event log (SQLite, or a Redis Stream with ``redis_url``) and the profile writer,
+    sharing the engine's feature client and cache so ingested events reach the next answer."""
+    writer = FeastProfileWriter.from_settings(settings)
+    updater = ProfileUpdater(engine.features, writer, engine.cache)
+    return EventIngestor(open_event_log(settings), updater)
