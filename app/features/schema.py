@@ -22,8 +22,11 @@ USER_BEHAVIOUR_PUSH_SOURCE = "user_behaviour_push"
 RECOMMEND_FEATURE_SERVICE = "recommend_v1"
 
 # Distinct items per user kept online, oldest -> newest by last interaction. Serving excludes
-# them from results and the model reads them as the user's history.
-HISTORY_MAX_ITEMS = 500
+# all of them from results ("never recommend what the user already has"), so the cap is wide.
+HISTORY_MAX_ITEMS = 2000
+# The model reads only the newest of them: older items add little signal and cost a row
+# gather each per request. The manifest records the value a model was trained with.
+MODEL_HISTORY_ITEMS = 500
 
 USER_ATTRIBUTE_FEATURES = ("attribute_tokens", "attributes_json")
 USER_BEHAVIOUR_FEATURES = (

@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 
-from app.features.schema import HISTORY_MAX_ITEMS
+from app.features.schema import MODEL_HISTORY_ITEMS
 from app.training.content import content_similarity
 from app.training.demographic import fit_demographic
 from app.training.ease import check_dense_size, fit_ease
@@ -36,7 +36,7 @@ class HybridParams:
 
     ease_l2: float = 300.0
     content_beta: float = 0.0
-    history_max: int = HISTORY_MAX_ITEMS
+    history_max: int = MODEL_HISTORY_ITEMS
     history_decay: float = 0.9
     trans_last: int = 10
     trans_decay: float = 0.8
