@@ -10,6 +10,9 @@ A model version is a directory ``<models_root>/<version>/`` holding:
 * ``tokens.json``: user attribute tokens in index order.
 * ``popular.json``: the popularity fallback, item ids best first.
 * ``manifest.json``: ``ModelManifest`` below.
+* optional, listed in ``ModelManifest.artifacts`` when present (older models lack them):
+  ``neighbours.npy`` (int32 [n_items, M]: each item's most related items, best first, ``-1``
+  padded) and ``neighbour_scores.npy`` (float32 [n_items, M], ``-inf`` at the padding).
 
 ``<models_root>/CURRENT`` names the published version. Publishing writes the directory under a
 temporary name, renames it into place, then replaces ``CURRENT`` atomically, so a reader never
@@ -31,6 +34,8 @@ ITEMS_FILE = "items.json"
 TOKENS_FILE = "tokens.json"
 POPULAR_FILE = "popular.json"
 MANIFEST_FILE = "manifest.json"
+NEIGHBOURS_FILE = "neighbours.npy"
+NEIGHBOUR_SCORES_FILE = "neighbour_scores.npy"
 CURRENT_POINTER = "CURRENT"
 FORMAT_VERSION = 1
 
@@ -58,6 +63,9 @@ class ModelManifest(BaseModel):
     hyperparameters: dict[str, Any] = Field(default_factory=dict)
     offline_metrics: dict[str, float] = Field(default_factory=dict)
     parity: ParityReport
+    artifacts: list[str] = Field(
+        default_factory=list, description="Optional files written beside the model, by name."
+    )
 
 
 def read_manifest(model_dir: Path) -> ModelManifest:

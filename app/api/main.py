@@ -9,7 +9,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from app.api.middleware import RequestMetricsMiddleware
-from app.api.routers import events, health, recommend
+from app.api.routers import events, health, items, recommend
 from app.api.state import Services
 from app.serving.bootstrap import build_engine, build_event_ingest, close_engine
 from app.settings import Settings
@@ -44,4 +44,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(recommend.router)
     app.include_router(events.router)
     app.include_router(health.router)
+    app.include_router(items.router)
     return app

@@ -65,3 +65,12 @@ class ReadinessResponse(BaseModel):
     degraded: bool = Field(description="True when any dependency is down (fallbacks in use).")
     model_version: str | None = Field(description="Model version being served.")
     dependencies: dict[str, DependencyStatus] = Field(description="Each dependency's state.")
+
+
+class SimilarItemsResponse(BaseModel):
+    item_id: str = Field(description="The item the list is about.")
+    items: list[ItemOut] = Field(
+        description="Related items, best first, distinct, never the item itself; fewer than k "
+        "when the item has fewer related items."
+    )
+    model_version: str = Field(description="Model version whose neighbour index answered.")

@@ -19,6 +19,8 @@ from app.artifacts import (
     INPUT_USER_TOKENS,
     ITEMS_FILE,
     MODEL_FILE,
+    NEIGHBOUR_SCORES_FILE,
+    NEIGHBOURS_FILE,
     OUTPUT_SCORES,
     POPULAR_FILE,
     TOKENS_FILE,
@@ -33,6 +35,16 @@ class ModelLoadError(RuntimeError):
 
 
 @dataclass(frozen=True)
+class NeighbourIndex:
+    """Each item's related items precomputed at export: ``indices`` int32 and ``scores``
+    float32, both [n_items, M], best first, ``-1`` padded. Memory-mapped read-only, so
+    every worker process shares the same pages."""
+
+    indices: np.ndarray
+    scores: np.ndarray
+
+
+@dataclass(frozen=True)
 class LoadedModel:
     """A model version held in memory: the session plus the id <-> index maps it needs."""
 
@@ -42,6 +54,7 @@ class LoadedModel:
     item_index: dict[str, int]
     token_index: dict[str, int]
     popular: tuple[str, ...]
+    neighbours: NeighbourIndex | None = None
 
     @property
     def version(self) -> str:
@@ -110,9 +123,34 @@ def load_model(model_dir: Path) -> LoadedModel:
         item_index=item_index,
         token_index={tok: i for i, tok in enumerate(tokens)},
         popular=tuple(p for p in popular if p in item_index),
+        neighbours=_load_neighbours(model_dir, manifest),
     )
     _probe(model, model_dir)
     return model
+
+
+def _load_neighbours(model_dir: Path, manifest: ModelManifest) -> NeighbourIndex | None:
+    """The neighbour index when the manifest lists it (older models do not: ``None``)."""
+    if NEIGHBOURS_FILE not in manifest.artifacts:
+        return None
+    try:
+        indices = np.load(model_dir / NEIGHBOURS_FILE, mmap_mode="r")
+        scores = np.load(model_dir / NEIGHBOUR_SCORES_FILE, mmap_mode="r")
+    except Exception as exc:
+        raise ModelLoadError(f"{model_dir}: cannot load the neighbour index: {exc}") from exc
+    if (
+        indices.ndim != 2
+        or indices.shape[0] != manifest.n_items
+        or scores.shape != indices.shape
+        or indices.dtype != np.int32
+        or scores.dtype != np.float32
+        or (indices.size and (indices.min() < -1 or indices.max() >= manifest.n_items))
+    ):
+        raise ModelLoadError(
+            f"{model_dir}: neighbour index {indices.dtype}{indices.shape} / "
+            f"{scores.dtype}{scores.shape} does not fit {manifest.n_items} items"
+        )
+    return NeighbourIndex(indices=indices, scores=scores)
 
 
 def _probe(model: LoadedModel, model_dir: Path) -> None:

@@ -2,8 +2,9 @@
 graph scores like the numpy reference before anything publishable exists.
 
 Order matters: the data files and graph are written, the graph is loaded back by
-onnxruntime and compared with ``HybridRecommender.score`` on probe users, and only then is
-``manifest.json`` written. On a parity failure the whole directory is removed.
+onnxruntime and compared with ``HybridRecommender.score`` on probe users, the item neighbour
+index (``app/training/neighbours.py``) is written, and only then is ``manifest.json``
+written. On any failure the whole directory is removed.
 """
 
 from __future__ import annotations
@@ -25,6 +26,8 @@ from app.artifacts import (
     ITEMS_FILE,
     MANIFEST_FILE,
     MODEL_FILE,
+    NEIGHBOUR_SCORES_FILE,
+    NEIGHBOURS_FILE,
     OUTPUT_SCORES,
     POPULAR_FILE,
     TOKENS_FILE,
@@ -37,6 +40,7 @@ from app.features.schema import (
     USER_BEHAVIOUR_VIEW,
 )
 from app.training.hybrid import HybridRecommender
+from app.training.neighbours import model_neighbours
 from app.training.onnx_graph import build_graph
 
 MODEL_TYPE = "hybrid_ease_transitions_demographic"
@@ -113,6 +117,9 @@ def export_graph(
         if probes is None:
             probes = make_probes(model.n_items, model.n_tokens, model.params.history_max)
         parity = check_parity(model, out_dir / MODEL_FILE, probes, relative_tolerance)
+        neighbours, neighbour_scores = model_neighbours(model)
+        np.save(out_dir / NEIGHBOURS_FILE, neighbours)
+        np.save(out_dir / NEIGHBOUR_SCORES_FILE, neighbour_scores)
     except BaseException:
         shutil.rmtree(out_dir, ignore_errors=True)
         raise
@@ -128,6 +135,7 @@ def export_graph(
         hyperparameters=model.params.as_dict(),
         offline_metrics=offline_metrics,
         parity=parity,
+        artifacts=[NEIGHBOURS_FILE, NEIGHBOUR_SCORES_FILE],
     )
     (out_dir / MANIFEST_FILE).write_text(manifest.model_dump_json(indent=2) + "\n")
     return manifest
