@@ -1,0 +1,186 @@
+"""Throughput and latency under load: recserve beside the trivial-endpoint ceiling.
+
+    python -m loadtests.bench --home HOME [--workers 2] [--redis-url URL] [--duration 15]
+                              [--connections 32] [--cache on|off|both] [--json FILE]
+
+For each server (recserve with the cache off, recserve with the cache on, the ceiling, all with
+the same number of workers) it warms up, then runs a closed-loop phase (``--connections``
+keep-alive clients back to back: the maximum throughput) and an open-loop phase at a fixed rate:
+half the full-pipeline (cache off) maximum (with ``--cache on`` alone: half the cache-hit
+maximum), unless ``--rate`` is given. Cache off cycles a Zipf-distributed stream over all
+users of ``HOME/data/interactions.parquet`` plus ~5% unknown users; cache on requests a hot set
+of users that the warm-up requested before.
+
+The load generator (``loadtests.client``) runs in its own process; its CPU use and the server's
+are printed in cores, because client and server share the machine's cores.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import psutil
+
+from loadtests.client import LoadSpec, recommend_requests, run_load, summarize
+from loadtests.server import ceiling_argv, free_port, recserve_argv, running
+
+Phases = dict[str, dict[str, Any]]
+
+
+def zipf_user_stream(
+    home: Path, n: int, exponent: float, unknown_share: float, seed: int = 0
+) -> tuple[list[str], list[str]]:
+    """``n`` user ids drawn Zipf(``exponent``) over users ranked by interaction count, with
+    ``unknown_share`` of them replaced by ids the model has never seen; also the ranked users."""
+    users = pd.read_parquet(home / "data" / "interactions.parquet", columns=["user_id"])
+    ranked = users["user_id"].value_counts().index.astype(str).tolist()
+    weights = 1.0 / np.arange(1, len(ranked) + 1) ** exponent
+    rng = np.random.default_rng(seed)
+    picks = rng.choice(len(ranked), size=n, p=weights / weights.sum())
+    stream = [ranked[i] for i in picks]
+    for slot in np.flatnonzero(rng.random(n) < unknown_share):
+        stream[slot] = f"bench-unknown-{rng.integers(1_000_000):06d}"
+    return stream, ranked
+
+
+def _server_cpu_s(proc: subprocess.Popen[bytes]) -> dict[int, float]:
+    """CPU seconds used so far by a server and each of its worker processes, by pid."""
+    root = psutil.Process(proc.pid)
+    used: dict[int, float] = {}
+    for p in [root, *root.children(recursive=True)]:
+        try:
+            times = p.cpu_times()
+        except psutil.NoSuchProcess:
+            continue
+        used[p.pid] = times.user + times.system
+    return used
+
+
+def _phase(proc: subprocess.Popen[bytes], spec: LoadSpec, processes: int) -> dict[str, Any]:
+    before = _server_cpu_s(proc)
+    result = run_load(spec, processes)
+    after = _server_cpu_s(proc)
+    summary = summarize(result)
+    # Per process too: a worker left idle shows an uneven spread of connections.
+    per_process = [round((t - before.get(pid, 0.0)) / result.wall_s, 2) for pid, t in after.items()]
+    summary["server_cpu_core"] = round(sum(per_process), 2)
+    summary["server_cpu_core_per_process"] = per_process
+    return summary
+
+
+def bench_server(
+    argv: Sequence[str],
+    port: int,
+    env: dict[str, str],
+    requests: Sequence[bytes],
+    args: argparse.Namespace,
+    rate: float | None,
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Warm up, then the closed-loop phase and the open-loop one at ``rate`` requests/s
+    (half of this server's own maximum when ``rate`` is None)."""
+    with running(argv, port, env) as proc:
+        run_load(LoadSpec(port, requests, args.connections, args.warmup), args.processes)
+        closed = _phase(
+            proc, LoadSpec(port, requests, args.connections, args.duration), args.processes
+        )
+        open_rate = rate or closed["rps"] / 2
+        spec = LoadSpec(port, requests, args.connections, args.duration, open_rate)
+        opened = _phase(proc, spec, args.processes)
+        opened["target_rps"] = round(open_rate, 1)
+    return closed, opened
+
+
+def run(args: argparse.Namespace) -> Phases:
+    """All phases in the order the open-loop rate needs: cache off, cache on, ceiling."""
+    home = args.home.resolve()
+    stream, ranked = zipf_user_stream(home, 20_000, args.zipf, args.unknown_share)
+    full_requests = recommend_requests(stream)
+    hot_requests = recommend_requests(ranked[: args.hot_users])
+    env = {"RECSERVE_HOME": str(home)}
+    if args.redis_url:
+        env["RECSERVE_REDIS_URL"] = args.redis_url
+    phases: Phases = {}
+    rate: float | None = args.rate
+    modes = ["off", "on"] if args.cache == "both" else [args.cache]
+    for mode in modes:
+        port = free_port()
+        mode_env = {**env, "RECSERVE_CACHE__ENABLED": "true" if mode == "on" else "false"}
+        requests = full_requests if mode == "off" else hot_requests
+        label = "full pipeline (cache off)" if mode == "off" else "cache hit (hot set)"
+        argv = recserve_argv(port, args.workers)
+        closed, opened = bench_server(argv, port, mode_env, requests, args, rate)
+        rate = rate or opened["target_rps"]
+        phases[f"{label}, closed"] = closed
+        phases[f"{label}, open"] = opened
+    port = free_port()
+    ceiling, ceiling_open = bench_server(
+        ceiling_argv(port, args.workers), port, {}, full_requests, args, rate
+    )
+    phases["ceiling, closed"] = ceiling
+    phases["ceiling, open"] = ceiling_open
+    for summary in phases.values():
+        summary["x_ceiling"] = round(summary["rps"] / ceiling["rps"], 3)
+    return phases
+
+
+def print_table(phases: Phases, args: argparse.Namespace) -> None:
+    print(
+        f"workers={args.workers} connections={args.connections} duration={args.duration}s "
+        f"client processes={args.processes} cores={os.cpu_count()} "
+        f"redis={args.redis_url or 'no'}"
+    )
+    head = ("phase", "rps", "x ceil", "p50", "p95", "p99", "max", "err", "cli cpu", "srv cpu")
+    print(f"{head[0]:34}" + "".join(f"{h:>9}" for h in head[1:]))
+    for name, s in phases.items():
+        cols = ("rps", "x_ceiling", "p50_ms", "p95_ms", "p99_ms", "max_ms", "errors")
+        cells = [*(s[c] for c in cols), s["client_cpu_core"], s["server_cpu_core"]]
+        print(f"{name:34}" + "".join(f"{c!s:>9}" for c in cells))
+    for name, s in phases.items():
+        extra = ""
+        if "target_rps" in s:
+            extra = f" target {s['target_rps']}/s, send delay p99 {s['send_delay_p99_ms']} ms"
+        spread = s["server_cpu_core_per_process"]
+        print(f"{name}: statuses {s['statuses']} cache {s['cache_tiers']}{extra}")
+        print(f"    server cpu per process (cores) {spread}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--home", type=Path, required=True, help="a built RECSERVE_HOME")
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--redis-url", default=None, help="use Redis (online store + cache)")
+    parser.add_argument("--duration", type=float, default=15.0, help="seconds per phase")
+    parser.add_argument("--warmup", type=float, default=2.0, help="seconds before each server")
+    parser.add_argument("--connections", type=int, default=32)
+    parser.add_argument("--cache", choices=("on", "off", "both"), default="both")
+    parser.add_argument("--rate", type=float, default=None, help="open-loop requests/s")
+    parser.add_argument("--processes", type=int, default=1, help="load generator processes")
+    parser.add_argument("--hot-users", type=int, default=200, help="cache-hit user set size")
+    parser.add_argument("--zipf", type=float, default=1.0, help="user popularity exponent")
+    parser.add_argument("--unknown-share", type=float, default=0.05)
+    parser.add_argument("--json", type=Path, default=None, help="also write results here")
+    args = parser.parse_args()
+
+    load_before = os.getloadavg()
+    phases = run(args)
+    print_table(phases, args)
+    print(f"load average before {load_before}, after {os.getloadavg()}")
+    if args.json:
+        report = {
+            "args": {k: str(v) for k, v in vars(args).items()},
+            "load_average_before": list(load_before),
+            "phases": phases,
+        }
+        args.json.write_text(json.dumps(report, indent=2))
+
+
+if __name__ == "__main__":
+    main()

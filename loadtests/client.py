@@ -1,0 +1,193 @@
+"""A load generator that is cheaper than the servers it measures.
+
+asyncio raw sockets (uvloop when installed), HTTP/1.1 keep-alive, request bytes built once,
+responses framed by ``Content-Length`` only. Each load runs in a child process so its CPU use
+is its own and can be reported beside the figures (``resource.getrusage`` in the child).
+
+Two shapes of load:
+
+* **closed loop**: ``connections`` clients each send the next request as soon as the previous
+  answer arrives: the server's maximum throughput.
+* **open loop**: requests are due at a fixed rate whatever the server does; latency counts from
+  the moment a request was *due*, so a stalled server is charged for the queue it causes
+  (no coordinated omission).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import multiprocessing
+import resource
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import quote
+
+from loadtests.latency import percentiles
+
+_HEADER_END = b"\r\n\r\n"
+_CONTENT_LENGTH = b"\ncontent-length:"
+_CACHE_FIELD = b'"cache":'
+
+
+@dataclass(frozen=True)
+class LoadSpec:
+    """What one load run sends: ``requests`` are cycled, each connection from its own offset."""
+
+    port: int
+    requests: Sequence[bytes]
+    connections: int
+    duration_s: float
+    rate_per_s: float | None = None  # None: closed loop; else open loop at this total rate
+
+
+@dataclass
+class LoadResult:
+    """Raw outcome of a run: per-request latencies and what answered."""
+
+    latencies_ms: list[float] = field(default_factory=list)
+    # Open loop: how late each request left after its due time (counted in its latency). It is
+    # the client's own timer delay (~1 ms with uvloop) while the server keeps up, and grows
+    # when a connection is still waiting for its previous answer: the server fell behind.
+    send_delay_ms: list[float] = field(default_factory=list)
+    errors: int = 0
+    statuses: dict[int, int] = field(default_factory=dict)
+    cache_tiers: dict[str, int] = field(default_factory=dict)
+    wall_s: float = 0.0
+    client_cpu_s: float = 0.0
+
+
+def get_request(path: str) -> bytes:
+    """The bytes of a keep-alive ``GET path`` to the loopback server."""
+    return f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n".encode()
+
+
+def recommend_requests(user_ids: Sequence[str], k: int = 10) -> list[bytes]:
+    """One pre-built ``GET /recommend`` per user id, in order."""
+    return [get_request(f"/recommend?user_id={quote(u, safe='')}&k={k}") for u in user_ids]
+
+
+async def _read_response(reader: asyncio.StreamReader) -> tuple[int, bytes]:
+    head = await reader.readuntil(_HEADER_END)
+    status = int(head[9:12])
+    start = head.lower().find(_CONTENT_LENGTH)
+    if start < 0:
+        raise ValueError(f"response without Content-Length: {head[:200]!r}")
+    start += len(_CONTENT_LENGTH)
+    length = int(head[start : head.index(b"\r", start)])
+    return status, await reader.readexactly(length)
+
+
+def _cache_tier(body: bytes) -> str:
+    """The ``cache`` field of a recserve answer without parsing the JSON ("-" if absent)."""
+    at = body.find(_CACHE_FIELD)
+    if at < 0:
+        return "-"
+    value = body[at + len(_CACHE_FIELD) : at + len(_CACHE_FIELD) + 8]
+    return value.split(b",")[0].split(b"}")[0].strip(b'" ').decode()
+
+
+async def _connection(spec: LoadSpec, index: int, t0: float, result: LoadResult) -> None:
+    """One keep-alive connection; in open loop it owns every ``connections``-th due time."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", spec.port)
+    n_req = len(spec.requests)
+    deadline = t0 + spec.duration_s
+    i = index
+    while True:
+        if spec.rate_per_s:
+            due = t0 + i / spec.rate_per_s
+            if due >= deadline:
+                break
+            delay = due - time.perf_counter()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            result.send_delay_ms.append((time.perf_counter() - due) * 1000)
+            started = due
+        else:
+            started = time.perf_counter()
+            if started >= deadline:
+                break
+        try:
+            writer.write(spec.requests[i % n_req])
+            status, body = await _read_response(reader)
+        except (OSError, asyncio.IncompleteReadError, ValueError):
+            result.errors += 1
+            writer.close()
+            reader, writer = await asyncio.open_connection("127.0.0.1", spec.port)
+            i += spec.connections
+            continue
+        result.latencies_ms.append((time.perf_counter() - started) * 1000)
+        result.statuses[status] = result.statuses.get(status, 0) + 1
+        if status != 200:
+            result.errors += 1
+        tier = _cache_tier(body)
+        result.cache_tiers[tier] = result.cache_tiers.get(tier, 0) + 1
+        i += spec.connections
+    writer.close()
+
+
+async def _run(spec: LoadSpec) -> LoadResult:
+    result = LoadResult()
+    # perf_counter, not loop.time(): uvloop's clock ticks in whole milliseconds.
+    t0 = time.perf_counter() + 0.05  # let every connection open first
+    await asyncio.gather(*(_connection(spec, c, t0, result) for c in range(spec.connections)))
+    result.wall_s = time.perf_counter() - t0
+    return result
+
+
+def _run_in_child(spec: LoadSpec) -> LoadResult:
+    loop_factory: Callable[[], asyncio.AbstractEventLoop] | None = None
+    try:
+        import uvloop
+
+        loop_factory = uvloop.new_event_loop
+    except ImportError:  # the client still works, only a little more expensive
+        pass
+    before = resource.getrusage(resource.RUSAGE_SELF)
+    with asyncio.Runner(loop_factory=loop_factory) as runner:
+        result = runner.run(_run(spec))
+    after = resource.getrusage(resource.RUSAGE_SELF)
+    result.client_cpu_s = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return result
+
+
+def run_load(spec: LoadSpec, processes: int = 1) -> LoadResult:
+    """Run ``spec`` in ``processes`` child processes (connections and rate split between them)
+    and merge their results; ``client_cpu_s`` is the children's summed CPU time."""
+    share = max(1, spec.connections // processes)
+    rate = spec.rate_per_s / processes if spec.rate_per_s else None
+    specs = [
+        LoadSpec(spec.port, spec.requests[p::processes], share, spec.duration_s, rate)
+        for p in range(processes)
+    ]
+    with multiprocessing.get_context("spawn").Pool(processes) as pool:
+        parts = pool.map(_run_in_child, specs)
+    merged = LoadResult(wall_s=max(p.wall_s for p in parts))
+    for part in parts:
+        merged.latencies_ms.extend(part.latencies_ms)
+        merged.send_delay_ms.extend(part.send_delay_ms)
+        merged.errors += part.errors
+        merged.client_cpu_s += part.client_cpu_s
+        for code, n in part.statuses.items():
+            merged.statuses[code] = merged.statuses.get(code, 0) + n
+        for tier, n in part.cache_tiers.items():
+            merged.cache_tiers[tier] = merged.cache_tiers.get(tier, 0) + n
+    return merged
+
+
+def summarize(result: LoadResult) -> dict[str, Any]:
+    """Percentiles (ms), throughput, the client's share of one core and what answered."""
+    if not result.latencies_ms:
+        raise RuntimeError(f"no answer at all: {result.errors} errors")
+    summary: dict[str, Any] = {
+        "rps": round(len(result.latencies_ms) / result.wall_s, 1),
+        "errors": result.errors,
+        **percentiles(result.latencies_ms),
+        "client_cpu_core": round(result.client_cpu_s / result.wall_s, 2),
+        "statuses": dict(result.statuses),
+        "cache_tiers": dict(result.cache_tiers),
+    }
+    if result.send_delay_ms:
+        summary["send_delay_p99_ms"] = percentiles(result.send_delay_ms)["p99_ms"]
+    return summary
