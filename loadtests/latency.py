@@ -23,7 +23,7 @@ import pandas as pd
 from loadtests.server import ceiling_argv, free_port, recserve_argv, running
 
 
-def percentiles(samples_ms: list[float]) -> dict[str, float]:
+def percentiles(samples_ms: list[float]) -> dict[str, object]:
     ordered = sorted(samples_ms)
 
     def pick(q: float) -> float:
