@@ -170,6 +170,7 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
     host = args.host or settings.api.host
     port = args.port or settings.api.port
     workers = args.workers or settings.api.workers
+    os.environ["RECSERVE_API__WORKERS"] = str(workers)  # read by each worker's cache set-up
     if workers > 1:
         _prepare_multiprocess_metrics(settings.home / "prometheus")
     uvicorn.run(

@@ -11,11 +11,12 @@ from app.features.client import FeastFeatureClient, FeatureStoreError
 from app.features.push import FeastProfileWriter
 from app.observability import metrics
 from app.serving.breaker import CircuitBreaker
-from app.serving.cache import RecommendationCache, TieredCache
+from app.serving.cache import TieredCache
 from app.serving.cache_local import LocalCache
 from app.serving.cache_redis import RedisCache, redis_client_from_url
 from app.serving.engine import RecommendationEngine
 from app.serving.event_ingest import EventIngestor
+from app.serving.invalidation import SubscribedLocalCache, subscriber_client_from_url
 from app.serving.profile_updates import ProfileUpdater
 from app.serving.ranking import LoadedModel, ModelLoadError, load_model
 from app.settings import Settings
@@ -34,26 +35,34 @@ def load_current_model(settings: Settings) -> LoadedModel:
 
 
 def build_cache(settings: Settings) -> TieredCache | None:
+    """The cache tiers from settings; call from the running event loop (with Redis it starts
+    the worker's invalidation subscriber, stopped by ``TieredCache.close``)."""
     if not settings.cache.enabled:
         return None
-    tiers: list[RecommendationCache] = [
-        LocalCache(settings.cache.local_max_entries, settings.cache.local_ttl_seconds)
-    ]
-    if settings.redis_url:
-        client = redis_client_from_url(
-            settings.redis_url,
-            socket_timeout=settings.redis.socket_timeout_seconds,
-            connect_timeout=settings.redis.connect_timeout_seconds,
-        )
-        tiers.append(
-            RedisCache(
-                client,
-                ttl_seconds=settings.cache.redis_ttl_seconds,
-                breaker=CircuitBreaker(settings.redis.retry_after_seconds),
-                on_error=_count_cache_error("redis"),
-            )
-        )
-    return TieredCache(tiers, on_result=_count_lookup)
+    local = LocalCache(settings.cache.local_max_entries, settings.cache.local_ttl_seconds)
+    if not settings.redis_url:
+        # Without Redis no channel reaches the other workers' in-process tiers, so with several
+        # workers there is no cache at all: each computes fresh and read-your-writes holds.
+        return TieredCache([local], on_result=_count_lookup) if settings.api.workers == 1 else None
+    client = redis_client_from_url(
+        settings.redis_url,
+        socket_timeout=settings.redis.socket_timeout_seconds,
+        connect_timeout=settings.redis.connect_timeout_seconds,
+    )
+    shared = RedisCache(
+        client,
+        ttl_seconds=settings.cache.redis_ttl_seconds,
+        breaker=CircuitBreaker(settings.redis.retry_after_seconds),
+        on_error=_count_cache_error("redis"),
+    )
+    subscribed = SubscribedLocalCache(
+        local,
+        subscriber_client_from_url(settings.redis_url, settings.redis.connect_timeout_seconds),
+        shared.channel,
+        on_error=_count_cache_error("local"),
+    )
+    subscribed.start()
+    return TieredCache([subscribed, shared], on_result=_count_lookup)
 
 
 def _count_lookup(tier: str, hit: bool) -> None:

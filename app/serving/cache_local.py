@@ -55,6 +55,10 @@ class LocalCache:
     async def ping(self) -> None:
         """Always answers: the tier lives in this process."""
 
+    def clear(self) -> None:
+        """Drop every user."""
+        self._users.clear()
+
     async def close(self) -> None:
         """Drop everything held."""
-        self._users.clear()
+        self.clear()

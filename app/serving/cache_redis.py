@@ -75,6 +75,7 @@ class RedisCache:
         self._ttl_seconds = ttl_seconds
         self._breaker = breaker
         self._key_prefix = f"{prefix}rec:"
+        self.channel = f"{prefix}invalidate"
         self._on_error = on_error
 
     def key(self, user_id: str) -> str:
@@ -99,7 +100,9 @@ class RedisCache:
         await self._guarded("set", pipe.execute())
 
     async def invalidate_user(self, user_id: str) -> None:
-        """Delete the user's hash. Skipped while the breaker is open, and then reported as an
+        """Delete the user's hash and publish ``user_id`` on ``channel`` in one round trip, so
+        every worker's in-process tier drops it too (``invalidation.SubscribedLocalCache``).
+        Skipped while the breaker is open, and then reported as an
         error, because the user's entries stay servable until their TTL."""
         if not self._breaker.allow():
             self._report(
@@ -107,7 +110,10 @@ class RedisCache:
                 CacheUnavailable("redis circuit open: invalidation skipped, entries live to TTL"),
             )
             return
-        await self._guarded("invalidate_user", self._client.delete(self.key(user_id)))
+        pipe = self._client.pipeline(transaction=True)
+        pipe.delete(self.key(user_id))
+        pipe.publish(self.channel, user_id)
+        await self._guarded("invalidate_user", pipe.execute())
 
     async def ping(self) -> None:
         """Ask Redis directly, whatever the breaker says; the answer updates the breaker, so a
