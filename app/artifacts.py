@@ -12,7 +12,9 @@ A model version is a directory ``<models_root>/<version>/`` holding:
 * ``manifest.json``: ``ModelManifest`` below.
 * optional, listed in ``ModelManifest.artifacts`` when present (older models lack them):
   ``neighbours.npy`` (int32 [n_items, M]: each item's most related items, best first, ``-1``
-  padded) and ``neighbour_scores.npy`` (float32 [n_items, M], ``-inf`` at the padding).
+  padded) and ``neighbour_scores.npy`` (float32 [n_items, M], ``-inf`` at the padding);
+  ``catalogue.json`` (a JSON list of ``CatalogueItem``: the display attributes of the items,
+  as the data held them at build time).
 
 ``<models_root>/CURRENT`` names the published version. Publishing writes the directory under a
 temporary name, renames it into place, then replaces ``CURRENT`` atomically, so a reader never
@@ -36,18 +38,45 @@ POPULAR_FILE = "popular.json"
 MANIFEST_FILE = "manifest.json"
 NEIGHBOURS_FILE = "neighbours.npy"
 NEIGHBOUR_SCORES_FILE = "neighbour_scores.npy"
+CATALOGUE_FILE = "catalogue.json"
 CURRENT_POINTER = "CURRENT"
 FORMAT_VERSION = 1
 
 INPUT_HISTORY = "history"
 INPUT_USER_TOKENS = "user_tokens"
 OUTPUT_SCORES = "scores"
+# Optional outputs read only to explain a score (models exported before them lack them).
+# ``scores = Σ_term weights · rows + popularity``: per additive term, the input it reads, then
+# the outputs holding the normalised weight of each input slot ([S]) and the blend-weighted
+# matrix rows those slots gathered ([S, n_items]). The slots are the last S elements of the
+# input (``transitions`` reads only the newest history items), padding included, weight 0.
+EXPLAIN_TERM_OUTPUTS = {
+    "item_similarity": (INPUT_HISTORY, "ease_normalised", "ease_rows"),
+    "transitions": (INPUT_HISTORY, "trans_normalised", "trans_rows"),
+    "sequential": (INPUT_HISTORY, "seq_normalised", "seq_rows"),
+    "demographic": (INPUT_USER_TOKENS, "demo_normalised", "demo_rows"),
+}
+OUTPUT_POPULARITY = "popularity_term"  # [n_items], the blend-weighted popularity prior
+
+
+class ParitySample(BaseModel):
+    """One probe user's reference scores, kept so serving can re-check a graph it loads."""
+
+    history: list[int] = Field(description="Item indices, oldest -> newest, no padding.")
+    tokens: list[int] = Field(description="Attribute-token indices, no padding.")
+    top_items: list[int] = Field(description="The reference's best item indices.")
+    top_scores: list[float] = Field(description="The reference's scores of those items.")
 
 
 class ParityReport(BaseModel):
     probes: int = Field(description="Users scored by both the training code and onnxruntime.")
     max_abs_diff: float
     tolerance: float
+    samples: list[ParitySample] = Field(
+        default_factory=list,
+        description="A few probes' reference scores (absent from older models); serving "
+        "refuses to load a graph that does not reproduce them within ``tolerance``.",
+    )
 
 
 class ModelManifest(BaseModel):
@@ -66,6 +95,20 @@ class ModelManifest(BaseModel):
     artifacts: list[str] = Field(
         default_factory=list, description="Optional files written beside the model, by name."
     )
+
+
+class CatalogueItem(BaseModel):
+    """What a page shows of an item, and what business rules filter on."""
+
+    item_id: str
+    title: str = Field(description="Display title; the item id when the data has none.")
+    categories: list[str] = Field(
+        default_factory=list, description="Category or genres, as the data names them."
+    )
+    price: float | None = None
+    in_stock: bool = True
+    hidden: bool = False
+    image_url: str | None = None
 
 
 def read_manifest(model_dir: Path) -> ModelManifest:

@@ -1,4 +1,5 @@
-"""The ``recserve`` command: generate, build, evaluate, serve, demo.
+"""The ``recserve`` command: generate, build, evaluate, serve, demo (plus ``app.jobs`` and
+``app.webhooks.commands``).
 
 Heavy modules (Feast, onnxruntime, pandas) are imported inside each command so ``--help``
 answers at once.
@@ -15,7 +16,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from app.jobs import add_job_commands, build_with_events
 from app.settings import Settings
+from app.webhooks.commands import add_webhooks_command
 
 if TYPE_CHECKING:
     from app.training.evaluate import ServedList
@@ -74,6 +77,9 @@ def _parser() -> argparse.ArgumentParser:
     demo = sub.add_parser("demo", help="generate a synthetic shop, build it, and serve it")
     _serve_args(demo)
     demo.set_defaults(handler=_demo)
+
+    add_job_commands(sub)
+    add_webhooks_command(sub)
     return parser
 
 
@@ -100,14 +106,12 @@ def _generate(args: argparse.Namespace, settings: Settings) -> int:
 
 def _build(args: argparse.Namespace, settings: Settings) -> int:
     from app.data.types import DataFormatError
-    from app.training.pipeline import build
 
     try:
-        result = build(settings, args.data)
+        print(build_with_events(settings, args.data).format())
     except DataFormatError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    print(result.format())
     return 0
 
 
@@ -157,14 +161,21 @@ def _served_top_k(settings: Settings, user_ids: Sequence[str], k: int) -> list[S
 def _serve(args: argparse.Namespace, settings: Settings) -> int:
     import uvicorn
 
+    from app.api.api_keys import AuthConfigError
+    from app.api.auth import load_key_ring
+    from app.experiments.config import ExperimentConfigError
+    from app.observability.logging import log_config
     from app.serving.bootstrap import load_current_model
     from app.serving.ranking import ModelLoadError
+    from app.serving.strategies import load_experiment_setup
 
     try:
         # Checked here, before any worker starts: a worker failing its start-up only logs a
         # traceback, and with --workers > 1 uvicorn then exits 0 as if stopped cleanly.
         load_current_model(settings)
-    except ModelLoadError as exc:
+        load_experiment_setup(settings.experiments_file, settings.model_root)
+        load_key_ring(settings.auth)
+    except (ModelLoadError, ExperimentConfigError, AuthConfigError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     host = args.host or settings.api.host
@@ -183,6 +194,7 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
         http="httptools",
         access_log=False,
         log_level="info",
+        log_config=log_config("INFO"),  # JSON lines with request and trace ids
     )
     return 0
 

@@ -7,8 +7,9 @@ passes down. Nested groups use ``__`` as delimiter, e.g. ``RECSERVE_CACHE__LOCAL
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field, HttpUrl, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -17,6 +18,17 @@ class ApiSettings(BaseModel):
     port: int = Field(8000, ge=1, le=65535, description="TCP port uvicorn listens on.")
     workers: int = Field(1, ge=1, le=64, description="uvicorn worker processes.")
     default_k: int = Field(10, ge=1, le=100, description="k when a request does not give one.")
+    max_body_bytes: int = Field(
+        1_048_576,
+        ge=1024,
+        description="Largest request body accepted; larger is 413 (checked on Content-Length "
+        "and on the bytes actually received).",
+    )
+    cors_origins: list[str] = Field(
+        default_factory=list,
+        description='Origins browsers may call the API from, e.g. ["https://shop.example"]; '
+        "empty: no CORS headers, so browsers refuse cross-origin calls.",
+    )
 
 
 class CacheSettings(BaseModel):
@@ -44,9 +56,28 @@ class FeastSettings(BaseModel):
     registry_cache_ttl_seconds: int = Field(
         0, ge=0, description="Feast registry cache TTL; 0 means read once per process."
     )
+    sqlite_busy_timeout_ms: int = Field(
+        50,
+        ge=0,
+        description="SQLite online store: how long a read waits for another process's lock "
+        "before failing to the fallback (Feast's own default, 5 s, would stall the worker).",
+    )
 
 
 class EventLogSettings(BaseModel):
+    backend: Literal["sqlite", "redis", "nats"] | None = Field(
+        None,
+        description="Event log backend. Unset: a Redis Stream when RECSERVE_REDIS_URL is set, "
+        "else SQLite under HOME/events. `nats` is a NATS JetStream stream (extra `nats`).",
+    )
+    nats_url: str = Field(
+        "nats://127.0.0.1:4222", description="NATS backend: server URL (comma-separate several)."
+    )
+    nats_stream: str = Field(
+        "RECSERVE_EVENTS",
+        description="NATS backend: JetStream stream name; group state lives in the key-value "
+        "buckets STREAM_groups and STREAM_erasures.",
+    )
     stream_key: str = Field(
         "recserve:events",
         description="Redis Stream key of the event log; dedupe keys are STREAM_KEY:seen:<id>.",
@@ -54,8 +85,9 @@ class EventLogSettings(BaseModel):
     dedupe_window_seconds: int = Field(
         7 * 24 * 3600,
         ge=1,
-        description="Redis backend: an event_id seen within this window is a duplicate. Costs "
-        "one small key (~100 bytes) per event in the window. SQLite dedupes forever.",
+        description="Redis and NATS backends: an event_id seen within this window is a "
+        "duplicate. Redis: one small key (~100 bytes) per event in the window; NATS: JetStream's "
+        "Nats-Msg-Id duplicate window (held in the server's memory). SQLite dedupes forever.",
     )
     max_stream_length: int | None = Field(
         None,
@@ -67,11 +99,175 @@ class EventLogSettings(BaseModel):
     socket_timeout_seconds: float = Field(
         0.5,
         gt=0,
-        description="Bound on every Redis call of the event log; a blocking read must wait "
-        "less than this.",
+        description="Bound on every Redis or NATS call of the event log; a blocking Redis read "
+        "must wait less than this.",
     )
     sqlite_busy_timeout_ms: int = Field(
         5000, ge=0, description="SQLite backend: wait this long for another process's write lock."
+    )
+    lag_sample_seconds: float = Field(
+        15.0,
+        gt=0,
+        description="How often the API samples the offline consumer's lag "
+        "(recserve_event_log_lag_events).",
+    )
+
+
+class AttributionSettings(BaseModel):
+    window_seconds: int = Field(
+        24 * 3600,
+        ge=1,
+        description="Feedback events count for the experiment variant that served the "
+        "recommendation when they happen within this long after it (late conversions).",
+    )
+    redis_key_prefix: str = Field(
+        "recserve:exp",
+        description="Redis exposure store: keys are PREFIX:rec:<id>, PREFIX:counts:<experiment> "
+        "and PREFIX:users:<experiment>:<variant>.",
+    )
+
+
+class PrivacySettings(BaseModel):
+    pseudonym_key: SecretStr | None = Field(
+        None,
+        min_length=16,
+        description="Secret (16+ characters) of the keyed hashes (HMAC-SHA256) that stand for "
+        "user ids in the consent store and the erasure list. Unset: a public development key, "
+        "with a warning at start-up. Changing it orphans every stored consent and erasure.",
+    )
+    default_personalization: bool = Field(
+        True, description="Consent to personalisation of a user who has never set it."
+    )
+    default_tracking: bool = Field(
+        True, description="Consent to storing the events of a user who has never set it."
+    )
+    consent_redis_prefix: str = Field(
+        "recserve:consent",
+        description="Redis consent store: PREFIX:<pseudonym> (current choices), "
+        "PREFIX:<pseudonym>:history, invalidations on PREFIX:invalidate.",
+    )
+    consent_cache_ttl_seconds: float = Field(
+        10.0,
+        gt=0,
+        description="Redis consent store: each worker keeps a user's consent this long; changes "
+        "reach every worker at once over pub/sub, the TTL bounds a missed one.",
+    )
+    consent_cache_max_entries: int = Field(
+        100_000, ge=0, description="Users whose consent each worker keeps (Redis store)."
+    )
+
+
+class AvailabilitySettings(BaseModel):
+    refresh_seconds: float = Field(
+        1.0,
+        gt=0,
+        description="Each worker polls the item availability overrides this often; a change "
+        "made through another worker shows within this delay.",
+    )
+    sqlite_path: Path | None = Field(
+        None, description="Embedded override store; defaults to HOME/catalogue/availability.db."
+    )
+    redis_key: str = Field(
+        "recserve:availability",
+        description="With redis_url: hash of overrides, KEY:generation its change counter.",
+    )
+
+
+ApiScope = Literal["recommend", "events", "admin"]
+
+
+class ApiKeySpec(BaseModel):
+    """One API key: the secret or its SHA-256 (hex), and what it may do."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(min_length=1, description="Who holds the key; logged, unlike the key.")
+    key: SecretStr | None = Field(None, min_length=16, description="The key itself.")
+    sha256: str | None = Field(
+        None, pattern="^[0-9a-fA-F]{64}$", description="Hex SHA-256 of the key, instead of it."
+    )
+    scopes: list[ApiScope] = Field(min_length=1, description="What the key may call.")
+
+    @model_validator(mode="after")
+    def _one_secret(self) -> ApiKeySpec:
+        if (self.key is None) == (self.sha256 is None):
+            raise ValueError(f"API key {self.name!r}: give exactly one of `key` and `sha256`")
+        return self
+
+
+class AuthSettings(BaseModel):
+    enabled: bool | None = Field(
+        None,
+        description="Require API keys. Unset: required as soon as any key is configured; "
+        "true without keys refuses to start; false serves every route openly.",
+    )
+    keys: list[ApiKeySpec] = Field(
+        default_factory=list, description="API keys, e.g. as JSON in RECSERVE_AUTH__KEYS."
+    )
+    keys_file: Path | None = Field(
+        None, description="TOML file of further keys ([[keys]] tables with the same fields)."
+    )
+    open_recommend: bool = Field(
+        False, description="Serve /recommend and /items/*/similar without a key."
+    )
+    open_metrics: bool = Field(True, description="Serve /metrics without a key (else admin).")
+
+
+WebhookEventKind = Literal[
+    "engagement.click", "engagement.add_to_cart", "engagement.purchase", "profile.segment_changed"
+]
+
+
+class WebhookEndpointSpec(BaseModel):
+    """One CRM receiver: where to POST, the shared signing secret, and what it subscribes to."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(
+        min_length=1,
+        max_length=64,
+        pattern=r"^[A-Za-z0-9_.-]+$",
+        description="Stable identifier; a metric label and part of each delivery id.",
+    )
+    url: HttpUrl = Field(description="Where deliveries are POSTed (http or https).")
+    secret: SecretStr = Field(
+        min_length=16, description="HMAC-SHA256 signing key shared with the receiver; never logged."
+    )
+    events: list[WebhookEventKind] = Field(min_length=1, description="Event kinds subscribed.")
+    timeout_seconds: float = Field(
+        5.0, gt=0, le=60, description="Bound on one delivery attempt (connect + response)."
+    )
+
+
+class WebhookSettings(BaseModel):
+    endpoints: list[WebhookEndpointSpec] = Field(
+        default_factory=list,
+        description="CRM webhook endpoints, e.g. as JSON in RECSERVE_WEBHOOKS__ENDPOINTS.",
+    )
+    endpoints_file: Path | None = Field(
+        None, description="TOML file of further endpoints ([[endpoints]] with the same fields)."
+    )
+    max_attempts: int = Field(
+        8, ge=1, le=100, description="Failed attempts before a delivery is dead-lettered."
+    )
+    backoff_initial_seconds: float = Field(
+        1.0, gt=0, description="Delay before the first retry; doubles per failure, with jitter."
+    )
+    backoff_max_seconds: float = Field(600.0, gt=0, description="Ceiling of the retry delay.")
+    lease_seconds: float = Field(
+        60.0,
+        gt=0,
+        description="A claimed delivery belongs to one worker this long; it must exceed every "
+        "endpoint's timeout. A worker that dies mid-delivery frees it when the lease ends.",
+    )
+    poll_interval_seconds: float = Field(
+        0.5, gt=0, description="Idle delivery worker checks the outbox this often."
+    )
+    batch_size: int = Field(20, ge=1, le=500, description="Deliveries claimed (and sent) at once.")
+    redis_key_prefix: str = Field(
+        "recserve:webhooks",
+        description="Redis outbox keys: PREFIX:msg:<delivery id>, PREFIX:due, PREFIX:enqueued, "
+        "PREFIX:dead.",
     )
 
 
@@ -94,11 +290,44 @@ class Settings(BaseSettings):
     models_dir: Path | None = Field(
         None, description="Where model versions live; defaults to HOME/models."
     )
+    segment_clusters: int | None = Field(
+        None,
+        ge=2,
+        le=20,
+        description="K-Means clusters for RFM segments; unset picks 2..8 by silhouette.",
+    )
     api: ApiSettings = ApiSettings()
     cache: CacheSettings = CacheSettings()
     redis: RedisSettings = RedisSettings()
     feast: FeastSettings = FeastSettings()
     events: EventLogSettings = EventLogSettings()
+    experiments_file: Path | None = Field(
+        None,
+        description="TOML file declaring A/B experiments (see examples/experiments.toml), "
+        "validated at start-up. Unset: no experiments, every request gets the default.",
+    )
+    attribution: AttributionSettings = AttributionSettings()
+    privacy: PrivacySettings = PrivacySettings()
+    auth: AuthSettings = AuthSettings()
+    webhooks: WebhookSettings = WebhookSettings()
+    model_poll_seconds: float = Field(
+        5.0,
+        ge=0,
+        description="How often each worker checks HOME/models/CURRENT for a new model to load "
+        "(checked before it replaces the served one); 0 disables the poll.",
+    )
+    business_rules_file: Path | None = Field(
+        None,
+        description="TOML business rules applied to every list returned (see "
+        "examples/business_rules.toml): category and price filters, boosts. Unset: only hidden "
+        "and out-of-stock items are left out.",
+    )
+    content_slots_file: Path | None = Field(
+        None,
+        description="TOML file declaring CMS content slots (see examples/content_slots.toml), "
+        "validated at start-up. Unset: no slots, /content-blocks answers 404.",
+    )
+    availability: AvailabilitySettings = AvailabilitySettings()
 
     @property
     def data_dir(self) -> Path:
@@ -123,6 +352,32 @@ class Settings(BaseSettings):
     def events_dir(self) -> Path:
         """The embedded (SQLite) event log."""
         return self.home / "events"
+
+    @property
+    def webhooks_dir(self) -> Path:
+        """The embedded (SQLite) webhook outbox and dead letters."""
+        return self.home / "webhooks"
+
+    @property
+    def experiments_dir(self) -> Path:
+        """The embedded (SQLite) experiment exposure store."""
+        return self.home / "experiments"
+
+    @property
+    def availability_db(self) -> Path:
+        """The embedded (SQLite) item availability overrides."""
+        path = self.availability.sqlite_path
+        return path if path is not None else self.home / "catalogue" / "availability.db"
+
+    @property
+    def privacy_dir(self) -> Path:
+        """The embedded consent store and the erasure list the build honours."""
+        return self.home / "privacy"
+
+    @property
+    def event_parts_dir(self) -> Path:
+        """Events copied out of the log for the next build (Parquet parts)."""
+        return self.home / "events" / "parts"
 
     @property
     def model_root(self) -> Path:

@@ -32,6 +32,7 @@ EVENT_TIMESTAMP = "event_timestamp"
 USER_ATTRIBUTES_VIEW = "user_attributes"
 USER_BEHAVIOUR_VIEW = "user_behaviour"
 ITEM_FEATURES_VIEW = "item_features"
+USER_SEGMENTS_VIEW = "user_segments"
 USER_BEHAVIOUR_PUSH_SOURCE = "user_behaviour_push"
 RECOMMEND_FEATURE_SERVICE = "recommend_v1"
 
@@ -53,6 +54,7 @@ USER_BEHAVIOUR_FIELDS = (
     Field(name="top_categories", dtype=Array(String)),
     Field(name="top_category_scores", dtype=Array(Float32)),
 )
+USER_SEGMENT_FIELDS = (Field(name="segment", dtype=String),)
 ITEM_FEATURE_FIELDS = (
     Field(name="category", dtype=String),
     Field(name="attribute_tokens", dtype=Array(String)),
@@ -72,10 +74,12 @@ class Definitions:
     user_attributes_file: FileSource
     user_behaviour_file: FileSource
     item_features_file: FileSource
+    user_segments_file: FileSource
     user_attributes: FeatureView
     user_behaviour_push: PushSource
     user_behaviour: FeatureView
     item_features: FeatureView
+    user_segments: FeatureView
     recommend: FeatureService
 
     def objects(self) -> list[FeastObject]:
@@ -86,10 +90,12 @@ class Definitions:
             self.user_attributes_file,
             self.user_behaviour_file,
             self.item_features_file,
+            self.user_segments_file,
             self.user_behaviour_push,
             self.user_attributes,
             self.user_behaviour,
             self.item_features,
+            self.user_segments,
             self.recommend,
         ]
 
@@ -108,6 +114,7 @@ def definitions(offline_dir: Path) -> Definitions:
     user_attributes_file = _file_source(offline_dir, USER_ATTRIBUTES_VIEW)
     user_behaviour_file = _file_source(offline_dir, USER_BEHAVIOUR_VIEW)
     item_features_file = _file_source(offline_dir, ITEM_FEATURES_VIEW)
+    user_segments_file = _file_source(offline_dir, USER_SEGMENTS_VIEW)
     user_attributes = FeatureView(
         name=USER_ATTRIBUTES_VIEW,
         entities=[user],
@@ -138,8 +145,18 @@ def definitions(offline_dir: Path) -> Definitions:
         source=item_features_file,
         online=True,
     )
+    # Batch output of `recserve segment` (K-Means on RFM); read with the profile for
+    # experiment targeting and per-segment metrics.
+    user_segments = FeatureView(
+        name=USER_SEGMENTS_VIEW,
+        entities=[user],
+        ttl=NEVER_EXPIRES,
+        schema=list(USER_SEGMENT_FIELDS),
+        source=user_segments_file,
+        online=True,
+    )
     recommend = FeatureService(
-        name=RECOMMEND_FEATURE_SERVICE, features=[user_attributes, user_behaviour]
+        name=RECOMMEND_FEATURE_SERVICE, features=[user_attributes, user_behaviour, user_segments]
     )
     return Definitions(
         user=user,
@@ -147,10 +164,12 @@ def definitions(offline_dir: Path) -> Definitions:
         user_attributes_file=user_attributes_file,
         user_behaviour_file=user_behaviour_file,
         item_features_file=item_features_file,
+        user_segments_file=user_segments_file,
         user_attributes=user_attributes,
         user_behaviour_push=behaviour_push,
         user_behaviour=user_behaviour,
         item_features=item_features,
+        user_segments=user_segments,
         recommend=recommend,
     )
 
@@ -172,4 +191,5 @@ user_attributes = _CLI.user_attributes
 user_behaviour_push = _CLI.user_behaviour_push
 user_behaviour = _CLI.user_behaviour
 item_features = _CLI.item_features
+user_segments = _CLI.user_segments
 recommend_v1 = _CLI.recommend

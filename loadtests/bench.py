@@ -64,7 +64,7 @@ def _server_cpu_s(proc: subprocess.Popen[bytes]) -> dict[int, float]:
     return used
 
 
-def _phase(proc: subprocess.Popen[bytes], spec: LoadSpec, processes: int) -> dict[str, Any]:
+def measure_phase(proc: subprocess.Popen[bytes], spec: LoadSpec, processes: int) -> dict[str, Any]:
     before = _server_cpu_s(proc)
     result = run_load(spec, processes)
     after = _server_cpu_s(proc)
@@ -88,12 +88,12 @@ def bench_server(
     (half of this server's own maximum when ``rate`` is None)."""
     with running(argv, port, env) as proc:
         run_load(LoadSpec(port, requests, args.connections, args.warmup), args.processes)
-        closed = _phase(
+        closed = measure_phase(
             proc, LoadSpec(port, requests, args.connections, args.duration), args.processes
         )
         open_rate = rate or closed["rps"] / 2
         spec = LoadSpec(port, requests, args.connections, args.duration, open_rate)
-        opened = _phase(proc, spec, args.processes)
+        opened = measure_phase(proc, spec, args.processes)
         opened["target_rps"] = round(open_rate, 1)
     return closed, opened
 

@@ -47,6 +47,10 @@ class LoadResult:
     """Raw outcome of a run: per-request latencies and what answered."""
 
     latencies_ms: list[float] = field(default_factory=list)
+    # When each answer arrived, seconds from the start of the run (same order as latencies_ms),
+    # so a long run can be cut into time windows.
+    completed_s: list[float] = field(default_factory=list)
+    failed_s: list[float] = field(default_factory=list)  # when each error happened, likewise
     # Open loop: how late each request left after its due time (counted in its latency). It is
     # the client's own timer delay (~1 ms with uvloop) while the server keeps up, and grows
     # when a connection is still waiting for its previous answer: the server fell behind.
@@ -113,14 +117,18 @@ async def _connection(spec: LoadSpec, index: int, t0: float, result: LoadResult)
             status, body = await _read_response(reader)
         except (OSError, asyncio.IncompleteReadError, ValueError):
             result.errors += 1
+            result.failed_s.append(time.perf_counter() - t0)
             writer.close()
             reader, writer = await asyncio.open_connection("127.0.0.1", spec.port)
             i += spec.connections
             continue
-        result.latencies_ms.append((time.perf_counter() - started) * 1000)
+        finished = time.perf_counter()
+        result.latencies_ms.append((finished - started) * 1000)
+        result.completed_s.append(finished - t0)
         result.statuses[status] = result.statuses.get(status, 0) + 1
         if status != 200:
             result.errors += 1
+            result.failed_s.append(finished - t0)
         tier = _cache_tier(body)
         result.cache_tiers[tier] = result.cache_tiers.get(tier, 0) + 1
         i += spec.connections
@@ -166,6 +174,8 @@ def run_load(spec: LoadSpec, processes: int = 1) -> LoadResult:
     merged = LoadResult(wall_s=max(p.wall_s for p in parts))
     for part in parts:
         merged.latencies_ms.extend(part.latencies_ms)
+        merged.completed_s.extend(part.completed_s)
+        merged.failed_s.extend(part.failed_s)
         merged.send_delay_ms.extend(part.send_delay_ms)
         merged.errors += part.errors
         merged.client_cpu_s += part.client_cpu_s

@@ -11,6 +11,7 @@ import time
 import urllib.request
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from pathlib import Path
 from typing import IO
 
 
@@ -22,14 +23,18 @@ def free_port() -> int:
 
 @contextmanager
 def running(
-    argv: Sequence[str], port: int, env: Mapping[str, str] | None = None, timeout: float = 60.0
+    argv: Sequence[str],
+    port: int,
+    env: Mapping[str, str] | None = None,
+    timeout: float = 60.0,
+    stderr_path: Path | None = None,
 ) -> Iterator[subprocess.Popen[bytes]]:
     """Run ``argv`` until the block ends; ``/healthz`` or ``/docs`` must answer first.
 
-    The server's stderr goes to a temporary file, not a pipe: nobody reads a pipe while the
-    server runs, and a full one would block the server.
+    The server's stderr (its logs) goes to ``stderr_path`` or a temporary file, not a pipe:
+    nobody reads a pipe while the server runs, and a full one would block the server.
     """
-    with tempfile.TemporaryFile() as stderr:
+    with tempfile.TemporaryFile() if stderr_path is None else stderr_path.open("w+b") as stderr:
         proc = subprocess.Popen(
             list(argv),
             env={**os.environ, **(env or {})},

@@ -2,17 +2,45 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
 
-from app.api.middleware import RequestMetricsMiddleware
-from app.api.routers import events, health, items, recommend
+from app.api.auth import ADMIN_ACCESS, EVENTS_ACCESS, RECOMMEND_ACCESS, build_authenticator
+from app.api.errors import install_error_handlers
+from app.api.middleware import TRACE_HEADERS, RequestMetricsMiddleware, TraceContextMiddleware
+from app.api.routers import (
+    admin,
+    availability,
+    content_blocks,
+    events,
+    experiments,
+    health,
+    items,
+    privacy,
+    profiles,
+    recommend,
+    ui,
+    webhooks,
+)
 from app.api.state import Services
-from app.serving.bootstrap import build_engine, build_event_ingest, close_engine
+from app.privacy.erasure import UserDataService
+from app.serving.bootstrap import (
+    build_content_blocks,
+    build_engine,
+    build_event_ingest,
+    build_experiments,
+    close_engine,
+    user_pseudonyms,
+)
+from app.serving.lag_monitor import watch_event_log_lag
+from app.serving.model_reload import ModelReloader
 from app.settings import Settings
+from app.webhooks.runtime import start_webhooks
 
 log = logging.getLogger(__name__)
 
@@ -26,23 +54,87 @@ DESCRIPTION = (
 def create_app(settings: Settings | None = None) -> FastAPI:
     """Build the app; ``settings`` default to the environment (``RECSERVE_*``)."""
     resolved = settings if settings is not None else Settings()
+    # Read here, not in the lifespan: a bad key set-up stops the app before it serves anything.
+    authenticator = build_authenticator(resolved.auth)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         engine = await build_engine(resolved)
-        ingest = build_event_ingest(resolved, engine)
-        app.state.services = Services(settings=resolved, engine=engine, events=ingest)
+        experiments, recommender = build_experiments(resolved, engine)
+        blocks = build_content_blocks(resolved, engine, recommender)  # slots file checked here
+        reloader = ModelReloader(engine, resolved.model_root)
+        # Endpoints checked here; worker task started.
+        webhooks = start_webhooks(resolved, user_pseudonyms(resolved, engine))
+        ingest = build_event_ingest(
+            resolved,
+            engine,
+            listeners=[experiments.attribute, webhooks.publisher.publish_events],
+        )
+        user_data = UserDataService.for_app(resolved, engine, ingest, experiments, webhooks.outbox)
+        app.state.services = Services(
+            settings=resolved,
+            engine=engine,
+            events=ingest,
+            experiments=experiments,
+            recommender=recommender,
+            reloader=reloader,
+            user_data=user_data,
+            content_blocks=blocks,
+            webhooks=webhooks,
+        )
         log.info("serving model %s", engine.model.version)
+        poll = (
+            asyncio.create_task(reloader.poll(resolved.model_poll_seconds))
+            if resolved.model_poll_seconds > 0
+            else None
+        )
+        lag_watch = asyncio.create_task(
+            watch_event_log_lag(ingest.event_log, resolved.events.lag_sample_seconds)
+        )
         try:
             yield
         finally:
+            lag_watch.cancel()
+            if poll is not None:
+                poll.cancel()
+            user_data.close()
             await ingest.close()
+            await webhooks.close()  # after ingest: no request enqueues any more
+            await experiments.close()
             await close_engine(engine)
 
-    app = FastAPI(title="recserve", version="0.1.0", description=DESCRIPTION, lifespan=lifespan)
+    app = FastAPI(
+        title="recserve",
+        version="0.1.0",
+        description=DESCRIPTION,
+        lifespan=lifespan,
+        max_body_size=resolved.api.max_body_bytes,  # 413 on Content-Length or streamed bytes
+    )
+    app.state.authenticator = authenticator
+    install_error_handlers(app)
     app.add_middleware(RequestMetricsMiddleware)
-    app.include_router(recommend.router)
-    app.include_router(events.router)
+    if resolved.api.cors_origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=resolved.api.cors_origins,
+            allow_methods=["GET", "POST", "PUT", "DELETE"],
+            allow_headers=["Authorization", "X-API-Key", "Content-Type", *TRACE_HEADERS],
+            expose_headers=list(TRACE_HEADERS),
+            max_age=600,
+        )
+    # Last, so outermost: every response (CORS preflights and 500s included) carries the ids.
+    app.add_middleware(TraceContextMiddleware)
+    # Access per router (app/api/auth.py); /healthz and /readyz are always open.
+    app.include_router(recommend.router, dependencies=[RECOMMEND_ACCESS])
+    app.include_router(events.router, dependencies=[EVENTS_ACCESS])
     app.include_router(health.router)
-    app.include_router(items.router)
+    app.include_router(items.router, dependencies=[RECOMMEND_ACCESS])
+    app.include_router(content_blocks.router, dependencies=[RECOMMEND_ACCESS])
+    app.include_router(availability.router, dependencies=[ADMIN_ACCESS])
+    app.include_router(profiles.router, dependencies=[ADMIN_ACCESS])
+    app.include_router(experiments.router, dependencies=[ADMIN_ACCESS])
+    app.include_router(admin.router, dependencies=[ADMIN_ACCESS])
+    app.include_router(privacy.router, dependencies=[ADMIN_ACCESS])
+    app.include_router(ui.router, dependencies=[ADMIN_ACCESS])
+    app.include_router(webhooks.router, dependencies=[ADMIN_ACCESS])
     return app

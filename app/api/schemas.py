@@ -27,7 +27,14 @@ class RecommendBody(BaseModel):
         description="Item ids never to return, on top of the user's own history.",
     )
     context: dict[str, Any] | None = Field(
-        None, description="Free-form request context (page, device, ...), echoed to logs only."
+        None,
+        description="Free-form request context (page, device, ...). String `device` and "
+        "`segment` entries are used for experiment targeting.",
+    )
+    explain: bool = Field(
+        False,
+        description="Attach to each item why it was recommended (`items[].explanation`). Slower: "
+        "the answer is computed afresh, never read from or written to the cache.",
     )
 
 
@@ -36,9 +43,71 @@ class ItemOut(BaseModel):
     score: float = Field(description="Ranking score; higher is better; comparable within a list.")
 
 
+class SourceContributionOut(BaseModel):
+    source: str = Field(
+        description="A term of the hybrid model: `item_similarity` (EASE collaborative + content "
+        "similarity to the history), `transitions` (what follows the newest history items), "
+        "`sequential` (next items regressed on the latest history), `demographic` (attribute "
+        "tokens) or `popularity`."
+    )
+    contribution: float = Field(description="This term's part of `model_score`.")
+    rank: int = Field(
+        description="The item's rank by this term alone among the items the user could be "
+        "shown (history and `exclude` removed); 1 is best."
+    )
+
+
+class FeatureContributionOut(BaseModel):
+    feature: str = Field(
+        description="The online feature read: `history_items` or `attribute_tokens`."
+    )
+    value: str = Field(description="The history item id or attribute token that contributed.")
+    source: str = Field(description="The term it contributed through.")
+    contribution: float = Field(description="Its part of `model_score` (may be negative).")
+
+
+class RelatedHistoryItemOut(BaseModel):
+    item_id: str = Field(description="An item from the user's history.")
+    contribution: float = Field(
+        description="How much its similarity and transition rows added to `model_score`."
+    )
+    neighbour_rank: int | None = Field(
+        description="Where the recommended item ranks in this item's "
+        "`GET /items/{id}/similar` list; null when beyond the precomputed neighbours."
+    )
+
+
+class ExplanationOut(BaseModel):
+    model_score: float | None = Field(
+        description="What the model scores the item: the sum of `sources[].contribution`. Equals "
+        "`score` unless a variant's strategy re-ranked the list; null when the popularity list "
+        "answered."
+    )
+    proposed_by: list[str] = Field(
+        description="Candidate sources that alone would rank the item in the top k: terms with a "
+        "positive contribution and `rank <= k`, or `popular_list` (the popularity list answered)."
+    )
+    sources: list[SourceContributionOut] = Field(description="Every term's contribution.")
+    features: list[FeatureContributionOut] = Field(
+        description="The history items and attribute tokens with the largest contributions "
+        "(either sign), up to 5."
+    )
+    because_you_viewed: list[RelatedHistoryItemOut] = Field(
+        description="Up to 3 history items that raised the item's score most (positive only)."
+    )
+
+
+class RecommendedItemOut(ItemOut):
+    explanation: ExplanationOut | None = Field(
+        None,
+        description="Why the item was chosen; only with `explain=true` (null for an item the "
+        "model does not know).",
+    )
+
+
 class RecommendResponse(BaseModel):
     user_id: str = Field(description="The user the list is for.")
-    items: list[ItemOut] = Field(description="Recommended items, best first, distinct.")
+    items: list[RecommendedItemOut] = Field(description="Recommended items, best first, distinct.")
     source: Source = Field(
         description="How the list was made: `personalized` (history), `cold_start` (known "
         "attributes, no history) or `popular` (unknown user or a fallback)."
@@ -52,6 +121,22 @@ class RecommendResponse(BaseModel):
     model_version: str = Field(description="Model version that produced the list.")
     request_id: str = Field(
         description="Unique id of this response (also the X-Request-ID header)."
+    )
+    recommendation_id: str = Field(
+        description="Id of this list (X-Recommendation-ID header; equals request_id). Send it "
+        "back as `context.recommendation_id` on impression, click, add_to_cart and purchase "
+        "events so they are attributed to the experiment variant and position."
+    )
+    experiment_id: str | None = Field(
+        description="The experiment this user is in (X-Experiment-ID header); null: default."
+    )
+    variant: str | None = Field(
+        description="The user's variant in that experiment (X-Variant header); null: default."
+    )
+    explanation_unavailable: str | None = Field(
+        None,
+        description="With `explain=true`, why the items carry no explanation (for example a "
+        "model exported before explanations, or a failing feature store); absent otherwise.",
     )
 
 
@@ -74,3 +159,28 @@ class SimilarItemsResponse(BaseModel):
         "when the item has fewer related items."
     )
     model_version: str = Field(description="Model version whose neighbour index answered.")
+
+
+class CategoryShare(BaseModel):
+    category: str = Field(description="Item category.")
+    share: float = Field(description="Share of the user's interactions in this category (0..1).")
+
+
+class BehaviourOut(BaseModel):
+    recent_items: list[str] = Field(description="Distinct items, newest interaction first.")
+    interaction_count: int = Field(description="Interactions on record.")
+    recency_days: float | None = Field(description="Days since the last interaction.")
+    frequency_30d: int = Field(description="Interactions in the last 30 days.")
+    monetary: float = Field(description="Total purchase value.")
+    last_event_at: int | None = Field(description="Unix time of the last interaction.")
+    top_categories: list[CategoryShare] = Field(description="Category affinity, strongest first.")
+
+
+class ProfileResponse(BaseModel):
+    user_id: str = Field(description="The user.")
+    attributes: dict[str, Any] = Field(description="Static attributes (demographics) as ingested.")
+    attribute_tokens: list[str] = Field(description="Attributes as the model reads them.")
+    behaviour: BehaviourOut = Field(description="Dynamic behaviour features.")
+    segment: str | None = Field(
+        description="RFM segment (`s1` most engaged ... `sk`; `new` for attribute-only users)."
+    )

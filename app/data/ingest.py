@@ -41,6 +41,7 @@ from app.data.types import (
 from app.data.validate import ValidatedTable, ValidatedTables, validate_tables
 
 QUARANTINE_DIR = "quarantine"
+IMPRESSION = "impression"
 INTERACTIONS_SCHEMA = pa.schema(
     [
         (USER_ID, pa.string()),
@@ -58,12 +59,20 @@ ARROW_TYPES = {
 }
 
 
-def ingest(source: Path, data_dir: Path, *, mapping: TabularMapping | None = None) -> IngestReport:
+def ingest(
+    source: Path,
+    data_dir: Path,
+    *,
+    mapping: TabularMapping | None = None,
+    logged_events: pd.DataFrame | None = None,
+) -> IngestReport:
     """Read, validate and write ``source`` to ``data_dir``; return what was kept and rejected.
 
     ``source`` is a RecBole atomic directory, or an interactions file (.csv/.tsv/.parquet) read
-    with ``mapping`` (identity mapping when None). Raises ``DataFormatError`` when a file cannot
-    be parsed at all; bad rows are quarantined instead.
+    with ``mapping`` (identity mapping when None). ``logged_events`` (interactions layout, as
+    ``app.events.sink.load_event_parts`` returns them) are events the API already validated;
+    they join the interactions. Raises ``DataFormatError`` when a file cannot be parsed at all;
+    bad rows are quarantined instead.
     """
     started = time.perf_counter()
     if not source.exists():
@@ -73,6 +82,8 @@ def ingest(source: Path, data_dir: Path, *, mapping: TabularMapping | None = Non
     else:
         tables = read_tabular(source, mapping or TabularMapping())
     validated = validate_tables(tables, now=int(time.time()))
+    if logged_events is not None and len(logged_events):
+        _merge_logged_events(validated, logged_events)
     validated.interactions.accepted = sort_interactions(validated.interactions.accepted)
 
     data_dir.parent.mkdir(parents=True, exist_ok=True)
@@ -87,6 +98,26 @@ def ingest(source: Path, data_dir: Path, *, mapping: TabularMapping | None = Non
         shutil.rmtree(staging, ignore_errors=True)
         raise
     return report
+
+
+def _merge_logged_events(validated: ValidatedTables, events: pd.DataFrame) -> None:
+    """Append real-time events to the accepted interactions. Impressions are not interactions
+    (nothing was chosen), and events for items the catalogue no longer has are left out; the
+    interactions notes say how many of each."""
+    shown_only = events[EVENT_TYPE].to_numpy() == IMPRESSION
+    unknown = np.zeros(len(events), dtype=bool)
+    if validated.items is not None:
+        unknown = ~events[ITEM_ID].isin(validated.items.accepted[ITEM_ID]).to_numpy()
+    kept = events[~shown_only & ~unknown]
+    table = validated.interactions
+    table.accepted = pd.concat(
+        [table.accepted, kept[list(table.accepted.columns)]], ignore_index=True
+    )
+    table.notes = (
+        *table.notes,
+        f"event log: {len(kept)} events merged, {int(shown_only.sum())} impressions and "
+        f"{int((unknown & ~shown_only).sum())} events for items not in the catalogue left out",
+    )
 
 
 def sort_interactions(interactions: pd.DataFrame) -> pd.DataFrame:

@@ -56,7 +56,9 @@ class EventIn(BaseModel):
     context: dict[str, Any] | None = Field(
         None,
         description=f"Optional free-form JSON object (page, device, position...), at most "
-        f"{MAX_CONTEXT_BYTES} bytes once serialised.",
+        f"{MAX_CONTEXT_BYTES} bytes once serialised. A string `recommendation_id` (from the "
+        "/recommend answer) attributes an impression, click, add_to_cart or purchase to the "
+        "experiment variant and position that showed the item.",
     )
 
     @field_validator("timestamp", mode="before")
@@ -93,6 +95,9 @@ class EventIn(BaseModel):
     def _small_json(cls, context: dict[str, Any] | None) -> dict[str, Any] | None:
         if context is None:
             return None
+        recommendation_id = context.get("recommendation_id")
+        if recommendation_id is not None and not isinstance(recommendation_id, str):
+            raise ValueError("recommendation_id must be a string")
         try:
             size = len(orjson.dumps(context))
         except TypeError as exc:
@@ -122,6 +127,31 @@ class EventBatchIn(BaseModel):
         description=f"Up to {MAX_BATCH_EVENTS} event objects (see `EventIn`); each is validated "
         "on its own, so an invalid one is rejected without affecting the others.",
     )
+    return_recommendations: bool = Field(
+        False,
+        description="When true, each user with a valid `add_to_cart` or `purchase` event in "
+        "the batch gets complementary items in `recommendations` (for a cart page).",
+    )
+    recommendations_k: int = Field(
+        10, ge=1, le=100, description="How many complementary items per user (1..100)."
+    )
+
+
+class ComplementaryItem(BaseModel):
+    item_id: str = Field(description="Item id as it appears in the catalogue.")
+    score: float = Field(description="Relatedness to the cart; higher is better.")
+
+
+class CartRecommendations(BaseModel):
+    """Complementary items for one user's cart or purchase."""
+
+    user_id: str = Field(description="The user whose events triggered the list.")
+    trigger_items: list[str] = Field(
+        description="The added or bought items of this batch, oldest first."
+    )
+    items: list[ComplementaryItem] = Field(
+        description="Related items, best first; never a trigger or an item in the history."
+    )
 
 
 class EventRejection(BaseModel):
@@ -138,7 +168,7 @@ class EventRejection(BaseModel):
 
 
 class EventBatchOut(BaseModel):
-    """Outcome of each event of a batch: every event is in exactly one of the three lists."""
+    """Outcome of each event of a batch: every event is in exactly one of the four lists."""
 
     accepted: list[str] = Field(description="Event ids stored durably by this request.")
     duplicates: list[str] = Field(
@@ -149,10 +179,23 @@ class EventBatchOut(BaseModel):
     accepted_count: int = Field(description="len(accepted).")
     duplicate_count: int = Field(description="len(duplicates).")
     rejected_count: int = Field(description="len(rejected).")
+    not_consented: list[str] = Field(
+        default_factory=list,
+        description="Valid event ids not stored because their user withheld `tracking` "
+        "consent (PUT /users/{user_id}/consent).",
+    )
+    not_consented_count: int = Field(0, description="len(not_consented).")
+    recommendations: list[CartRecommendations] = Field(
+        default_factory=list,
+        description="Complementary items per user, when `return_recommendations` was true.",
+    )
 
     @classmethod
     def from_outcome(
-        cls, result: AppendResult, rejected: Sequence[EventRejection]
+        cls,
+        result: AppendResult,
+        rejected: Sequence[EventRejection],
+        not_consented: Sequence[str] = (),
     ) -> EventBatchOut:
         """The answer for a batch whose valid events the log stored as ``result``."""
         return cls(
@@ -162,6 +205,8 @@ class EventBatchOut(BaseModel):
             accepted_count=len(result.appended),
             duplicate_count=len(result.duplicates),
             rejected_count=len(rejected),
+            not_consented=list(not_consented),
+            not_consented_count=len(not_consented),
         )
 
 

@@ -7,19 +7,22 @@ conversions included; default 24 h) and names an item the exposure showed.
 
 Counting rules, so that every rate in the report is a proportion of impressions:
 
-* ``exposures``: recommendation responses recorded; ``users``: distinct (hashed) users.
+* ``exposures``: recommendation responses recorded; ``users``: distinct users, counted by the
+  ``user_key`` the caller passes: a keyed pseudonym (``app.privacy.pseudonym``), so no store
+  holds an id or a hash anyone can recompute from a guessed id.
 * ``impressions``, ``clicks``, ``conversions``: each counts a ``(recommendation_id, item)`` pair
   at most once, however often the event is repeated. ``add_to_cart`` and ``purchase`` are both
   conversions and share that once-only rule.
 
 All state lives behind ``ExposureStore`` so that several workers can share it: the in-memory
-store here serves tests and single-process runs; a Redis store implements the same protocol.
+store here serves tests; ``store_sqlite`` (embedded default) and ``store_redis`` are what the
+service runs on (``store.open_exposure_store``). Store methods raise ``ExposureStoreUnavailable``
+when their backend fails.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -52,6 +55,10 @@ COUNTER_OF_EVENT = {
 }
 
 
+class ExposureStoreUnavailable(Exception):
+    """The exposure store cannot be reached; the caller serves or ingests without it."""
+
+
 @dataclass(frozen=True, slots=True)
 class Exposure:
     """One recommendation response served inside an experiment."""
@@ -59,7 +66,7 @@ class Exposure:
     recommendation_id: str
     experiment_id: str
     variant: str
-    user_key: str  # hashed user id: the store never holds the raw id
+    user_key: str  # the user's keyed pseudonym: the store never holds the raw id
     positions: dict[str, int]  # item id -> 1-based rank in the response
     served_at: datetime
 
@@ -108,6 +115,20 @@ class ExposureStore(Protocol):
 
     async def variant_counts(self, experiment_id: str) -> dict[str, VariantCounts]:
         """Counters of every variant of ``experiment_id`` that has any, by variant name."""
+        ...
+
+    async def exposures_of(self, user_key: str) -> list[Exposure]:
+        """The user's stored exposures, oldest first (an admin operation: it may scan)."""
+        ...
+
+    async def delete_user(self, user_key: str) -> int:
+        """Forget every stored exposure of the user (and, where the backend can, the user in the
+        distinct-user counts); returns how many exposures went. The per-variant counters stay:
+        anonymous totals."""
+        ...
+
+    async def close(self) -> None:
+        """Release connections; the store must not be used afterwards."""
         ...
 
 
@@ -168,17 +189,30 @@ class InMemoryExposureStore:
             if experiment == experiment_id
         }
 
+    async def exposures_of(self, user_key: str) -> list[Exposure]:
+        """The user's exposures, oldest first."""
+        found = [e.exposure for e in self._entries.values() if e.exposure.user_key == user_key]
+        return sorted(found, key=lambda exposure: exposure.served_at)
+
+    async def delete_user(self, user_key: str) -> int:
+        """Drop the user's exposures and the user from the distinct-user sets."""
+        doomed = [rec for rec, e in self._entries.items() if e.exposure.user_key == user_key]
+        for recommendation_id in doomed:
+            del self._entries[recommendation_id]
+        for key, users in self._users.items():
+            users.discard(user_key)
+            self._counts[key].users = len(users)
+        return len(doomed)
+
+    async def close(self) -> None:
+        """Nothing to release: the state lives and dies with the object."""
+
     def _drop_expired(self, now: datetime) -> None:
         while self._entries:
             oldest_id, oldest = next(iter(self._entries.items()))
             if oldest.expires_at >= now:
                 return
             del self._entries[oldest_id]
-
-
-def hash_user_id(user_id: str) -> str:
-    """A pseudonymous key for counting distinct users without storing their ids."""
-    return hashlib.blake2b(user_id.encode(), digest_size=16, person=b"recserve-exp").hexdigest()
 
 
 class Attributor:
@@ -194,11 +228,12 @@ class Attributor:
         self,
         recommendation_id: str,
         assignment: Assignment,
-        user_id: str,
+        user_key: str,
         item_ids: Sequence[str],
         served_at: datetime,
     ) -> Exposure:
-        """Record that ``item_ids`` (best first) were served under ``assignment``."""
+        """Record that ``item_ids`` (best first) were served under ``assignment`` to the user
+        whose pseudonym is ``user_key`` (never the raw id: it is stored)."""
         positions: dict[str, int] = {}
         for rank, item_id in enumerate(item_ids, start=1):
             positions.setdefault(item_id, rank)
@@ -206,7 +241,7 @@ class Attributor:
             recommendation_id=recommendation_id,
             experiment_id=assignment.experiment_id,
             variant=assignment.variant,
-            user_key=hash_user_id(user_id),
+            user_key=user_key,
             positions=positions,
             served_at=served_at,
         )

@@ -17,6 +17,7 @@ from app.features.schema import (
     USER_ATTRIBUTE_FEATURES,
     USER_BEHAVIOUR_FEATURES,
     USER_JOIN_KEY,
+    USER_SEGMENT_FEATURES,
     UserFeatures,
 )
 from app.features.store import open_store
@@ -27,7 +28,7 @@ if TYPE_CHECKING:
 
 # Read by ping(); an id no real user has, so the probe reads nothing but still hits the store.
 PING_USER_ID = "\x00recserve-ping"
-_FEATURES = frozenset(USER_ATTRIBUTE_FEATURES + USER_BEHAVIOUR_FEATURES)
+_FEATURES = frozenset(USER_ATTRIBUTE_FEATURES + USER_BEHAVIOUR_FEATURES + USER_SEGMENT_FEATURES)
 
 
 class FeatureStoreError(RuntimeError):
@@ -54,8 +55,14 @@ class FeatureClient(Protocol):
 class FeastFeatureClient:
     """``FeatureClient`` over a Feast ``FeatureStore``. Construction does no I/O."""
 
-    def __init__(self, store: FeatureStore, service_name: str = RECOMMEND_FEATURE_SERVICE) -> None:
+    def __init__(
+        self,
+        store: FeatureStore,
+        service_name: str = RECOMMEND_FEATURE_SERVICE,
+        sqlite_busy_timeout_ms: int = 50,
+    ) -> None:
         self._store = store
+        self._sqlite_busy_timeout_ms = sqlite_busy_timeout_ms
         self._service_name = service_name
         self._service: FeatureService | None = None
         self._service_lock = threading.Lock()
@@ -66,7 +73,9 @@ class FeastFeatureClient:
     @classmethod
     def from_settings(cls, settings: Settings) -> FeastFeatureClient:
         """A client for the store ``settings`` describe (nothing is opened yet)."""
-        return cls(open_store(settings))
+        return cls(
+            open_store(settings), sqlite_busy_timeout_ms=settings.feast.sqlite_busy_timeout_ms
+        )
 
     def load_registry(self) -> None:
         """Read the registry and resolve the feature service now (e.g. at start-up) rather
@@ -82,9 +91,8 @@ class FeastFeatureClient:
                 features=service, entity_rows=[{USER_JOIN_KEY: user_id}]
             )
         except Exception as exc:  # Feast surfaces redis, sqlite3 and its own error types
-            raise FeatureStoreError(
-                f"online read for {user_id!r} failed: {_describe(exc)}"
-            ) from exc
+            # No user id in the message: it ends up in logs and 503 details.
+            raise FeatureStoreError(f"online read failed: {_describe(exc)}") from exc
         return user_features_from_proto(user_id, response.proto)
 
     def ping(self) -> None:
@@ -127,6 +135,16 @@ class FeastFeatureClient:
         if file_id != self._sqlite_file_id:
             self._close_online_connection()
             self._sqlite_file_id = file_id
+            self._bound_lock_wait()
+
+    def _bound_lock_wait(self) -> None:
+        """Open Feast's SQLite connection now and shorten its wait for a lock held by another
+        process: the read runs on the event loop, so Feast's 5 s default would stall every
+        request of the worker while, say, a backup holds the file."""
+        # Feast offers no public handle on the connection.
+        online_store: Any = self._store._get_provider().online_store
+        connection = online_store._get_conn(self._store.config)
+        connection.execute(f"PRAGMA busy_timeout = {int(self._sqlite_busy_timeout_ms)}")
 
     def _load_service(self) -> FeatureService:
         with self._service_lock:
@@ -167,6 +185,7 @@ def user_features_from_proto(user_id: str, response: Any) -> UserFeatures | None
         last_event_at=values.get("last_event_at"),
         top_categories=values.get("top_categories") or (),
         top_category_scores=values.get("top_category_scores") or (),
+        segment=values.get("segment"),
     )
 
 

@@ -92,13 +92,9 @@ def build_feature_tables(
         USER_BEHAVIOUR_VIEW: _user_behaviour(interactions, categories, as_of_seconds),
         ITEM_FEATURES_VIEW: _item_features(dataset, interactions, categories, item_tokens),
     }
-    offline_dir.mkdir(parents=True, exist_ok=True)
-    stamp = pa.scalar(as_of, type=pa.timestamp("us", tz="UTC"))
-    paths = {}
-    for view, table in tables.items():
-        timestamps = pa.array(np.full(table.num_rows, stamp.value), type=stamp.type)
-        stamped = table.append_column(EVENT_TIMESTAMP, timestamps)
-        paths[view] = _write_atomically(stamped, offline_dir / f"{view}.parquet")
+    paths = {
+        view: write_view_table(table, offline_dir, view, as_of) for view, table in tables.items()
+    }
     return FeatureTablesReport(
         as_of=as_of,
         paths=paths,
@@ -109,6 +105,15 @@ def build_feature_tables(
         interactions_after_as_of=int((~in_window).sum()),
         seconds=time.perf_counter() - started,
     )
+
+
+def write_view_table(table: pa.Table, offline_dir: Path, view: str, as_of: datetime) -> Path:
+    """Write ``view``'s offline table, every row stamped ``as_of``, atomically."""
+    offline_dir.mkdir(parents=True, exist_ok=True)
+    stamp = pa.scalar(as_of, type=pa.timestamp("us", tz="UTC"))
+    timestamps = pa.array(np.full(table.num_rows, stamp.value), type=stamp.type)
+    stamped = table.append_column(EVENT_TIMESTAMP, timestamps)
+    return _write_atomically(stamped, offline_dir / f"{view}.parquet")
 
 
 def pick_category_field(item_fields: dict[str, FieldType]) -> str | None:

@@ -18,6 +18,7 @@ EVENT_TIMESTAMP = "event_timestamp"
 USER_ATTRIBUTES_VIEW = "user_attributes"
 USER_BEHAVIOUR_VIEW = "user_behaviour"
 ITEM_FEATURES_VIEW = "item_features"
+USER_SEGMENTS_VIEW = "user_segments"
 USER_BEHAVIOUR_PUSH_SOURCE = "user_behaviour_push"
 RECOMMEND_FEATURE_SERVICE = "recommend_v1"
 
@@ -40,6 +41,9 @@ USER_BEHAVIOUR_FEATURES = (
     "top_categories",
     "top_category_scores",
 )
+USER_SEGMENT_FEATURES = ("segment",)
+# The segment of users known only by their attributes (no interactions yet).
+NEW_USER_SEGMENT = "new"
 ITEM_FEATURES = (
     "category",
     "attribute_tokens",
@@ -66,6 +70,7 @@ class UserFeatures:
     last_event_at: int | None = None
     top_categories: tuple[str, ...] = ()
     top_category_scores: tuple[float, ...] = ()
+    segment: str | None = None
 
     @property
     def has_history(self) -> bool:

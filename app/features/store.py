@@ -10,6 +10,7 @@ import json
 import logging
 import sqlite3
 import time
+from collections.abc import Sequence
 from contextlib import closing
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -120,16 +121,19 @@ def open_store(settings: Settings) -> FeatureStore:
     return FeatureStore(repo_path=str(settings.feast_dir), config=repo_config(settings))
 
 
-def apply_and_materialize(settings: Settings, *, as_of: datetime) -> None:
-    """Register the repo's definitions for ``settings.offline_dir`` and copy every view's
-    offline rows stamped ``as_of`` into the online store.
+def apply_and_materialize(
+    settings: Settings, *, as_of: datetime, only: Sequence[str] | None = None
+) -> None:
+    """Register the repo's definitions for ``settings.offline_dir`` and copy every view's (or
+    the ``only`` views') offline rows stamped ``as_of`` into the online store.
 
     Raises ``FileNotFoundError`` naming the offline table when one has not been built.
     """
     from feature_repo.definitions import definitions, offline_file
 
     repo = definitions(settings.offline_dir)
-    views = (repo.user_attributes, repo.user_behaviour, repo.item_features)
+    every = (repo.user_attributes, repo.user_behaviour, repo.item_features, repo.user_segments)
+    views = [view for view in every if only is None or view.name in only]
     for view in views:
         path = offline_file(settings.offline_dir, view.name)
         if not path.is_file():
@@ -141,7 +145,11 @@ def apply_and_materialize(settings: Settings, *, as_of: datetime) -> None:
     if not settings.redis_url:
         use_write_ahead_log(sqlite_path(settings))
     applied = time.perf_counter()
-    store.materialize(start_date=as_of, end_date=as_of + MATERIALIZE_WINDOW)
+    store.materialize(
+        start_date=as_of,
+        end_date=as_of + MATERIALIZE_WINDOW,
+        feature_views=[view.name for view in views],
+    )
     log.info(
         "feast apply took %.2fs, materialize of %s took %.2fs",
         applied - started,

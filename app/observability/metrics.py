@@ -59,6 +59,10 @@ CACHE_ERRORS = Counter(
     "Cache backend failures by tier and operation; the request carried on without that tier.",
     ["tier", "operation"],
 )
+AVAILABILITY_REFRESH_ERRORS = Counter(
+    "recserve_availability_refresh_errors_total",
+    "Failed polls of the item availability store; the last known overrides stayed in force.",
+)
 FALLBACKS = Counter(
     "recserve_serving_fallbacks_total",
     "Requests answered by the popularity fallback, by reason.",
@@ -76,7 +80,8 @@ INFERENCE_SECONDS = Histogram(
 )
 EVENTS = Counter(
     "recserve_events_total",
-    "Events received by POST /events, by type and outcome (accepted, duplicate, rejected).",
+    "Events received by POST /events, by type and outcome (accepted, duplicate, rejected, "
+    "not_consented: the user withheld tracking consent, nothing stored).",
     ["type", "outcome"],
 )
 EVENTS_PROFILE_UPDATE_SECONDS = Histogram(
@@ -88,17 +93,114 @@ EVENTS_PROFILE_UPDATE_FAILURES = Counter(
     "recserve_events_profile_update_failures_total",
     "Batches logged durably whose online feature update failed (the events stay in the log).",
 )
+# Experiment counters: labels come from the experiments file, so they stay bounded. Impressions,
+# clicks and conversions count each (recommendation, item) pair once, as the report does.
+# CTR per variant in PromQL:
+#   sum by (experiment, variant) (rate(recserve_experiment_clicks_total[1h]))
+#   / sum by (experiment, variant) (rate(recserve_experiment_impressions_total[1h]))
+# and the conversion rate the same with recserve_experiment_conversions_total on top.
+EXPERIMENT_EXPOSURES = Counter(
+    "recserve_experiment_exposures_total",
+    "Recommendation responses served inside an experiment, by experiment and variant.",
+    ["experiment", "variant"],
+)
+EXPERIMENT_IMPRESSIONS = Counter(
+    "recserve_experiment_impressions_total",
+    "Attributed impressions (distinct recommendation and item), by experiment and variant.",
+    ["experiment", "variant"],
+)
+EXPERIMENT_CLICKS = Counter(
+    "recserve_experiment_clicks_total",
+    "Attributed clicks (distinct recommendation and item), by experiment and variant.",
+    ["experiment", "variant"],
+)
+EXPERIMENT_CONVERSIONS = Counter(
+    "recserve_experiment_conversions_total",
+    "Attributed add-to-cart or purchase (distinct recommendation and item), by experiment "
+    "and variant.",
+    ["experiment", "variant"],
+)
+EXPERIMENT_STORE_ERRORS = Counter(
+    "recserve_experiment_store_errors_total",
+    "Exposure store failures by operation; the request or event batch went on without it.",
+    ["operation"],
+)
 MODEL_INFO = Gauge(
     "recserve_model_info",
     "The model version being served (value 1 on the current version).",
     ["version", "model_type"],
     multiprocess_mode="liveall",
 )
+MODEL_TRAINED_TIMESTAMP = Gauge(
+    "recserve_model_trained_timestamp_seconds",
+    "When the served model was trained (Unix seconds). `recserve build` materialises the batch "
+    "features in the same run, so its age is also the age of the batch features.",
+    multiprocess_mode="livemostrecent",
+)
+MODEL_RELOADS = Counter(
+    "recserve_model_reloads_total",
+    "Attempts to serve a newly published model, by outcome: loaded, or refused (the model "
+    "failed its checks and the previous one kept serving).",
+    ["outcome"],
+)
+EVENT_FRESHNESS_SECONDS = Histogram(
+    "recserve_event_freshness_seconds",
+    "From an event's timestamp to the moment the user's next recommendation reflects it "
+    "(online profile pushed, caches dropped). Includes the client's delay in sending it.",
+    buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0, 3600.0),
+)
+EVENT_LOG_LAG = Gauge(
+    "recserve_event_log_lag_events",
+    "Events in the log not yet copied into the training data by `recserve consume` (the "
+    "offline consumer group), sampled by the API.",
+    ["group"],
+    multiprocess_mode="max",
+)
+RECOMMENDATIONS = Counter(
+    "recserve_recommendations_total",
+    "Recommendation lists computed (cache misses), by source and the user's RFM segment "
+    "(`none` when unknown).",
+    ["source", "segment"],
+)
 DEPENDENCY_UP = Gauge(
     "recserve_dependency_up",
     "1 when a dependency answered its last readiness check, else 0.",
     ["dependency"],
     multiprocess_mode="liveall",
+)
+# Webhooks: the endpoint label is a configured endpoint name, so it stays bounded.
+WEBHOOK_ENQUEUED = Counter(
+    "recserve_webhook_enqueued_total",
+    "Webhook deliveries written to the outbox, by endpoint and event kind.",
+    ["endpoint", "kind"],
+)
+WEBHOOK_ENQUEUE_FAILURES = Counter(
+    "recserve_webhook_enqueue_failures_total",
+    "Event batches whose webhook deliveries could not be written to the outbox (the events "
+    "themselves are stored).",
+)
+WEBHOOK_ATTEMPTS = Counter(
+    "recserve_webhook_attempts_total",
+    "Delivery attempts by endpoint and outcome: delivered (2xx), http_error (any other "
+    "status) or transport_error (refused, timeout, reset).",
+    ["endpoint", "outcome"],
+)
+WEBHOOK_RETRIES = Counter(
+    "recserve_webhook_retries_total",
+    "Failed attempts scheduled for another try after a backoff, by endpoint.",
+    ["endpoint"],
+)
+WEBHOOK_DEAD_LETTERS = Counter(
+    "recserve_webhook_dead_letters_total",
+    "Deliveries parked in the dead-letter store after their last allowed attempt, by endpoint.",
+    ["endpoint"],
+)
+WEBHOOK_OUTBOX = Gauge(
+    "recserve_webhook_outbox",
+    "The webhook outbox sampled by the delivery workers: `depth` (deliveries waiting), "
+    "`oldest_age_seconds` (age of the oldest one) and `dead_letters` (parked).",
+    ["measure"],
+    multiprocess_mode="max",
 )
 
 

@@ -3,22 +3,41 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from datetime import timedelta
 
 from app.artifacts import current_version
 from app.events.log import open_event_log
+from app.experiments.store import open_exposure_store
 from app.features.client import FeastFeatureClient, FeatureStoreError
 from app.features.push import FeastProfileWriter
 from app.observability import metrics
+from app.privacy.consent_redis import RedisConsentStore
+from app.privacy.consent_sqlite import CONSENT_FILE, SqliteConsentStore
+from app.privacy.pseudonym import Pseudonymizer
+from app.privacy.service import ConsentService, policy_from_settings
+from app.serving.availability import (
+    AvailabilityStore,
+    RedisAvailabilityStore,
+    SqliteAvailabilityStore,
+)
 from app.serving.breaker import CircuitBreaker
 from app.serving.cache import TieredCache
 from app.serving.cache_local import LocalCache
 from app.serving.cache_redis import RedisCache, redis_client_from_url
+from app.serving.catalogue import load_catalogue
+from app.serving.content_blocks import ContentBlocks
+from app.serving.content_slots import load_slots
 from app.serving.engine import RecommendationEngine
-from app.serving.event_ingest import EventIngestor
+from app.serving.event_ingest import EventIngestor, EventListener
+from app.serving.experiments import ExperimentService
+from app.serving.guarded import BreakerFeatureClient
 from app.serving.invalidation import SubscribedLocalCache, subscriber_client_from_url
+from app.serving.item_filter import load_business_rules
 from app.serving.profile_updates import ProfileUpdater
 from app.serving.ranking import LoadedModel, ModelLoadError, load_model
+from app.serving.rules import ItemRules
+from app.serving.strategies import StrategyRecommender, load_experiment_setup
 from app.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -85,18 +104,130 @@ async def build_engine(settings: Settings) -> RecommendationEngine:
     except FeatureStoreError as exc:
         # Serve anyway: requests fall back to popular items and /readyz names the store.
         log.warning("feature store not ready at start-up: %s", exc)
-    return RecommendationEngine(model, features, build_cache(settings))
+    consent = build_consent(settings)
+    rules = build_item_rules(settings, model)
+    if not settings.redis_url:
+        return RecommendationEngine(
+            model, features, build_cache(settings), consent=consent, rules=rules
+        )
+    # A hung Redis would cost each read its socket timeout; a failing SQLite file fails at once
+    # and needs no breaker (and recovers on the very next read).
+    guarded = BreakerFeatureClient(features, CircuitBreaker(settings.redis.retry_after_seconds))
+    return RecommendationEngine(model, guarded, build_cache(settings), consent=consent, rules=rules)
+
+
+def build_item_rules(settings: Settings, model: LoadedModel) -> ItemRules:
+    """The model's item catalogue, the business rules file and the availability overrides
+    (SQLite under the home, or Redis with ``redis_url``). Raises ``RulesConfigError`` for an
+    unusable rules file and ``ModelLoadError`` for a corrupt catalogue."""
+    store: AvailabilityStore
+    if settings.redis_url:
+        client = redis_client_from_url(
+            settings.redis_url,
+            socket_timeout=settings.redis.socket_timeout_seconds,
+            connect_timeout=settings.redis.connect_timeout_seconds,
+        )
+        store = RedisAvailabilityStore(client, settings.availability.redis_key)
+    else:
+        store = SqliteAvailabilityStore(
+            settings.availability_db, busy_timeout_ms=settings.events.sqlite_busy_timeout_ms
+        )
+    return ItemRules(
+        load_catalogue(settings.model_root / model.version, model),
+        model.version,
+        settings.model_root,
+        load_business_rules(settings.business_rules_file),
+        store,
+        settings.availability.refresh_seconds,
+    )
+
+
+def build_consent(settings: Settings) -> ConsentService:
+    """Consent in SQLite under the home (each worker reads the file: always current), or in
+    Redis behind a per-worker cache that every change invalidates over pub/sub. Call from the
+    running event loop (the Redis cache starts its subscriber)."""
+    pseudonyms = Pseudonymizer.from_settings(settings)
+    policy = policy_from_settings(settings)
+    if not settings.redis_url:
+        store = SqliteConsentStore(
+            settings.privacy_dir / CONSENT_FILE,
+            busy_timeout_ms=settings.events.sqlite_busy_timeout_ms,
+        )
+        return ConsentService(store, policy, pseudonyms)
+    shared = RedisConsentStore(
+        redis_client_from_url(
+            settings.redis_url,
+            socket_timeout=settings.redis.socket_timeout_seconds,
+            connect_timeout=settings.redis.connect_timeout_seconds,
+        ),
+        prefix=settings.privacy.consent_redis_prefix,
+        breaker=CircuitBreaker(settings.redis.retry_after_seconds),
+    )
+    cache = SubscribedLocalCache(
+        LocalCache(
+            settings.privacy.consent_cache_max_entries, settings.privacy.consent_cache_ttl_seconds
+        ),
+        subscriber_client_from_url(settings.redis_url, settings.redis.connect_timeout_seconds),
+        shared.channel,
+        on_error=_count_cache_error("consent"),
+    )
+    cache.start()
+    return ConsentService(shared, policy, pseudonyms, cache=cache)
 
 
 async def close_engine(engine: RecommendationEngine) -> None:
     if engine.cache is not None:
         await engine.cache.close()
+    if engine.consent is not None:
+        await engine.consent.close()
+    if engine.rules is not None:
+        await engine.rules.close()
     engine.features.close()
 
 
-def build_event_ingest(settings: Settings, engine: RecommendationEngine) -> EventIngestor:
+def build_event_ingest(
+    settings: Settings, engine: RecommendationEngine, listeners: Sequence[EventListener] = ()
+) -> EventIngestor:
     """The event log (SQLite, or a Redis Stream with ``redis_url``) and the profile writer,
-    sharing the engine's feature client and cache so ingested events reach the next answer."""
+    sharing the engine's feature client and cache so ingested events reach the next answer;
+    ``listeners`` see every batch's stored events (e.g. experiment attribution)."""
     writer = FeastProfileWriter.from_settings(settings)
     updater = ProfileUpdater(engine.features, writer, engine.cache)
-    return EventIngestor(open_event_log(settings), updater)
+    return EventIngestor(open_event_log(settings), updater, listeners, consent=engine.consent)
+
+
+def build_experiments(
+    settings: Settings, engine: RecommendationEngine
+) -> tuple[ExperimentService, StrategyRecommender]:
+    """The experiments file's experiments with their exposure store (Redis with ``redis_url``,
+    else SQLite under the home) and the recommender that applies their strategies. Raises
+    ``ExperimentConfigError`` for a file serving cannot use."""
+    experiments, pinned = load_experiment_setup(settings.experiments_file, settings.model_root)
+    service = ExperimentService(
+        experiments,
+        open_exposure_store(settings),
+        engine.segment,
+        timedelta(seconds=settings.attribution.window_seconds),
+        user_pseudonyms(settings, engine),
+    )
+    return service, StrategyRecommender(engine, pinned)
+
+
+def user_pseudonyms(settings: Settings, engine: RecommendationEngine) -> Pseudonymizer:
+    """The pseudonyms every store keys users by: the consent service's, so the process has
+    one key (and logs the missing-key warning once)."""
+    if engine.consent is not None:
+        return engine.consent.pseudonyms
+    return Pseudonymizer.from_settings(settings)
+
+
+def build_content_blocks(
+    settings: Settings, engine: RecommendationEngine, recommender: StrategyRecommender
+) -> ContentBlocks:
+    """The slots file's content slots, checked against the catalogue; raises
+    ``RulesConfigError`` naming the file, slot and field."""
+    rules = engine.rules
+    if rules is None:
+        raise RuntimeError("content blocks need an engine built with business rules")
+    slots = load_slots(settings.content_slots_file, rules.catalogue)
+    return ContentBlocks(slots, engine, rules, recommender)

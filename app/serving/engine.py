@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 
 import numpy as np
 import orjson
@@ -18,10 +18,14 @@ import orjson
 from app.features.client import FeatureClient, FeatureStoreError
 from app.features.schema import UserFeatures
 from app.observability import metrics
+from app.privacy.consent import ConsentUnavailable, Purpose
+from app.privacy.service import ConsentService
 from app.serving.cache import TieredCache
 from app.serving.fallback import popular_items
-from app.serving.filters import top_k
+from app.serving.filters import scored_items, top_k
+from app.serving.item_filter import ItemFilter
 from app.serving.ranking import LoadedModel
+from app.serving.rules import ItemRules
 from app.serving.types import (
     FallbackReason,
     Recommendation,
@@ -42,16 +46,30 @@ class RecommendationEngine:
         features: FeatureClient,
         cache: TieredCache | None,
         clock: Callable[[], float] = time.perf_counter,
+        rules: ItemRules | None = None,
+        consent: ConsentService | None = None,
     ) -> None:
         self._model = model
+        self._consent = consent  # None: every user is personalised (no consent store)
         self._features = features
         self._cache = cache
+        self._rules = rules  # None: no business rules (hidden items included)
         self._clock = clock
         _publish_model_info(model)
 
     @property
     def model(self) -> LoadedModel:
         return self._model
+
+    def replace_model(self, model: LoadedModel) -> None:
+        """Serve ``model`` from the next request on (hot reload; the caller checked it).
+        Requests in flight finish on the model they started with; cache keys carry the
+        version, so no answer of the old model is served as the new one's."""
+        previous, self._model = self._model, model
+        if self._rules is not None:
+            self._rules.follow(model)
+        metrics.MODEL_INFO.labels(previous.version, previous.manifest.model_type).set(0)
+        _publish_model_info(model)
 
     @property
     def features(self) -> FeatureClient:
@@ -61,17 +79,68 @@ class RecommendationEngine:
     def cache(self) -> TieredCache | None:
         return self._cache
 
+    @property
+    def rules(self) -> ItemRules | None:
+        return self._rules
+
+    @property
+    def consent(self) -> ConsentService | None:
+        return self._consent
+
     async def recommend(self, request: RecommendRequest) -> Recommendation:
         model = self._model  # one version for the whole request, even if a reload lands
         variant = _variant_key(model.version, request)
+        if self._rules is not None:
+            await self._rules.refresh()
+            # Lists made under other availability or filters never answer this request.
+            variant += "|" + self._rules.cache_key(request.filters)
+        # Before the cache and the features: without consent no profile is read, and no list
+        # personalised earlier is served.
+        refused = await self._personalization_refused(request.user_id)
+        if refused is not None:
+            return self._popular(model, request, refused, None)
         if self._cache is not None and request.use_cache:
             payload, tier = await self._cache.get(request.user_id, variant)
             if payload is not None:
                 return _from_cache(request.user_id, payload, tier)
         answer = self._compute(model, request)
-        if self._cache is not None and answer.fallback_reason is None:
+        # use_cache=False (explained requests) neither reads nor writes the cache.
+        if self._cache is not None and request.use_cache and answer.fallback_reason is None:
             await self._cache.set(request.user_id, variant, _to_cache(answer))
         return answer
+
+    async def history(self, user_id: str) -> tuple[str, ...]:
+        """The user's items, oldest -> newest; empty for an unknown user, a user who did not
+        consent to personalisation, or a failing feature store (callers fall back)."""
+        user = await self._consented_profile(user_id)
+        return () if user is None else user.history_items
+
+    async def segment(self, user_id: str) -> str | None:
+        """The user's RFM segment, under the same conditions as ``history``."""
+        user = await self._consented_profile(user_id)
+        return None if user is None else user.segment
+
+    async def _consented_profile(self, user_id: str) -> UserFeatures | None:
+        """The user's online features, read only with consent to personalisation; None when
+        refused, unknown or the feature store fails."""
+        if await self._personalization_refused(user_id) is not None:
+            return None
+        try:
+            return self._features.get_user(user_id)
+        except FeatureStoreError as exc:
+            log.warning("feature store failed, profile unknown: %s", exc)
+            return None
+
+    async def _personalization_refused(self, user_id: str) -> FallbackReason | None:
+        """Why ``user_id`` must not be personalised, or None when they may be."""
+        if self._consent is None:
+            return None
+        try:
+            allowed = await self._consent.allows(user_id, Purpose.PERSONALIZATION)
+        except ConsentUnavailable as exc:
+            log.warning("consent store failed, serving non-personalised: %s", exc)
+            return FallbackReason.CONSENT_UNAVAILABLE
+        return None if allowed else FallbackReason.NO_CONSENT
 
     def _compute(self, model: LoadedModel, request: RecommendRequest) -> Recommendation:
         started = self._clock()
@@ -97,13 +166,26 @@ class RecommendationEngine:
         finally:
             metrics.INFERENCE_SECONDS.observe(self._clock() - started)
         excluded = np.concatenate((history, model.item_indices(request.exclude)))
-        idx, top_scores = top_k(scores, request.k, excluded)
-        items = tuple(
-            ScoredItem(model.item_ids[i], round(float(s), 6))
-            for i, s in zip(idx.tolist(), top_scores.tolist(), strict=True)
-        )
+        if self._rules is not None:  # on the full vector: exclusions never shorten the list
+            scores = self._rules.adjust(model, scores, request.filters)
+        items = scored_items(model, *top_k(scores, request.k, excluded))
         source = Source.PERSONALIZED if history.size else Source.COLD_START
+        metrics.RECOMMENDATIONS.labels(source.value, user.segment or "none").inc()
         return Recommendation(request.user_id, items, source, model.version)
+
+    def popular(
+        self,
+        k: int,
+        exclude: Collection[str],
+        filters: ItemFilter | None = None,
+        model: LoadedModel | None = None,
+    ) -> tuple[ScoredItem, ...]:
+        """The best ``k`` popular items not in ``exclude`` that the business rules allow,
+        boosts applied; ``model`` defaults to the served one."""
+        model = model or self._model
+        if self._rules is None:
+            return popular_items(model.popular, k, exclude)
+        return self._rules.top_popular(model, k, exclude, filters)
 
     def _popular(
         self,
@@ -113,20 +195,23 @@ class RecommendationEngine:
         user: UserFeatures | None,
     ) -> Recommendation:
         metrics.FALLBACKS.labels(reason.value).inc()
+        segment = user.segment if user is not None else None
+        metrics.RECOMMENDATIONS.labels(Source.POPULAR.value, segment or "none").inc()
         exclude = set(request.exclude)
         if user is not None:
             exclude.update(user.history_items)
-        items = popular_items(model.popular, request.k, exclude)
+        items = self.popular(request.k, exclude, request.filters, model)
         return Recommendation(
             request.user_id, items, Source.POPULAR, model.version, fallback_reason=reason
         )
 
 
 def _variant_key(model_version: str, request: RecommendRequest) -> str:
+    scope = f"{request.cache_scope}|" if request.cache_scope else ""
     if not request.exclude:
-        return f"{model_version}|{request.k}"
+        return f"{scope}{model_version}|{request.k}"
     digest = hashlib.blake2b("\x1f".join(sorted(request.exclude)).encode(), digest_size=8)
-    return f"{model_version}|{request.k}|{digest.hexdigest()}"
+    return f"{scope}{model_version}|{request.k}|{digest.hexdigest()}"
 
 
 def _to_cache(answer: Recommendation) -> bytes:
@@ -149,3 +234,4 @@ def _from_cache(user_id: str, payload: bytes, tier: str | None) -> Recommendatio
 
 def _publish_model_info(model: LoadedModel) -> None:
     metrics.MODEL_INFO.labels(model.version, model.manifest.model_type).set(1)
+    metrics.MODEL_TRAINED_TIMESTAMP.set(model.manifest.trained_at.timestamp())

@@ -3,24 +3,37 @@ make them visible to the next recommendation (``ProfileUpdater``)."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import get_args
 
 from app.events.log import EventLog
 from app.events.schemas import EventBatchOut, EventRejection, validate_events
 from app.events.types import AppendResult, Event, EventType
 from app.observability import metrics
+from app.privacy.consent import Purpose
+from app.privacy.service import ConsentService
 from app.serving.profile_updates import ProfileUpdater
 
 _KNOWN_TYPES = frozenset(get_args(EventType))
+
+# Called with each batch's newly stored events after the profile update; must not raise.
+EventListener = Callable[[Sequence[Event]], Awaitable[None]]
 
 
 class EventIngestor:
     """Holds the event log and the profile updater built at start-up."""
 
-    def __init__(self, event_log: EventLog, updater: ProfileUpdater) -> None:
+    def __init__(
+        self,
+        event_log: EventLog,
+        updater: ProfileUpdater,
+        listeners: Sequence[EventListener] = (),
+        consent: ConsentService | None = None,
+    ) -> None:
         self._log = event_log
         self._updater = updater
+        self._listeners = tuple(listeners)
+        self._consent = consent  # None: every user's events are stored
 
     @property
     def event_log(self) -> EventLog:
@@ -29,14 +42,30 @@ class EventIngestor:
     async def ingest(self, raw: Sequence[object]) -> EventBatchOut:
         """Validate, append and apply one batch; the answer names each event's outcome.
 
-        Raises ``EventLogUnavailable`` when the log stored nothing (nothing is acknowledged).
+        Raises ``EventLogUnavailable`` when the log stored nothing (nothing is acknowledged),
+        ``ConsentUnavailable`` when the users' tracking consent is unknown (nothing stored).
         A failing profile update does not fail the batch: its events are already durable."""
         events, rejected = validate_events(raw)
+        events, refused = await self._split_tracked(events)
         result = await self._log.append(events) if events else AppendResult((), ())
         accepted, duplicates = _split_stored(events, set(result.appended))
         _count(accepted, duplicates, rejected, raw)
         await self._updater.apply(accepted)
-        return EventBatchOut.from_outcome(result, rejected)
+        for listener in self._listeners:
+            await listener(accepted)
+        for event in refused:
+            metrics.EVENTS.labels(event.type, "not_consented").inc()
+        return EventBatchOut.from_outcome(result, rejected, [e.event_id for e in refused])
+
+    async def _split_tracked(self, events: list[Event]) -> tuple[list[Event], list[Event]]:
+        """(events of users who consent to tracking, the others), one consent read per user."""
+        if self._consent is None or not events:
+            return events, []
+        users = dict.fromkeys(event.user_id for event in events)
+        allowed = {user: await self._consent.allows(user, Purpose.TRACKING) for user in users}
+        tracked = [event for event in events if allowed[event.user_id]]
+        refused = [event for event in events if not allowed[event.user_id]]
+        return tracked, refused
 
     async def close(self) -> None:
         """Close the event log and the profile writer."""

@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
+
+from app.serving.ranking import LoadedModel
+from app.serving.types import ScoredItem
 
 
 def top_k(scores: np.ndarray, k: int, excluded: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -20,3 +25,23 @@ def top_k(scores: np.ndarray, k: int, excluded: np.ndarray) -> tuple[np.ndarray,
     part = np.argpartition(-masked, k - 1)[:k]
     order = part[np.argsort(-masked[part], kind="stable")]
     return order, masked[order]
+
+
+def scored_items(
+    model: LoadedModel, indices: np.ndarray, scores: np.ndarray
+) -> tuple[ScoredItem, ...]:
+    """``top_k``'s answer as items of ``model``."""
+    return tuple(
+        ScoredItem(model.item_ids[i], round(float(s), 6))
+        for i, s in zip(indices.tolist(), scores.tolist(), strict=True)
+    )
+
+
+def ranked_below(items: Sequence[ScoredItem], item_ids: Sequence[str]) -> list[ScoredItem]:
+    """``item_ids`` (a fill: fallback or popular items) scored just below the last of
+    ``items``, in order, so the joined list stays best first."""
+    floor = min((i.score for i in items), default=0.0)
+    return [
+        ScoredItem(item_id, round(floor - (rank + 1) * 1e-3, 6))
+        for rank, item_id in enumerate(item_ids)
+    ]

@@ -8,8 +8,10 @@ from app.events.log import EventLog
 from app.events.types import EventLogUnavailable
 from app.features.client import FeatureStoreError
 from app.observability import metrics
+from app.privacy.consent import ConsentUnavailable
 from app.serving.cache import CacheUnavailable
 from app.serving.engine import RecommendationEngine
+from app.serving.model_reload import ModelReloader
 
 
 @dataclass(frozen=True, slots=True)
@@ -19,9 +21,18 @@ class DependencyState:
 
 
 async def check_dependencies(
-    engine: RecommendationEngine, event_log: EventLog | None = None
+    engine: RecommendationEngine,
+    event_log: EventLog | None = None,
+    reloader: ModelReloader | None = None,
 ) -> dict[str, DependencyState]:
     states = {"model": DependencyState(True, f"version {engine.model.version} loaded")}
+    if reloader is not None:
+        refusal = reloader.refusal
+        states["published_model"] = (
+            DependencyState(True, "no published version refused")
+            if refusal is None
+            else DependencyState(False, f"{refusal.version or 'nothing'} refused: {refusal.reason}")
+        )
     try:
         engine.features.ping()
         states["feature_store"] = DependencyState(True, "online store answered")
@@ -34,6 +45,13 @@ async def check_dependencies(
                 states[f"cache_{tier.tier}"] = DependencyState(True, "answered")
             except CacheUnavailable as exc:
                 states[f"cache_{tier.tier}"] = DependencyState(False, str(exc))
+    if engine.consent is not None:
+        try:
+            await engine.consent.store.ping()
+            states["consent_store"] = DependencyState(True, "answered")
+        except ConsentUnavailable as exc:
+            # Requests are then answered as if consent were withheld: popular items.
+            states["consent_store"] = DependencyState(False, str(exc))
     if event_log is not None:
         try:
             await event_log.ping()

@@ -73,6 +73,10 @@ class ProfileUpdater:
         if self._cache is not None:
             for user_id in by_user:
                 await self._cache.invalidate_user(user_id)
+        visible_at = self._clock()
+        for user_events in by_user.values():
+            for event in user_events:
+                metrics.EVENT_FRESHNESS_SECONDS.observe(max(0.0, visible_at - event.timestamp))
         return True
 
 

@@ -15,12 +15,14 @@ import numpy as np
 import onnxruntime as ort
 
 from app.artifacts import (
+    EXPLAIN_TERM_OUTPUTS,
     INPUT_HISTORY,
     INPUT_USER_TOKENS,
     ITEMS_FILE,
     MODEL_FILE,
     NEIGHBOUR_SCORES_FILE,
     NEIGHBOURS_FILE,
+    OUTPUT_POPULARITY,
     OUTPUT_SCORES,
     POPULAR_FILE,
     TOKENS_FILE,
@@ -32,6 +34,34 @@ from app.artifacts import (
 
 class ModelLoadError(RuntimeError):
     """A model directory is missing, corrupt, or disagrees with its manifest."""
+
+
+class NotExplainableError(RuntimeError):
+    """The served model was exported before its graph had the explanation outputs."""
+
+
+EXPLAIN_OUTPUTS = (
+    OUTPUT_POPULARITY,
+    *(name for _, weights, rows in EXPLAIN_TERM_OUTPUTS.values() for name in (weights, rows)),
+)
+
+
+@dataclass(frozen=True)
+class ScoreTerm:
+    """One additive term of the score, ``weights @ rows`` ([n_items]). ``slots`` holds the item
+    (or token) index each row was gathered for; the padding index has weight 0."""
+
+    slots: np.ndarray
+    weights: np.ndarray
+    rows: np.ndarray
+
+
+@dataclass(frozen=True)
+class ScoreBreakdown:
+    """``scores == Σ terms[name].weights @ terms[name].rows + popularity`` (float32 sums)."""
+
+    terms: dict[str, ScoreTerm]
+    popularity: np.ndarray
 
 
 @dataclass(frozen=True)
@@ -55,6 +85,7 @@ class LoadedModel:
     token_index: dict[str, int]
     popular: tuple[str, ...]
     neighbours: NeighbourIndex | None = None
+    explainable: bool = False  # the graph has the EXPLAIN_OUTPUTS
 
     @property
     def version(self) -> str:
@@ -71,16 +102,31 @@ class LoadedModel:
 
     def score(self, history: np.ndarray, tokens: Sequence[str]) -> np.ndarray:
         """Scores for every item. ``history`` is item indices oldest -> newest."""
+        (scores,) = self.session.run([OUTPUT_SCORES], self._feeds(history, tokens))
+        return np.asarray(scores)
+
+    def score_breakdown(self, history: np.ndarray, tokens: Sequence[str]) -> ScoreBreakdown:
+        """What ``score`` sums, term by term: a second, explain-only run of the graph."""
+        if not self.explainable:
+            raise NotExplainableError(f"model {self.version} has no explanation outputs")
+        feeds = self._feeds(history, tokens)
+        popularity, *term_outputs = self.session.run(list(EXPLAIN_OUTPUTS), feeds)
+        terms = {}
+        for position, (name, (input_name, _, _)) in enumerate(EXPLAIN_TERM_OUTPUTS.items()):
+            weights, rows = term_outputs[2 * position], term_outputs[2 * position + 1]
+            # A term reads the last len(weights) elements of its input, so they line up.
+            slots = feeds[input_name][len(feeds[input_name]) - len(weights) :]
+            terms[name] = ScoreTerm(slots, np.asarray(weights), np.asarray(rows))
+        return ScoreBreakdown(terms, np.asarray(popularity))
+
+    def _feeds(self, history: np.ndarray, tokens: Sequence[str]) -> dict[str, np.ndarray]:
         hist = history[-self.manifest.history_max_items :]
         # The padding slot goes first so it never shifts the recency of real items.
         hist_in = np.concatenate(([self.n_items], hist)).astype(np.int64)
         tok_index = self.token_index
         tok = [tok_index[t] for t in tokens if t in tok_index]
         tok_in = np.array([self.manifest.n_tokens, *tok], dtype=np.int64)
-        (scores,) = self.session.run(
-            [OUTPUT_SCORES], {INPUT_HISTORY: hist_in, INPUT_USER_TOKENS: tok_in}
-        )
-        return np.asarray(scores)
+        return {INPUT_HISTORY: hist_in, INPUT_USER_TOKENS: tok_in}
 
 
 def _session(model_path: Path) -> ort.InferenceSession:
@@ -124,6 +170,7 @@ def load_model(model_dir: Path) -> LoadedModel:
         token_index={tok: i for i, tok in enumerate(tokens)},
         popular=tuple(p for p in popular if p in item_index),
         neighbours=_load_neighbours(model_dir, manifest),
+        explainable=outputs.issuperset(EXPLAIN_OUTPUTS),
     )
     _probe(model, model_dir)
     return model
@@ -161,3 +208,27 @@ def _probe(model: LoadedModel, model_dir: Path) -> None:
         raise ModelLoadError(f"{model_dir}: probe scoring failed: {exc}") from exc
     if scores.shape != (model.n_items,) or not np.isfinite(scores).all():
         raise ModelLoadError(f"{model_dir}: probe scores have shape {scores.shape} or NaNs")
+    _check_recorded_parity(model, model_dir)
+
+
+# Slack over the export's own tolerance: the same graph, but maybe another CPU or thread count.
+PARITY_SLACK = 2.0
+
+
+def _check_recorded_parity(model: LoadedModel, model_dir: Path) -> None:
+    """Re-score the probes whose reference scores the export recorded (older models have
+    none): a graph that no longer matches its training code is refused."""
+    parity = model.manifest.parity
+    token_names = list(model.token_index)  # index order
+    for number, sample in enumerate(parity.samples):
+        try:
+            tokens = [token_names[t] for t in sample.tokens]
+            scores = model.score(np.asarray(sample.history, dtype=np.int64), tokens)
+            diff = float(np.max(np.abs(scores[sample.top_items] - sample.top_scores)))
+        except Exception as exc:  # indices out of range for this graph, or a failing run
+            raise ModelLoadError(f"{model_dir}: parity probe {number} failed: {exc}") from exc
+        if not diff <= PARITY_SLACK * parity.tolerance:  # also catches NaN
+            raise ModelLoadError(
+                f"{model_dir}: parity probe {number} differs from the recorded reference by "
+                f"{diff:.3g} (tolerance {PARITY_SLACK * parity.tolerance:.3g})"
+            )

@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from enum import StrEnum
 
+from app.serving.item_filter import ItemFilter
+
 
 class Source(StrEnum):
     """How an answer was made."""
@@ -19,6 +21,8 @@ class FallbackReason(StrEnum):
     NO_USABLE_FEATURES = "no_usable_features"
     FEATURE_STORE_ERROR = "feature_store_error"
     MODEL_ERROR = "model_error"
+    NO_CONSENT = "no_consent"  # the user withheld personalisation: no profile is read
+    CONSENT_UNAVAILABLE = "consent_unavailable"  # consent unknown: treated as withheld
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,6 +31,11 @@ class RecommendRequest:
     k: int
     exclude: tuple[str, ...] = ()
     use_cache: bool = True
+    # Names the strategy that makes the list (experiment/variant) when it is not the default,
+    # so answers of different strategies never share a cache entry.
+    cache_scope: str = ""
+    # Narrows the list beyond the business rules (a content slot's categories, prices...).
+    filters: ItemFilter | None = None
 
 
 @dataclass(frozen=True, slots=True)

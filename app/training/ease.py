@@ -18,7 +18,7 @@ def check_dense_size(n_items: int, max_dense_items: int) -> None:
         raise ValueError(
             f"{n_items} items exceed max_dense_items={max_dense_items}: the hybrid keeps dense "
             "item x item matrices; raise the limit if memory allows "
-            f"(~{3 * 4 * n_items**2 / 1e9:.1f} GB) or wait for candidate lists"
+            f"(~{4 * 4 * n_items**2 / 1e9:.1f} GB) or wait for candidate lists"
         )
 
 

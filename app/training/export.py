@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import shutil
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -33,6 +33,7 @@ from app.artifacts import (
     TOKENS_FILE,
     ModelManifest,
     ParityReport,
+    ParitySample,
 )
 from app.features.schema import (
     HISTORY_MAX_ITEMS,
@@ -46,6 +47,9 @@ from app.training.onnx_graph import build_graph
 MODEL_TYPE = "hybrid_ease_transitions_demographic"
 FEATURE_LIST = (f"{USER_BEHAVIOUR_VIEW}:history_items", f"{USER_ATTRIBUTES_VIEW}:attribute_tokens")
 DEFAULT_PROBES = 64
+# Probes whose reference top scores the manifest keeps, for serving to re-check at load.
+RECORDED_PROBES = 4
+RECORDED_TOP = 10
 # Protobuf cannot hold a single file over 2 GB; bigger graphs keep their weights beside it.
 EXTERNAL_DATA_BYTES = 1_800_000_000
 EXTERNAL_DATA_FILE = MODEL_FILE + ".data"
@@ -72,8 +76,12 @@ def export_model(
     offline_metrics: dict[str, float],
     probes: Sequence[Probe] | None = None,
     relative_tolerance: float = 1e-4,
+    extra_files: Mapping[str, bytes] | None = None,
 ) -> ModelManifest:
     """Build the graph of ``model`` and write the staged directory ``out_dir``.
+
+    ``extra_files`` (name -> content, e.g. the item catalogue) are written beside the model and
+    listed in the manifest's ``artifacts``.
 
     ``out_dir`` must not exist or be empty. ``probes`` default to ``make_probes`` (64 users
     with empty, short, long and over-long histories, with and without tokens). Raises
@@ -89,6 +97,7 @@ def export_model(
         offline_metrics=offline_metrics,
         probes=probes,
         relative_tolerance=relative_tolerance,
+        extra_files=extra_files,
     )
 
 
@@ -102,6 +111,7 @@ def export_graph(
     offline_metrics: dict[str, float],
     probes: Sequence[Probe] | None = None,
     relative_tolerance: float = 1e-4,
+    extra_files: Mapping[str, bytes] | None = None,
 ) -> ModelManifest:
     """``export_model`` with a given graph, which must score exactly like ``model``."""
     if out_dir.exists() and any(out_dir.iterdir()):
@@ -120,6 +130,9 @@ def export_graph(
         neighbours, neighbour_scores = model_neighbours(model)
         np.save(out_dir / NEIGHBOURS_FILE, neighbours)
         np.save(out_dir / NEIGHBOUR_SCORES_FILE, neighbour_scores)
+        extra = dict(extra_files or {})
+        for name, content in extra.items():
+            (out_dir / name).write_bytes(content)
     except BaseException:
         shutil.rmtree(out_dir, ignore_errors=True)
         raise
@@ -135,7 +148,7 @@ def export_graph(
         hyperparameters=model.params.as_dict(),
         offline_metrics=offline_metrics,
         parity=parity,
-        artifacts=[NEIGHBOURS_FILE, NEIGHBOUR_SCORES_FILE],
+        artifacts=[NEIGHBOURS_FILE, NEIGHBOUR_SCORES_FILE, *extra],
     )
     (out_dir / MANIFEST_FILE).write_text(manifest.model_dump_json(indent=2) + "\n")
     return manifest
@@ -178,7 +191,27 @@ def check_parity(
             f"{model_path}: ONNX scores differ from the reference by {max_abs_diff:.3g} "
             f"(tolerance {tolerance:.3g}) over {len(probes)} probe users"
         )
-    return ParityReport(probes=len(probes), max_abs_diff=max_abs_diff, tolerance=tolerance)
+    return ParityReport(
+        probes=len(probes),
+        max_abs_diff=max_abs_diff,
+        tolerance=tolerance,
+        samples=_recorded_samples(probes, expected),
+    )
+
+
+def _recorded_samples(probes: Sequence[Probe], expected: np.ndarray) -> list[ParitySample]:
+    samples = []
+    for probe, scores in zip(probes[:RECORDED_PROBES], expected, strict=False):
+        top = np.argsort(-scores, kind="stable")[:RECORDED_TOP]
+        samples.append(
+            ParitySample(
+                history=probe.history.tolist(),
+                tokens=probe.tokens.tolist(),
+                top_items=top.tolist(),
+                top_scores=scores[top].astype(float).tolist(),
+            )
+        )
+    return samples
 
 
 def make_probes(

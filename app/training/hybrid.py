@@ -2,12 +2,13 @@
 
 For a user with history items h (oldest -> newest) and attribute tokens t::
 
-    score(i) = w_ease  * Σ_h a_h · (B + βS)[h, i]      EASE + content neighbours
+    score(i) = w_ease  * Σ_h a_h · (B + βC)[h, i]      EASE + content neighbours
              + w_trans * Σ_r d_r · T[r, i]             next-item transitions, last items only
+             + w_seq   * Σ_q s_q · S[q, i]             next-items regression, last items only
              + w_demo  * Σ_t W[t, i] / |t|             demographic ridge
              + w_pop   * p[i]                          log popularity
 
-``a`` and ``d`` are recency weights ``decay ** age`` (age 0 = newest) normalised to sum 1.
+``a``, ``d`` and ``s`` are recency weights ``decay ** age`` (age 0 = newest) normalised to sum 1.
 The user is represented only through features, never a user-id embedding, so a brand-new user
 with attributes, or one whose history just changed, is scored without retraining.
 """
@@ -26,6 +27,7 @@ from app.training.content import content_similarity
 from app.training.demographic import fit_demographic
 from app.training.ease import check_dense_size, fit_ease
 from app.training.popularity import PopularityModel
+from app.training.sequential import fit_next_items
 from app.training.transitions import fit_transitions
 from app.training.types import TrainingData
 
@@ -43,10 +45,16 @@ class HybridParams:
     trans_window: int = 5
     trans_distance_decay: float = 0.5
     trans_smoothing: float = 5.0
+    seq_last: int = 100
+    seq_decay: float = 0.95
+    seq_horizon: int = 20
+    seq_step: int = 5
+    seq_l2: float = 1.0
     demo_l2: float = 100.0
     popularity_half_life_days: float | None = None
     w_ease: float = 1.0
     w_trans: float = 1.0
+    w_seq: float = 0.0
     w_demo: float = 0.05
     w_pop: float = 0.05
     max_dense_items: int = 20_000
@@ -55,8 +63,22 @@ class HybridParams:
         return asdict(self)
 
 
+@dataclass(frozen=True)
+class HybridMatrices:
+    """The learned weights, unblended: ``item_item`` = B + βC, ``transitions`` = T,
+    ``sequential`` = S (all items x items), ``demographic`` = W (tokens x items) and
+    ``popularity`` = p (items)."""
+
+    item_item: np.ndarray
+    transitions: np.ndarray
+    sequential: np.ndarray
+    demographic: np.ndarray
+    popularity: np.ndarray
+
+
 class HybridRecommender:
-    """EASE + content + transitions + demographic + popularity, blended linearly.
+    """EASE + content + transitions + next-items regression + demographic + popularity,
+    blended linearly.
 
     Hyperparameters come from ``params``; everything ending in ``_`` is learned by ``fit``.
     Items and tokens are addressed by index (``item_ids_[i]``, ``tokens_[t]``).
@@ -68,6 +90,7 @@ class HybridRecommender:
         self.tokens_: tuple[str, ...] = ()
         self.item_item_: np.ndarray | None = None
         self.transitions_: np.ndarray | None = None
+        self.sequential_: np.ndarray | None = None
         self.demographic_: np.ndarray | None = None
         self.popularity_: np.ndarray | None = None
         self.popular_items_: np.ndarray | None = None
@@ -91,14 +114,10 @@ class HybridRecommender:
         popularity = PopularityModel(params.popularity_half_life_days).fit(data)
         self.item_ids_ = data.item_ids
         self.tokens_ = data.tokens
+        sequences = data.histories(max_items=len(data.item_index))
         self.item_item_ = item_item
-        self.transitions_ = fit_transitions(
-            data.histories(max_items=len(data.item_index)),
-            data.n_items,
-            window=params.trans_window,
-            distance_decay=params.trans_distance_decay,
-            smoothing=params.trans_smoothing,
-        )
+        self.sequential_ = fit_sequential(sequences, data.n_items, params)
+        self.transitions_ = fit_transition_matrix(sequences, data.n_items, params)
         self.demographic_ = fit_demographic(data.user_tokens, interactions, params.demo_l2)
         self.popularity_ = popularity.prior()
         self.popular_items_ = popularity.top_items()
@@ -110,7 +129,7 @@ class HybridRecommender:
         ``histories[u]``: item indices oldest -> newest (only the last ``history_max`` are
         read); ``tokens[u]``: attribute-token indices. Either may be empty.
         """
-        item_item, transitions, demographic, popularity = self.matrices()
+        m = self.matrices()
         if len(histories) != len(tokens):
             raise ValueError(f"{len(histories)} histories but {len(tokens)} token lists")
         params = self.params
@@ -118,14 +137,18 @@ class HybridRecommender:
         _check_indices(histories, self.n_items, "history item")
         _check_indices(tokens, self.n_tokens, "user token")
         recent = [h[-params.trans_last :] for h in histories]
+        latest = [h[-params.seq_last :] for h in histories]
         scores = params.w_ease * (
-            recency_weights(histories, self.n_items, params.history_decay) @ item_item
+            recency_weights(histories, self.n_items, params.history_decay) @ m.item_item
         )
         scores += params.w_trans * (
-            recency_weights(recent, self.n_items, params.trans_decay) @ transitions
+            recency_weights(recent, self.n_items, params.trans_decay) @ m.transitions
         )
-        scores += params.w_demo * (mean_token_weights(tokens, self.n_tokens) @ demographic)
-        scores += params.w_pop * popularity.astype(np.float64)
+        scores += params.w_seq * (
+            recency_weights(latest, self.n_items, params.seq_decay) @ m.sequential
+        )
+        scores += params.w_demo * (mean_token_weights(tokens, self.n_tokens) @ m.demographic)
+        scores += params.w_pop * m.popularity.astype(np.float64)
         return np.asarray(scores, dtype=np.float64)
 
     def recommend(
@@ -138,16 +161,51 @@ class HybridRecommender:
         top = top_k(scores, k)
         return top, np.take_along_axis(scores, top, axis=1)
 
-    def matrices(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-        """Learned ``(B + βS, T, W, p)``, unweighted; raises if ``fit`` has not run."""
+    def matrices(self) -> HybridMatrices:
+        """The learned weights, unblended; raises if ``fit`` has not run."""
         if (
             self.item_item_ is None
             or self.transitions_ is None
+            or self.sequential_ is None
             or self.demographic_ is None
             or self.popularity_ is None
         ):
             raise RuntimeError("HybridRecommender is not fitted; call fit() first")
-        return self.item_item_, self.transitions_, self.demographic_, self.popularity_
+        return HybridMatrices(
+            self.item_item_,
+            self.transitions_,
+            self.sequential_,
+            self.demographic_,
+            self.popularity_,
+        )
+
+
+def fit_transition_matrix(
+    sequences: Sequence[np.ndarray], n_items: int, params: HybridParams
+) -> np.ndarray:
+    """The transitions T with the ``trans_*`` hyperparameters of ``params``."""
+    return fit_transitions(
+        list(sequences),
+        n_items,
+        window=params.trans_window,
+        distance_decay=params.trans_distance_decay,
+        smoothing=params.trans_smoothing,
+    )
+
+
+def fit_sequential(
+    sequences: Sequence[np.ndarray], n_items: int, params: HybridParams
+) -> np.ndarray:
+    """The next-items regression S with the ``seq_*`` hyperparameters of ``params``."""
+    return fit_next_items(
+        sequences,
+        n_items,
+        decay=params.seq_decay,
+        context=params.seq_last,
+        horizon=params.seq_horizon,
+        step=params.seq_step,
+        l2=params.seq_l2,
+    )
 
 
 def recency_weights(histories: Sequence[np.ndarray], n_items: int, decay: float) -> sp.csr_matrix:

@@ -1,9 +1,11 @@
 """Each item's most related items, precomputed at export for ``GET /items/{id}/similar``.
 
 The relatedness of ``j`` to ``i`` is what the hybrid would score ``j`` for a user whose whole
-history is ``i``, without the user-only terms (demographic, popularity)::
+history is ``i``, without the user-only terms (demographic, popularity) and without the
+next-items regression, which answers "what after this history" rather than "what is like
+this item"::
 
-    related(i, j) = w_ease * (B + βS)[i, j] + w_trans * T[i, j]
+    related(i, j) = w_ease * (B + βC)[i, j] + w_trans * T[i, j]
 
 so co-interaction (EASE), shared attributes (content) and "bought next" (transitions) are
 blended with the weights the model was tuned with, and the index agrees with the model.
@@ -26,10 +28,14 @@ def model_neighbours(
     model: HybridRecommender, m: int = DEFAULT_NEIGHBOURS
 ) -> tuple[np.ndarray, np.ndarray]:
     """``item_neighbours`` over the matrices of a fitted ``model`` with its blend weights."""
-    item_item, transitions, _, _ = model.matrices()
+    matrices = model.matrices()
     params = model.params
     return item_neighbours(
-        item_item, transitions, m, item_item_weight=params.w_ease, transition_weight=params.w_trans
+        matrices.item_item,
+        matrices.transitions,
+        m,
+        item_item_weight=params.w_ease,
+        transition_weight=params.w_trans,
     )
 
 

@@ -6,8 +6,12 @@ Inputs are index arrays with padding at the *front* (``artifacts`` module docstr
 only maps ids to indices. Each term gathers the rows it needs, then takes one weighted sum,
 so a call costs O((H + T) · n_items), never a dense one-hot product over every item.
 
-Blend weights are folded into the initializers (``w_ease · (B + βS)``, ``w_trans · T``, ...),
+Blend weights are folded into the initializers (``w_ease · (B + βC)``, ``w_trans · T``, ...),
 each with an extra all-zero row for the padding index.
+
+Besides ``scores`` the graph outputs each term's slot weights and gathered rows
+(``EXPLAIN_TERM_OUTPUTS``) and the popularity term: tensors it computes anyway, fetched by
+serving only to explain a score.
 """
 
 from __future__ import annotations
@@ -16,7 +20,13 @@ import numpy as np
 import onnx
 from onnx import TensorProto, helper, numpy_helper
 
-from app.artifacts import INPUT_HISTORY, INPUT_USER_TOKENS, OUTPUT_SCORES
+from app.artifacts import (
+    EXPLAIN_TERM_OUTPUTS,
+    INPUT_HISTORY,
+    INPUT_USER_TOKENS,
+    OUTPUT_POPULARITY,
+    OUTPUT_SCORES,
+)
 from app.training.hybrid import HybridRecommender
 
 OPSET = 17
@@ -28,37 +38,55 @@ EPSILON = 1e-12
 
 def build_graph(model: HybridRecommender) -> onnx.ModelProto:
     """The scoring graph of a fitted ``HybridRecommender``."""
-    item_item, transitions, demographic, popularity = model.matrices()
+    matrices = model.matrices()
     params = model.params
     initializers = [
-        _padded("item_item", item_item, params.w_ease),
-        _padded("transitions", transitions, params.w_trans),
-        _padded("demographic", demographic, params.w_demo),
-        numpy_helper.from_array((params.w_pop * popularity).astype(np.float32), "popularity"),
+        _padded("item_item", matrices.item_item, params.w_ease),
+        _padded("transitions", matrices.transitions, params.w_trans),
+        _padded("sequential", matrices.sequential, params.w_seq),
+        _padded("demographic", matrices.demographic, params.w_demo),
+        numpy_helper.from_array(
+            (params.w_pop * matrices.popularity).astype(np.float32), "popularity"
+        ),
         _scalar("pad_item", model.n_items, np.int64),
         _scalar("pad_token", model.n_tokens, np.int64),
         _scalar("history_decay", params.history_decay, np.float32),
         _scalar("trans_decay", params.trans_decay, np.float32),
+        _scalar("seq_decay", params.seq_decay, np.float32),
         _scalar("no_decay", 1.0, np.float32),
         _scalar("one", 1.0, np.float32),
         _scalar("minus_one", -1.0, np.float32),
         _scalar("epsilon", EPSILON, np.float32),
         numpy_helper.from_array(np.array([-params.trans_last], dtype=np.int64), "recent_start"),
+        numpy_helper.from_array(np.array([-params.seq_last], dtype=np.int64), "latest_start"),
         numpy_helper.from_array(np.array([np.iinfo(np.int64).max], dtype=np.int64), "to_end"),
         numpy_helper.from_array(np.array([0], dtype=np.int64), "axis0"),
         numpy_helper.from_array(np.array([-1], dtype=np.int64), "flat"),
     ]
     nodes = [
         helper.make_node("Slice", [INPUT_HISTORY, "recent_start", "to_end", "axis0"], ["recent"]),
+        helper.make_node("Slice", [INPUT_HISTORY, "latest_start", "to_end", "axis0"], ["latest"]),
         *_weighted_rows("ease", INPUT_HISTORY, "pad_item", "history_decay", "item_item"),
         *_weighted_rows("trans", "recent", "pad_item", "trans_decay", "transitions"),
+        *_weighted_rows("seq", "latest", "pad_item", "seq_decay", "sequential"),
         # decay 1 makes the normalised weights 1/|tokens|: the mean of the token rows.
         *_weighted_rows("demo", INPUT_USER_TOKENS, "pad_token", "no_decay", "demographic"),
-        helper.make_node("Add", ["ease_sum", "trans_sum"], ["item_terms"]),
+        helper.make_node("Add", ["ease_sum", "trans_sum"], ["pair_terms"]),
+        helper.make_node("Add", ["pair_terms", "seq_sum"], ["item_terms"]),
         helper.make_node("Add", ["item_terms", "demo_sum"], ["user_terms"]),
         helper.make_node("Reshape", ["user_terms", "flat"], ["user_terms_flat"]),
         helper.make_node("Add", ["user_terms_flat", "popularity"], [OUTPUT_SCORES]),
+        helper.make_node("Identity", ["popularity"], [OUTPUT_POPULARITY]),
     ]
+    n_items = model.n_items
+    float_output = TensorProto.FLOAT
+    explain_outputs = [helper.make_tensor_value_info(OUTPUT_POPULARITY, float_output, [n_items])]
+    slot_dims = ("H", "R", "L", "T")  # history, recent, latest, tokens
+    for slots, (_, weights, rows) in zip(slot_dims, EXPLAIN_TERM_OUTPUTS.values(), strict=True):
+        explain_outputs += [
+            helper.make_tensor_value_info(weights, float_output, [slots]),
+            helper.make_tensor_value_info(rows, float_output, [slots, n_items]),
+        ]
     graph = helper.make_graph(
         nodes,
         "recserve_hybrid",
@@ -66,7 +94,10 @@ def build_graph(model: HybridRecommender) -> onnx.ModelProto:
             helper.make_tensor_value_info(INPUT_HISTORY, TensorProto.INT64, ["H"]),
             helper.make_tensor_value_info(INPUT_USER_TOKENS, TensorProto.INT64, ["T"]),
         ],
-        outputs=[helper.make_tensor_value_info(OUTPUT_SCORES, TensorProto.FLOAT, [model.n_items])],
+        outputs=[
+            helper.make_tensor_value_info(OUTPUT_SCORES, float_output, [n_items]),
+            *explain_outputs,
+        ],
         initializer=initializers,
     )
     onnx_model = helper.make_model(

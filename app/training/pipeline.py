@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from app.artifacts import ModelManifest, publish
+from app.artifacts import CATALOGUE_FILE, ModelManifest, publish
 from app.data.ingest import ingest, load_dataset
 from app.data.report import IngestReport
 from app.features.offline import FeatureTablesReport, build_feature_tables
@@ -25,8 +25,12 @@ from app.features.schema import (
     USER_JOIN_KEY,
 )
 from app.features.store import apply_and_materialize
+from app.privacy.offline import drop_erased_from_ingested
 from app.settings import Settings
+from app.training.catalogue import catalogue_json
 from app.training.export import export_model
+from app.training.segment_job import write_segments
+from app.training.segments import SegmentsReport
 from app.training.tuning import TuningReport, train_hybrid
 from app.training.types import training_data_from
 
@@ -35,6 +39,7 @@ from app.training.types import training_data_from
 class BuildResult:
     ingest: IngestReport
     features: FeatureTablesReport
+    segments: SegmentsReport
     tuning: TuningReport
     manifest: ModelManifest
     model_dir: Path
@@ -47,8 +52,10 @@ class BuildResult:
             [
                 self.ingest.format(),
                 f"features: {self.features.rows} rows written, materialized to the online store",
-                f"model {self.manifest.version}: validation NDCG@10 warm {t.warm_ndcg:.4f}, "
-                f"cold {t.cold_ndcg:.4f} (popularity {t.popularity_ndcg:.4f}); parity max diff "
+                self.segments.format(),
+                f"model {self.manifest.version}: validation NDCG@10 warm {t.warm_ndcg:.4f} "
+                f"(popularity {t.popularity_ndcg:.4f}), cold {t.cold_ndcg:.4f} (popularity "
+                f"{t.cold_popularity_ndcg:.4f}); parity max diff "
                 f"{self.manifest.parity.max_abs_diff:.2e}",
                 f"published to {self.model_dir}",
                 f"timings: {steps}",
@@ -56,8 +63,15 @@ class BuildResult:
         )
 
 
-def build(settings: Settings, source: Path, *, tuning_budget_seconds: float = 120.0) -> BuildResult:
-    """Run the whole batch job for ``source`` into ``settings.home`` and publish the model."""
+def build(
+    settings: Settings,
+    source: Path,
+    *,
+    tuning_budget_seconds: float = 120.0,
+    logged_events: pd.DataFrame | None = None,
+) -> BuildResult:
+    """Run the whole batch job for ``source`` (plus ``logged_events``, the real-time events
+    sunk from the event log) into ``settings.home`` and publish the model."""
     seconds: dict[str, float] = {}
     clock = time.perf_counter()
 
@@ -67,11 +81,13 @@ def build(settings: Settings, source: Path, *, tuning_budget_seconds: float = 12
         seconds[step] = now - clock
         clock = now
 
-    report = ingest(source, settings.data_dir)
+    report = ingest(source, settings.data_dir, logged_events=logged_events)
+    drop_erased_from_ingested(settings)  # erased users never come back from the source
     dataset = load_dataset(settings.data_dir)
     lap("ingest")
     as_of = datetime.now(UTC).replace(microsecond=0)
     features = build_feature_tables(dataset, settings.offline_dir, as_of=as_of)
+    _, segments = write_segments(settings, as_of=as_of)
     apply_and_materialize(settings, as_of=as_of)
     lap("features")
     data = training_data_from(
@@ -94,11 +110,13 @@ def build(settings: Settings, source: Path, *, tuning_budget_seconds: float = 12
             "validation_ndcg@10_warm": tuning.warm_ndcg,
             "validation_ndcg@10_cold": tuning.cold_ndcg,
             "validation_ndcg@10_popularity": tuning.popularity_ndcg,
+            "validation_ndcg@10_cold_popularity": tuning.cold_popularity_ndcg,
         },
+        extra_files={CATALOGUE_FILE: catalogue_json(dataset.items)},
     )
     model_dir = publish(root, staged, version)
     lap("export")
-    return BuildResult(report, features, tuning, manifest, model_dir, seconds)
+    return BuildResult(report, features, segments, tuning, manifest, model_dir, seconds)
 
 
 def _tokens(path: Path, id_column: str) -> dict[str, list[str]]:

@@ -102,7 +102,6 @@ def test_within_batch_repeat_is_a_duplicate(client: TestClient) -> None:
 @pytest.mark.parametrize(
     ("payload", "field"),
     [
-        ({"events": [{}] * 1001}, "events"),
         ({"events": "not-a-list"}, "events"),
         ({}, "events"),
     ],
@@ -113,6 +112,12 @@ def test_malformed_envelope_is_422_naming_the_field(
     response = client.post("/events", json=payload)
     assert response.status_code == 422
     assert any(field in err["loc"] for err in response.json()["detail"])
+
+
+def test_batch_over_the_limit_is_413_naming_the_field(client: TestClient) -> None:
+    response = client.post("/events", json={"events": [{}] * 1001})
+    assert response.status_code == 413
+    assert any("events" in err["loc"] for err in response.json()["detail"])
 
 
 def test_purchases_are_reflected_by_the_next_recommendation(

@@ -133,7 +133,14 @@ def test_readyz_names_each_dependency(client: TestClient) -> None:
     body = client.get("/readyz").json()
     assert body["ready"] is True
     assert body["degraded"] is False
-    assert set(body["dependencies"]) == {"model", "feature_store", "cache_local", "event_log"}
+    assert set(body["dependencies"]) == {
+        "model",
+        "published_model",
+        "feature_store",
+        "cache_local",
+        "consent_store",
+        "event_log",
+    }
 
 
 def test_metrics_count_requests_sources_and_fallbacks(client: TestClient) -> None:

@@ -1,7 +1,9 @@
-"""Event factory and the event-log fixtures: SQLite in a temp dir, Redis under a unique key."""
+"""Event factory and the event-log fixtures: SQLite in a temp dir, Redis under a unique key,
+NATS JetStream under a unique stream name."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import time
 import uuid
@@ -9,16 +11,21 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
+import nats
+import nats.js.errors
 import pytest
 from redis.asyncio import Redis
 
 from app.events.log import EventLog
+from app.events.log_nats import NatsEventLog
 from app.events.log_redis import RedisEventLog
 from app.events.log_sqlite import SqliteEventLog
 from app.events.types import Event, EventType
 
 REDIS_URL = os.environ.get("RECSERVE_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
 REDIS_MARKS = [pytest.mark.redis, pytest.mark.integration]
+NATS_URL = os.environ.get("RECSERVE_TEST_NATS_URL", "nats://127.0.0.1:4222")
+NATS_MARKS = [pytest.mark.nats, pytest.mark.integration]
 
 RedisLogFactory = Callable[..., Awaitable[RedisEventLog]]
 
@@ -67,13 +74,50 @@ async def make_redis_log() -> AsyncIterator[RedisLogFactory]:
 
 
 @pytest.fixture
+async def make_nats_log() -> AsyncIterator[Callable[[], NatsEventLog]]:
+    """Build NatsEventLogs on one stream unique to this test; delete it and its buckets
+    afterwards."""
+    stream = f"TEST_{uuid.uuid4().hex}"
+    built: list[NatsEventLog] = []
+
+    def make() -> NatsEventLog:
+        log = NatsEventLog(NATS_URL, stream=stream, dedupe_window_seconds=3600, timeout_seconds=2)
+        built.append(log)
+        return log
+
+    yield make
+    for log in built:
+        await log.close()
+    await delete_nats_stream(NATS_URL, stream)
+
+
+async def delete_nats_stream(url: str, stream: str) -> None:
+    """Remove a NATS event log's stream and key-value buckets (those that exist)."""
+    connection = await nats.connect(url)
+    js = connection.jetstream(timeout=2)
+    for name in (stream, f"KV_{stream}_groups", f"KV_{stream}_erasures"):
+        with contextlib.suppress(nats.js.errors.NotFoundError):
+            await js.delete_stream(name)
+    await connection.close()
+
+
+@pytest.fixture
 def sqlite_path(tmp_path: Path) -> Path:
     return tmp_path / "events" / "events.db"
 
 
-@pytest.fixture(params=["sqlite", pytest.param("redis", marks=REDIS_MARKS)])
+@pytest.fixture(
+    params=[
+        "sqlite",
+        pytest.param("redis", marks=REDIS_MARKS),
+        pytest.param("nats", marks=NATS_MARKS),
+    ]
+)
 async def open_log(
-    request: pytest.FixtureRequest, sqlite_path: Path, make_redis_log: RedisLogFactory
+    request: pytest.FixtureRequest,
+    sqlite_path: Path,
+    make_redis_log: RedisLogFactory,
+    make_nats_log: Callable[[], NatsEventLog],
 ) -> AsyncIterator[Callable[[], Awaitable[EventLog]]]:
     """Opens logs on the same storage: two of them stand for two processes sharing it."""
     sqlite_logs: list[SqliteEventLog] = []
@@ -81,6 +125,8 @@ async def open_log(
     async def open_one() -> EventLog:
         if request.param == "redis":
             return await make_redis_log()
+        if request.param == "nats":
+            return make_nats_log()
         log = SqliteEventLog(sqlite_path, poll_interval_seconds=0.005)
         sqlite_logs.append(log)
         return log

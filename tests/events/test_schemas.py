@@ -150,7 +150,7 @@ def test_malformed_envelope_is_an_error_naming_the_field(body: object, loc: tupl
 
 def test_batch_answer_counts_each_outcome() -> None:
     rejection = EventRejection(index=2, event_id="x", reason="type: bad")
-    answer = EventBatchOut.from_outcome(AppendResult(("a", "b"), ("a",)), [rejection])
+    answer = EventBatchOut.from_outcome(AppendResult(("a", "b"), ("a",)), [rejection], ["c"])
     assert answer.model_dump() == {
         "accepted": ["a", "b"],
         "duplicates": ["a"],
@@ -158,6 +158,9 @@ def test_batch_answer_counts_each_outcome() -> None:
         "accepted_count": 2,
         "duplicate_count": 1,
         "rejected_count": 1,
+        "not_consented": ["c"],
+        "not_consented_count": 1,
+        "recommendations": [],
     }
 
 

@@ -119,13 +119,6 @@ async def test_exposures_and_unique_users_per_variant(
     }
 
 
-async def test_store_keeps_hashed_users_only(attributor: Attributor) -> None:
-    exposure = await attributor.record_exposure("rec-2", CONTROL, "alice", ["i1"], SERVED)
-    assert "alice" not in exposure.user_key
-    assert len(exposure.user_key) == 32
-    assert exposure.positions == {"i1": 1}
-
-
 async def test_duplicate_items_keep_their_best_position(attributor: Attributor) -> None:
     exposure = await attributor.record_exposure("rec-2", CONTROL, "bob", ["a", "b", "a"], SERVED)
     assert exposure.positions == {"a": 1, "b": 2}

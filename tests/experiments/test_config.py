@@ -39,7 +39,7 @@ def test_example_file_loads_with_every_strategy_kind() -> None:
     assert pinned.model_version == "20250601-hybrid"
     mix = second.variant("mix").strategy
     assert isinstance(mix, CandidateMixStrategy)
-    assert mix.source_weights["trending"] == 0.1
+    assert mix.source_weights == {"model": 0.7, "popular": 0.3}
 
 
 def test_defaults_for_alpha_power_targeting_and_window() -> None:

@@ -15,6 +15,7 @@ from app.features.offline import build_feature_tables
 from app.features.schema import UserFeatures
 from app.features.store import apply_and_materialize, sqlite_path
 from app.settings import Settings
+from app.training.segment_job import write_segments
 from tests.features.factories import AS_OF, DAY, A, make_dataset
 
 pytestmark = pytest.mark.integration
@@ -32,6 +33,7 @@ U1 = UserFeatures(
     last_event_at=A - 10 * DAY,
     top_categories=("books", "music"),
     top_category_scores=(0.75, 0.25),  # exact in float32
+    segment="s1",  # more interactions and spend than u4, the only other active user
 )
 
 
@@ -39,6 +41,7 @@ def materialized_home(home: Path, **settings: object) -> Settings:
     """Build, apply and materialize the hand-built dataset under ``home``."""
     config = Settings(home=home, **settings)
     build_feature_tables(make_dataset(), config.offline_dir, as_of=AS_OF)
+    write_segments(config, as_of=AS_OF)
     apply_and_materialize(config, as_of=AS_OF)
     return config
 
@@ -67,12 +70,14 @@ def test_partial_users_get_empty_defaults_for_the_missing_view(client):
         user_id="u3",
         attribute_tokens=("age=60s", "hobbies=chess"),
         attributes_json='{"age": "67", "hobbies": ["chess"]}',
+        segment="new",
     )
     assert behaviour_only is not None
     assert behaviour_only.attribute_tokens == ()
     assert behaviour_only.attributes_json is None
     assert behaviour_only.history_items == ("i9", "i4")
     assert behaviour_only.monetary == 5.0
+    assert behaviour_only.segment == "s2"
 
 
 def test_unknown_user_is_none(client):

@@ -48,6 +48,7 @@ def test_reads_what_was_materialized(redis_client):
         user_id="u3",
         attribute_tokens=("age=60s", "hobbies=chess"),
         attributes_json='{"age": "67", "hobbies": ["chess"]}',
+        segment="new",
     )
     assert features.get_user("nobody") is None
     features.ping()

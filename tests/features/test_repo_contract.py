@@ -29,6 +29,7 @@ def test_names_agree():
         "USER_ATTRIBUTES_VIEW",
         "USER_BEHAVIOUR_VIEW",
         "ITEM_FEATURES_VIEW",
+        "USER_SEGMENTS_VIEW",
         "USER_BEHAVIOUR_PUSH_SOURCE",
         "RECOMMEND_FEATURE_SERVICE",
     ):
@@ -41,6 +42,7 @@ def test_views_have_exactly_the_schema_features_and_never_expire(tmp_path):
         schema.USER_ATTRIBUTES_VIEW: (built.user_attributes, schema.USER_ATTRIBUTE_FEATURES),
         schema.USER_BEHAVIOUR_VIEW: (built.user_behaviour, schema.USER_BEHAVIOUR_FEATURES),
         schema.ITEM_FEATURES_VIEW: (built.item_features, schema.ITEM_FEATURES),
+        schema.USER_SEGMENTS_VIEW: (built.user_segments, schema.USER_SEGMENT_FEATURES),
     }
     for name, (view, features) in expected.items():
         assert view.name == name
@@ -64,6 +66,7 @@ def test_every_served_feature_is_a_user_features_field(tmp_path):
     assert served == [
         (schema.USER_ATTRIBUTES_VIEW, list(schema.USER_ATTRIBUTE_FEATURES)),
         (schema.USER_BEHAVIOUR_VIEW, list(schema.USER_BEHAVIOUR_FEATURES)),
+        (schema.USER_SEGMENTS_VIEW, list(schema.USER_SEGMENT_FEATURES)),
     ]
     assert {f for _, features in served for f in features} <= record_fields
 
@@ -97,7 +100,12 @@ def test_feast_cli_collects_every_object(monkeypatch):
 
     assert {"item", "user"} <= {e.name for e in contents.entities}  # Feast adds "__dummy"
     assert sorted(v.name for v in contents.feature_views) == sorted(
-        [schema.ITEM_FEATURES_VIEW, schema.USER_ATTRIBUTES_VIEW, schema.USER_BEHAVIOUR_VIEW]
+        [
+            schema.ITEM_FEATURES_VIEW,
+            schema.USER_ATTRIBUTES_VIEW,
+            schema.USER_BEHAVIOUR_VIEW,
+            schema.USER_SEGMENTS_VIEW,
+        ]
     )
     assert [s.name for s in contents.feature_services] == [schema.RECOMMEND_FEATURE_SERVICE]
     assert schema.USER_BEHAVIOUR_PUSH_SOURCE in {s.name for s in contents.data_sources}

@@ -22,10 +22,16 @@ from loadtests.server import free_port, recserve_argv, running
 
 
 @contextmanager
-def serve(home: Path, *, workers: int = 1, redis_url: str | None = None) -> Iterator[httpx.Client]:
+def serve(
+    home: Path,
+    *,
+    workers: int = 1,
+    redis_url: str | None = None,
+    extra_env: dict[str, str] | None = None,
+) -> Iterator[httpx.Client]:
     """Run ``recserve serve`` on ``home`` until the block ends; yield a client bound to it."""
     port = free_port()
-    env = {"RECSERVE_HOME": str(home)}
+    env = {"RECSERVE_HOME": str(home), **(extra_env or {})}
     if redis_url is not None:
         env["RECSERVE_REDIS_URL"] = redis_url
     with (

@@ -1,6 +1,7 @@
 """An acknowledged ``POST /events`` survives ``kill -9`` of the server right after the answer:
 the events are in the durable log and their effect is served after a restart. For the Redis
-Stream backend the Redis server is killed and restarted too (append-only, fsync always)."""
+Stream backend the Redis server is killed and restarted too (append-only, fsync always), and so
+is the broker for the NATS JetStream backend."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from app.events.log import open_event_log
 from app.settings import Settings
 from loadtests.server import free_port, recserve_argv, running
 from tests.integration.conftest import PrivateRedis, copy_home, users_with_history
+from tests.integration.nats_server import PrivateNats, private_nats  # noqa: F401 (fixture)
 from tests.integration.test_read_your_writes import purchases, recommended_items
 from tests.integration.test_redis_outage import redis_home  # noqa: F401 (fixture)
 
@@ -30,6 +32,9 @@ def _server(settings: Settings) -> Iterator[tuple[httpx.Client, subprocess.Popen
     env = {"RECSERVE_HOME": str(settings.home)}
     if settings.redis_url is not None:
         env["RECSERVE_REDIS_URL"] = settings.redis_url
+    if settings.events.backend is not None:
+        env["RECSERVE_EVENTS__BACKEND"] = settings.events.backend
+        env["RECSERVE_EVENTS__NATS_URL"] = settings.events.nats_url
     with (
         running(recserve_argv(port), port, env=env) as process,
         httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=5.0) as http,
@@ -48,11 +53,17 @@ def _logged_ids(settings: Settings) -> set[str]:
     return asyncio.run(read_all())
 
 
-@pytest.fixture(params=["sqlite", "redis"])
+@pytest.fixture(params=["sqlite", "redis", pytest.param("nats", marks=pytest.mark.nats)])
 def durable_home(request: pytest.FixtureRequest, built_home: Settings, tmp_path: Path) -> Settings:
-    """A home of its own: SQLite log and features, or a Redis Stream log on a private Redis."""
+    """A home of its own: SQLite log and features, a Redis Stream log on a private Redis, or
+    a JetStream log on a private nats-server (features in SQLite)."""
     if request.param == "sqlite":
         return copy_home(built_home, tmp_path / "home")
+    if request.param == "nats":
+        server: PrivateNats = request.getfixturevalue("private_nats")
+        home = copy_home(built_home, tmp_path / "home")
+        events = home.events.model_copy(update={"backend": "nats", "nats_url": server.url})
+        return home.model_copy(update={"events": events})
     settings: Settings = request.getfixturevalue("redis_home")
     return settings
 
@@ -73,6 +84,10 @@ def test_acknowledged_events_survive_kill_9(
         private_redis: PrivateRedis = request.getfixturevalue("private_redis")
         private_redis.kill()
         private_redis.start()
+    if durable_home.events.backend == "nats":
+        broker: PrivateNats = request.getfixturevalue("private_nats")
+        broker.kill()
+        broker.start()
 
     sent_ids = {event["event_id"] for event in batch["events"]}
     assert sent_ids <= _logged_ids(durable_home)

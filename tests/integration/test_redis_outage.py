@@ -16,6 +16,7 @@ import redis
 
 from app.settings import Settings
 from tests.integration.conftest import PrivateRedis, metric, serve, users_with_history
+from tests.integration.tcp_proxy import delay_proxy
 
 pytestmark = pytest.mark.integration
 
@@ -49,7 +50,8 @@ def _assert_fast_fallback(http: httpx.Client, user_id: str) -> None:
     answer = _recommend(http, user_id)
     assert time.perf_counter() - started < DEGRADED_ANSWER_SECONDS
     assert answer["source"] == "popular"
-    assert answer["fallback_reason"] == "feature_store_error"
+    # Consent lives in the same Redis and is checked first: unknown consent is withheld consent.
+    assert answer["fallback_reason"] == "consent_unavailable"
     assert len(answer["items"]) == 5  # type: ignore[arg-type]
 
 
@@ -88,10 +90,11 @@ def test_redis_killed_and_restarted_under_a_running_server(
         assert ready["dependencies"]["cache_redis"]["ok"] is False
         assert "ConnectionError" in ready["dependencies"]["feature_store"]["detail"]
         text = http.get("/metrics").text
-        assert metric(text, "recserve_serving_fallbacks_total", reason="feature_store_error") >= 5
+        assert metric(text, "recserve_serving_fallbacks_total", reason="consent_unavailable") >= 5
         assert metric(text, "recserve_dependency_up", dependency="feature_store") == 0
         assert metric(text, "recserve_dependency_up", dependency="cache_redis") == 0
-        assert metric(text, "recserve_cache_errors_total", tier="redis") >= 1
+        # Requests stop at the consent check, before the cache; the subscribers notice.
+        assert metric(text, "recserve_cache_errors_total", operation="subscribe") >= 1
 
         private_redis.start()  # same port and directory: the append-only file restores the data
 
@@ -112,3 +115,46 @@ def test_redis_killed_and_restarted_under_a_running_server(
         assert http.get("/readyz").json()["dependencies"]["feature_store"]["ok"] is False
         private_redis.resume()
         _wait_for(lambda: _recommend(http, users[11])["source"] == "personalized", RECOVERY_SECONDS)
+
+
+def test_slow_redis_costs_at_most_the_timeouts(
+    redis_home: Settings, private_redis: PrivateRedis
+) -> None:
+    """Redis answers, but every reply takes 300 ms (over the 50 ms socket timeouts): after one
+    timeout the breakers in front of the Redis reads skip them, so answers stay fast (popular),
+    and they are personalised again once Redis is quick."""
+    users = users_with_history(redis_home)[:32]
+    with (
+        delay_proxy(private_redis.port) as proxy,
+        serve(redis_home.home, redis_url=f"redis://127.0.0.1:{proxy.port}/0") as http,
+    ):
+        for user in users:  # the worker now holds their consent: k=4 below must read features
+            assert _recommend(http, user)["source"] == "personalized"
+
+        proxy.delay_seconds = 0.3
+        started = time.perf_counter()
+        answers = [http.get("/recommend", params={"user_id": u, "k": 4}) for u in users]
+        # Without breakers every answer would wait out at least one 50 ms socket timeout.
+        assert time.perf_counter() - started < len(users) * 0.05
+        assert {a.status_code for a in answers} == {200}
+        reasons = {a.json()["fallback_reason"] for a in answers}
+        assert {a.json()["source"] for a in answers} == {"popular"}
+        assert reasons <= {"feature_store_error", "consent_unavailable"}  # both reads guarded
+        ready = http.get("/readyz").json()
+        assert ready["degraded"] is True
+        assert ready["dependencies"]["feature_store"]["ok"] is False
+        text = http.get("/metrics").text
+        fallbacks = sum(
+            metric(text, "recserve_serving_fallbacks_total", reason=reason) for reason in reasons
+        )
+        assert fallbacks >= len(users)
+
+        proxy.delay_seconds = 0
+        _wait_for(
+            lambda: (
+                http.get("/recommend", params={"user_id": users[1], "k": 3}).json()["source"]
+                == "personalized"
+            ),
+            RECOVERY_SECONDS,
+        )
+        _wait_for(lambda: http.get("/readyz").json()["degraded"] is False, RECOVERY_SECONDS)

@@ -30,7 +30,14 @@ EMPTY = np.empty(0, dtype=np.int64)
 def model(planted_data: TrainingData) -> HybridRecommender:
     # Every term switched on with weights of the same order, so parity covers all of them.
     params = HybridParams(
-        content_beta=0.1, w_trans=0.5, w_demo=0.3, w_pop=0.2, history_max=30, trans_last=4
+        content_beta=0.1,
+        w_trans=0.5,
+        w_seq=0.4,
+        w_demo=0.3,
+        w_pop=0.2,
+        history_max=30,
+        trans_last=4,
+        seq_last=6,
     )
     return HybridRecommender(params).fit(planted_data)
 

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 
@@ -60,3 +62,29 @@ def test_score_validates_indices_and_fit_state(planted_data: TrainingData) -> No
 def test_oversized_catalogue_is_refused(planted_data: TrainingData) -> None:
     with pytest.raises(ValueError, match="max_dense_items"):
         HybridRecommender(HybridParams(max_dense_items=10)).fit(planted_data)
+
+
+def test_cold_start_is_tuned_on_users_whose_whole_history_is_hidden(
+    planted_data: TrainingData,
+) -> None:
+    # In the planted shop gender decides the category, so attributes must beat popularity
+    # for a user the model has never seen.
+    model, report = train_hybrid(planted_data, time_budget_seconds=10)
+    assert report.cold_ndcg > report.cold_popularity_ndcg + 0.1
+    assert report.params.w_demo > 0
+    tokens = [
+        np.array([model.tokens_.index("gender=F")]),
+        np.array([model.tokens_.index("gender=M")]),
+    ]
+    top, _ = model.recommend([np.empty(0, dtype=np.int64)] * 2, tokens, k=5)
+    categories = [{model.item_ids_[i][0] for i in row} - {"c"} for row in top]
+    assert categories == [{"a"}, {"b"}]
+
+
+def test_next_items_term_is_tuned_in_and_changes_scores(planted_data: TrainingData) -> None:
+    model, report = train_hybrid(planted_data, time_budget_seconds=10)
+    history = [np.array([model.item_ids_.index(f"a{k:02d}") for k in (3, 4, 5)])]
+    tokens = [np.empty(0, dtype=np.int64)]
+    without = HybridRecommender(replace(model.params, w_seq=0.0)).fit(planted_data)
+    assert report.params.w_seq > 0
+    assert not np.allclose(model.score(history, tokens), without.score(history, tokens))

@@ -7,6 +7,8 @@ from fastapi import APIRouter, HTTPException
 from app.api.deps import ServicesDep
 from app.events.schemas import MAX_BATCH_EVENTS, EventBatchIn, EventBatchOut
 from app.events.types import EventLogUnavailable
+from app.privacy.consent import ConsentUnavailable
+from app.serving.cart import cart_recommendations
 
 router = APIRouter(tags=["events"])
 
@@ -18,16 +20,30 @@ router = APIRouter(tags=["events"])
     description=(
         f"Up to {MAX_BATCH_EVENTS} interactions. Each event is validated on its own: the answer "
         "lists the ids stored (`accepted`), those already stored (`duplicates`, so retrying a "
-        "batch is safe) and the invalid ones with the reason (`rejected`). Accepted events are "
+        "batch is safe), the invalid ones with the reason (`rejected`) and those of users who "
+        "withheld `tracking` consent (`not_consented`, not stored). Accepted events are "
         "durable when the call returns, and the users' next recommendations reflect them "
         "(history excluded, cache dropped). A malformed envelope is 422 naming the field."
     ),
-    responses={503: {"description": "The event log is unavailable; nothing was stored."}},
+    responses={
+        503: {
+            "description": "The event log or the consent store is unavailable; nothing was stored."
+        }
+    },
 )
 async def post_events(services: ServicesDep, body: EventBatchIn) -> EventBatchOut:
     try:
-        return await services.events.ingest(body.events)
+        outcome = await services.events.ingest(body.events)
     except EventLogUnavailable as exc:
         raise HTTPException(
             status_code=503, detail=f"event log unavailable, nothing was stored: {exc}"
         ) from exc
+    except ConsentUnavailable as exc:
+        raise HTTPException(
+            status_code=503, detail=f"consent store unavailable, nothing was stored: {exc}"
+        ) from exc
+    if body.return_recommendations:
+        outcome.recommendations = await cart_recommendations(
+            services.engine, body.events, outcome, body.recommendations_k
+        )
+    return outcome

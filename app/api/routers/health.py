@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Response
 
+from app.api.auth import METRICS_ACCESS
 from app.api.deps import ServicesDep
 from app.api.responses import json_response
 from app.api.schemas import ReadinessResponse
@@ -37,7 +38,9 @@ async def healthz() -> dict[str, str]:
     responses={503: {"description": "No model loaded"}},
 )
 async def readyz(services: ServicesDep) -> Response:
-    statuses = await check_dependencies(services.engine, services.events.event_log)
+    statuses = await check_dependencies(
+        services.engine, services.events.event_log, services.reloader
+    )
     model_ok = statuses["model"].ok
     body = {
         "ready": model_ok,
@@ -53,7 +56,9 @@ async def readyz(services: ServicesDep) -> Response:
     summary="Prometheus metrics",
     include_in_schema=True,
     response_class=Response,
-    description="Prometheus text exposition, aggregated across uvicorn workers.",
+    description="Prometheus text exposition, aggregated across uvicorn workers. Open unless "
+    "`RECSERVE_AUTH__OPEN_METRICS=false` (then an `admin` key is needed).",
+    dependencies=[METRICS_ACCESS],
 )
 async def prometheus_metrics() -> Response:
     payload, content_type = metrics.render_latest()

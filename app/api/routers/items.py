@@ -32,8 +32,13 @@ async def similar(
     item_id: Annotated[str, Path(min_length=1, max_length=256, description="The item id.")],
     k: Annotated[int | None, Query(ge=1, le=100, description="How many items (1..100).")] = None,
 ) -> Response:
+    rules = services.engine.rules
+    if rules is not None:
+        await rules.refresh()
     try:
-        answer = similar_items(services.engine.model, item_id, k or services.settings.api.default_k)
+        answer = similar_items(
+            services.engine.model, item_id, k or services.settings.api.default_k, rules
+        )
     except UnknownItemError as exc:
         raise HTTPException(status_code=404, detail=str(exc)) from exc
     except NoNeighbourIndexError as exc:

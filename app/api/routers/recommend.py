@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
-import uuid
-from typing import Annotated
+from dataclasses import asdict, replace
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request, Response
 
 from app.api.deps import ServicesDep
 from app.api.responses import json_response
 from app.api.schemas import USER_ID_FIELD, RecommendBody, RecommendResponse
+from app.api.state import Services
+from app.serving.experiments import ExperimentTag
+from app.serving.explain import Explanations, explain_recommendation
 from app.serving.types import Recommendation, RecommendRequest
 
 router = APIRouter(tags=["recommendations"])
@@ -18,7 +21,15 @@ _DESCRIPTION = (
     "Top-k items for a user, excluding items they already interacted with. Known users are "
     "scored by the ONNX hybrid model from their online features (history and attributes); "
     "unknown users, and any failing dependency, get the popularity fallback "
-    "(`source: popular` with a `fallback_reason`). Never answers 5xx for a dependency failure."
+    "(`source: popular` with a `fallback_reason`). Never answers 5xx for a dependency failure. "
+    "Users in an A/B experiment get their variant's strategy; `recommendation_id`, "
+    "`experiment_id` and `variant` say which (also as X-Recommendation-ID, X-Experiment-ID and "
+    "X-Variant headers)."
+)
+_TARGETING = "Experiment targeting: the client's {}; optional."
+_EXPLAIN = (
+    "Attach to each item why it was recommended (`items[].explanation`); computed afresh, "
+    "never read from or written to the cache."
 )
 
 
@@ -38,6 +49,13 @@ async def recommend_get(
     exclude: Annotated[
         list[str] | None, Query(max_length=1000, description="Item ids never to return.")
     ] = None,
+    device: Annotated[
+        str | None, Query(max_length=64, description=_TARGETING.format("device"))
+    ] = None,
+    segment: Annotated[
+        str | None, Query(max_length=64, description=_TARGETING.format("segment"))
+    ] = None,
+    explain: Annotated[bool, Query(description=_EXPLAIN)] = False,
 ) -> Response:
     req = RecommendRequest(
         user_id=user_id,
@@ -45,7 +63,7 @@ async def recommend_get(
         exclude=tuple(exclude or ()),
         use_cache=services.settings.cache.enabled,
     )
-    return _respond(request, await services.engine.recommend(req))
+    return await _recommend(request, services, req, device=device, segment=segment, explain=explain)
 
 
 @router.post(
@@ -61,19 +79,65 @@ async def recommend_post(request: Request, services: ServicesDep, body: Recommen
         exclude=tuple(body.exclude),
         use_cache=services.settings.cache.enabled,
     )
-    return _respond(request, await services.engine.recommend(req))
+    context = body.context or {}
+    return await _recommend(
+        request,
+        services,
+        req,
+        device=_text(context.get("device")),
+        segment=_text(context.get("segment")),
+        explain=body.explain,
+    )
 
 
-def _respond(request: Request, rec: Recommendation) -> Response:
-    request_id = uuid.uuid4().hex
+def _text(value: Any) -> str | None:
+    return value if isinstance(value, str) else None
+
+
+async def _recommend(
+    request: Request,
+    services: Services,
+    req: RecommendRequest,
+    *,
+    device: str | None,
+    segment: str | None,
+    explain: bool,
+) -> Response:
+    """Assign the user to an experiment variant, answer with its strategy, record the exposure."""
+    if explain:  # computed afresh and not cached: the explanation must describe this answer
+        req = replace(req, use_cache=False)
+    assignment = await services.experiments.assign(req.user_id, segment=segment, device=device)
+    rec = await services.recommender.recommend(req, assignment)
+    tag = await services.experiments.record(assignment, rec.user_id, [i.item_id for i in rec.items])
+    engine = services.engine
+    explained = explain_recommendation(engine.model, engine.features, req, rec) if explain else None
+    return _respond(request, rec, tag, explained)
+
+
+def _respond(
+    request: Request, rec: Recommendation, tag: ExperimentTag, explained: Explanations | None
+) -> Response:
+    request_id = tag.recommendation_id
     request.state.source = rec.source.value
+    items: list[dict[str, object]] = [{"item_id": i.item_id, "score": i.score} for i in rec.items]
     body = {
         "user_id": rec.user_id,
-        "items": [{"item_id": i.item_id, "score": i.score} for i in rec.items],
+        "items": items,
         "source": rec.source.value,
         "cache": rec.cache_tier,
         "fallback_reason": rec.fallback_reason.value if rec.fallback_reason else None,
         "model_version": rec.model_version,
         "request_id": request_id,
+        **tag.fields(),
     }
-    return json_response(body, headers={"X-Request-ID": request_id})
+    if explained is not None:
+        by_item = {e.item_id: e for e in explained.items}
+        for item in items:
+            explanation = by_item.get(str(item["item_id"]))
+            item["explanation"] = (
+                None
+                if explanation is None
+                else {k: v for k, v in asdict(explanation).items() if k != "item_id"}
+            )
+        body["explanation_unavailable"] = explained.unavailable
+    return json_response(body, headers={"X-Request-ID": request_id, **tag.headers()})

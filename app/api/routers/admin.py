@@ -1,0 +1,62 @@
+"""``/admin``: operator actions. Needs an API key with the ``admin`` scope."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from fastapi import APIRouter, Response
+from pydantic import BaseModel, Field
+
+from app.api.deps import ServicesDep
+from app.api.responses import json_response
+from app.serving.model_reload import ModelRefused
+
+router = APIRouter(prefix="/admin", tags=["admin"])
+
+
+class ModelReloadResponse(BaseModel):
+    outcome: Literal["loaded", "unchanged"] = Field(
+        description="`loaded`: the published version now serves; `unchanged`: it already did."
+    )
+    version: str = Field(description="The version now serving.")
+    previous_version: str = Field(description="The version that served before the call.")
+
+
+class ModelRefusedResponse(BaseModel):
+    detail: str = Field(description="Why the published version was refused.")
+    refused_version: str | None = Field(description="The refused version (null: none published).")
+    serving_version: str = Field(description="The version that keeps serving.")
+
+
+@router.post(
+    "/models/reload",
+    response_model=ModelReloadResponse,
+    summary="Serve the published model now",
+    description=(
+        "Loads the version `MODELS_DIR/CURRENT` names, checks it (files match the manifest, "
+        "the graph runs, reproduces the reference scores recorded at export, has the served "
+        "graph's signature and reads no feature the service does not fetch) and only then "
+        "serves it. Each worker process also polls `CURRENT` on its own; this call acts on the "
+        "worker that answers it. 409 when the model is refused: the previous one keeps serving."
+    ),
+    responses={409: {"model": ModelRefusedResponse, "description": "Model refused."}},
+)
+async def reload_model(services: ServicesDep) -> Response:
+    try:
+        result = await services.reloader.reload()
+    except ModelRefused as exc:
+        return json_response(
+            {
+                "detail": exc.refusal.reason,
+                "refused_version": exc.refusal.version,
+                "serving_version": services.engine.model.version,
+            },
+            status_code=409,
+        )
+    return json_response(
+        {
+            "outcome": result.outcome,
+            "version": result.version,
+            "previous_version": result.previous_version,
+        }
+    )

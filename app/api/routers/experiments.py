@@ -1,0 +1,95 @@
+"""``/experiments``: the configured A/B experiments and their reports."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from fastapi import APIRouter, HTTPException
+from pydantic import BaseModel, Field
+
+from app.api.deps import ServicesDep
+from app.experiments.assignment import is_running
+from app.experiments.attribution import ExposureStoreUnavailable
+from app.experiments.config import Experiment
+from app.experiments.report import ExperimentReport
+
+router = APIRouter(tags=["experiments"])
+
+
+class VariantOut(BaseModel):
+    name: str = Field(description="Variant name.")
+    weight: float = Field(description="Relative share of the experiment's users.")
+    strategy: dict[str, Any] = Field(description="How the variant ranks, as configured.")
+
+
+class ExperimentOut(BaseModel):
+    id: str = Field(description="Experiment id (use it in /experiments/{id}/report).")
+    running: bool = Field(description="Between start and stop now.")
+    traffic_share: float = Field(description="Fraction of eligible users enrolled.")
+    control: str = Field(description="The variant others are compared with.")
+    variants: list[VariantOut] = Field(description="In config order.")
+    segments: list[str] | None = Field(description="Targeted segments; null: everyone.")
+    devices: list[str] | None = Field(description="Targeted devices; null: every device.")
+    start: datetime | None = Field(description="Inclusive start; null: already running.")
+    stop: datetime | None = Field(description="Exclusive stop; null: open-ended.")
+
+
+class ExperimentsOut(BaseModel):
+    experiments: list[ExperimentOut] = Field(
+        description="In config order, which is the order requests are offered to them."
+    )
+
+
+@router.get(
+    "/experiments",
+    response_model=ExperimentsOut,
+    summary="List the configured experiments",
+    description="The experiments of `RECSERVE_EXPERIMENTS_FILE`, as validated at start-up.",
+)
+async def list_experiments(services: ServicesDep) -> ExperimentsOut:
+    now = datetime.now(UTC)
+    return ExperimentsOut(experiments=[_summary(e, now) for e in services.experiments.experiments])
+
+
+@router.get(
+    "/experiments/{experiment_id}/report",
+    response_model=ExperimentReport,
+    summary="Experiment report",
+    description=(
+        "Per variant: exposures, users, impressions, clicks, conversions, CTR and conversion "
+        "rate (both per impression), each compared with the control by a two-sided "
+        "two-proportion z-test (p-value, confidence interval of the absolute and relative "
+        "lift); the impressions per variant needed for the configured minimum detectable "
+        "effect; and a sample-ratio-mismatch check of exposures against the weights."
+    ),
+    responses={
+        404: {"description": "No experiment with this id in the config."},
+        503: {"description": "The exposure store is unavailable."},
+    },
+)
+async def experiment_report(experiment_id: str, services: ServicesDep) -> ExperimentReport:
+    try:
+        report = await services.experiments.report(experiment_id)
+    except ExposureStoreUnavailable as exc:
+        raise HTTPException(status_code=503, detail=f"exposure store unavailable: {exc}") from exc
+    if report is None:
+        raise HTTPException(status_code=404, detail=f"unknown experiment {experiment_id!r}")
+    return report
+
+
+def _summary(experiment: Experiment, now: datetime) -> ExperimentOut:
+    return ExperimentOut(
+        id=experiment.id,
+        running=is_running(experiment, now),
+        traffic_share=experiment.traffic_share,
+        control=experiment.control,
+        variants=[
+            VariantOut(name=v.name, weight=v.weight, strategy=v.strategy.model_dump())
+            for v in experiment.variants
+        ],
+        segments=experiment.targeting.segments,
+        devices=experiment.targeting.devices,
+        start=experiment.start,
+        stop=experiment.stop,
+    )

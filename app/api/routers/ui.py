@@ -1,0 +1,162 @@
+"""``/ui``: the operator console, server-rendered HTML (Jinja2, autoescaped), no JavaScript.
+
+Pages read the same services the JSON API uses, in-process: a user lookup (profile, consent,
+recent history, recommendations with explanations), model versions with their offline
+metrics, cache and fallback health, and the experiments with their reports. Nothing here
+changes state: the console's recommendations skip the cache and record no exposure.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query
+from fastapi.responses import HTMLResponse
+from jinja2 import Environment, PackageLoader, StrictUndefined
+
+from app.api.deps import ServicesDep
+from app.api.routers.profiles import profile_of
+from app.api.state import Services
+from app.api.ui import panels
+from app.experiments.assignment import is_running
+from app.experiments.attribution import ExposureStoreUnavailable
+from app.features.client import FeatureStoreError
+from app.privacy.consent import ConsentUnavailable
+from app.serving.explain import explain_recommendation
+from app.serving.health import check_dependencies
+from app.serving.types import RecommendRequest
+
+router = APIRouter(prefix="/ui", tags=["operator console"], include_in_schema=False)
+
+NAV = (
+    ("/ui", "Overview"),
+    ("/ui/users", "Users"),
+    ("/ui/models", "Models"),
+    ("/ui/experiments", "Experiments"),
+)
+_templates = Environment(
+    loader=PackageLoader("app.api.ui"),
+    autoescape=True,  # every id, token and detail shown comes from data or requests
+    undefined=StrictUndefined,
+    trim_blocks=True,
+    lstrip_blocks=True,
+)
+
+
+def _percent(value: float | None) -> str:
+    return "—" if value is None else f"{100 * value:.1f}%"
+
+
+def _page(
+    template: str, title: str, active: str, status_code: int = 200, **context: Any
+) -> HTMLResponse:
+    html = _templates.get_template(template).render(
+        title=title, nav=NAV, active=active, percent=_percent, **context
+    )
+    return HTMLResponse(html, status_code=status_code)
+
+
+@router.get("", response_class=HTMLResponse, summary="Console: serving overview")
+async def overview(services: ServicesDep) -> HTMLResponse:
+    engine = services.engine
+    dependencies = await check_dependencies(engine, services.events.event_log, services.reloader)
+    return _page(
+        "overview.html",
+        "Overview",
+        "/ui",
+        model=engine.model,
+        dependencies=dependencies,
+        health=panels.serving_health(),
+        cache_enabled=services.settings.cache.enabled,
+    )
+
+
+@router.get("/users", response_class=HTMLResponse, summary="Console: look up a user")
+async def user_lookup(
+    services: ServicesDep,
+    user_id: Annotated[str | None, Query(max_length=256)] = None,
+    k: Annotated[int, Query(ge=1, le=100)] = 10,
+) -> HTMLResponse:
+    if not user_id:
+        return _page("user.html", "Users", "/ui/users", user_id=None, k=k)
+    return _page("user.html", f"User {user_id}", "/ui/users", **await _user(services, user_id, k))
+
+
+async def _user(services: Services, user_id: str, k: int) -> dict[str, Any]:
+    engine = services.engine
+    profile, profile_error = None, None
+    try:
+        features = engine.features.get_user(user_id)
+        profile = None if features is None else profile_of(features)
+    except FeatureStoreError as exc:
+        profile_error = f"feature store unavailable: {exc}"
+    consent, consent_error = None, None
+    try:
+        resolved, record = await services.user_data.consent.current(user_id)
+        chosen = record.choices if record is not None else {}
+        consent = [(p.value, granted, p.value not in chosen) for p, granted in resolved.items()]
+    except ConsentUnavailable as exc:
+        consent_error = f"consent store unavailable: {exc}"
+    request = RecommendRequest(user_id=user_id, k=k, use_cache=False)
+    # The variant the API would serve, without recording an exposure: operators' lookups
+    # must not count in experiment reports.
+    assignment = await services.experiments.assign(user_id, segment=None, device=None)
+    rec = await services.recommender.recommend(request, assignment)
+    explained = explain_recommendation(engine.model, engine.features, request, rec)
+    return {
+        "user_id": user_id,
+        "k": k,
+        "profile": profile,
+        "profile_error": profile_error,
+        "consent": consent,
+        "consent_error": consent_error,
+        "assignment": assignment,
+        "rec": rec,
+        "explained": explained,
+        "explanations": {e.item_id: e for e in explained.items},
+    }
+
+
+@router.get("/models", response_class=HTMLResponse, summary="Console: model versions")
+async def models(services: ServicesDep) -> HTMLResponse:
+    settings = services.settings
+    rows = panels.model_versions(settings.model_root, services.engine.model.version)
+    return _page(
+        "models.html",
+        "Model versions",
+        "/ui/models",
+        model_root=settings.model_root,
+        rows=rows,
+        metric_names=panels.offline_metric_names(rows),
+        evaluation=panels.evaluation_report(settings.home),
+        evaluation_metrics=panels.EVALUATION_METRICS,
+    )
+
+
+@router.get("/experiments", response_class=HTMLResponse, summary="Console: experiments")
+async def experiments(services: ServicesDep) -> HTMLResponse:
+    now = datetime.now(UTC)
+    return _page(
+        "experiments.html",
+        "Experiments",
+        "/ui/experiments",
+        experiments=services.experiments.experiments,
+        is_running=lambda experiment: is_running(experiment, now),
+    )
+
+
+@router.get(
+    "/experiments/{experiment_id}", response_class=HTMLResponse, summary="Console: a report"
+)
+async def experiment(experiment_id: str, services: ServicesDep) -> HTMLResponse:
+    title = f"Experiment {experiment_id}"
+    try:
+        report = await services.experiments.report(experiment_id)
+    except ExposureStoreUnavailable as exc:
+        error = f"exposure store unavailable: {exc}"
+        return _page("experiment.html", title, "/ui/experiments", 503, report=None, error=error)
+    if report is None:
+        error = f"unknown experiment {experiment_id!r}"
+        return _page("experiment.html", title, "/ui/experiments", 404, report=None, error=error)
+    return _page("experiment.html", title, "/ui/experiments", report=report, error=None)

@@ -1,0 +1,96 @@
+"""``/admin/webhooks``: inspect and replay dead-lettered CRM webhook deliveries (admin scope)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+from fastapi import APIRouter, HTTPException, Query
+from pydantic import BaseModel, ConfigDict, Field
+
+from app.api.deps import ServicesDep
+from app.webhooks.types import DeadLetter, OutboxUnavailable
+
+router = APIRouter(prefix="/admin/webhooks", tags=["webhooks"])
+
+_UNAVAILABLE: dict[int | str, dict[str, Any]] = {
+    503: {"description": "The webhook outbox is unavailable."}
+}
+
+
+class DeadLetterOut(BaseModel):
+    delivery_id: str = Field(description="Stays the same when replayed: receivers dedupe on it.")
+    endpoint: str = Field(description="The configured endpoint name.")
+    kind: str = Field(description="Event kind, e.g. `engagement.click`.")
+    attempts: int = Field(description="Failed attempts before it was parked.")
+    last_error: str | None = Field(description="The last attempt's failure, e.g. `HTTP 500`.")
+    created_at: float = Field(description="When it was enqueued (Unix seconds).")
+    dead_at: float = Field(description="When it was parked (Unix seconds).")
+    payload: dict[str, Any] = Field(description="The JSON body that would be delivered.")
+
+
+class DeadLettersOut(BaseModel):
+    dead_letters: list[DeadLetterOut] = Field(description="Oldest parked first.")
+    count: int = Field(description="len(dead_letters).")
+
+
+class ReplayIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    delivery_ids: list[str] | None = Field(
+        None,
+        max_length=10_000,
+        description="Dead letters to replay; omitted or null replays every one.",
+    )
+
+
+class ReplayOut(BaseModel):
+    replayed: int = Field(description="Dead letters moved back to the outbox (unknown ids skip).")
+
+
+@router.get(
+    "/dead-letters",
+    response_model=DeadLettersOut,
+    summary="List dead-lettered webhook deliveries",
+    responses=_UNAVAILABLE,
+)
+async def list_dead_letters(
+    services: ServicesDep,
+    limit: int = Query(100, ge=1, le=1000, description="At most this many, oldest first."),
+) -> DeadLettersOut:
+    try:
+        parked = await services.webhooks.outbox.dead_letters(limit)
+    except OutboxUnavailable as exc:
+        raise HTTPException(503, f"webhook outbox unavailable: {exc}") from exc
+    return DeadLettersOut(dead_letters=[_out(letter) for letter in parked], count=len(parked))
+
+
+@router.post(
+    "/replay",
+    response_model=ReplayOut,
+    summary="Send dead-lettered webhook deliveries again",
+    description="Moves dead letters back to the outbox, due now with their attempt count reset; "
+    "the delivery workers send them with their original delivery ids.",
+    responses=_UNAVAILABLE,
+)
+async def replay(services: ServicesDep, body: ReplayIn | None = None) -> ReplayOut:
+    delivery_ids = body.delivery_ids if body is not None else None
+    try:
+        replayed = await services.webhooks.outbox.replay(delivery_ids)
+    except OutboxUnavailable as exc:
+        raise HTTPException(503, f"webhook outbox unavailable: {exc}") from exc
+    return ReplayOut(replayed=replayed)
+
+
+def _out(letter: DeadLetter) -> DeadLetterOut:
+    delivery = letter.delivery
+    return DeadLetterOut(
+        delivery_id=delivery.delivery_id,
+        endpoint=delivery.endpoint,
+        kind=delivery.kind,
+        attempts=delivery.attempts,
+        last_error=delivery.last_error,
+        created_at=delivery.created_at,
+        dead_at=letter.dead_at,
+        payload=orjson.loads(delivery.body),
+    )

@@ -1,0 +1,121 @@
+"""Batch jobs around the model build: ``recserve consume``, ``recserve segment``, and the
+event sink and segment-change notifications ``recserve build`` runs too.
+
+Segment changes go to the CRM webhooks: a user whose segment differs from the previous run's
+is one ``profile.segment_changed`` delivery per subscribed endpoint. The first segmentation of
+a home changes nothing (there was no segment to change from).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from app.settings import Settings
+
+if TYPE_CHECKING:
+    from app.training.pipeline import BuildResult
+
+
+def add_job_commands(sub: Any) -> None:
+    """Add ``consume`` and ``segment`` to the ``recserve`` sub-command set ``sub``."""
+    consume = sub.add_parser(
+        "consume", help="copy new events from the event log into the training data, repeatedly"
+    )
+    consume.add_argument("--interval", type=float, default=30.0, help="seconds between runs")
+    consume.add_argument("--once", action="store_true", help="copy once and exit")
+    consume.set_defaults(handler=_consume)
+
+    segment = sub.add_parser(
+        "segment", help="cluster users on recency/frequency/monetary (K-Means) into segments"
+    )
+    segment.add_argument(
+        "--clusters", type=int, default=None, help="number of segments (default: by silhouette)"
+    )
+    segment.set_defaults(handler=_segment)
+
+
+def build_with_events(settings: Settings, source: Path) -> BuildResult:
+    """``recserve build``: copy new events out of the log, build on the source plus every
+    copied event, then notify segment changes. Raises ``DataFormatError``."""
+    from app.events.sink import load_event_parts
+    from app.training.pipeline import build
+    from app.training.segment_job import previous_segments
+
+    sink_events(settings)
+    before = previous_segments(settings)
+    result = build(settings, source, logged_events=load_event_parts(settings.event_parts_dir))
+    notify_segment_changes(settings, before)
+    return result
+
+
+def sink_events(settings: Settings) -> bool:
+    """Copy new events out of the log for training; on failure warn and go on with the events
+    copied before (the log keeps the rest for the next run)."""
+    from app.events.sink import sink_event_log
+    from app.events.types import EventLogUnavailable
+
+    try:
+        report = sink_event_log(settings)
+    except EventLogUnavailable as exc:
+        print(f"warning: event log unavailable, new events wait: {exc}", file=sys.stderr)
+        return False
+    print(f"event log: {report.events} new events copied in {report.parts} parts")
+    return True
+
+
+def notify_segment_changes(settings: Settings, before: dict[str, str]) -> int:
+    """Enqueue a webhook per user whose segment is not what ``before`` says; returns how many
+    users changed. A failing outbox is a warning: the segments themselves are written."""
+    from app.training.segment_job import previous_segments
+    from app.webhooks.config import WebhookConfigError
+    from app.webhooks.publisher import SegmentChange, publish_segment_changes
+    from app.webhooks.types import OutboxUnavailable
+
+    if not before:
+        return 0
+    after = previous_segments(settings)
+    changes = [
+        SegmentChange(user_id, before.get(user_id), segment)
+        for user_id, segment in after.items()
+        if before.get(user_id) != segment
+    ]
+    try:
+        deliveries = publish_segment_changes(settings, changes)
+    except (WebhookConfigError, OutboxUnavailable) as exc:
+        print(f"warning: segment change webhooks not sent: {exc}", file=sys.stderr)
+        return len(changes)
+    print(f"segments: {len(changes)} users changed segment, {deliveries} webhooks enqueued")
+    return len(changes)
+
+
+def _consume(args: argparse.Namespace, settings: Settings) -> int:
+    while True:
+        ok = sink_events(settings)
+        if args.once:
+            return 0 if ok else 1
+        time.sleep(args.interval)
+
+
+def _segment(args: argparse.Namespace, settings: Settings) -> int:
+    from app.features.schema import USER_SEGMENTS_VIEW
+    from app.features.store import apply_and_materialize
+    from app.training.segment_job import previous_segments, write_segments
+
+    if args.clusters is not None:
+        settings = settings.model_copy(update={"segment_clusters": args.clusters})
+    as_of = datetime.now(UTC).replace(microsecond=0)
+    before = previous_segments(settings)
+    try:
+        _, report = write_segments(settings, as_of=as_of)
+    except FileNotFoundError as exc:
+        print(f"error: {exc}; run `recserve build` first", file=sys.stderr)
+        return 2
+    apply_and_materialize(settings, as_of=as_of, only=[USER_SEGMENTS_VIEW])
+    print(report.format())
+    notify_segment_changes(settings, before)
+    return 0

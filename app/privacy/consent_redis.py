@@ -1,0 +1,111 @@
+"""The Redis consent store, shared by every worker and host.
+
+Keys: ``PREFIX:<pseudonym>`` (the current record, ``ConsentRecord.to_bytes``) and
+``PREFIX:<pseudonym>:history`` (a list of changes, oldest first). Every write publishes the
+pseudonym on ``PREFIX:invalidate`` in the same transaction, so each worker's consent cache
+(``invalidation.SubscribedLocalCache``) drops it before the ``PUT`` answers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Mapping
+from contextlib import asynccontextmanager
+from typing import cast
+
+import orjson
+from redis.asyncio import Redis
+from redis.exceptions import RedisError, WatchError
+
+from app.privacy.consent import ConsentChange, ConsentRecord, ConsentUnavailable
+from app.serving.breaker import CircuitBreaker
+
+MAX_WRITE_ATTEMPTS = 5  # optimistic retries when two writers change one user at once
+
+
+class RedisConsentStore:
+    """``ConsentStore`` on Redis. Takes ownership of ``client``."""
+
+    def __init__(
+        self, client: Redis, *, prefix: str, breaker: CircuitBreaker | None = None
+    ) -> None:
+        self._client = client
+        self._prefix = prefix
+        self._breaker = breaker  # guards ``get``, the request path: a failing Redis costs one
+        self.channel = f"{prefix}:invalidate"  # timeout per retry delay, not one per request
+
+    def key(self, pseudonym: str) -> str:
+        return f"{self._prefix}:{pseudonym}"
+
+    async def get(self, key: str) -> ConsentRecord | None:
+        if self._breaker is not None and not self._breaker.allow():
+            raise ConsentUnavailable("redis consent store: skipped after a recent failure")
+        try:
+            async with self._unavailable("get"):
+                data = await cast("Awaitable[bytes | None]", self._client.get(self.key(key)))
+        except ConsentUnavailable:
+            if self._breaker is not None:
+                self._breaker.record_failure()
+            raise
+        if self._breaker is not None:
+            self._breaker.record_success()
+        return None if data is None else ConsentRecord.from_bytes(data)
+
+    async def record(self, key: str, changes: Mapping[str, bool], at: float) -> ConsentRecord:
+        """Read-merge-write under WATCH, so concurrent changes to one user never lose a purpose."""
+        current_key = self.key(key)
+        async with self._unavailable("record"):
+            for _ in range(MAX_WRITE_ATTEMPTS):
+                async with self._client.pipeline(transaction=True) as pipe:
+                    try:
+                        await pipe.watch(current_key)
+                        data = await pipe.get(current_key)
+                        previous = ConsentRecord.from_bytes(data).choices if data else {}
+                        merged = ConsentRecord({**previous, **changes}, at)
+                        pipe.multi()
+                        pipe.set(current_key, merged.to_bytes())
+                        pipe.rpush(f"{current_key}:history", _change_bytes(changes, at))
+                        pipe.publish(self.channel, key)
+                        await pipe.execute()
+                        return merged
+                    except WatchError:
+                        continue
+            raise ConsentUnavailable(f"consent of one user changed {MAX_WRITE_ATTEMPTS} times")
+
+    async def history(self, key: str) -> list[ConsentChange]:
+        async with self._unavailable("history"):
+            rows = await cast(
+                "Awaitable[list[bytes]]", self._client.lrange(f"{self.key(key)}:history", 0, -1)
+            )
+        return [_change_from_bytes(row) for row in rows]
+
+    async def erase(self, key: str) -> bool:
+        current_key = self.key(key)
+        async with self._unavailable("erase"):
+            pipe = self._client.pipeline(transaction=True)
+            pipe.delete(current_key, f"{current_key}:history")
+            pipe.publish(self.channel, key)
+            deleted, _ = await pipe.execute()
+        return bool(deleted)
+
+    async def ping(self) -> None:
+        async with self._unavailable("ping"):
+            await cast("Awaitable[bool]", self._client.ping())
+
+    async def close(self) -> None:
+        await self._client.aclose()
+
+    @asynccontextmanager
+    async def _unavailable(self, operation: str) -> AsyncIterator[None]:
+        try:
+            yield
+        except (RedisError, OSError) as exc:
+            raise ConsentUnavailable(f"redis consent store {operation}: {exc}") from exc
+
+
+def _change_bytes(changes: Mapping[str, bool], at: float) -> bytes:
+    return orjson.dumps({"changes": dict(changes), "at": at})
+
+
+def _change_from_bytes(data: bytes) -> ConsentChange:
+    change = orjson.loads(data)
+    return ConsentChange(change["changes"], change["at"])

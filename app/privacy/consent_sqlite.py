@@ -1,0 +1,154 @@
+"""The embedded consent store: one SQLite file (WAL, ``synchronous=FULL``) under the home.
+
+Reads are on the request path, so ``get`` runs inline on the event loop on a connection of its
+own: a primary-key lookup in WAL mode takes microseconds and never waits for a writer, which is
+cheaper than a hop to a thread. Writes fsync, so they run in a worker thread on a second
+connection. Every worker of a host reads the file itself, so a change is visible to all of them
+at once and no cache is needed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+import threading
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TypeVar
+
+import orjson
+
+from app.privacy.consent import ConsentChange, ConsentRecord, ConsentUnavailable
+
+T = TypeVar("T")
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS consent (
+    key TEXT PRIMARY KEY,
+    choices BLOB NOT NULL,
+    updated_at REAL NOT NULL
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS consent_history (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    key TEXT NOT NULL,
+    changes BLOB NOT NULL,
+    at REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS consent_history_by_key ON consent_history (key, id);
+"""
+CONSENT_FILE = "consent.db"  # under ``Settings.privacy_dir``
+# A reader in WAL mode waits only while a checkpoint resets the log: briefly.
+READ_BUSY_TIMEOUT_SECONDS = 0.05
+
+
+class SqliteConsentStore:
+    """``ConsentStore`` in one local file, created with its directory on first use."""
+
+    def __init__(self, path: Path, *, busy_timeout_ms: int = 5000) -> None:
+        self.path = path
+        self._busy_timeout_ms = busy_timeout_ms
+        self._reader: sqlite3.Connection | None = None
+        self._writer: sqlite3.Connection | None = None
+        self._write_lock = threading.Lock()
+
+    async def get(self, key: str) -> ConsentRecord | None:
+        """Inline primary-key read (see the module docstring)."""
+        try:
+            if self._reader is None:
+                self._reader = self._connect(READ_BUSY_TIMEOUT_SECONDS)
+            row = self._reader.execute(
+                "SELECT choices, updated_at FROM consent WHERE key = ?", (key,)
+            ).fetchone()
+        except (sqlite3.Error, OSError) as exc:
+            raise ConsentUnavailable(f"sqlite consent store {self.path}: {exc}") from exc
+        return None if row is None else ConsentRecord(orjson.loads(row[0]), row[1])
+
+    async def record(self, key: str, changes: Mapping[str, bool], at: float) -> ConsentRecord:
+        def write(connection: sqlite3.Connection) -> ConsentRecord:
+            with _transaction(connection):
+                row = connection.execute(
+                    "SELECT choices FROM consent WHERE key = ?", (key,)
+                ).fetchone()
+                merged = {**(orjson.loads(row[0]) if row else {}), **changes}
+                connection.execute(
+                    "INSERT OR REPLACE INTO consent (key, choices, updated_at) VALUES (?, ?, ?)",
+                    (key, orjson.dumps(merged), at),
+                )
+                connection.execute(
+                    "INSERT INTO consent_history (key, changes, at) VALUES (?, ?, ?)",
+                    (key, orjson.dumps(dict(changes)), at),
+                )
+            return ConsentRecord(merged, at)
+
+        return await self._write(write)
+
+    async def history(self, key: str) -> list[ConsentChange]:
+        def read(connection: sqlite3.Connection) -> list[ConsentChange]:
+            rows = connection.execute(
+                "SELECT changes, at FROM consent_history WHERE key = ? ORDER BY id", (key,)
+            ).fetchall()
+            return [ConsentChange(orjson.loads(changes), at) for changes, at in rows]
+
+        return await self._write(read)
+
+    async def erase(self, key: str) -> bool:
+        def delete(connection: sqlite3.Connection) -> bool:
+            with _transaction(connection):
+                current = connection.execute("DELETE FROM consent WHERE key = ?", (key,)).rowcount
+                past = connection.execute(
+                    "DELETE FROM consent_history WHERE key = ?", (key,)
+                ).rowcount
+            return bool(current or past)
+
+        return await self._write(delete)
+
+    async def ping(self) -> None:
+        await self.get("")
+
+    async def close(self) -> None:
+        await asyncio.to_thread(self._close_writer)
+        if self._reader is not None:
+            self._reader.close()
+            self._reader = None
+
+    async def _write(self, work: Callable[[sqlite3.Connection], T]) -> T:
+        return await asyncio.to_thread(self._locked, work)
+
+    def _locked(self, work: Callable[[sqlite3.Connection], T]) -> T:
+        with self._write_lock:
+            try:
+                if self._writer is None:
+                    self._writer = self._connect(self._busy_timeout_ms / 1000)
+                return work(self._writer)
+            except (sqlite3.Error, OSError) as exc:
+                raise ConsentUnavailable(f"sqlite consent store {self.path}: {exc}") from exc
+
+    def _connect(self, busy_timeout_seconds: float) -> sqlite3.Connection:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        connection = sqlite3.connect(
+            self.path, isolation_level=None, check_same_thread=False, timeout=busy_timeout_seconds
+        )
+        connection.execute("PRAGMA journal_mode = WAL")
+        connection.execute("PRAGMA synchronous = FULL")
+        connection.execute("PRAGMA secure_delete = ON")  # erased rows are overwritten on disk
+        connection.executescript(_SCHEMA)
+        return connection
+
+    def _close_writer(self) -> None:
+        with self._write_lock:
+            if self._writer is not None:
+                self._writer.close()
+                self._writer = None
+
+
+@contextmanager
+def _transaction(connection: sqlite3.Connection) -> Iterator[None]:
+    """A write transaction holding the lock from the start; rolled back on any error."""
+    connection.execute("BEGIN IMMEDIATE")
+    try:
+        yield
+    except BaseException:
+        connection.execute("ROLLBACK")
+        raise
+    connection.execute("COMMIT")

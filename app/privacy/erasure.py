@@ -1,0 +1,204 @@
+"""``DELETE /users/{id}`` and ``GET /users/{id}/export``: every store that holds a user.
+
+What holds a user, and how erasure reaches it:
+
+* erasure list (``tombstones``): the pseudonym is added first, so a build running meanwhile or
+  any later one drops the user from its source (``offline.drop_erased_from_ingested``);
+* event log (SQLite or Redis Stream): ``EventLog.delete_user`` removes the events and their
+  dedupe ids;
+* Feast online store (SQLite or Redis): every user feature view's row (``OnlineUserEraser``);
+* batch tables under the home (ingested data, offline feature tables, the log's Parquet parts):
+  rewritten without the user's rows;
+* consent store: choices and history deleted (the defaults apply again);
+* experiment exposure store (SQLite or Redis, keyed by pseudonym): the user's exposures
+  deleted (``ExperimentService.erase_user``); the variants' counters stay, anonymous totals;
+* webhook outbox (SQLite or Redis): waiting and dead-lettered deliveries about the user (found
+  by the pseudonym stamped on them at enqueue; their bodies hold the raw id) deleted;
+* recommendation cache: the user's lists dropped from every tier and every worker, last, so no
+  list computed from the deleted features survives.
+
+Each step is idempotent, so an erasure that failed half-way (``ErasureFailed``, answered 503)
+is completed by repeating it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from app.events.log import EventLog
+from app.events.types import EventLogUnavailable
+from app.experiments.attribution import ExposureStoreUnavailable
+from app.features.client import FeatureClient, FeatureStoreError
+from app.features.erase import OnlineUserEraser
+from app.privacy.consent import ConsentUnavailable
+from app.privacy.offline import erase_from_tables, rows_of_user
+from app.privacy.service import ConsentService
+from app.privacy.tombstones import ErasureList
+from app.serving.cache import TieredCache
+from app.serving.engine import RecommendationEngine
+from app.serving.event_ingest import EventIngestor
+from app.serving.experiments import ExperimentService
+from app.settings import Settings
+from app.webhooks.outbox import Outbox
+from app.webhooks.types import OutboxUnavailable
+
+EXPORT_PAGE = 10_000
+
+
+class ErasureFailed(Exception):
+    """A store could not be reached; the steps before it are done, repeat the erasure."""
+
+
+@dataclass(frozen=True)
+class ErasureReport:
+    erased_at: float
+    events_deleted: int
+    online_rows_deleted: int
+    offline_rows_deleted: int
+    consent_deleted: bool
+    exposures_deleted: int
+    webhook_deliveries_deleted: int
+
+
+@dataclass(frozen=True)
+class UserExport:
+    consent: dict[str, bool]
+    consent_updated_at: float | None
+    consent_history: list[dict[str, Any]]
+    profile: dict[str, Any] | None
+    events: list[dict[str, Any]]
+    offline: dict[str, list[dict[str, Any]]]
+    exposures: list[dict[str, Any]]  # experiment_id, variant, served_at (Unix seconds)
+    erased_at: float | None
+
+
+class UserDataService:
+    """Erasure and export over the stores built at start-up (shared with the engine)."""
+
+    def __init__(
+        self,
+        consent: ConsentService,
+        features: FeatureClient,
+        eraser: OnlineUserEraser,
+        event_log: EventLog,
+        cache: TieredCache | None,
+        erasure_list: ErasureList,
+        batch_dirs: Sequence[Path],
+        experiments: ExperimentService,
+        outbox: Outbox,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._consent = consent
+        self._features = features
+        self._eraser = eraser
+        self._log = event_log
+        self._cache = cache
+        self._erasure_list = erasure_list
+        self._batch_dirs = tuple(batch_dirs)
+        self._experiments = experiments
+        self._outbox = outbox
+        self._clock = clock
+
+    @property
+    def consent(self) -> ConsentService:
+        return self._consent
+
+    @classmethod
+    def for_app(
+        cls,
+        settings: Settings,
+        engine: RecommendationEngine,
+        ingest: EventIngestor,
+        experiments: ExperimentService,
+        outbox: Outbox,
+    ) -> UserDataService:
+        """Over the stores the engine, the event ingestor, the experiments and the webhooks
+        already hold."""
+        if engine.consent is None:
+            raise ValueError("the engine was built without a consent service")
+        return cls(
+            engine.consent,
+            engine.features,
+            OnlineUserEraser.from_settings(settings),
+            ingest.event_log,
+            engine.cache,
+            ErasureList(settings.privacy_dir),
+            [settings.data_dir, settings.offline_dir, settings.event_parts_dir],
+            experiments,
+            outbox,
+        )
+
+    async def erase(self, user_id: str) -> ErasureReport:
+        """Remove ``user_id`` from every store (see the module docstring for the order)."""
+        now = round(self._clock(), 3)  # as the erasure list keeps it
+        pseudonym = self._consent.pseudonyms.of(user_id)
+        try:
+            await asyncio.to_thread(self._erasure_list.add, pseudonym, now)
+            events = await self._log.delete_user(user_id)
+            online = await asyncio.to_thread(self._eraser.delete_user, user_id)
+            offline = await asyncio.to_thread(
+                erase_from_tables, self._batch_dirs, {pseudonym}, self._consent.pseudonyms
+            )
+            consent = await self._consent.erase(user_id)
+            exposures = await self._experiments.erase_user(user_id)
+            deliveries = await self._outbox.delete_user(pseudonym)
+        except (
+            OSError,
+            EventLogUnavailable,
+            FeatureStoreError,
+            ConsentUnavailable,
+            ExposureStoreUnavailable,
+            OutboxUnavailable,
+        ) as exc:
+            raise ErasureFailed(f"{type(exc).__name__}: {exc}") from exc
+        if self._cache is not None:
+            await self._cache.invalidate_user(user_id)
+        return ErasureReport(now, events, online, offline, consent, exposures, deliveries)
+
+    async def export(self, user_id: str) -> UserExport:
+        """Everything held about ``user_id``. Reads the whole event log (and, on Redis, every
+        exposure key): an admin operation. Raises the unavailable store's error."""
+        resolved, record = await self._consent.current(user_id)
+        history = await self._consent.history(user_id)
+        profile = self._features.get_user(user_id)
+        offline = await asyncio.to_thread(rows_of_user, self._batch_dirs, user_id)
+        exposures = await self._experiments.exposures_of(user_id)
+        erased_at = self._erasure_list.erased().get(self._consent.pseudonyms.of(user_id))
+        return UserExport(
+            consent={purpose.value: granted for purpose, granted in resolved.items()},
+            consent_updated_at=record.updated_at if record is not None else None,
+            consent_history=[dataclasses.asdict(change) for change in history],
+            profile=dataclasses.asdict(profile) if profile is not None else None,
+            events=await self._events_of(user_id),
+            offline=offline,
+            exposures=[
+                {
+                    "experiment_id": exposure.experiment_id,
+                    "variant": exposure.variant,
+                    "served_at": exposure.served_at.timestamp(),
+                }
+                for exposure in exposures
+            ],
+            erased_at=erased_at,
+        )
+
+    def close(self) -> None:
+        self._eraser.close()
+
+    async def _events_of(self, user_id: str) -> list[dict[str, Any]]:
+        found: list[dict[str, Any]] = []
+        after: str | None = None
+        while page := await self._log.iter_all(after, EXPORT_PAGE):
+            after = page[-1].position
+            found.extend(
+                dataclasses.asdict(logged.event)
+                for logged in page
+                if logged.event.user_id == user_id
+            )
+        return found

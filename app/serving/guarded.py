@@ -1,0 +1,38 @@
+"""A circuit breaker in front of the online feature store.
+
+A hung or slow Redis costs every read its full socket timeout. After one failed read the
+breaker answers ``FeatureStoreError`` at once (the request falls back to popular items without
+waiting) until ``retry_after_seconds`` have passed, then lets one trial read through. ``ping``
+(readiness) always asks the store itself, so ``/readyz`` reports its real state.
+"""
+
+from __future__ import annotations
+
+from app.features.client import FeatureClient, FeatureStoreError
+from app.features.schema import UserFeatures
+from app.serving.breaker import CircuitBreaker
+
+
+class BreakerFeatureClient:
+    """``FeatureClient`` that stops calling a failing store for a while."""
+
+    def __init__(self, inner: FeatureClient, breaker: CircuitBreaker) -> None:
+        self._inner = inner
+        self._breaker = breaker
+
+    def get_user(self, user_id: str) -> UserFeatures | None:
+        if not self._breaker.allow():
+            raise FeatureStoreError("online store skipped: it failed recently (circuit open)")
+        try:
+            user = self._inner.get_user(user_id)
+        except FeatureStoreError:
+            self._breaker.record_failure()
+            raise
+        self._breaker.record_success()
+        return user
+
+    def ping(self) -> None:
+        self._inner.ping()
+
+    def close(self) -> None:
+        self._inner.close()

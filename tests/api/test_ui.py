@@ -1,0 +1,144 @@
+"""The ``/ui`` operator console through the real ASGI app: what each page shows, and that
+everything shown is escaped. The same pages in a real browser: tests/integration/test_ui_browser.py.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+
+from app.api.main import create_app
+from app.settings import Settings
+from tests.api.experiment_support import experiment_client, two_arm_experiment
+from tests.integration.conftest import copy_home, users_with_history
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(scope="module")
+def client(built_home: Settings) -> Iterator[TestClient]:
+    with TestClient(create_app(built_home)) as test_client:
+        yield test_client
+
+
+def cells(html: str, css_class: str) -> list[str]:
+    """The text of the ``<td class="css_class">`` cells, tags stripped."""
+    found = re.findall(rf'<td class="{css_class}">(.*?)</td>', html, flags=re.S)
+    return [re.sub(r"<[^>]+>", "", cell).strip() for cell in found]
+
+
+def test_overview_shows_the_served_model_readiness_and_fallbacks(client: TestClient) -> None:
+    client.get("/recommend", params={"user_id": "someone-unknown"})
+    page = client.get("/ui")
+    assert page.status_code == 200
+    assert page.headers["content-type"].startswith("text/html")
+    version = client.get("/readyz").json()["model_version"]
+    assert f'<td id="served-version">{version}</td>' in page.text
+    assert "<td>feature_store</td>" in page.text
+    assert "<td>unknown_user</td>" in page.text
+
+
+def test_user_lookup_shows_profile_and_the_explained_recommendations(
+    client: TestClient, built_home: Settings
+) -> None:
+    user_id = users_with_history(built_home)[0]
+    page = client.get("/ui/users", params={"user_id": user_id, "k": 5})
+    assert page.status_code == 200
+    api = client.get("/recommend", params={"user_id": user_id, "k": 5, "explain": "true"}).json()
+    assert cells(page.text, "item-id") == [i["item_id"] for i in api["items"]]
+    shown_because = cells(page.text, "because")
+    for item, because in zip(api["items"], shown_because, strict=True):
+        for reason in item["explanation"]["because_you_viewed"]:
+            assert reason["item_id"] in because
+    profile = client.get(f"/users/{user_id}/profile").json()
+    assert profile["behaviour"]["recent_items"][0] in page.text
+    assert 'id="profile"' in page.text
+
+
+def test_unknown_users_and_odd_ids_are_shown_escaped(client: TestClient) -> None:
+    hostile = '<script>alert("x")</script>&'
+    page = client.get("/ui/users", params={"user_id": hostile})
+    assert page.status_code == 200
+    assert "<script>" not in page.text
+    assert "&lt;script&gt;alert(&#34;x&#34;)&lt;/script&gt;&amp;" in page.text
+    assert 'id="profile-missing"' in page.text
+    assert "popular_list" in page.text
+
+
+def test_user_form_rejects_a_bad_k(client: TestClient) -> None:
+    response = client.get("/ui/users", params={"user_id": "u", "k": 0})
+    assert response.status_code == 422
+
+
+def test_models_page_lists_versions_with_metrics_and_the_evaluation(
+    built_home: Settings, tmp_path: Path
+) -> None:
+    settings = copy_home(built_home, tmp_path / "home")
+    report = {
+        "dataset": "shop",
+        "results": [
+            {
+                "protocol": "warm",
+                "test_users": 7,
+                "methods": [
+                    {
+                        "name": "hybrid <onnx>",
+                        "ndcg": 0.25,
+                        "recall": 0.5,
+                        "hit_rate": 0.75,
+                        "coverage": 0.125,
+                        "long_tail_share": 0.0625,
+                    }
+                ],
+            }
+        ],
+    }
+    (settings.home / "evaluation").mkdir()
+    (settings.home / "evaluation" / "evaluation.json").write_text(json.dumps(report))
+    with TestClient(create_app(settings)) as client:
+        page = client.get("/ui/models").text
+        version = client.get("/readyz").json()["model_version"]
+    assert f"<code>{version}</code>" in page
+    assert '<span class="pill">served</span><span class="pill">CURRENT</span>' in page
+    manifest = json.loads((settings.model_root / version / "manifest.json").read_text())
+    for name in manifest["offline_metrics"]:
+        assert f"<th>{name}</th>" in page
+    assert "hybrid &lt;onnx&gt;" in page
+    assert "0.0625" in page
+
+
+def test_experiments_pages_list_and_compare_variants(built_home: Settings, tmp_path: Path) -> None:
+    with experiment_client(built_home, tmp_path, two_arm_experiment("ui-test", "web")) as client:
+        for user in users_with_history(built_home)[:20]:
+            client.get("/recommend", params={"user_id": user, "device": "web"})
+        listing = client.get("/ui/experiments").text
+        report = client.get("/ui/experiments/ui-test")
+        missing = client.get("/ui/experiments/nope")
+    assert '<a href="/ui/experiments/ui-test">ui-test</a>' in listing
+    assert report.status_code == 200
+    assert sum(int(n) for n in cells(report.text, "num exposures")) == 20
+    assert "treatment" in report.text
+    assert missing.status_code == 404
+    assert "unknown experiment" in missing.text
+
+
+def test_user_lookup_shows_consent_in_force(built_home: Settings, tmp_path: Path) -> None:
+    settings = copy_home(built_home, tmp_path / "home")  # consent is stored in the home
+    user_id = users_with_history(built_home)[2]
+    with TestClient(create_app(settings)) as client:
+        put = client.put(f"/users/{user_id}/consent", json={"personalization": False})
+        assert put.status_code == 200, put.text
+        page = client.get("/ui/users", params={"user_id": user_id}).text
+    consent = page[page.index('id="consent"') : page.index("</table>", page.index('id="consent"'))]
+    rows = {
+        re.sub(r"<[^>]+>", "", row.split("</td>")[0]).strip(): re.sub(r"<[^>]+>", "", row)
+        for row in consent.split("<tr>")[2:]
+    }
+    assert "refused" in rows["personalization"]
+    assert "default" not in rows["personalization"]
+    assert "(default: never chosen)" in rows["tracking"]

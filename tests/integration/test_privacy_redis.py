@@ -1,0 +1,114 @@
+"""Consent and erasure with every store in a real Redis (Feast online store, cache tier, event
+log stream, consent store): the app in process, Redis private to the test."""
+
+from __future__ import annotations
+
+import pytest
+import redis
+from fastapi.testclient import TestClient
+from prometheus_client import REGISTRY
+
+from app.api.main import create_app
+from app.features.client import FeastFeatureClient
+from app.privacy.pseudonym import Pseudonymizer
+from app.settings import Settings
+from tests.integration.conftest import PrivateRedis, users_with_history
+from tests.integration.test_redis_outage import redis_home  # noqa: F401 (fixture)
+from tests.privacy.helpers import batch_tables_holding, event, logged_events
+
+pytestmark = pytest.mark.integration
+
+
+def _redis_mentions(client: redis.Redis, text: str) -> list[bytes]:
+    """Keys whose name or value holds ``text`` (every Redis type the app writes)."""
+    needle = text.encode()
+    found = []
+    for key in client.scan_iter(count=1000):
+        kind = client.type(key)
+        values: list[bytes]
+        if kind == b"string":
+            values = [client.get(key) or b""]
+        elif kind == b"hash":
+            values = [b"".join(pair) for pair in client.hgetall(key).items()]
+        elif kind == b"list":
+            values = client.lrange(key, 0, -1)
+        elif kind == b"set":
+            values = list(client.smembers(key))
+        elif kind == b"zset":
+            values = client.zrange(key, 0, -1)
+        elif kind == b"stream":
+            values = [
+                b"".join(b"".join(f) for f in fields.items()) for _, fields in client.xrange(key)
+            ]
+        else:
+            values = []
+        if needle in key or any(needle in value for value in values):
+            found.append(key)
+    return found
+
+
+def _online(settings: Settings, user_id: str) -> object:
+    client = FeastFeatureClient.from_settings(settings)
+    try:
+        return client.get_user(user_id)
+    finally:
+        client.close()
+
+
+def test_consent_is_honoured_with_redis(
+    redis_home: Settings,  # noqa: F811 (fixture)
+) -> None:
+    refusing, consenting = users_with_history(redis_home)[:2]
+    with TestClient(create_app(redis_home)) as client:
+        client.put(f"/users/{refusing}/consent", json={"tracking": False, "personalization": False})
+        reads_before = REGISTRY.get_sample_value("recserve_features_fetch_seconds_count") or 0
+
+        answer = client.get("/recommend", params={"user_id": refusing}).json()
+        posted = client.post(
+            "/events",
+            json={"events": [event(refusing, "sku-000001"), event(consenting, "sku-000002")]},
+        ).json()
+
+        assert (answer["source"], answer["fallback_reason"]) == ("popular", "no_consent")
+        assert REGISTRY.get_sample_value("recserve_features_fetch_seconds_count") == reads_before
+        assert (posted["accepted_count"], posted["not_consented_count"]) == (1, 1)
+        assert {e.user_id for e in logged_events(redis_home)} == {consenting}
+        body = client.get(f"/users/{refusing}/consent").json()
+        assert (body["personalization"], body["tracking"], len(body["history"])) == (
+            False,
+            False,
+            1,
+        )
+
+
+def test_erasure_leaves_nothing_in_redis_nor_the_home(
+    redis_home: Settings,  # noqa: F811 (fixture)
+    private_redis: PrivateRedis,
+) -> None:
+    user, bystander = users_with_history(redis_home)[:2]
+    with (
+        TestClient(create_app(redis_home)) as client,
+        redis.Redis.from_url(private_redis.url) as raw,
+    ):
+        client.post("/events", json={"events": [event(user, "sku-000001"), event(bystander, "x")]})
+        client.put(f"/users/{user}/consent", json={"personalization": True})
+        assert client.get("/recommend", params={"user_id": user}).json()["source"] == "personalized"
+        assert raw.exists(f"recserve:rec:{user}")  # the shared cache tier holds the list
+        assert _redis_mentions(raw, user)  # feature hash, stream entry, cache...
+        pseudonym = Pseudonymizer.from_settings(redis_home).of(user)
+        assert raw.exists(f"recserve:consent:{pseudonym}")
+
+        report = client.delete(f"/users/{user}").json()
+
+        assert report["events_deleted"] == 1
+        assert report["online_rows_deleted"] == 1
+        assert report["consent_deleted"] is True
+        assert report["offline_rows_deleted"] > 0
+        assert _redis_mentions(raw, user) == []
+        assert raw.keys(f"recserve:consent:{pseudonym}*") == []
+        assert _redis_mentions(raw, bystander)  # others untouched
+        assert _online(redis_home, user) is None
+        assert {e.user_id for e in logged_events(redis_home)} == {bystander}
+        assert batch_tables_holding(redis_home, user) == []
+        after = client.get("/recommend", params={"user_id": user}).json()
+        assert (after["cache"], after["fallback_reason"]) == (None, "unknown_user")

@@ -1,0 +1,106 @@
+"""The consent store contract, run against SQLite and a real Redis."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import pytest
+from redis.asyncio import Redis
+
+from app.privacy.consent import ConsentStore, ConsentUnavailable
+from app.privacy.consent_redis import RedisConsentStore
+from app.privacy.consent_sqlite import SqliteConsentStore
+from app.serving.breaker import BreakerState, CircuitBreaker
+from tests.conftest import TEST_REDIS_URL
+from tests.privacy.conftest import redis_consent_store
+
+pytestmark = pytest.mark.integration
+
+
+async def test_unknown_user_has_no_record(consent_store: ConsentStore) -> None:
+    assert await consent_store.get("nobody") is None
+    assert await consent_store.history("nobody") == []
+
+
+async def test_changes_merge_and_history_keeps_each_change(consent_store: ConsentStore) -> None:
+    await consent_store.record("p1", {"personalization": True, "tracking": True}, 100.0)
+    merged = await consent_store.record("p1", {"tracking": False}, 200.0)
+
+    assert merged.choices == {"personalization": True, "tracking": False}
+    assert merged.updated_at == 200.0
+    stored = await consent_store.get("p1")
+    assert stored is not None
+    assert (stored.choices, stored.updated_at) == (merged.choices, 200.0)
+    history = await consent_store.history("p1")
+    assert [(h.changes, h.at) for h in history] == [
+        ({"personalization": True, "tracking": True}, 100.0),
+        ({"tracking": False}, 200.0),
+    ]
+    assert await consent_store.get("p2") is None  # other users untouched
+
+
+async def test_erase_forgets_choices_and_history(consent_store: ConsentStore) -> None:
+    await consent_store.record("p1", {"tracking": False}, 100.0)
+    await consent_store.record("p2", {"tracking": False}, 100.0)
+
+    assert await consent_store.erase("p1") is True
+    assert await consent_store.erase("p1") is False  # idempotent
+    assert await consent_store.get("p1") is None
+    assert await consent_store.history("p1") == []
+    assert await consent_store.get("p2") is not None
+
+
+async def test_concurrent_changes_of_one_user_lose_nothing(consent_store: ConsentStore) -> None:
+    await asyncio.gather(
+        consent_store.record("p1", {"personalization": False}, 1.0),
+        consent_store.record("p1", {"tracking": False}, 2.0),
+    )
+    stored = await consent_store.get("p1")
+    assert stored is not None
+    assert stored.choices == {"personalization": False, "tracking": False}
+    assert len(await consent_store.history("p1")) == 2
+
+
+async def test_sqlite_store_that_cannot_open_raises_unavailable(tmp_path: Path) -> None:
+    (tmp_path / "not-a-dir").write_text("")
+    store = SqliteConsentStore(tmp_path / "not-a-dir" / "consent.db")
+    with pytest.raises(ConsentUnavailable):
+        await store.get("p1")
+    with pytest.raises(ConsentUnavailable):
+        await store.record("p1", {"tracking": True}, 1.0)
+    await store.close()
+
+
+async def test_unreachable_redis_raises_unavailable() -> None:
+    client = Redis.from_url("redis://127.0.0.1:1/0", socket_connect_timeout=0.2)
+    store = RedisConsentStore(client, prefix="unused")
+    with pytest.raises(ConsentUnavailable):
+        await store.get("p1")
+    with pytest.raises(ConsentUnavailable):
+        await store.record("p1", {"tracking": True}, 1.0)
+    await store.close()
+
+
+async def test_redis_change_is_broadcast_to_workers(redis_prefix: str) -> None:
+    store = redis_consent_store(redis_prefix)
+    async with Redis.from_url(TEST_REDIS_URL) as listener, listener.pubsub() as pubsub:
+        await pubsub.subscribe(store.channel)
+        await pubsub.get_message(timeout=1.0)  # the subscribe confirmation
+        await store.record("p1", {"tracking": False}, 1.0)
+        await store.erase("p1")
+        received = [await pubsub.get_message(timeout=1.0) for _ in range(2)]
+    await store.close()
+    assert [m["data"] for m in received if m] == [b"p1", b"p1"]
+
+
+async def test_redis_reads_skip_a_failing_redis_until_the_retry_delay() -> None:
+    breaker = CircuitBreaker(retry_after_seconds=60)
+    client = Redis.from_url("redis://127.0.0.1:1/0", socket_connect_timeout=0.2)
+    store = RedisConsentStore(client, prefix="unused", breaker=breaker)
+    with pytest.raises(ConsentUnavailable, match="get"):
+        await store.get("p1")
+    assert breaker.state is BreakerState.OPEN
+    with pytest.raises(ConsentUnavailable, match="skipped"):
+        await store.get("p1")
+    await store.close()

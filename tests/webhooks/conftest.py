@@ -1,0 +1,90 @@
+"""Outbox fixtures (SQLite in a temp dir, Redis under a unique key prefix), a factory of
+deliveries and a real local HTTP receiver."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from pathlib import Path
+
+import pytest
+from redis.asyncio import Redis
+
+from app.privacy.pseudonym import Pseudonymizer
+from app.webhooks.outbox import Outbox
+from app.webhooks.outbox_redis import RedisOutbox
+from app.webhooks.outbox_sqlite import SqliteOutbox
+from app.webhooks.types import Delivery
+from tests.conftest import TEST_REDIS_URL
+from tests.webhooks.receiver import Receiver
+
+REDIS_MARKS = [pytest.mark.redis, pytest.mark.integration]
+
+OpenOutbox = Callable[[], Awaitable[Outbox]]
+
+
+# The publisher's pseudonyms in tests (production reads the key from settings).
+PSEUDONYMS = Pseudonymizer(b"webhook-tests-pseudonym-key")
+
+
+def make_delivery(
+    delivery_id: str,
+    endpoint: str = "crm",
+    kind: str = "engagement.click",
+    user_key: str | None = None,
+) -> Delivery:
+    body = b'{"id":"' + delivery_id.encode() + b'"}'
+    return Delivery(delivery_id, endpoint, kind, body, created_at=time.time(), user_key=user_key)
+
+
+@pytest.fixture(params=["sqlite", pytest.param("redis", marks=REDIS_MARKS)])
+async def open_outbox(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[OpenOutbox]:
+    """Opens outboxes on the same storage: two of them stand for two worker processes."""
+    prefix = f"test:webhooks:{uuid.uuid4().hex}"
+    opened: list[Outbox] = []
+
+    async def open_one() -> Outbox:
+        outbox: Outbox
+        if request.param == "redis":
+            outbox = RedisOutbox(
+                Redis.from_url(TEST_REDIS_URL, socket_timeout=2), key_prefix=prefix
+            )
+        else:
+            outbox = SqliteOutbox(tmp_path / "webhooks" / "outbox.db")
+        opened.append(outbox)
+        return outbox
+
+    yield open_one
+    for outbox in opened:
+        await outbox.close()
+    if request.param == "redis":
+        admin = Redis.from_url(TEST_REDIS_URL)
+        keys = [key async for key in admin.scan_iter(match=f"{prefix}:*")]
+        if keys:
+            await admin.delete(*keys)
+        await admin.aclose()
+
+
+@pytest.fixture
+async def outbox(open_outbox: OpenOutbox) -> Outbox:
+    return await open_outbox()
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    server = Receiver()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+async def wait_until(condition: Callable[[], bool], timeout: float = 10.0) -> None:
+    """Poll ``condition`` until true; fail the test after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            pytest.fail(f"condition not met within {timeout}s")
+        await asyncio.sleep(0.02)
