@@ -131,7 +131,7 @@ class RedisExposureStore:
         return sorted(found, key=lambda exposure: exposure.served_at)
 
     async def delete_user(self, user_key: str) -> int:
-        """Delete the user's exposure hashes (SCANs every one); the HyperLogLog keeps them."""
+        """Delete the user's exposure hashes (SCANs them all); the HyperLogLogs still count them."""
 
         async def delete() -> int:
             keys = [key async for key, _ in self._user_exposures(user_key)]

@@ -9,6 +9,7 @@ one online-store read plus a direct decode of the response protobuf (about twice
 from __future__ import annotations
 
 import threading
+from collections.abc import Collection, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -24,7 +25,8 @@ from app.features.store import open_store
 from app.settings import Settings
 
 if TYPE_CHECKING:
-    from feast import FeatureService, FeatureStore
+    from feast import FeatureService, FeatureStore, FeatureView
+    from feast.protos.feast.types.EntityKey_pb2 import EntityKey
 
 # Read by ping(); an id no real user has, so the probe reads nothing but still hits the store.
 PING_USER_ID = "\x00recserve-ping"
@@ -43,6 +45,11 @@ class FeatureClient(Protocol):
         Raises ``FeatureStoreError`` when the store fails."""
         ...
 
+    def get_users(self, user_ids: Sequence[str]) -> dict[str, UserFeatures | None]:
+        """``get_user`` for several users in one online read (the event path's batches).
+        Raises ``FeatureStoreError`` when the store fails."""
+        ...
+
     def ping(self) -> None:
         """Raise ``FeatureStoreError`` unless the online store is present and answering."""
         ...
@@ -53,18 +60,22 @@ class FeatureClient(Protocol):
 
 
 class FeastFeatureClient:
-    """``FeatureClient`` over a Feast ``FeatureStore``. Construction does no I/O."""
+    """``FeatureClient`` over a Feast ``FeatureStore``. Construction does no I/O. ``views``
+    limits reads to those views of the feature service (the others' features read as unset)."""
 
     def __init__(
         self,
         store: FeatureStore,
         service_name: str = RECOMMEND_FEATURE_SERVICE,
         sqlite_busy_timeout_ms: int = 50,
+        views: Collection[str] | None = None,
     ) -> None:
         self._store = store
+        self._only_views = None if views is None else frozenset(views)
         self._sqlite_busy_timeout_ms = sqlite_busy_timeout_ms
         self._service_name = service_name
         self._service: FeatureService | None = None
+        self._views: list[tuple[FeatureView, list[str]]] | None = None
         self._service_lock = threading.Lock()
         online = store.config.online_store
         self._sqlite_path = _local_path(store, online.path) if online.type == "sqlite" else None
@@ -78,22 +89,44 @@ class FeastFeatureClient:
         )
 
     def load_registry(self) -> None:
-        """Read the registry and resolve the feature service now (e.g. at start-up) rather
-        than on the first request. Raises ``FeatureStoreError``."""
-        self._load_service()
+        """Read the registry and resolve the feature service and its views now (e.g. at
+        start-up) rather than on the first request. Raises ``FeatureStoreError``."""
+        self._load_views()
 
     def get_user(self, user_id: str) -> UserFeatures | None:
         """One online read of the feature service for ``user_id``."""
-        service = self._service or self._load_service()
+        return user_features(user_id, self._read([user_id])[0])
+
+    def get_users(self, user_ids: Sequence[str]) -> dict[str, UserFeatures | None]:
+        """One online read for every distinct id of ``user_ids`` (the event path's batches)."""
+        distinct = list(dict.fromkeys(user_ids))
+        if not distinct:
+            return {}
+        rows = self._read(distinct)
+        pairs = zip(distinct, rows, strict=True)
+        return {user_id: user_features(user_id, row) for user_id, row in pairs}
+
+    def _read(self, user_ids: Sequence[str]) -> list[dict[str, Any]]:
+        """Each user's feature values, read view by view through the online store's own
+        ``online_read`` (the interface Feast's ``get_online_features`` calls): the feature
+        service's views are resolved once from the registry, so a read skips Feast's
+        per-call request planning and response building, about half the cost of a one-user
+        ``get_online_features``."""
+        views = self._views or self._load_views()
         self._follow_sqlite_file()
+        keys = [user_entity_key(user_id) for user_id in user_ids]
+        rows: list[dict[str, Any]] = [{} for _ in user_ids]
         try:
-            response = self._store.get_online_features(
-                features=service, entity_rows=[{USER_JOIN_KEY: user_id}]
-            )
+            online_store = self._store.provider.online_store
+            for view, names in views:
+                found = online_store.online_read(self._store.config, view, keys, names)
+                for row, (_, values) in zip(rows, found, strict=True):
+                    if values:
+                        row.update((n, _python_value(v)) for n, v in values.items() if n in names)
         except Exception as exc:  # Feast surfaces redis, sqlite3 and its own error types
             # No user id in the message: it ends up in logs and 503 details.
             raise FeatureStoreError(f"online read failed: {_describe(exc)}") from exc
-        return user_features_from_proto(user_id, response.proto)
+        return rows
 
     def ping(self) -> None:
         """Check the registry and (SQLite) database files exist, then read a probe user."""
@@ -146,6 +179,28 @@ class FeastFeatureClient:
         connection = online_store._get_conn(self._store.config)
         connection.execute(f"PRAGMA busy_timeout = {int(self._sqlite_busy_timeout_ms)}")
 
+    def _load_views(self) -> list[tuple[FeatureView, list[str]]]:
+        """The feature service's views with the features it serves from each, read once."""
+        service = self._service or self._load_service()
+        with self._service_lock:
+            if self._views is None:
+                try:
+                    self._views = [
+                        (
+                            self._store.get_feature_view(
+                                projection.name, allow_registry_cache=True
+                            ),
+                            [f.name for f in projection.features if f.name in _FEATURES],
+                        )
+                        for projection in service.feature_view_projections
+                        if self._only_views is None or projection.name in self._only_views
+                    ]
+                except Exception as exc:
+                    raise FeatureStoreError(
+                        f"feature views of {self._service_name!r} unavailable: {_describe(exc)}"
+                    ) from exc
+            return self._views
+
     def _load_service(self) -> FeatureService:
         with self._service_lock:
             if self._service is None:
@@ -164,12 +219,8 @@ class FeastFeatureClient:
             return self._service
 
 
-def user_features_from_proto(user_id: str, response: Any) -> UserFeatures | None:
-    """Decode a one-row ``GetOnlineFeaturesResponse``; None when every feature is null."""
-    values: dict[str, Any] = {}
-    for name, result in zip(response.metadata.feature_names.val, response.results, strict=True):
-        if name in _FEATURES:
-            values[name] = _python_value(result.values[0])
+def user_features(user_id: str, values: dict[str, Any]) -> UserFeatures | None:
+    """The record for decoded feature ``values``; None when every feature is null."""
     if all(value is None for value in values.values()):
         return None
     return UserFeatures(
@@ -187,6 +238,15 @@ def user_features_from_proto(user_id: str, response: Any) -> UserFeatures | None
         top_category_scores=values.get("top_category_scores") or (),
         segment=values.get("segment"),
     )
+
+
+def user_entity_key(user_id: str) -> EntityKey:
+    """The online store key of ``user_id``."""
+    # Imported here: this module is loaded before Feast is (import feast takes seconds).
+    from feast.protos.feast.types.EntityKey_pb2 import EntityKey
+    from feast.protos.feast.types.Value_pb2 import Value
+
+    return EntityKey(join_keys=[USER_JOIN_KEY], entity_values=[Value(string_val=user_id)])
 
 
 def _python_value(value: Any) -> Any:

@@ -8,7 +8,7 @@ settings (``ConsentPolicy``). Backends: ``consent_sqlite`` (embedded default) an
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Protocol
@@ -69,6 +69,10 @@ class ConsentStore(Protocol):
 
     async def get(self, key: str) -> ConsentRecord | None:
         """The user's current choices, or None when they never chose (or were erased)."""
+        ...
+
+    async def get_many(self, keys: Sequence[str]) -> dict[str, ConsentRecord | None]:
+        """``get`` for several users in one backend round trip (an event batch's users)."""
         ...
 
     async def record(self, key: str, changes: Mapping[str, bool], at: float) -> ConsentRecord:

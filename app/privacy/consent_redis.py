@@ -8,7 +8,7 @@ pseudonym on ``PREFIX:invalidate`` in the same transaction, so each worker's con
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from typing import cast
 
@@ -37,18 +37,30 @@ class RedisConsentStore:
         return f"{self._prefix}:{pseudonym}"
 
     async def get(self, key: str) -> ConsentRecord | None:
+        return (await self.get_many([key]))[key]
+
+    async def get_many(self, keys: Sequence[str]) -> dict[str, ConsentRecord | None]:
+        """One MGET for every key, behind the breaker."""
+        if not keys:
+            return {}
         if self._breaker is not None and not self._breaker.allow():
             raise ConsentUnavailable("redis consent store: skipped after a recent failure")
         try:
             async with self._unavailable("get"):
-                data = await cast("Awaitable[bytes | None]", self._client.get(self.key(key)))
+                found = await cast(
+                    "Awaitable[list[bytes | None]]",
+                    self._client.mget([self.key(key) for key in keys]),
+                )
         except ConsentUnavailable:
             if self._breaker is not None:
                 self._breaker.record_failure()
             raise
         if self._breaker is not None:
             self._breaker.record_success()
-        return None if data is None else ConsentRecord.from_bytes(data)
+        return {
+            key: None if data is None else ConsentRecord.from_bytes(data)
+            for key, data in zip(keys, found, strict=True)
+        }
 
     async def record(self, key: str, changes: Mapping[str, bool], at: float) -> ConsentRecord:
         """Read-merge-write under WATCH, so concurrent changes to one user never lose a purpose."""

@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 import threading
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TypeVar
@@ -54,15 +54,26 @@ class SqliteConsentStore:
 
     async def get(self, key: str) -> ConsentRecord | None:
         """Inline primary-key read (see the module docstring)."""
+        return (await self.get_many([key]))[key]
+
+    async def get_many(self, keys: Sequence[str]) -> dict[str, ConsentRecord | None]:
+        """Inline primary-key reads, one query for every key."""
+        found: dict[str, ConsentRecord | None] = dict.fromkeys(keys)
+        if not keys:
+            return found
         try:
             if self._reader is None:
                 self._reader = self._connect(READ_BUSY_TIMEOUT_SECONDS)
-            row = self._reader.execute(
-                "SELECT choices, updated_at FROM consent WHERE key = ?", (key,)
-            ).fetchone()
+            rows = self._reader.execute(
+                "SELECT key, choices, updated_at FROM consent "
+                f"WHERE key IN ({','.join('?' * len(found))})",
+                list(found),
+            ).fetchall()
         except (sqlite3.Error, OSError) as exc:
             raise ConsentUnavailable(f"sqlite consent store {self.path}: {exc}") from exc
-        return None if row is None else ConsentRecord(orjson.loads(row[0]), row[1])
+        for key, choices, updated_at in rows:
+            found[key] = ConsentRecord(orjson.loads(choices), updated_at)
+        return found
 
     async def record(self, key: str, changes: Mapping[str, bool], at: float) -> ConsentRecord:
         def write(connection: sqlite3.Connection) -> ConsentRecord:

@@ -7,7 +7,7 @@ store is remote) and resolves purposes the user never chose to the configured de
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Protocol
 
 from app.privacy.consent import (
@@ -74,10 +74,18 @@ class ConsentService:
 
     async def allows(self, user_id: str, purpose: Purpose) -> bool:
         """Whether ``user_id`` consents to ``purpose`` (their choice, else the default)."""
-        record = await self._record(self._pseudonyms.of(user_id))
+        return self._grants(await self._record(self._pseudonyms.of(user_id)), purpose)
+
+    def _grants(self, record: ConsentRecord | None, purpose: Purpose) -> bool:
         if record is None or purpose.value not in record.choices:
             return self._policy.defaults[purpose]
         return record.choices[purpose.value]
+
+    async def allows_many(self, user_ids: Sequence[str], purpose: Purpose) -> dict[str, bool]:
+        """``allows`` for several users, with one store read for those not cached."""
+        keys = {user_id: self._pseudonyms.of(user_id) for user_id in dict.fromkeys(user_ids)}
+        records = await self._records(list(keys.values()))
+        return {user_id: self._grants(records[key], purpose) for user_id, key in keys.items()}
 
     async def current(self, user_id: str) -> tuple[dict[Purpose, bool], ConsentRecord | None]:
         """Every purpose resolved, and the stored record (None: only defaults apply)."""
@@ -113,12 +121,23 @@ class ConsentService:
         await self._store.close()
 
     async def _record(self, key: str) -> ConsentRecord | None:
+        return (await self._records([key]))[key]
+
+    async def _records(self, keys: Sequence[str]) -> dict[str, ConsentRecord | None]:
+        """Stored records by key: cached ones from the cache, the rest in one store read."""
         if self._cache is None:
-            return await self._store.get(key)
-        cached = await self._cache.get(key, CACHE_VARIANT)
-        if cached is not None:
-            return None if cached == NO_RECORD else ConsentRecord.from_bytes(cached)
-        record = await self._store.get(key)
-        encoded = NO_RECORD if record is None else record.to_bytes()
-        await self._cache.set(key, CACHE_VARIANT, encoded)
-        return record
+            return await self._store.get_many(keys)
+        records: dict[str, ConsentRecord | None] = {}
+        missing = []
+        for key in keys:
+            cached = await self._cache.get(key, CACHE_VARIANT)
+            if cached is None:
+                missing.append(key)
+            else:
+                records[key] = None if cached == NO_RECORD else ConsentRecord.from_bytes(cached)
+        if missing:
+            for key, record in (await self._store.get_many(missing)).items():
+                records[key] = record
+                encoded = NO_RECORD if record is None else record.to_bytes()
+                await self._cache.set(key, CACHE_VARIANT, encoded)
+        return records

@@ -39,6 +39,10 @@ class RecommendationCache(Protocol):
         """Drop every variant stored for ``user_id``; other users are untouched."""
         ...
 
+    async def invalidate_users(self, user_ids: Sequence[str]) -> None:
+        """``invalidate_user`` for each of ``user_ids``, in one backend round trip."""
+        ...
+
     async def ping(self) -> None:
         """Return when the backend answers; raise ``CacheUnavailable`` when it does not."""
         ...
@@ -101,8 +105,12 @@ class TieredCache:
 
     async def invalidate_user(self, user_id: str) -> None:
         """Drop every variant of ``user_id`` from every tier."""
+        await self.invalidate_users((user_id,))
+
+    async def invalidate_users(self, user_ids: Sequence[str]) -> None:
+        """Drop every variant of each of ``user_ids`` from every tier, one call per tier."""
         for tier in self._tiers:
-            await tier.invalidate_user(user_id)
+            await tier.invalidate_users(user_ids)
 
     async def close(self) -> None:
         """Close every tier."""

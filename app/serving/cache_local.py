@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from cachetools import TTLCache
 
 # Variants kept per user; distinct exclusion lists could otherwise grow one user's entry
@@ -51,6 +53,11 @@ class LocalCache:
     async def invalidate_user(self, user_id: str) -> None:
         """Drop every variant of ``user_id``."""
         self._users.pop(user_id, None)
+
+    async def invalidate_users(self, user_ids: Sequence[str]) -> None:
+        """Drop every variant of each of ``user_ids``."""
+        for user_id in user_ids:
+            self._users.pop(user_id, None)
 
     async def ping(self) -> None:
         """Always answers: the tier lives in this process."""

@@ -8,9 +8,15 @@ waiting) until ``retry_after_seconds`` have passed, then lets one trial read thr
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
+from typing import TypeVar
+
 from app.features.client import FeatureClient, FeatureStoreError
 from app.features.schema import UserFeatures
 from app.serving.breaker import CircuitBreaker
+
+T = TypeVar("T")
+R = TypeVar("R")
 
 
 class BreakerFeatureClient:
@@ -21,15 +27,21 @@ class BreakerFeatureClient:
         self._breaker = breaker
 
     def get_user(self, user_id: str) -> UserFeatures | None:
+        return self._guarded(self._inner.get_user, user_id)
+
+    def get_users(self, user_ids: Sequence[str]) -> dict[str, UserFeatures | None]:
+        return self._guarded(self._inner.get_users, user_ids)
+
+    def _guarded(self, read: Callable[[T], R], argument: T) -> R:
         if not self._breaker.allow():
             raise FeatureStoreError("online store skipped: it failed recently (circuit open)")
         try:
-            user = self._inner.get_user(user_id)
+            answer = read(argument)
         except FeatureStoreError:
             self._breaker.record_failure()
             raise
         self._breaker.record_success()
-        return user
+        return answer
 
     def ping(self) -> None:
         self._inner.ping()

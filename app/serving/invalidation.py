@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Sequence
 
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
@@ -86,6 +87,10 @@ class SubscribedLocalCache:
     async def invalidate_user(self, user_id: str) -> None:
         """Drop ``user_id`` here; the Redis tier's invalidation tells the other workers."""
         await self._local.invalidate_user(user_id)
+
+    async def invalidate_users(self, user_ids: Sequence[str]) -> None:
+        """Drop ``user_ids`` here; the Redis tier's invalidation tells the other workers."""
+        await self._local.invalidate_users(user_ids)
 
     async def ping(self) -> None:
         """Raise ``CacheUnavailable`` while not subscribed: the tier is then bypassed."""

@@ -185,3 +185,31 @@ def test_hung_redis_times_out_within_the_socket_timeout(sqlite_settings):
         elapsed = time.perf_counter() - started
 
     assert 0.2 <= elapsed < 0.6
+
+
+def test_get_users_reads_several_users_at_once_as_get_user_does(client):
+    found = client.get_users(["u1", "u3", "nobody", "u1", "u4"])
+
+    assert list(found) == ["u1", "u3", "nobody", "u4"]  # distinct, first-seen order
+    assert found["u1"] == U1
+    assert found["nobody"] is None
+    assert found["u3"] == client.get_user("u3")
+    assert found["u4"] == client.get_user("u4")
+    assert client.get_users([]) == {}
+
+
+def test_a_client_limited_to_the_behaviour_view_reads_nothing_else(sqlite_settings):
+    from app.features.schema import USER_BEHAVIOUR_VIEW
+    from app.features.store import open_store
+
+    limited = FeastFeatureClient(open_store(sqlite_settings), views=[USER_BEHAVIOUR_VIEW])
+    try:
+        user = limited.get_user("u1")
+        assert user is not None
+        assert user.history_items == U1.history_items
+        assert user.monetary == U1.monetary
+        assert user.attribute_tokens == ()
+        assert user.segment is None
+        assert limited.get_user("u3") is None  # attributes only: nothing in the behaviour view
+    finally:
+        limited.close()

@@ -1,7 +1,10 @@
 """Consent and erasure with every store in a real Redis (Feast online store, cache tier, event
-log stream, consent store): the app in process, Redis private to the test."""
+log stream, consent store, experiment exposures, webhook outbox): the app in process, Redis
+private to the test."""
 
 from __future__ import annotations
+
+from pathlib import Path
 
 import pytest
 import redis
@@ -14,7 +17,15 @@ from app.privacy.pseudonym import Pseudonymizer
 from app.settings import Settings
 from tests.integration.conftest import PrivateRedis, users_with_history
 from tests.integration.test_redis_outage import redis_home  # noqa: F401 (fixture)
-from tests.privacy.helpers import batch_tables_holding, event, logged_events
+from tests.privacy.helpers import (
+    batch_tables_holding,
+    event,
+    exposures_and_dead_letters,
+    logged_events,
+    served_and_clicked,
+    wait_for,
+    with_experiment_and_crm,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -84,31 +95,47 @@ def test_consent_is_honoured_with_redis(
 def test_erasure_leaves_nothing_in_redis_nor_the_home(
     redis_home: Settings,  # noqa: F811 (fixture)
     private_redis: PrivateRedis,
+    tmp_path: Path,
 ) -> None:
     user, bystander = users_with_history(redis_home)[:2]
+    settings = with_experiment_and_crm(redis_home, tmp_path)
+    pseudonyms = Pseudonymizer.from_settings(settings)
+    pseudonym = pseudonyms.of(user)
     with (
-        TestClient(create_app(redis_home)) as client,
+        TestClient(create_app(settings)) as client,
         redis.Redis.from_url(private_redis.url) as raw,
     ):
         client.post("/events", json={"events": [event(user, "sku-000001"), event(bystander, "x")]})
         client.put(f"/users/{user}/consent", json={"personalization": True})
         assert client.get("/recommend", params={"user_id": user}).json()["source"] == "personalized"
         assert raw.exists(f"recserve:rec:{user}")  # the shared cache tier holds the list
-        assert _redis_mentions(raw, user)  # feature hash, stream entry, cache...
-        pseudonym = Pseudonymizer.from_settings(redis_home).of(user)
+        for someone in (user, bystander):
+            served_and_clicked(client, someone)  # an exposure and a webhook delivery each
+        wait_for(
+            lambda: all(
+                exposures_and_dead_letters(settings, u) == (1, 1) for u in (user, bystander)
+            )
+        )
+        assert _redis_mentions(raw, user)  # feature hash, stream entry, cache, outbox body...
         assert raw.exists(f"recserve:consent:{pseudonym}")
+        assert len(_redis_mentions(raw, pseudonym)) >= 3  # consent, exposure, delivery
 
         report = client.delete(f"/users/{user}").json()
 
-        assert report["events_deleted"] == 1
+        assert report["events_deleted"] == 2  # a view and a click
         assert report["online_rows_deleted"] == 1
         assert report["consent_deleted"] is True
         assert report["offline_rows_deleted"] > 0
+        assert (report["exposures_deleted"], report["webhook_deliveries_deleted"]) == (1, 1)
         assert _redis_mentions(raw, user) == []
+        assert _redis_mentions(raw, pseudonym) == []  # consent, exposures, outbox
         assert raw.keys(f"recserve:consent:{pseudonym}*") == []
+        assert exposures_and_dead_letters(settings, user) == (0, 0)
+        assert exposures_and_dead_letters(settings, bystander) == (1, 1)
         assert _redis_mentions(raw, bystander)  # others untouched
+        assert _redis_mentions(raw, pseudonyms.of(bystander))
         assert _online(redis_home, user) is None
-        assert {e.user_id for e in logged_events(redis_home)} == {bystander}
-        assert batch_tables_holding(redis_home, user) == []
+        assert {e.user_id for e in logged_events(settings)} == {bystander}
+        assert batch_tables_holding(settings, user) == []
         after = client.get("/recommend", params={"user_id": user}).json()
         assert (after["cache"], after["fallback_reason"]) == (None, "unknown_user")

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import shutil
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 
 import pandas as pd
 import pytest
@@ -145,6 +145,10 @@ class CountingFeatureClient:
     def get_user(self, user_id: str) -> UserFeatures | None:
         self.reads.append(user_id)
         return self.inner.get_user(user_id)
+
+    def get_users(self, user_ids: Sequence[str]) -> dict[str, UserFeatures | None]:
+        self.reads.extend(user_ids)
+        return self.inner.get_users(user_ids)
 
     def ping(self) -> None:
         self.inner.ping()

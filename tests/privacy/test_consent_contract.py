@@ -40,6 +40,22 @@ async def test_changes_merge_and_history_keeps_each_change(consent_store: Consen
     assert await consent_store.get("p2") is None  # other users untouched
 
 
+async def test_get_many_answers_every_key_in_order_with_none_for_the_unknown(
+    consent_store: ConsentStore,
+) -> None:
+    await consent_store.record("p1", {"tracking": False}, 100.0)
+    await consent_store.record("p3", {"personalization": True}, 300.0)
+
+    found = await consent_store.get_many(["p3", "nobody", "p1"])
+
+    assert list(found) == ["p3", "nobody", "p1"]
+    assert found["nobody"] is None
+    assert found["p1"] == await consent_store.get("p1")
+    assert found["p3"] is not None
+    assert found["p3"].choices == {"personalization": True}
+    assert await consent_store.get_many([]) == {}
+
+
 async def test_erase_forgets_choices_and_history(consent_store: ConsentStore) -> None:
     await consent_store.record("p1", {"tracking": False}, 100.0)
     await consent_store.record("p2", {"tracking": False}, 100.0)

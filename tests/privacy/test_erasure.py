@@ -8,7 +8,7 @@ from __future__ import annotations
 import asyncio
 import shutil
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pandas as pd
@@ -16,15 +16,21 @@ import pytest
 from fastapi.testclient import TestClient
 
 from app.api.main import create_app
-from app.experiments.store import open_exposure_store
 from app.features.client import FeastFeatureClient
 from app.privacy.consent_sqlite import CONSENT_FILE, SqliteConsentStore
 from app.privacy.pseudonym import Pseudonymizer
 from app.privacy.tombstones import ErasureList
-from app.settings import Settings, WebhookSettings
-from app.webhooks.outbox import open_outbox
-from tests.api.experiment_support import feedback, two_arm_experiment
-from tests.privacy.helpers import batch_tables_holding, event, logged_events
+from app.settings import Settings
+from tests.privacy.helpers import (
+    EXPERIMENT,
+    batch_tables_holding,
+    event,
+    exposures_and_dead_letters,
+    logged_events,
+    served_and_clicked,
+    wait_for,
+    with_experiment_and_crm,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -33,14 +39,7 @@ pytestmark = pytest.mark.integration
 def home(built_home: Settings, tmp_path_factory: pytest.TempPathFactory) -> Settings:
     target = tmp_path_factory.mktemp("erasure") / "home"
     shutil.copytree(built_home.home, target)
-    experiments = target.parent / "experiments.toml"
-    experiments.write_text(two_arm_experiment("erasure-ab", device="web"), encoding="utf-8")
-    # A CRM that refuses connections: deliveries are dead-lettered after one attempt.
-    crm = {"name": "crm", "url": "http://127.0.0.1:9/crm", "secret": "0123456789abcdef"}
-    webhooks = WebhookSettings.model_validate(
-        {"endpoints": [{**crm, "events": ["engagement.click"]}], "max_attempts": 1}
-    )
-    return Settings(home=target, experiments_file=experiments, webhooks=webhooks)
+    return with_experiment_and_crm(Settings(home=target), target.parent)
 
 
 @pytest.fixture(scope="module")
@@ -78,39 +77,6 @@ def _consent_rows(home: Settings, user_id: str) -> tuple[object, list[object]]:
     return asyncio.run(read())
 
 
-def _exposures_and_dead_letters(home: Settings, user_id: str) -> tuple[int, int]:
-    """How many exposures and dead-lettered webhook deliveries the stores hold of the user."""
-
-    async def read() -> tuple[int, int]:
-        key = Pseudonymizer.from_settings(home).of(user_id)
-        exposures, outbox = open_exposure_store(home), open_outbox(home)
-        try:
-            parked = [
-                letter for letter in await outbox.dead_letters() if letter.delivery.user_key == key
-            ]
-            return len(await exposures.exposures_of(key)), len(parked)
-        finally:
-            await exposures.close()
-            await outbox.close()
-
-    return asyncio.run(read())
-
-
-def _wait_for(condition: Callable[[], bool], timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "condition not met in time"
-        time.sleep(0.05)
-
-
-def _served_and_clicked(client: TestClient, user_id: str) -> None:
-    """A recommendation inside the experiment (an exposure) and a click on it (a delivery)."""
-    served = client.get("/recommend", params={"user_id": user_id, "device": "web"}).json()
-    assert served["experiment_id"] == "erasure-ab"
-    click = feedback("click", user_id, served["items"][0]["item_id"], served["recommendation_id"])
-    assert client.post("/events", json={"events": [click]}).json()["accepted_count"] == 1
-
-
 def _event_parts(home: Settings, users: tuple[str, str]) -> None:
     """A Parquet part of the event log's batch copy holding both users (as the sink writes)."""
     parts = home.event_parts_dir
@@ -132,9 +98,9 @@ def test_export_then_erasure_leaves_the_user_in_no_store(
     assert client.get("/recommend", params={"user_id": user}).json()["source"] == "personalized"
     assert client.get("/recommend", params={"user_id": user}).json()["cache"] == "local"
     for someone in two_users:
-        _served_and_clicked(client, someone)
+        served_and_clicked(client, someone)
     # The CRM refuses: each click's delivery is dead-lettered after its one attempt.
-    _wait_for(lambda: all(_exposures_and_dead_letters(home, u) == (1, 1) for u in two_users))
+    wait_for(lambda: all(exposures_and_dead_letters(home, u) == (1, 1) for u in two_users))
 
     export = client.get(f"/users/{user}/export").json()
     assert export["consent"] == {"personalization": True, "tracking": True}
@@ -143,10 +109,8 @@ def test_export_then_erasure_leaves_the_user_in_no_store(
     assert export["profile"]["history_items"]
     assert [e["type"] for e in export["events"]] == ["view", "click"]
     [exposure] = export["exposures"]
-    assert (exposure["experiment_id"], exposure["variant"]) in {
-        ("erasure-ab", "control"),
-        ("erasure-ab", "treatment"),
-    }
+    assert exposure["experiment_id"] == EXPERIMENT
+    assert exposure["variant"] in {"control", "treatment"}
     assert abs(exposure["served_at"] - time.time()) < 60
     assert {"data/interactions.parquet", "data/users.parquet", "parts/part-test.parquet"} <= set(
         export["offline"]
@@ -181,8 +145,8 @@ def test_export_then_erasure_leaves_the_user_in_no_store(
     assert batch_tables_holding(home, user) == []
     assert batch_tables_holding(home, bystander)
     # Experiment exposures and webhook dead letters (bodies hold the raw id): the bystander's stay
-    assert _exposures_and_dead_letters(home, user) == (0, 0)
-    assert _exposures_and_dead_letters(home, bystander) == (1, 1)
+    assert exposures_and_dead_letters(home, user) == (0, 0)
+    assert exposures_and_dead_letters(home, bystander) == (1, 1)
     # Not even in the databases' free pages or journals, neither the id nor its pseudonym
     pseudonym = Pseudonymizer.from_settings(home).of(user)
     for path in [

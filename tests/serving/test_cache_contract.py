@@ -87,6 +87,19 @@ async def test_variants_of_a_user_are_independent(cache: RecommendationCache) ->
     assert await cache.get("u1", "m2|10") is None
 
 
+async def test_invalidate_users_drops_every_listed_user_and_nothing_else(
+    cache: RecommendationCache,
+) -> None:
+    for user in ("u1", "u2", "u3"):
+        await cache.set(user, "a", user.encode())
+    await cache.set("u1", "b", b"1b")
+    await cache.invalidate_users(["u1", "u3"])
+    await cache.invalidate_users([])
+    assert [await cache.get("u1", "a"), await cache.get("u1", "b")] == [None, None]
+    assert await cache.get("u3", "a") is None
+    assert await cache.get("u2", "a") == b"u2"
+
+
 async def test_invalidate_user_drops_all_its_variants_and_nothing_else(
     cache: RecommendationCache,
 ) -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import random
+
 import pytest
 
 from app.events.types import Event, EventType
@@ -56,3 +58,28 @@ def test_history_is_capped_keeping_the_newest() -> None:
     assert len(merged.history_items) == HISTORY_MAX_ITEMS
     assert merged.history_items[0] == "i0005"
     assert merged.history_items[-1] == f"i{HISTORY_MAX_ITEMS + 4:04d}"
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_merge_matches_a_full_re_sort_of_history_and_events(seed: int) -> None:
+    """Newer-than-history batches take a shortcut; any batch must equal sorting everything by
+    (last time, item id)."""
+    rng = random.Random(seed)
+    items = [f"i{n}" for n in range(30)]
+    times = sorted(rng.sample(range(1_000, 1_100), 12))
+    history = sorted(zip(rng.sample(items, 12), times, strict=True), key=lambda p: (p[1], p[0]))
+    current = UserFeatures(
+        "u",
+        history_items=tuple(i for i, _ in history),
+        history_timestamps=tuple(t for _, t in history),
+    )
+    start = 1_100 if seed % 2 else 1_050  # odd seeds: every event newer than the history
+    events = [_event(rng.choice(items), rng.randrange(start, 1_200)) for _ in range(8)]
+
+    merged = merge_events(current, "u", events, NOW)
+
+    last: dict[str, int] = dict(history)
+    for event in events:
+        last[event.item_id] = max(last.get(event.item_id, 0), int(event.timestamp))
+    expected = sorted(last.items(), key=lambda p: (p[1], p[0]))
+    assert list(zip(merged.history_items, merged.history_timestamps, strict=True)) == expected
