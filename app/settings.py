@@ -9,7 +9,15 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, HttpUrl, SecretStr, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    HttpUrl,
+    SecretStr,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -280,7 +288,8 @@ class Settings(BaseSettings):
 
     home: Path = Field(
         Path(".recserve"),
-        description="Directory for all generated state: data, features, models, logs.",
+        description="Directory for all generated state: data, features, models, logs. A "
+        "relative path is taken from the working directory at start-up.",
     )
     redis_url: str | None = Field(
         None,
@@ -328,6 +337,13 @@ class Settings(BaseSettings):
         "validated at start-up. Unset: no slots, /content-blocks answers 404.",
     )
     availability: AvailabilitySettings = AvailabilitySettings()
+
+    @field_validator("home", "models_dir")
+    @classmethod
+    def _absolute(cls, path: Path | None) -> Path | None:
+        # Feast resolves relative paths against its repo path (HOME/feast), not the working
+        # directory: a relative home would put the registry at HOME/feast/HOME/feast.
+        return None if path is None else path.expanduser().absolute()
 
     @property
     def data_dir(self) -> Path:

@@ -213,3 +213,17 @@ def test_a_client_limited_to_the_behaviour_view_reads_nothing_else(sqlite_settin
         assert limited.get_user("u3") is None  # attributes only: nothing in the behaviour view
     finally:
         limited.close()
+
+
+def test_a_relative_home_is_taken_from_the_working_directory(tmp_path, monkeypatch):
+    """The README's commands use the default ``./.recserve``: Feast must not resolve it
+    against its own repo path (that made HOME/feast/HOME/feast)."""
+    monkeypatch.chdir(tmp_path)
+    settings = materialized_home(Path(".recserve"))
+    assert settings.home == tmp_path / ".recserve"
+    client = FeastFeatureClient.from_settings(settings)
+    try:
+        assert client.get_user("u1") == U1
+    finally:
+        client.close()
+    assert (tmp_path / ".recserve" / "feast" / "registry.db").is_file()
