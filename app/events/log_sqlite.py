@@ -17,16 +17,12 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
-import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from pathlib import Path
-from typing import TypeVar
 
 from app.events.types import AppendResult, Event, EventLogUnavailable, LoggedEvent
-
-T = TypeVar("T")
+from app.sqlite_file import SqliteFile, erase, transaction
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS events (
@@ -68,17 +64,21 @@ class SqliteEventLog:
         self, path: Path, *, busy_timeout_ms: int = 5000, poll_interval_seconds: float = 0.02
     ) -> None:
         self.path = path
-        self._busy_timeout_ms = busy_timeout_ms
         self._poll_interval_seconds = poll_interval_seconds
-        self._lock = threading.Lock()
-        self._connection: sqlite3.Connection | None = None
+        self._db = SqliteFile(
+            path,
+            schema=_SCHEMA,
+            busy_timeout_ms=busy_timeout_ms,
+            synchronous="FULL",
+            unavailable=lambda detail: EventLogUnavailable(f"sqlite event log {detail}"),
+        )
 
     async def append(self, events: Sequence[Event]) -> AppendResult:
         """Insert the batch in one fsynced transaction; ``INSERT OR IGNORE`` on the unique
         ``event_id`` finds duplicates, including repeats within the batch."""
         if not events:
             return AppendResult((), ())
-        return await self._run(lambda connection: _append(connection, events))
+        return await self._db.run(lambda connection: _append(connection, events))
 
     async def read(
         self, consumer_group: str, consumer: str, *, count: int, block_ms: int
@@ -86,19 +86,19 @@ class SqliteEventLog:
         """Pending-then-new events for ``consumer``. While waiting it polls every
         ``poll_interval_seconds``: another process's commit cannot wake this one."""
         deadline = time.monotonic() + block_ms / 1000
-        rows = await self._run(lambda c: _deliver(c, consumer_group, consumer, count))
+        rows = await self._db.run(lambda c: _deliver(c, consumer_group, consumer, count))
         while not rows and (remaining := deadline - time.monotonic()) > 0:
             await asyncio.sleep(min(self._poll_interval_seconds, remaining))
             # A read-only check first, so an idle consumer never takes the write lock.
-            if await self._run(lambda c: _has_undelivered(c, consumer_group)):
-                rows = await self._run(lambda c: _deliver(c, consumer_group, consumer, count))
+            if await self._db.run(lambda c: _has_undelivered(c, consumer_group)):
+                rows = await self._db.run(lambda c: _deliver(c, consumer_group, consumer, count))
         return _logged(rows)
 
     async def claim_idle(
         self, consumer_group: str, consumer: str, *, min_idle_ms: int, count: int
     ) -> list[LoggedEvent]:
         """Move events pending for at least ``min_idle_ms`` to ``consumer``."""
-        rows = await self._run(
+        rows = await self._db.run(
             lambda c: _claim(c, consumer_group, consumer, min_idle_ms / 1000, count)
         )
         return _logged(rows)
@@ -107,84 +107,38 @@ class SqliteEventLog:
         """Drop the events from the group's pending set; unknown positions are ignored."""
         params = [(consumer_group, _position(text)) for text in positions]
         if params:
-            await self._run(lambda c: _ack(c, params))
+            await self._db.run(lambda c: _ack(c, params))
 
     async def lag(self, consumer_group: str) -> int:
         """Undelivered plus delivered-but-unacked events of the group."""
-        row = await self._run(lambda c: c.execute(_LAG, {"group": consumer_group}).fetchone())
+        row = await self._db.run(lambda c: c.execute(_LAG, {"group": consumer_group}).fetchone())
         return int(row[0])
 
     async def iter_all(self, after: str | None = None, limit: int = 10_000) -> list[LoggedEvent]:
         """Stored events after ``after``, oldest first."""
         start = 0 if after is None else _position(after)
         query = "SELECT position, payload FROM events WHERE position > ? ORDER BY position LIMIT ?"
-        rows = await self._run(lambda c: c.execute(query, (start, limit)).fetchall())
+        rows = await self._db.run(lambda c: c.execute(query, (start, limit)).fetchall())
         return _logged(rows)
 
     async def delete_user(self, user_id: str) -> int:
         """Delete the user's rows (index lookup) and their pending entries."""
-        return await self._run(lambda c: _delete_user(c, user_id))
+        return await self._db.run(lambda c: _delete_user(c, user_id))
 
     async def ping(self) -> None:
         """Open (or create) the file and run a trivial query."""
-        await self._run(lambda c: c.execute("SELECT 1").fetchone())
+        await self._db.run(lambda c: c.execute("SELECT 1").fetchone())
 
     async def close(self) -> None:
         """Close the connection; a later call would reopen it."""
-        await asyncio.to_thread(self._close)
-
-    async def _run(self, work: Callable[[sqlite3.Connection], T]) -> T:
-        return await asyncio.to_thread(self._locked, work)
-
-    def _locked(self, work: Callable[[sqlite3.Connection], T]) -> T:
-        with self._lock:
-            try:
-                if self._connection is None:
-                    self._connection = self._connect()
-                return work(self._connection)
-            except (sqlite3.Error, OSError) as exc:  # OSError: the directory cannot be made
-                raise EventLogUnavailable(f"sqlite event log {self.path}: {exc}") from exc
-
-    def _connect(self) -> sqlite3.Connection:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        # Autocommit mode: transactions are explicit (BEGIN IMMEDIATE) where they write.
-        # ``timeout`` is SQLite's busy timeout: wait for another process's write lock.
-        connection = sqlite3.connect(
-            self.path,
-            isolation_level=None,
-            check_same_thread=False,
-            timeout=self._busy_timeout_ms / 1000,
-        )
-        connection.execute("PRAGMA journal_mode = WAL")
-        connection.execute("PRAGMA synchronous = FULL")
-        connection.executescript(_SCHEMA)
-        return connection
-
-    def _close(self) -> None:
-        with self._lock:
-            if self._connection is not None:
-                self._connection.close()
-                self._connection = None
-
-
-@contextmanager
-def _transaction(connection: sqlite3.Connection) -> Iterator[None]:
-    """A write transaction that takes the lock up front, so it never fails half-way on a lock
-    upgrade; rolled back on any error."""
-    connection.execute("BEGIN IMMEDIATE")
-    try:
-        yield
-    except BaseException:
-        connection.execute("ROLLBACK")
-        raise
-    connection.execute("COMMIT")
+        await self._db.close()
 
 
 def _append(connection: sqlite3.Connection, events: Sequence[Event]) -> AppendResult:
     appended: list[str] = []
     duplicates: list[str] = []
     insert = "INSERT OR IGNORE INTO events (event_id, user_id, payload) VALUES (?, ?, ?)"
-    with _transaction(connection):
+    with transaction(connection):
         for event in events:
             cursor = connection.execute(insert, (event.event_id, event.user_id, event.to_bytes()))
             (appended if cursor.rowcount == 1 else duplicates).append(event.event_id)
@@ -194,7 +148,7 @@ def _append(connection: sqlite3.Connection, events: Sequence[Event]) -> AppendRe
 def _deliver(connection: sqlite3.Connection, group: str, consumer: str, count: int) -> list[Row]:
     """The consumer's own pending events, topped up with undelivered ones up to ``count``."""
     now = time.time()
-    with _transaction(connection):
+    with transaction(connection):
         connection.execute("INSERT OR IGNORE INTO consumer_groups VALUES (?, 0)", (group,))
         rows: list[Row] = connection.execute(
             "SELECT p.position, e.payload FROM pending p JOIN events e USING (position) "
@@ -229,7 +183,7 @@ def _claim(
     connection: sqlite3.Connection, group: str, consumer: str, min_idle_seconds: float, count: int
 ) -> list[Row]:
     now = time.time()
-    with _transaction(connection):
+    with transaction(connection):
         rows: list[Row] = connection.execute(
             "SELECT p.position, e.payload FROM pending p JOIN events e USING (position) "
             "WHERE p.group_name = ? AND p.delivered_at <= ? ORDER BY p.position LIMIT ?",
@@ -244,7 +198,7 @@ def _claim(
 
 
 def _ack(connection: sqlite3.Connection, params: list[tuple[str, int]]) -> None:
-    with _transaction(connection):
+    with transaction(connection):
         connection.executemany("DELETE FROM pending WHERE group_name = ? AND position = ?", params)
 
 
@@ -258,23 +212,14 @@ def _has_undelivered(connection: sqlite3.Connection, group: str) -> bool:
 
 
 def _delete_user(connection: sqlite3.Connection, user_id: str) -> int:
-    # An erasure: the freed pages are overwritten, and the WAL, which still holds them as they
-    # were, is folded in and emptied (best effort: a reader in another process can delay it).
-    connection.execute("PRAGMA secure_delete = ON")
-    try:
-        with _transaction(connection):
-            connection.execute(
-                "DELETE FROM pending WHERE position IN "
-                "(SELECT position FROM events WHERE user_id = ?)",
-                (user_id,),
-            )
-            deleted = connection.execute(
-                "DELETE FROM events WHERE user_id = ?", (user_id,)
-            ).rowcount
-    finally:
-        connection.execute("PRAGMA secure_delete = OFF")
-    connection.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-    return deleted
+    def delete(c: sqlite3.Connection) -> int:
+        c.execute(
+            "DELETE FROM pending WHERE position IN (SELECT position FROM events WHERE user_id = ?)",
+            (user_id,),
+        )
+        return int(c.execute("DELETE FROM events WHERE user_id = ?", (user_id,)).rowcount)
+
+    return erase(connection, delete)
 
 
 def _position(text: str) -> int:

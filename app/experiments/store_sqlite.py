@@ -22,19 +22,14 @@ sqlite3 blocks, so each call runs in a worker thread on one connection guarded b
 
 from __future__ import annotations
 
-import asyncio
 import sqlite3
-import threading
-from collections.abc import Callable
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import TypeVar
 
 import orjson
 
 from app.experiments.attribution import Counter, Exposure, ExposureStoreUnavailable, VariantCounts
-
-T = TypeVar("T")
+from app.sqlite_file import SqliteFile, erase, transaction
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS exposures (
@@ -90,17 +85,21 @@ class SqliteExposureStore:
 
     def __init__(self, path: Path, *, busy_timeout_ms: int = 5000) -> None:
         self.path = path
-        self._busy_timeout_ms = busy_timeout_ms
-        self._lock = threading.Lock()
-        self._connection: sqlite3.Connection | None = None
+        self._db = SqliteFile(
+            path,
+            schema=_SCHEMA,
+            busy_timeout_ms=busy_timeout_ms,
+            synchronous="NORMAL",
+            unavailable=lambda detail: ExposureStoreUnavailable(f"sqlite exposure store {detail}"),
+        )
 
     async def save_exposure(self, exposure: Exposure, ttl: timedelta) -> None:
         """Insert the exposure and count it, unless its id is already stored; drop expired ones."""
-        await self._run(lambda c: _save(c, exposure, ttl))
+        await self._db.run(lambda c: _save(c, exposure, ttl))
 
     async def find_exposure(self, recommendation_id: str) -> Exposure | None:
         """The stored exposure, or None when unknown or dropped."""
-        row: ExposureRow | None = await self._run(
+        row: ExposureRow | None = await self._db.run(
             lambda c: c.execute(
                 f"SELECT {_EXPOSURE_COLUMNS} FROM exposures WHERE recommendation_id = ?",
                 (recommendation_id,),
@@ -110,11 +109,11 @@ class SqliteExposureStore:
 
     async def count_once(self, exposure: Exposure, item_id: str, counter: Counter) -> bool:
         """Count ``counter`` for the pair unless already counted or the exposure is gone."""
-        return await self._run(lambda c: _count_once(c, exposure, item_id, counter))
+        return await self._db.run(lambda c: _count_once(c, exposure, item_id, counter))
 
     async def variant_counts(self, experiment_id: str) -> dict[str, VariantCounts]:
         """Counters of each variant of ``experiment_id``."""
-        rows = await self._run(lambda c: c.execute(_COUNTS, (experiment_id,)).fetchall())
+        rows = await self._db.run(lambda c: c.execute(_COUNTS, (experiment_id,)).fetchall())
         return {
             variant: VariantCounts(
                 exposures=exposures,
@@ -129,7 +128,7 @@ class SqliteExposureStore:
     async def exposures_of(self, user_key: str) -> list[Exposure]:
         """The user's stored exposures (expired ones until the next save drops them), oldest
         first."""
-        rows: list[ExposureRow] = await self._run(
+        rows: list[ExposureRow] = await self._db.run(
             lambda c: c.execute(
                 f"SELECT {_EXPOSURE_COLUMNS} FROM exposures WHERE user_key = ?", (user_key,)
             ).fetchall()
@@ -138,46 +137,17 @@ class SqliteExposureStore:
 
     async def delete_user(self, user_key: str) -> int:
         """Delete the user's exposures, their counted pairs and their ``users`` rows."""
-        return await self._run(lambda c: _delete_user(c, user_key))
+        return await self._db.run(lambda c: _delete_user(c, user_key))
 
     async def close(self) -> None:
         """Close the connection; the store must not be used afterwards."""
-        with self._lock:
-            if self._connection is not None:
-                self._connection.close()
-                self._connection = None
-
-    async def _run(self, work: Callable[[sqlite3.Connection], T]) -> T:
-        return await asyncio.to_thread(self._locked, work)
-
-    def _locked(self, work: Callable[[sqlite3.Connection], T]) -> T:
-        with self._lock:
-            try:
-                if self._connection is None:
-                    self._connection = self._connect()
-                return work(self._connection)
-            except (sqlite3.Error, OSError) as exc:  # OSError: the directory cannot be made
-                raise ExposureStoreUnavailable(f"sqlite exposure store {self.path}: {exc}") from exc
-
-    def _connect(self) -> sqlite3.Connection:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        connection = sqlite3.connect(
-            self.path,
-            isolation_level=None,  # autocommit; writes use explicit BEGIN IMMEDIATE
-            check_same_thread=False,
-            timeout=self._busy_timeout_ms / 1000,
-        )
-        connection.execute("PRAGMA journal_mode = WAL")
-        connection.execute("PRAGMA synchronous = NORMAL")
-        connection.executescript(_SCHEMA)
-        return connection
+        await self._db.close()
 
 
 def _save(connection: sqlite3.Connection, exposure: Exposure, ttl: timedelta) -> None:
     served_at = exposure.served_at.timestamp()
     key = (exposure.experiment_id, exposure.variant)
-    connection.execute("BEGIN IMMEDIATE")
-    try:
+    with transaction(connection):
         # Expiry is judged by the newest exposure's time, as in the in-memory store.
         connection.execute(
             "DELETE FROM counted WHERE recommendation_id IN"
@@ -205,17 +175,12 @@ def _save(connection: sqlite3.Connection, exposure: Exposure, ttl: timedelta) ->
             connection.execute(
                 "INSERT OR IGNORE INTO users VALUES (?, ?, ?)", (*key, exposure.user_key)
             )
-        connection.execute("COMMIT")
-    except BaseException:
-        connection.execute("ROLLBACK")
-        raise
 
 
 def _count_once(
     connection: sqlite3.Connection, exposure: Exposure, item_id: str, counter: Counter
 ) -> bool:
-    connection.execute("BEGIN IMMEDIATE")
-    try:
+    with transaction(connection):
         known = connection.execute(
             "SELECT 1 FROM exposures WHERE recommendation_id = ?", (exposure.recommendation_id,)
         ).fetchone()
@@ -233,36 +198,21 @@ def _count_once(
                 " WHERE experiment_id = ? AND variant = ?",
                 (exposure.experiment_id, exposure.variant),
             )
-        connection.execute("COMMIT")
-        return counted
-    except BaseException:
-        connection.execute("ROLLBACK")
-        raise
+    return counted
 
 
 def _delete_user(connection: sqlite3.Connection, user_key: str) -> int:
-    # An erasure: the freed pages are overwritten, and the WAL, which still holds them as they
-    # were, is folded in and emptied (best effort, as in the event log).
-    connection.execute("PRAGMA secure_delete = ON")
-    connection.execute("BEGIN IMMEDIATE")
-    try:
-        connection.execute(
+    def delete(c: sqlite3.Connection) -> int:
+        c.execute(
             "DELETE FROM counted WHERE recommendation_id IN"
             " (SELECT recommendation_id FROM exposures WHERE user_key = ?)",
             (user_key,),
         )
-        deleted = connection.execute(
-            "DELETE FROM exposures WHERE user_key = ?", (user_key,)
-        ).rowcount
-        connection.execute("DELETE FROM users WHERE user_key = ?", (user_key,))
-        connection.execute("COMMIT")
-    except BaseException:
-        connection.execute("ROLLBACK")
-        raise
-    finally:
-        connection.execute("PRAGMA secure_delete = OFF")
-    connection.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-    return deleted
+        deleted = c.execute("DELETE FROM exposures WHERE user_key = ?", (user_key,)).rowcount
+        c.execute("DELETE FROM users WHERE user_key = ?", (user_key,))
+        return int(deleted)
+
+    return erase(connection, delete)
 
 
 def _exposure(row: ExposureRow) -> Exposure:

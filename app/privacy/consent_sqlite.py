@@ -9,19 +9,14 @@ at once and no cache is needed.
 
 from __future__ import annotations
 
-import asyncio
 import sqlite3
-import threading
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import TypeVar
 
 import orjson
 
 from app.privacy.consent import ConsentChange, ConsentRecord, ConsentUnavailable
-
-T = TypeVar("T")
+from app.sqlite_file import SqliteFile, erase, transaction
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS consent (
@@ -47,10 +42,14 @@ class SqliteConsentStore:
 
     def __init__(self, path: Path, *, busy_timeout_ms: int = 5000) -> None:
         self.path = path
-        self._busy_timeout_ms = busy_timeout_ms
         self._reader: sqlite3.Connection | None = None
-        self._writer: sqlite3.Connection | None = None
-        self._write_lock = threading.Lock()
+        self._writer = SqliteFile(  # writes (and history reads) on a worker thread
+            path,
+            schema=_SCHEMA,
+            busy_timeout_ms=busy_timeout_ms,
+            synchronous="FULL",
+            unavailable=lambda detail: ConsentUnavailable(f"sqlite consent store {detail}"),
+        )
 
     async def get(self, key: str) -> ConsentRecord | None:
         """Inline primary-key read (see the module docstring)."""
@@ -63,7 +62,7 @@ class SqliteConsentStore:
             return found
         try:
             if self._reader is None:
-                self._reader = self._connect(READ_BUSY_TIMEOUT_SECONDS)
+                self._reader = self._writer.connect(READ_BUSY_TIMEOUT_SECONDS)
             rows = self._reader.execute(
                 "SELECT key, choices, updated_at FROM consent "
                 f"WHERE key IN ({','.join('?' * len(found))})",
@@ -77,7 +76,7 @@ class SqliteConsentStore:
 
     async def record(self, key: str, changes: Mapping[str, bool], at: float) -> ConsentRecord:
         def write(connection: sqlite3.Connection) -> ConsentRecord:
-            with _transaction(connection):
+            with transaction(connection):
                 row = connection.execute(
                     "SELECT choices FROM consent WHERE key = ?", (key,)
                 ).fetchone()
@@ -92,7 +91,7 @@ class SqliteConsentStore:
                 )
             return ConsentRecord(merged, at)
 
-        return await self._write(write)
+        return await self._writer.run(write)
 
     async def history(self, key: str) -> list[ConsentChange]:
         def read(connection: sqlite3.Connection) -> list[ConsentChange]:
@@ -101,65 +100,21 @@ class SqliteConsentStore:
             ).fetchall()
             return [ConsentChange(orjson.loads(changes), at) for changes, at in rows]
 
-        return await self._write(read)
+        return await self._writer.run(read)
 
     async def erase(self, key: str) -> bool:
         def delete(connection: sqlite3.Connection) -> bool:
-            with _transaction(connection):
-                current = connection.execute("DELETE FROM consent WHERE key = ?", (key,)).rowcount
-                past = connection.execute(
-                    "DELETE FROM consent_history WHERE key = ?", (key,)
-                ).rowcount
+            current = connection.execute("DELETE FROM consent WHERE key = ?", (key,)).rowcount
+            past = connection.execute("DELETE FROM consent_history WHERE key = ?", (key,)).rowcount
             return bool(current or past)
 
-        return await self._write(delete)
+        return await self._writer.run(lambda connection: erase(connection, delete))
 
     async def ping(self) -> None:
         await self.get("")
 
     async def close(self) -> None:
-        await asyncio.to_thread(self._close_writer)
+        await self._writer.close()
         if self._reader is not None:
             self._reader.close()
             self._reader = None
-
-    async def _write(self, work: Callable[[sqlite3.Connection], T]) -> T:
-        return await asyncio.to_thread(self._locked, work)
-
-    def _locked(self, work: Callable[[sqlite3.Connection], T]) -> T:
-        with self._write_lock:
-            try:
-                if self._writer is None:
-                    self._writer = self._connect(self._busy_timeout_ms / 1000)
-                return work(self._writer)
-            except (sqlite3.Error, OSError) as exc:
-                raise ConsentUnavailable(f"sqlite consent store {self.path}: {exc}") from exc
-
-    def _connect(self, busy_timeout_seconds: float) -> sqlite3.Connection:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        connection = sqlite3.connect(
-            self.path, isolation_level=None, check_same_thread=False, timeout=busy_timeout_seconds
-        )
-        connection.execute("PRAGMA journal_mode = WAL")
-        connection.execute("PRAGMA synchronous = FULL")
-        connection.execute("PRAGMA secure_delete = ON")  # erased rows are overwritten on disk
-        connection.executescript(_SCHEMA)
-        return connection
-
-    def _close_writer(self) -> None:
-        with self._write_lock:
-            if self._writer is not None:
-                self._writer.close()
-                self._writer = None
-
-
-@contextmanager
-def _transaction(connection: sqlite3.Connection) -> Iterator[None]:
-    """A write transaction holding the lock from the start; rolled back on any error."""
-    connection.execute("BEGIN IMMEDIATE")
-    try:
-        yield
-    except BaseException:
-        connection.execute("ROLLBACK")
-        raise
-    connection.execute("COMMIT")

@@ -12,18 +12,13 @@ connection guarded by a lock.
 
 from __future__ import annotations
 
-import asyncio
 import sqlite3
-import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from pathlib import Path
-from typing import TypeVar
 
+from app.sqlite_file import SqliteFile, erase, transaction
 from app.webhooks.types import DeadLetter, Delivery, OutboxStats, OutboxUnavailable
-
-T = TypeVar("T")
 
 _COLUMNS = "delivery_id, endpoint, kind, body, created_at, attempts, last_error, user_key"
 _SCHEMA = """
@@ -65,21 +60,26 @@ class SqliteOutbox:
 
     def __init__(self, path: Path, *, busy_timeout_ms: int = 5000) -> None:
         self.path = path
-        self._busy_timeout_ms = busy_timeout_ms
-        self._lock = threading.Lock()
-        self._connection: sqlite3.Connection | None = None
+        # FULL: an enqueued delivery survives a power cut, like the event that caused it.
+        self._db = SqliteFile(
+            path,
+            schema=_SCHEMA,
+            busy_timeout_ms=busy_timeout_ms,
+            synchronous="FULL",
+            unavailable=lambda detail: OutboxUnavailable(f"sqlite webhook outbox {detail}"),
+        )
 
     async def enqueue(self, deliveries: Sequence[Delivery]) -> int:
         if not deliveries:
             return 0
-        return await self._run(lambda c: _enqueue(c, deliveries, time.time()))
+        return await self._db.run(lambda c: _enqueue(c, deliveries, time.time()))
 
     async def claim(self, worker: str, *, limit: int, lease_seconds: float) -> list[Delivery]:
-        rows = await self._run(lambda c: _claim(c, worker, limit, lease_seconds, time.time()))
+        rows = await self._db.run(lambda c: _claim(c, worker, limit, lease_seconds, time.time()))
         return [_delivery(row) for row in rows]
 
     async def complete(self, delivery_id: str) -> None:
-        await self._run(
+        await self._db.run(
             lambda c: c.execute("DELETE FROM outbox WHERE delivery_id = ?", (delivery_id,))
         )
 
@@ -91,80 +91,37 @@ class SqliteOutbox:
             "UPDATE outbox SET attempts = attempts + 1, last_error = ?, due_at = ?, owner = NULL "
             "WHERE delivery_id = ? AND owner = ?"
         )
-        rowcount = await self._run(
+        rowcount = await self._db.run(
             lambda c: c.execute(query, (error, due, delivery_id, worker)).rowcount
         )
         return bool(rowcount)
 
     async def dead_letter(self, delivery_id: str, worker: str, *, error: str) -> bool:
-        return await self._run(lambda c: _bury(c, delivery_id, worker, error, time.time()))
+        return await self._db.run(lambda c: _bury(c, delivery_id, worker, error, time.time()))
 
     async def dead_letters(self, limit: int = 100) -> list[DeadLetter]:
         query = f"SELECT {_COLUMNS}, dead_at FROM dead_letters ORDER BY dead_at LIMIT ?"
         rows: list[tuple[str, str, str, bytes, float, int, str | None, str | None, float]]
-        rows = await self._run(lambda c: c.execute(query, (limit,)).fetchall())
+        rows = await self._db.run(lambda c: c.execute(query, (limit,)).fetchall())
         return [DeadLetter(Delivery(*row[:-1]), row[-1]) for row in rows]
 
     async def replay(self, delivery_ids: Sequence[str] | None = None) -> int:
-        return await self._run(lambda c: _replay(c, delivery_ids, time.time()))
+        return await self._db.run(lambda c: _replay(c, delivery_ids, time.time()))
 
     async def stats(self) -> OutboxStats:
         query = (
             "SELECT (SELECT count(*) FROM outbox), (SELECT min(created_at) FROM outbox), "
             "(SELECT count(*) FROM dead_letters)"
         )
-        depth, oldest, dead = await self._run(lambda c: c.execute(query).fetchone())
+        depth, oldest, dead = await self._db.run(lambda c: c.execute(query).fetchone())
         age = max(0.0, time.time() - oldest) if oldest is not None else 0.0
         return OutboxStats(depth=depth, oldest_age_seconds=age, dead_letters=dead)
 
     async def delete_user(self, user_key: str) -> int:
-        return await self._run(lambda c: _delete_user(c, user_key))
+        return await self._db.run(lambda c: _delete_user(c, user_key))
 
     async def close(self) -> None:
-        await asyncio.to_thread(self._close)
-
-    async def _run(self, work: Callable[[sqlite3.Connection], T]) -> T:
-        return await asyncio.to_thread(self._locked, work)
-
-    def _locked(self, work: Callable[[sqlite3.Connection], T]) -> T:
-        with self._lock:
-            try:
-                if self._connection is None:
-                    self._connection = self._connect()
-                return work(self._connection)
-            except (sqlite3.Error, OSError) as exc:
-                raise OutboxUnavailable(f"sqlite webhook outbox {self.path}: {exc}") from exc
-
-    def _connect(self) -> sqlite3.Connection:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        connection = sqlite3.connect(
-            self.path,
-            isolation_level=None,  # autocommit; multi-statement writes use BEGIN IMMEDIATE
-            check_same_thread=False,
-            timeout=self._busy_timeout_ms / 1000,
-        )
-        connection.execute("PRAGMA journal_mode = WAL")
-        # FULL: an enqueued delivery survives a power cut, like the event that caused it.
-        connection.execute("PRAGMA synchronous = FULL")
-        connection.executescript(_SCHEMA)
-        return connection
-
-    def _close(self) -> None:
-        with self._lock:
-            if self._connection is not None:
-                self._connection.close()
-                self._connection = None
-
-
-@contextmanager
-def _transaction(connection: sqlite3.Connection) -> Iterator[None]:
-    connection.execute("BEGIN IMMEDIATE")
-    try:
-        yield
-    except BaseException:
-        connection.execute("ROLLBACK")
-        raise
-    connection.execute("COMMIT")
+        await self._db.close()
 
 
 def _enqueue(connection: sqlite3.Connection, deliveries: Sequence[Delivery], now: float) -> int:
@@ -183,7 +140,7 @@ def _enqueue(connection: sqlite3.Connection, deliveries: Sequence[Delivery], now
         for d in deliveries
     ]
     new = 0
-    with _transaction(connection):
+    with transaction(connection):
         for row in rows:
             # A dead letter keeps its id: enqueueing it again would bypass the replay decision.
             cursor = connection.execute(
@@ -204,7 +161,7 @@ def _claim(
     due = "SELECT EXISTS (SELECT 1 FROM outbox WHERE due_at <= ?)"
     if not connection.execute(due, (now,)).fetchone()[0]:
         return []
-    with _transaction(connection):
+    with transaction(connection):
         rows: list[Row] = connection.execute(
             f"UPDATE outbox SET due_at = ?, owner = ? WHERE delivery_id IN "
             f"(SELECT delivery_id FROM outbox WHERE due_at <= ? ORDER BY due_at LIMIT ?) "
@@ -217,7 +174,7 @@ def _claim(
 def _bury(
     connection: sqlite3.Connection, delivery_id: str, worker: str, error: str, now: float
 ) -> bool:
-    with _transaction(connection):
+    with transaction(connection):
         moved = connection.execute(
             f"INSERT INTO dead_letters ({_COLUMNS}, dead_at) "
             f"SELECT delivery_id, endpoint, kind, body, created_at, attempts + 1, ?, user_key, ? "
@@ -236,7 +193,7 @@ def _replay(connection: sqlite3.Connection, delivery_ids: Sequence[str] | None, 
     params: tuple[str, ...] = () if delivery_ids is None else tuple(delivery_ids)
     # "WHERE 1" even for all rows: an INSERT ... SELECT needs a WHERE before ON CONFLICT.
     where = f"WHERE delivery_id IN ({', '.join('?' * len(params))})" if params else "WHERE 1"
-    with _transaction(connection):
+    with transaction(connection):
         moved = connection.execute(
             f"INSERT INTO outbox ({_COLUMNS}, due_at) "
             f"SELECT delivery_id, endpoint, kind, body, created_at, 0, last_error, user_key, ? "
@@ -248,19 +205,14 @@ def _replay(connection: sqlite3.Connection, delivery_ids: Sequence[str] | None, 
 
 
 def _delete_user(connection: sqlite3.Connection, user_key: str) -> int:
-    # The bodies hold the raw user id: freed pages are overwritten, and the WAL, which still
-    # holds them as they were, is folded in and emptied (best effort, as in the event log).
-    connection.execute("PRAGMA secure_delete = ON")
-    try:
-        with _transaction(connection):
-            deleted = sum(
-                connection.execute(f"DELETE FROM {table} WHERE user_key = ?", (user_key,)).rowcount
-                for table in ("outbox", "dead_letters")
-            )
-    finally:
-        connection.execute("PRAGMA secure_delete = OFF")
-    connection.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-    return deleted
+    # The bodies hold the raw user id: their pages must not survive the deletion.
+    def delete(c: sqlite3.Connection) -> int:
+        return sum(
+            c.execute(f"DELETE FROM {table} WHERE user_key = ?", (user_key,)).rowcount
+            for table in ("outbox", "dead_letters")
+        )
+
+    return erase(connection, delete)
 
 
 def _delivery(row: Row) -> Delivery:

@@ -89,10 +89,15 @@ async def test_several_processes_append_to_one_file(sqlite_path: Path) -> None:
 async def test_file_is_in_wal_mode_with_full_sync(sqlite_path: Path) -> None:
     log = SqliteEventLog(sqlite_path)
     await log.append([make_event("e1")])
-    connection = log._connection  # the pragmas are per connection: ask the log's own
-    assert connection is not None
-    assert connection.execute("PRAGMA journal_mode").fetchone() == ("wal",)
-    assert connection.execute("PRAGMA synchronous").fetchone() == (2,)  # 2 = FULL
+    # The pragmas are per connection: ask the log's own.
+    journal, synchronous = await log._db.run(
+        lambda c: (
+            c.execute("PRAGMA journal_mode").fetchone(),
+            c.execute("PRAGMA synchronous").fetchone(),
+        )
+    )
+    assert journal == ("wal",)
+    assert synchronous == (2,)  # 2 = FULL
     await log.close()
 
 
