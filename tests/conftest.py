@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import os
+import shutil
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from fastapi.testclient import TestClient
 
 from app.settings import Settings
 
@@ -28,3 +31,20 @@ def built_home(tmp_path_factory: pytest.TempPathFactory) -> Settings:
 @pytest.fixture(scope="session")
 def shop_source(built_home: Settings) -> Path:
     return built_home.home.parent / "source" / "shop"
+
+
+@pytest.fixture(scope="module")
+def home(built_home: Settings, tmp_path_factory: pytest.TempPathFactory) -> Settings:
+    """A copy of the built home for one test module, which may change it (events, erasures)."""
+    target = tmp_path_factory.mktemp("home") / "home"
+    shutil.copytree(built_home.home, target)
+    return Settings(home=target)
+
+
+@pytest.fixture(scope="module")
+def client(home: Settings) -> Iterator[TestClient]:
+    """The real app on the module's ``home``, started and stopped once per module."""
+    from app.api.main import create_app
+
+    with TestClient(create_app(home)) as test_client:
+        yield test_client

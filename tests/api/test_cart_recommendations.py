@@ -2,31 +2,15 @@
 
 from __future__ import annotations
 
-import shutil
 import time
-from collections.abc import Iterator
 
 import pandas as pd
 import pytest
 from fastapi.testclient import TestClient
 
-from app.api.main import create_app
 from app.settings import Settings
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture(scope="module")
-def home(built_home: Settings, tmp_path_factory: pytest.TempPathFactory) -> Settings:
-    target = tmp_path_factory.mktemp("cart") / "home"
-    shutil.copytree(built_home.home, target)
-    return Settings(home=target)
-
-
-@pytest.fixture(scope="module")
-def client(home: Settings) -> Iterator[TestClient]:
-    with TestClient(create_app(home)) as test_client:
-        yield test_client
 
 
 def _event(user_id: str, item_id: str, kind: str) -> dict[str, object]:

@@ -4,15 +4,13 @@ online store, real ONNX model), on a copy of the built home."""
 from __future__ import annotations
 
 import asyncio
-import shutil
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 
 import pandas as pd
 import pytest
 from fastapi.testclient import TestClient
 from prometheus_client import REGISTRY
 
-from app.api.main import create_app
 from app.features.client import FeastFeatureClient
 from app.features.schema import UserFeatures
 from app.privacy.consent import Purpose
@@ -23,19 +21,6 @@ from app.settings import Settings
 from tests.privacy.helpers import event, logged_events
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture(scope="module")
-def home(built_home: Settings, tmp_path_factory: pytest.TempPathFactory) -> Settings:
-    target = tmp_path_factory.mktemp("consent") / "home"
-    shutil.copytree(built_home.home, target)
-    return Settings(home=target)
-
-
-@pytest.fixture(scope="module")
-def client(home: Settings) -> Iterator[TestClient]:
-    with TestClient(create_app(home)) as test_client:
-        yield test_client
 
 
 @pytest.fixture(scope="module")
