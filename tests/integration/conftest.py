@@ -8,6 +8,7 @@ import signal
 import subprocess
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -61,6 +62,30 @@ def metric(text: str, name: str, **labels: str) -> float:
         for sample in family.samples
         if sample.name == name and labels.items() <= sample.labels.items()
     )
+
+
+def readiness_pids(text: str) -> set[str]:
+    """Pids of the workers that have answered /readyz (its gauge is kept per process)."""
+    return {
+        sample.labels["pid"]
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+        if sample.name == "recserve_dependency_up"
+    }
+
+
+def reach_every_worker(http: httpx.Client, workers: int, timeout: float = 30.0) -> None:
+    """Send parallel /readyz requests on fresh connections until each of ``workers`` worker
+    processes has answered one: the kernel hands each accept to whichever worker takes it, and
+    on a busy machine one worker can take a long run of them. Fails after ``timeout``."""
+    deadline = time.monotonic() + timeout
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        while True:
+            list(pool.map(lambda _: http.get("/readyz"), range(16)))
+            seen = readiness_pids(http.get("/metrics").text)
+            if len(seen) >= workers:
+                return
+            assert time.monotonic() < deadline, f"requests reached only workers {seen}"
 
 
 class PrivateRedis:

@@ -11,11 +11,10 @@ from typing import Any
 
 import httpx
 import pytest
-from prometheus_client.parser import text_string_to_metric_families
 
 from app.settings import Settings
 from tests.api.experiment_support import feedback, two_arm_experiment
-from tests.integration.conftest import copy_home, serve
+from tests.integration.conftest import copy_home, reach_every_worker, serve
 
 pytestmark = pytest.mark.integration
 
@@ -36,16 +35,6 @@ def _recommend(http: httpx.Client, n: int) -> list[dict[str, Any]]:
 
 def _post(http: httpx.Client, batch: list[dict[str, Any]]) -> None:
     assert http.post("/events", json={"events": batch}).json()["accepted_count"] == len(batch)
-
-
-def _answering_pids(http: httpx.Client) -> set[str]:
-    """Pids of the workers that have answered /readyz (its gauge is kept per process)."""
-    return {
-        sample.labels["pid"]
-        for family in text_string_to_metric_families(http.get("/metrics").text)
-        for sample in family.samples
-        if sample.name == "recserve_dependency_up"
-    }
 
 
 def test_two_workers_share_exposures_and_attribution(
@@ -70,8 +59,7 @@ def test_two_workers_share_exposures_and_attribution(
                 e for batch in pool.map(lambda n: _recommend(http, n), range(USERS)) for e in batch
             ]
             list(pool.map(lambda s: _post(http, events[s : s + 30]), range(0, len(events), 30)))
-            list(pool.map(lambda _: http.get("/readyz"), range(20)))
-            assert len(_answering_pids(http)) == 2, "requests never reached both workers"
+            reach_every_worker(http, 2)
         report = server.get("/experiments/workers-ab/report").json()
 
     assert sum(v["exposures"] for v in report["variants"]) == USERS

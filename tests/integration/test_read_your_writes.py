@@ -15,7 +15,7 @@ from tests.integration.test_redis_outage import redis_home  # noqa: F401 (fixtur
 
 pytestmark = pytest.mark.integration
 
-WARM_UP_REQUESTS = 300
+WARM_UP_REQUESTS = 1000  # sequential accepts can favour one worker for a long run
 # Consecutive in-process hits after both workers have answered: each worker holds the list.
 LOCAL_HITS_IN_A_ROW = 10
 CHECKS = 20
