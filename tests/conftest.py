@@ -9,10 +9,20 @@ from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
+from redis.asyncio import Redis
 
 from app.settings import Settings
 
 TEST_REDIS_URL = os.environ.get("RECSERVE_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+
+
+async def delete_redis_keys(match: str) -> None:
+    """Delete the keys matching the glob ``match`` on the test Redis: one test's own keys,
+    never the whole database, which other engineers' tests share."""
+    async with Redis.from_url(TEST_REDIS_URL) as client:
+        keys = [key async for key in client.scan_iter(match=match)]
+        if keys:
+            await client.delete(*keys)
 
 
 @pytest.fixture(scope="session")

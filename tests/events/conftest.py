@@ -21,6 +21,7 @@ from app.events.log_nats import NatsEventLog
 from app.events.log_redis import RedisEventLog
 from app.events.log_sqlite import SqliteEventLog
 from app.events.types import Event, EventType
+from tests.conftest import delete_redis_keys
 
 REDIS_URL = os.environ.get("RECSERVE_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
 REDIS_MARKS = [pytest.mark.redis, pytest.mark.integration]
@@ -66,11 +67,7 @@ async def make_redis_log() -> AsyncIterator[RedisLogFactory]:
     yield make
     for log in built:
         await log.close()
-    admin = Redis.from_url(REDIS_URL)
-    keys = [key async for key in admin.scan_iter(match=f"{stream_key}*")]
-    if keys:
-        await admin.delete(*keys)
-    await admin.aclose()
+    await delete_redis_keys(f"{stream_key}*")
 
 
 @pytest.fixture

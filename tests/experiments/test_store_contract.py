@@ -26,7 +26,7 @@ from app.experiments.attribution import (
 )
 from app.experiments.store_redis import RedisExposureStore
 from app.experiments.store_sqlite import SqliteExposureStore
-from tests.conftest import TEST_REDIS_URL
+from tests.conftest import TEST_REDIS_URL, delete_redis_keys
 
 HOUR = timedelta(hours=1)
 OpenStore = Callable[[], Awaitable[ExposureStore]]
@@ -68,11 +68,7 @@ async def open_store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIte
     for store in opened:
         await store.close()
     if request.param == "redis":
-        admin = Redis.from_url(TEST_REDIS_URL)
-        keys = [key async for key in admin.scan_iter(match=f"{prefix}:*")]
-        if keys:
-            await admin.delete(*keys)
-        await admin.aclose()
+        await delete_redis_keys(f"{prefix}:*")
 
 
 @pytest.fixture

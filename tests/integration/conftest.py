@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import shutil
 import signal
-import subprocess
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -20,6 +19,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from app.data.ingest import load_dataset
 from app.settings import Settings
 from loadtests.server import free_port, recserve_argv, running
+from tests.integration.private_server import PrivateServer, owned_server
 
 
 @contextmanager
@@ -88,14 +88,11 @@ def reach_every_worker(http: httpx.Client, workers: int, timeout: float = 30.0) 
             assert time.monotonic() < deadline, f"requests reached only workers {seen}"
 
 
-class PrivateRedis:
+class PrivateRedis(PrivateServer):
     """A ``redis-server`` owned by one test: append-only with fsync on every write, so data
     survives a SIGKILL and a restart on the same port and directory."""
 
-    def __init__(self, directory: Path) -> None:
-        self.port = free_port()
-        self.directory = directory
-        self._process: subprocess.Popen[bytes] | None = None
+    executable = "redis-server"
 
     @property
     def url(self) -> str:
@@ -103,24 +100,13 @@ class PrivateRedis:
 
     def start(self) -> None:
         """Start the server and wait until it answers PING."""
-        self._process = subprocess.Popen(
-            [
-                "redis-server",
-                *("--port", str(self.port), "--bind", "127.0.0.1", "--save", ""),
-                *("--appendonly", "yes", "--appendfsync", "always"),
-                *("--dir", str(self.directory), "--daemonize", "no"),
-            ],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        deadline = time.monotonic() + 10
+        argv = [
+            *("--port", str(self.port), "--bind", "127.0.0.1", "--save", ""),
+            *("--appendonly", "yes", "--appendfsync", "always"),
+            *("--dir", str(self.directory), "--daemonize", "no"),
+        ]
         with redis.Redis.from_url(self.url, socket_timeout=1) as client:
-            while not _answers_ping(client):
-                if self._process.poll() is not None:
-                    raise RuntimeError(f"redis-server exited with {self._process.returncode}")
-                if time.monotonic() > deadline:
-                    raise TimeoutError(f"redis-server on port {self.port} did not answer PING")
-                time.sleep(0.05)
+            self._launch(argv, lambda: _answers_ping(client), "answer PING")
 
     def pause(self) -> None:
         """SIGSTOP the server: connections stay open and nothing answers, as in a hang."""
@@ -132,13 +118,6 @@ class PrivateRedis:
         assert self._process is not None
         self._process.send_signal(signal.SIGCONT)
 
-    def kill(self) -> None:
-        """SIGKILL the server, as a crash would, and reap it."""
-        if self._process is not None and self._process.poll() is None:
-            self._process.send_signal(signal.SIGKILL)
-            self._process.wait(10)
-        self._process = None
-
 
 def _answers_ping(client: redis.Redis) -> bool:
     try:
@@ -149,15 +128,8 @@ def _answers_ping(client: redis.Redis) -> bool:
 
 @pytest.fixture
 def private_redis(tmp_path: Path) -> Iterator[PrivateRedis]:
-    if shutil.which("redis-server") is None:
-        pytest.skip("redis-server is not installed")
-    server = PrivateRedis(tmp_path / "redis")
-    server.directory.mkdir()
-    server.start()
-    try:
+    with owned_server(PrivateRedis, tmp_path / "redis") as server:
         yield server
-    finally:
-        server.kill()
 
 
 @pytest.fixture(scope="session")

@@ -14,18 +14,11 @@ from redis.asyncio import Redis
 from app.privacy.consent import ConsentStore
 from app.privacy.consent_redis import RedisConsentStore
 from app.privacy.consent_sqlite import SqliteConsentStore
-from tests.conftest import TEST_REDIS_URL
+from tests.conftest import TEST_REDIS_URL, delete_redis_keys
 
 
 def redis_consent_store(prefix: str) -> RedisConsentStore:
     return RedisConsentStore(Redis.from_url(TEST_REDIS_URL, socket_timeout=1.0), prefix=prefix)
-
-
-async def delete_prefix(prefix: str) -> None:
-    async with Redis.from_url(TEST_REDIS_URL) as client:
-        keys = [key async for key in client.scan_iter(match=f"{prefix}:*")]
-        if keys:
-            await client.delete(*keys)
 
 
 @pytest.fixture
@@ -46,4 +39,4 @@ async def consent_store(
         yield store
     finally:
         await store.close()
-        await delete_prefix(redis_prefix)
+        await delete_redis_keys(f"{redis_prefix}:*")

@@ -20,8 +20,8 @@ from app.serving.bootstrap import build_consent
 from app.serving.cache_local import LocalCache
 from app.serving.invalidation import SubscribedLocalCache, subscriber_client_from_url
 from app.settings import Settings
-from tests.conftest import TEST_REDIS_URL
-from tests.privacy.conftest import delete_prefix, redis_consent_store
+from tests.conftest import TEST_REDIS_URL, delete_redis_keys
+from tests.privacy.conftest import redis_consent_store
 
 pytestmark = pytest.mark.integration
 
@@ -107,7 +107,7 @@ async def test_redis_cache_serves_reads_and_every_change_reaches_other_workers(
     finally:
         await reader.close()
         await writer.close()
-        await delete_prefix(redis_prefix)
+        await delete_redis_keys(f"{redis_prefix}:*")
 
 
 async def test_bootstrap_picks_the_store_from_settings(tmp_path: Path, redis_prefix: str) -> None:
@@ -126,4 +126,4 @@ async def test_bootstrap_picks_the_store_from_settings(tmp_path: Path, redis_pre
     await shared.update("u1", {Purpose.TRACKING: False})
     assert await shared.allows("u1", Purpose.TRACKING) is False
     await shared.close()
-    await delete_prefix(redis_prefix)
+    await delete_redis_keys(f"{redis_prefix}:*")

@@ -13,7 +13,6 @@ import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 
 import pytest
-from redis.asyncio import Redis
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
@@ -21,6 +20,7 @@ from app.serving.breaker import BreakerState, CircuitBreaker
 from app.serving.cache import CacheUnavailable, RecommendationCache
 from app.serving.cache_local import MAX_VARIANTS_PER_USER, LocalCache
 from app.serving.cache_redis import RedisCache, redis_client_from_url
+from tests.conftest import delete_redis_keys
 
 REDIS_URL = os.environ.get("RECSERVE_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
 CLOSED_PORT_URL = "redis://127.0.0.1:1/0"
@@ -56,11 +56,7 @@ async def make_redis_cache() -> AsyncIterator[RedisCacheFactory]:
     for cache in built:
         await cache.close()
     if built:
-        admin = Redis.from_url(REDIS_URL)
-        keys = [key async for key in admin.scan_iter(match=f"{prefix}*")]
-        if keys:
-            await admin.delete(*keys)
-        await admin.aclose()
+        await delete_redis_keys(f"{prefix}*")
 
 
 @pytest.fixture(params=["local", pytest.param("redis", marks=REDIS_MARKS)])

@@ -17,7 +17,7 @@ from app.webhooks.outbox import Outbox
 from app.webhooks.outbox_redis import RedisOutbox
 from app.webhooks.outbox_sqlite import SqliteOutbox
 from app.webhooks.types import Delivery
-from tests.conftest import TEST_REDIS_URL
+from tests.conftest import TEST_REDIS_URL, delete_redis_keys
 from tests.webhooks.receiver import Receiver
 
 REDIS_MARKS = [pytest.mark.redis, pytest.mark.integration]
@@ -60,11 +60,7 @@ async def open_outbox(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIt
     for outbox in opened:
         await outbox.close()
     if request.param == "redis":
-        admin = Redis.from_url(TEST_REDIS_URL)
-        keys = [key async for key in admin.scan_iter(match=f"{prefix}:*")]
-        if keys:
-            await admin.delete(*keys)
-        await admin.aclose()
+        await delete_redis_keys(f"{prefix}:*")
 
 
 @pytest.fixture
