@@ -40,8 +40,11 @@ def post_request(path: str, body: bytes) -> bytes:
     return head.encode() + body
 
 
-def event_requests(home: Path, n_requests: int, batch: int, seed: int = 0) -> list[bytes]:
-    """``n_requests`` pre-built ``POST /events`` of ``batch`` distinct new events each."""
+def event_requests(
+    home: Path, n_requests: int, batch: int, rate_events: float, seed: int = 0
+) -> list[bytes]:
+    """``n_requests`` pre-built ``POST /events`` of ``batch`` distinct new events each,
+    stamped ``batch / rate_events`` seconds apart, the last one now."""
     users, _ = zipf_user_stream(home, n_requests * batch, 1.0, 0.0, seed)
     items = pd.read_parquet(home / "data" / "items.parquet", columns=["item_id"])["item_id"]
     rng = np.random.default_rng(seed)
@@ -53,6 +56,10 @@ def event_requests(home: Path, n_requests: int, batch: int, seed: int = 0) -> li
     )
     run = time.time_ns()
     now = time.time()
+    # Times move forward request by request as in a live stream, ``batch / rate_events``
+    # apart, ending now (a busy user's events within one second tie, as they do live).
+    spacing = batch / rate_events
+    start = now - n_requests * spacing
     requests = []
     for r in range(n_requests):
         events = [
@@ -61,7 +68,7 @@ def event_requests(home: Path, n_requests: int, batch: int, seed: int = 0) -> li
                 "user_id": users[r * batch + e],
                 "item_id": picks[r * batch + e],
                 "type": kinds[r * batch + e],
-                "timestamp": now,
+                "timestamp": start + r * spacing,
                 **({"value": 9.99} if kinds[r * batch + e] == "purchase" else {}),
             }
             for e in range(batch)
@@ -83,7 +90,7 @@ def run(args: argparse.Namespace) -> dict[str, dict[str, Any]]:
     n_requests = int(
         args.duration * closed_max_rps + args.duration * args.rate_events / args.batch + 200
     )
-    requests = event_requests(home, n_requests, args.batch)
+    requests = event_requests(home, n_requests, args.batch, args.rate_events)
     port = free_port()
     phases: dict[str, dict[str, Any]] = {}
     try:

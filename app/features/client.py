@@ -27,6 +27,7 @@ from app.settings import Settings
 if TYPE_CHECKING:
     from feast import FeatureService, FeatureStore, FeatureView
     from feast.protos.feast.types.EntityKey_pb2 import EntityKey
+    from feast.protos.feast.types.Value_pb2 import Value
 
 # Read by ping(); an id no real user has, so the probe reads nothing but still hits the store.
 PING_USER_ID = "\x00recserve-ping"
@@ -107,22 +108,29 @@ class FeastFeatureClient:
         return {user_id: user_features(user_id, row) for user_id, row in pairs}
 
     def _read(self, user_ids: Sequence[str]) -> list[dict[str, Any]]:
-        """Each user's feature values, read view by view through the online store's own
-        ``online_read`` (the interface Feast's ``get_online_features`` calls): the feature
-        service's views are resolved once from the registry, so a read skips Feast's
-        per-call request planning and response building, about half the cost of a one-user
-        ``get_online_features``."""
+        """Each user's feature values as Python values (``python_value``)."""
+        return [
+            {name: python_value(value) for name, value in row.items()}
+            for row in self.read_values(user_ids)
+        ]
+
+    def read_values(self, user_ids: Sequence[str]) -> list[dict[str, Value]]:
+        """Each user's feature values as the online store's ``Value`` protos, read view by
+        view through the store's own ``online_read`` (the interface Feast's
+        ``get_online_features`` calls): the feature service's views are resolved once from
+        the registry, so a read skips Feast's per-call request planning and response
+        building, about half the cost of a one-user ``get_online_features``."""
         views = self._views or self._load_views()
         self._follow_sqlite_file()
         keys = [user_entity_key(user_id) for user_id in user_ids]
-        rows: list[dict[str, Any]] = [{} for _ in user_ids]
+        rows: list[dict[str, Value]] = [{} for _ in user_ids]
         try:
             online_store = self._store.provider.online_store
             for view, names in views:
                 found = online_store.online_read(self._store.config, view, keys, names)
                 for row, (_, values) in zip(rows, found, strict=True):
                     if values:
-                        row.update((n, _python_value(v)) for n, v in values.items() if n in names)
+                        row.update((n, v) for n, v in values.items() if n in names)
         except Exception as exc:  # Feast surfaces redis, sqlite3 and its own error types
             # No user id in the message: it ends up in logs and 503 details.
             raise FeatureStoreError(f"online read failed: {_describe(exc)}") from exc
@@ -249,7 +257,7 @@ def user_entity_key(user_id: str) -> EntityKey:
     return EntityKey(join_keys=[USER_JOIN_KEY], entity_values=[Value(string_val=user_id)])
 
 
-def _python_value(value: Any) -> Any:
+def python_value(value: Value) -> Any:
     """A ``feast.types.Value`` proto as a Python scalar, a tuple for lists, None when unset."""
     kind = value.WhichOneof("val")
     if kind is None or kind == "null_val":

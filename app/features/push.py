@@ -1,5 +1,5 @@
-"""Online writes of users' behaviour rows into the view the ``user_behaviour_push`` push
-source feeds.
+"""Reads and online writes of users' behaviour rows, into the view the
+``user_behaviour_push`` push source feeds.
 
 The behaviour view reads from the push source, so these writes land in the same online rows
 that batch materialization fills, and the next ``FeastFeatureClient.get_user`` sees them.
@@ -9,10 +9,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Protocol
 
+from app.features.behaviour import BehaviourRow
 from app.features.client import FeastFeatureClient, user_entity_key
-from app.features.schema import USER_BEHAVIOUR_VIEW, UserFeatures
+from app.features.schema import USER_BEHAVIOUR_VIEW
+from app.features.store import open_store
+from app.settings import Settings
 
 if TYPE_CHECKING:
     from feast import FeatureStore, FeatureView
@@ -24,35 +27,65 @@ class ProfileWriteError(RuntimeError):
     """The online store did not take the pushed rows."""
 
 
-class ProfileWriter(Protocol):
-    """What the event path needs to store updated behaviour features."""
+class BehaviourStore(Protocol):
+    """What the event path needs: read users' behaviour rows, store updated ones."""
 
-    def write(self, profiles: Sequence[UserFeatures], at: datetime) -> None:
-        """Store the behaviour features of every profile in one batch, stamped ``at``.
+    def read(self, user_ids: Sequence[str]) -> dict[str, BehaviourRow | None]:
+        """Each distinct user's row, None for users with none, in one online read.
+        Raises ``FeatureStoreError`` when the store fails."""
+        ...
+
+    def write(self, rows: Sequence[BehaviourRow], at: datetime) -> None:
+        """Store every row in one batch, stamped ``at``.
         Raises ``ProfileWriteError`` when the store fails."""
         ...
 
     def close(self) -> None:
-        """Release connections; the writer is not used afterwards."""
+        """Release connections; the store is not used afterwards."""
         ...
 
 
-class FeastProfileWriter:
-    """``ProfileWriter`` over its own ``FeatureStore`` (same config as the read client).
+class FeastBehaviourStore:
+    """``BehaviourStore`` over a client reading only the behaviour view and its
+    ``FeatureStore``.
 
     Rows go straight to the online store's ``online_write_batch``, the call Feast's
-    ``push(..., to=PushMode.ONLINE)`` ends in, with the feature values built as protos: a
-    push first converts a DataFrame through Arrow and looks the push source's views up in
-    the registry on every call, which cost 9 of every 10 ms of a 70-user batch."""
+    ``push(..., to=PushMode.ONLINE)`` ends in, as the protos they were read as: a push first
+    converts a DataFrame through Arrow and looks the push source's views up in the registry
+    on every call, which cost 9 of every 10 ms of a 70-user batch."""
 
-    def __init__(self, store: FeatureStore) -> None:
+    def __init__(self, reader: FeastFeatureClient, store: FeatureStore) -> None:
+        self._reader = reader
         self._store = store
         self._view: FeatureView | None = None
 
-    def write(self, profiles: Sequence[UserFeatures], at: datetime) -> None:
-        """One batch write of every profile's behaviour row, stamped ``at`` (Redis keeps a
-        row only when its timestamp is newer than the stored one)."""
-        if not profiles:
+    @classmethod
+    def from_settings(cls, settings: Settings) -> FeastBehaviourStore:
+        """A store of its own reading only the behaviour view (one round trip instead of one
+        per view). Its writes are rows just read and stamped now, always the newest
+        (``repo_config``'s ``writes_are_newest``). Nothing is opened yet."""
+        store = open_store(settings, writes_are_newest=True)
+        reader = FeastFeatureClient(
+            store,
+            sqlite_busy_timeout_ms=settings.feast.sqlite_busy_timeout_ms,
+            views=[USER_BEHAVIOUR_VIEW],
+        )
+        return cls(reader, store)
+
+    def read(self, user_ids: Sequence[str]) -> dict[str, BehaviourRow | None]:
+        distinct = list(dict.fromkeys(user_ids))
+        if not distinct:
+            return {}
+        found = self._reader.read_values(distinct)
+        return {
+            user_id: BehaviourRow.from_values(user_id, values)
+            for user_id, values in zip(distinct, found, strict=True)
+        }
+
+    def write(self, rows: Sequence[BehaviourRow], at: datetime) -> None:
+        """One batch write of every row, stamped ``at`` (Redis keeps a row only when its
+        timestamp is newer than the stored one)."""
+        if not rows:
             return
         try:
             if self._view is None:
@@ -60,39 +93,17 @@ class FeastProfileWriter:
                 self._view = self._store.get_feature_view(
                     USER_BEHAVIOUR_VIEW, allow_registry_cache=True
                 )
-            rows: list[tuple[EntityKey, dict[str, Value], datetime, datetime | None]] = [
-                (user_entity_key(p.user_id), behaviour_values(p), at, at) for p in profiles
+            batch: list[tuple[EntityKey, dict[str, Value], datetime, datetime | None]] = [
+                (user_entity_key(row.user_id), row.values(), at, at) for row in rows
             ]
             self._store.provider.online_store.online_write_batch(
-                self._store.config, self._view, rows, None
+                self._store.config, self._view, batch, None
             )
         except Exception as exc:  # Feast surfaces redis, sqlite3 and its own error types
             raise ProfileWriteError(
-                f"write of {len(profiles)} profiles failed: {type(exc).__name__}: {exc}"
+                f"write of {len(rows)} profiles failed: {type(exc).__name__}: {exc}"
             ) from exc
 
     def close(self) -> None:
-        """Close the online store connection, the way the read client closes its own."""
-        FeastFeatureClient(self._store).close()
-
-
-def behaviour_values(profile: UserFeatures) -> dict[str, Value]:
-    """The behaviour features of ``profile`` as Feast ``Value`` protos of the view's types."""
-    from feast.protos.feast.types.Value_pb2 import FloatList, Int64List, StringList, Value
-
-    def optional(**value: Any) -> Value:
-        return Value(**value) if next(iter(value.values())) is not None else Value()
-
-    return {
-        "history_items": Value(string_list_val=StringList(val=profile.history_items)),
-        "history_timestamps": Value(int64_list_val=Int64List(val=profile.history_timestamps)),
-        "interaction_count": Value(int64_val=profile.interaction_count),
-        "recency_days": optional(double_val=profile.recency_days),
-        "frequency_30d": Value(int64_val=profile.frequency_30d),
-        "monetary": Value(double_val=profile.monetary),
-        "last_event_at": optional(int64_val=profile.last_event_at),
-        "top_categories": Value(string_list_val=StringList(val=profile.top_categories)),
-        "top_category_scores": Value(
-            float_list_val=FloatList(val=[float(s) for s in profile.top_category_scores])
-        ),
-    }
+        """Close the online store connection (the reader shares the writer's store)."""
+        self._reader.close()

@@ -33,9 +33,13 @@ ENTITY_KEY_SERIALIZATION_VERSION = 3
 MATERIALIZE_WINDOW = timedelta(seconds=1)
 
 
-def repo_config(settings: Settings) -> RepoConfig:
+def repo_config(settings: Settings, *, writes_are_newest: bool = False) -> RepoConfig:
     """The Feast configuration for ``settings``: file registry under ``feast_dir``, SQLite
-    online store there too unless ``redis_url`` is set (then Redis), file offline store."""
+    online store there too unless ``redis_url`` is set (then Redis), file offline store.
+
+    ``writes_are_newest``: the caller only writes rows stamped with the current time, so
+    Feast's Redis check that each row is newer than the stored one (a round trip reading
+    every row's timestamp before the write) can never refuse one and is skipped."""
     from feast.repo_config import RegistryConfig, RepoConfig
 
     online_store: dict[str, Any]
@@ -47,6 +51,7 @@ def repo_config(settings: Settings) -> RepoConfig:
                 socket_timeout=settings.redis.socket_timeout_seconds,
                 connect_timeout=settings.redis.connect_timeout_seconds,
             ),
+            "skip_dedup": writes_are_newest,
         }
     else:
         online_store = {"type": "sqlite", "path": str(sqlite_path(settings))}
@@ -114,11 +119,13 @@ def redis_connection_string(url: str, *, socket_timeout: float, connect_timeout:
     return ",".join([f"{parts.hostname or 'localhost'}:{parts.port or 6379}", *rendered])
 
 
-def open_store(settings: Settings) -> FeatureStore:
-    """A ``FeatureStore`` for ``settings``; nothing is read until it is first used."""
+def open_store(settings: Settings, *, writes_are_newest: bool = False) -> FeatureStore:
+    """A ``FeatureStore`` for ``settings`` (see ``repo_config``); nothing is read until it is
+    first used."""
     from feast import FeatureStore
 
-    return FeatureStore(repo_path=str(settings.feast_dir), config=repo_config(settings))
+    config = repo_config(settings, writes_are_newest=writes_are_newest)
+    return FeatureStore(repo_path=str(settings.feast_dir), config=config)
 
 
 def apply_and_materialize(

@@ -80,9 +80,9 @@ class EventIngestor:
         return tracked, refused
 
     async def close(self) -> None:
-        """Close the event log and the profile writer."""
+        """Close the event log and the behaviour store."""
         await self._log.close()
-        self._updater.writer.close()
+        self._updater.store.close()
 
 
 def _split_stored(events: Sequence[Event], appended: set[str]) -> tuple[list[Event], list[Event]]:
