@@ -39,12 +39,11 @@ class History:
     """Distinct items oldest -> newest by last interaction (ties by item id), with those times
     in Unix seconds, held as two Feast ``Value`` protos (string list, int64 list)."""
 
-    __slots__ = ("_encoded", "_item_tuple", "_items", "_times")
+    __slots__ = ("_encoded", "_items", "_times")
 
     def __init__(self, items: Value, times: Value) -> None:
         self._items = items
         self._times = times
-        self._item_tuple: tuple[str, ...] | None = None
         self._encoded: bytes | None = None
 
     @classmethod
@@ -62,9 +61,7 @@ class History:
 
     @property
     def items(self) -> tuple[str, ...]:
-        if self._item_tuple is None:
-            self._item_tuple = tuple(self._items.string_list_val.val)
-        return self._item_tuple
+        return tuple(self._items.string_list_val.val)
 
     @property
     def times(self) -> tuple[int, ...]:
@@ -108,26 +105,32 @@ class History:
 
     def _positions_before(self, cut: int, item_ids: Mapping[str, int]) -> list[int]:
         """Ascending positions below ``cut`` of any of ``item_ids``."""
-        suspects = [item for item in item_ids if self._may_hold(item)]
-        if not suspects:
-            return []
-        stored = self.items  # the exact search needs the ids as Python strings
-        positions = []
-        for item in suspects:
-            try:
-                positions.append(stored.index(item, 0, cut))
-            except ValueError:
-                continue
-        return sorted(positions)
+        found = (self._position(item) for item in item_ids)
+        return sorted(position for position in found if position is not None and position < cut)
 
-    def _may_hold(self, item_id: str) -> bool:
-        """False only if ``item_id`` is certainly absent: its wire form (field tag, length,
-        UTF-8) is not in the serialised list. A match inside another id's bytes only costs
-        the exact search."""
+    def _position(self, item_id: str) -> int | None:
+        """Where ``item_id`` is, found in the serialised list without making the stored ids
+        Python strings (that cost more than the rest of the merge): look for its wire form
+        (field tag, length, UTF-8), then count the elements before the match by parsing that
+        prefix in C. A match inside another id's bytes fails the final check; search on."""
+        from google.protobuf.message import DecodeError
+
+        string_list = self._items.string_list_val
         if self._encoded is None:
-            self._encoded = self._items.SerializeToString()
+            self._encoded = string_list.SerializeToString()
         data = item_id.encode()
-        return b"\n" + _varint(len(data)) + data in self._encoded
+        pattern = b"\n" + _varint(len(data)) + data
+        stored = string_list.val
+        offset = self._encoded.find(pattern)
+        while offset >= 0:
+            try:
+                position = len(type(string_list).FromString(self._encoded[:offset]).val)
+            except DecodeError:
+                position = -1
+            if 0 <= position < len(stored) and stored[position] == item_id:
+                return position
+            offset = self._encoded.find(pattern, offset + 1)
+        return None
 
 
 def _empty_history() -> History:

@@ -99,6 +99,14 @@ def _latest(events: list[Event]) -> dict[str, int]:
     return latest
 
 
+def test_item_seen_again_is_found_past_a_look_alike_inside_another_id() -> None:
+    # "ab" on the wire is b"\n\x02ab", which is also inside the first id's bytes.
+    history = _stored([("\n\x02ab", 10), ("ab", 20), ("c", 30)])
+    merged = history.merged({"ab": 40}, HISTORY_MAX_ITEMS)
+    assert merged.items == ("\n\x02ab", "c", "ab")
+    assert merged.times == (10, 30, 40)
+
+
 def test_row_round_trips_through_its_protos() -> None:
     row = merge_events(None, "u", [_event("a", 100, "purchase", 3.0), _event("b", 90)], NOW)
     back = BehaviourRow.from_values("u", row.values())
