@@ -137,9 +137,22 @@ def _empty_history() -> History:
     return History.of()
 
 
+# The behaviour features live events change; the others (top categories) only the batch job
+# computes, so the event path neither reads nor rewrites them.
+LIVE_BEHAVIOUR_FEATURES = (
+    "history_items",
+    "history_timestamps",
+    "interaction_count",
+    "recency_days",
+    "frequency_30d",
+    "monetary",
+    "last_event_at",
+)
+
+
 @dataclass(frozen=True)
 class BehaviourRow:
-    """The ``user_behaviour`` view's features of one user."""
+    """The ``LIVE_BEHAVIOUR_FEATURES`` of one user."""
 
     user_id: str
     history: History = field(default_factory=_empty_history)
@@ -148,8 +161,6 @@ class BehaviourRow:
     frequency_30d: int = 0
     monetary: float = 0.0
     last_event_at: int | None = None
-    top_categories: tuple[str, ...] = ()
-    top_category_scores: tuple[float, ...] = ()
 
     @classmethod
     def from_values(cls, user_id: str, values: Mapping[str, Value]) -> BehaviourRow | None:
@@ -171,13 +182,11 @@ class BehaviourRow:
             frequency_30d=scalar("frequency_30d") or 0,
             monetary=scalar("monetary") or 0.0,
             last_event_at=scalar("last_event_at"),
-            top_categories=scalar("top_categories") or (),
-            top_category_scores=scalar("top_category_scores") or (),
         )
 
     def values(self) -> dict[str, Value]:
         """The row as Feast ``Value`` protos of the view's types, ready to write."""
-        from feast.protos.feast.types.Value_pb2 import FloatList, StringList, Value
+        from feast.protos.feast.types.Value_pb2 import Value
 
         items, times = self.history.protos()
         recency, last_event = self.recency_days, self.last_event_at
@@ -189,8 +198,4 @@ class BehaviourRow:
             "frequency_30d": Value(int64_val=self.frequency_30d),
             "monetary": Value(double_val=self.monetary),
             "last_event_at": Value() if last_event is None else Value(int64_val=last_event),
-            "top_categories": Value(string_list_val=StringList(val=self.top_categories)),
-            "top_category_scores": Value(
-                float_list_val=FloatList(val=[float(s) for s in self.top_category_scores])
-            ),
         }

@@ -62,7 +62,8 @@ class FeatureClient(Protocol):
 
 class FeastFeatureClient:
     """``FeatureClient`` over a Feast ``FeatureStore``. Construction does no I/O. ``views``
-    limits reads to those views of the feature service (the others' features read as unset)."""
+    limits reads to those views of the feature service and ``features`` to those features
+    (the others read as unset)."""
 
     def __init__(
         self,
@@ -70,9 +71,11 @@ class FeastFeatureClient:
         service_name: str = RECOMMEND_FEATURE_SERVICE,
         sqlite_busy_timeout_ms: int = 50,
         views: Collection[str] | None = None,
+        features: Collection[str] | None = None,
     ) -> None:
         self._store = store
         self._only_views = None if views is None else frozenset(views)
+        self._features = _FEATURES if features is None else _FEATURES & frozenset(features)
         self._sqlite_busy_timeout_ms = sqlite_busy_timeout_ms
         self._service_name = service_name
         self._service: FeatureService | None = None
@@ -198,7 +201,7 @@ class FeastFeatureClient:
                             self._store.get_feature_view(
                                 projection.name, allow_registry_cache=True
                             ),
-                            [f.name for f in projection.features if f.name in _FEATURES],
+                            [f.name for f in projection.features if f.name in self._features],
                         )
                         for projection in service.feature_view_projections
                         if self._only_views is None or projection.name in self._only_views

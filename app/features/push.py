@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Protocol
 
-from app.features.behaviour import BehaviourRow
+from app.features.behaviour import LIVE_BEHAVIOUR_FEATURES, BehaviourRow
 from app.features.client import FeastFeatureClient, user_entity_key
 from app.features.schema import USER_BEHAVIOUR_VIEW
 from app.features.store import open_store
@@ -61,14 +61,15 @@ class FeastBehaviourStore:
 
     @classmethod
     def from_settings(cls, settings: Settings) -> FeastBehaviourStore:
-        """A store of its own reading only the behaviour view (one round trip instead of one
-        per view). Its writes are rows just read and stamped now, always the newest
-        (``repo_config``'s ``writes_are_newest``). Nothing is opened yet."""
+        """A store of its own reading only the behaviour features events change (one round
+        trip instead of one per view). Its writes are rows just read and stamped now, always
+        the newest (``repo_config``'s ``writes_are_newest``). Nothing is opened yet."""
         store = open_store(settings, writes_are_newest=True)
         reader = FeastFeatureClient(
             store,
             sqlite_busy_timeout_ms=settings.feast.sqlite_busy_timeout_ms,
             views=[USER_BEHAVIOUR_VIEW],
+            features=LIVE_BEHAVIOUR_FEATURES,
         )
         return cls(reader, store)
 
