@@ -16,6 +16,16 @@ A model version is a directory ``<models_root>/<version>/`` holding:
   ``catalogue.json`` (a JSON list of ``CatalogueItem``: the display attributes of the items,
   as the data held them at build time).
 
+A two-stage model (``model_type`` ``TWO_STAGE_MODEL_TYPE``, for catalogues too large for the
+dense hybrid; ``app/retrieval.py``) has the same files, but ``model.onnx`` ranks candidates
+only: inputs ``history_vectors`` (float32 [H, d], the history items' embeddings oldest ->
+newest after one all-zero padding row), ``user_tokens`` (as above), ``candidate_vectors``
+(float32 [C, d]) and ``candidate_features`` (float32 [C, F]); outputs ``scores`` (float32
+[C]) and ``user_vector`` (float32 [d], the query of the ANN search). Beside it, all listed in
+``artifacts``: ``item_vectors.npy`` (float16 [n_items, d]), ``popularity.npy`` (float32
+[n_items]), the neighbour index files above, and ``items.usearch`` (the ANN index); the
+catalogue is ``catalogue.parquet`` (the ``CatalogueItem`` fields as columns) instead of JSON.
+
 ``<models_root>/CURRENT`` names the published version. Publishing writes the directory under a
 temporary name, renames it into place, then replaces ``CURRENT`` atomically, so a reader never
 sees half a model.
@@ -39,6 +49,11 @@ MANIFEST_FILE = "manifest.json"
 NEIGHBOURS_FILE = "neighbours.npy"
 NEIGHBOUR_SCORES_FILE = "neighbour_scores.npy"
 CATALOGUE_FILE = "catalogue.json"
+CATALOGUE_PARQUET_FILE = "catalogue.parquet"
+ITEM_VECTORS_FILE = "item_vectors.npy"
+POPULARITY_FILE = "popularity.npy"
+ANN_INDEX_FILE = "items.usearch"
+TWO_STAGE_MODEL_TYPE = "two_stage_ann"
 CURRENT_POINTER = "CURRENT"
 FORMAT_VERSION = 1
 
@@ -57,6 +72,11 @@ EXPLAIN_TERM_OUTPUTS = {
     "demographic": (INPUT_USER_TOKENS, "demo_normalised", "demo_rows"),
 }
 OUTPUT_POPULARITY = "popularity_term"  # [n_items], the blend-weighted popularity prior
+# The two-stage ranking graph's own inputs and output (besides user_tokens and scores).
+INPUT_HISTORY_VECTORS = "history_vectors"
+INPUT_CANDIDATE_VECTORS = "candidate_vectors"
+INPUT_CANDIDATE_FEATURES = "candidate_features"
+OUTPUT_USER_VECTOR = "user_vector"
 
 
 class ParitySample(BaseModel):

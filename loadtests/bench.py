@@ -73,6 +73,8 @@ def measure_phase(proc: subprocess.Popen[bytes], spec: LoadSpec, processes: int)
     per_process = [round((t - before.get(pid, 0.0)) / result.wall_s, 2) for pid, t in after.items()]
     summary["server_cpu_core"] = round(sum(per_process), 2)
     summary["server_cpu_core_per_process"] = per_process
+    # Server CPU per answer: unlike throughput, barely moved by other work on the cores.
+    summary["server_cpu_us_per_request"] = round(1e6 * sum(per_process) / summary["rps"])
     return summary
 
 
@@ -138,11 +140,12 @@ def print_table(phases: Phases, args: argparse.Namespace) -> None:
         f"redis={args.redis_url or 'no'}"
     )
     head = ("phase", "rps", "x ceil", "p50", "p95", "p99", "max", "err", "cli cpu", "srv cpu")
-    print(f"{head[0]:34}" + "".join(f"{h:>9}" for h in head[1:]))
+    print(f"{head[0]:34}" + "".join(f"{h:>9}" for h in head[1:]) + f"{'srv us/req':>11}")
     for name, s in phases.items():
         cols = ("rps", "x_ceiling", "p50_ms", "p95_ms", "p99_ms", "max_ms", "errors")
         cells = [*(s[c] for c in cols), s["client_cpu_core"], s["server_cpu_core"]]
-        print(f"{name:34}" + "".join(f"{c!s:>9}" for c in cells))
+        per_request = s["server_cpu_us_per_request"]
+        print(f"{name:34}" + "".join(f"{c!s:>9}" for c in cells) + f"{per_request:>11}")
     for name, s in phases.items():
         extra = ""
         if "target_rps" in s:

@@ -29,6 +29,10 @@ from loadtests.latency import percentiles
 _HEADER_END = b"\r\n\r\n"
 _CONTENT_LENGTH = b"\ncontent-length:"
 _CACHE_FIELD = b'"cache":'
+# Connections open this far apart, as real clients do, not in one burst: uvicorn's workers
+# share one listening socket, and the worker that wakes first for a burst accepts all of it
+# (one worker then serves every connection while the other idles, ceiling included).
+OPEN_SPACING_S = 0.002
 
 
 @dataclass(frozen=True)
@@ -94,6 +98,7 @@ def _cache_tier(body: bytes) -> str:
 
 async def _connection(spec: LoadSpec, index: int, t0: float, result: LoadResult) -> None:
     """One keep-alive connection; in open loop it owns every ``connections``-th due time."""
+    await asyncio.sleep(index * OPEN_SPACING_S)
     reader, writer = await asyncio.open_connection("127.0.0.1", spec.port)
     n_req = len(spec.requests)
     deadline = t0 + spec.duration_s
@@ -138,7 +143,8 @@ async def _connection(spec: LoadSpec, index: int, t0: float, result: LoadResult)
 async def _run(spec: LoadSpec) -> LoadResult:
     result = LoadResult()
     # perf_counter, not loop.time(): uvloop's clock ticks in whole milliseconds.
-    t0 = time.perf_counter() + 0.05  # let every connection open first
+    # Let every connection open first.
+    t0 = time.perf_counter() + 0.05 + spec.connections * OPEN_SPACING_S
     await asyncio.gather(*(_connection(spec, c, t0, result) for c in range(spec.connections)))
     result.wall_s = time.perf_counter() - t0
     return result

@@ -72,6 +72,20 @@ class Authenticator:
             raise HTTPException(403, f"API key {holder.name!r} lacks the {scope!r} scope")
         return holder
 
+    def allows(self, access: Access, presented: str | None) -> bool:
+        """Whether ``authorize`` would let the key through (no exception, no holder)."""
+        try:
+            self.authorize(access, presented)
+        except HTTPException:
+            return False
+        return True
+
+
+async def presented_key(request: Request) -> str | None:
+    """The API key a request presents, read exactly as the route dependency reads it."""
+    bearer = await _bearer(request)
+    return bearer.credentials if bearer else await _api_key_header(request)
+
 
 def load_key_ring(auth: AuthSettings) -> KeyRing | None:
     """The keys to enforce, or None when access is open; raises ``AuthConfigError`` on an

@@ -42,8 +42,9 @@ class RequestMetricsMiddleware:
         finally:
             endpoint = _endpoint(scope)
             source = scope.get("state", {}).get("source", "none")
-            metrics.REQUEST_SECONDS.labels(endpoint, source).observe(time.perf_counter() - started)
-            metrics.REQUESTS.labels(endpoint, str(status)).inc()
+            elapsed = time.perf_counter() - started
+            metrics.labelled(metrics.REQUEST_SECONDS, endpoint, source).observe(elapsed)
+            metrics.labelled(metrics.REQUESTS, endpoint, str(status)).inc()
 
 
 def _endpoint(scope: MutableMapping[str, Any]) -> str:

@@ -12,6 +12,25 @@ USER_ID_FIELD = Field(
     min_length=1, max_length=256, description="The user to recommend for (any string id)."
 )
 K_FIELD = Field(ge=1, le=100, description="How many items to return (1..100).")
+_TARGETING = "Experiment targeting: the client's {}; optional."
+
+
+class RecommendQuery(BaseModel):
+    """``GET /recommend``'s query parameters: FastAPI documents and validates them from this
+    model, and the fast path (``app.api.fast_recommend``) validates with the same model."""
+
+    user_id: str = USER_ID_FIELD
+    k: int | None = Field(None, ge=1, le=100, description="How many items (1..100).")
+    exclude: list[str] | None = Field(
+        None, max_length=1000, description="Item ids never to return."
+    )
+    device: str | None = Field(None, max_length=64, description=_TARGETING.format("device"))
+    segment: str | None = Field(None, max_length=64, description=_TARGETING.format("segment"))
+    explain: bool = Field(
+        False,
+        description="Attach to each item why it was recommended (`items[].explanation`); "
+        "computed afresh, never read from or written to the cache.",
+    )
 
 
 class RecommendBody(BaseModel):

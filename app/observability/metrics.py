@@ -8,6 +8,8 @@ worker writes its samples to a shared directory and ``/metrics`` aggregates them
 from __future__ import annotations
 
 import os
+from functools import lru_cache
+from typing import TypeVar
 
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
@@ -20,6 +22,7 @@ from prometheus_client import (
     values,
 )
 from prometheus_client import REGISTRY as DEFAULT_REGISTRY
+from prometheus_client.metrics import MetricWrapperBase
 
 # Sub-millisecond resolution: the service's budget is a few milliseconds.
 LATENCY_BUCKETS = (
@@ -202,6 +205,16 @@ WEBHOOK_OUTBOX = Gauge(
     ["measure"],
     multiprocess_mode="max",
 )
+
+
+M = TypeVar("M", bound=MetricWrapperBase)
+
+
+@lru_cache(maxsize=4096)
+def labelled(metric: M, *values: str) -> M:
+    """``metric.labels(*values)``, remembered: the request path repeats a few label values,
+    and ``labels`` takes a lock and rebuilds its key on every call."""
+    return metric.labels(*values)
 
 
 def _multiprocess() -> bool:

@@ -85,7 +85,7 @@ def build_cache(settings: Settings) -> TieredCache | None:
 
 
 def _count_lookup(tier: str, hit: bool) -> None:
-    metrics.CACHE_LOOKUPS.labels(tier, "hit" if hit else "miss").inc()
+    metrics.labelled(metrics.CACHE_LOOKUPS, tier, "hit" if hit else "miss").inc()
 
 
 def _count_cache_error(tier: str) -> Callable[[str, BaseException], None]:

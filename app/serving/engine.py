@@ -22,7 +22,7 @@ from app.privacy.consent import ConsentUnavailable, Purpose
 from app.privacy.service import ConsentService
 from app.serving.cache import TieredCache
 from app.serving.fallback import popular_items
-from app.serving.filters import scored_items, top_k
+from app.serving.filters import ranked_below, scored_items, top_k
 from app.serving.item_filter import ItemFilter
 from app.serving.ranking import LoadedModel
 from app.serving.rules import ItemRules
@@ -159,18 +159,23 @@ class RecommendationEngine:
             return self._popular(model, request, FallbackReason.NO_USABLE_FEATURES, user)
         started = self._clock()
         try:
-            scores = model.score(history, known_tokens)
+            candidates, scores = model.score_candidates(history, known_tokens)
         except Exception as exc:  # onnxruntime raises several unrelated types
             log.error("model scoring failed, serving popular: %s", exc)
             return self._popular(model, request, FallbackReason.MODEL_ERROR, user)
         finally:
             metrics.INFERENCE_SECONDS.observe(self._clock() - started)
         excluded = np.concatenate((history, model.item_indices(request.exclude)))
-        if self._rules is not None:  # on the full vector: exclusions never shorten the list
-            scores = self._rules.adjust(model, scores, request.filters)
-        items = scored_items(model, *top_k(scores, request.k, excluded))
+        if self._rules is not None:  # on every scored item: exclusions never shorten the list
+            scores = self._rules.adjust(model, scores, request.filters, candidates)
+        items = scored_items(model, *top_k(scores, request.k, excluded, candidates))
+        if candidates is not None and len(items) < request.k:
+            # A two-stage model scored only its candidates; rules may have left too few.
+            taken = {*request.exclude, *user.history_items, *(i.item_id for i in items)}
+            fill = self.popular(request.k - len(items), taken, request.filters, model)
+            items = (*items, *ranked_below(items, [f.item_id for f in fill]))
         source = Source.PERSONALIZED if history.size else Source.COLD_START
-        metrics.RECOMMENDATIONS.labels(source.value, user.segment or "none").inc()
+        metrics.labelled(metrics.RECOMMENDATIONS, source.value, user.segment or "none").inc()
         return Recommendation(request.user_id, items, source, model.version)
 
     def popular(

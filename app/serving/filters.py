@@ -1,4 +1,5 @@
-"""Business filters applied to a full score vector before the top-k cut."""
+"""Business filters applied to a full score vector (or a two-stage model's candidates'
+scores) before the top-k cut."""
 
 from __future__ import annotations
 
@@ -10,21 +11,25 @@ from app.serving.ranking import LoadedModel
 from app.serving.types import ScoredItem
 
 
-def top_k(scores: np.ndarray, k: int, excluded: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def top_k(
+    scores: np.ndarray, k: int, excluded: np.ndarray, items: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray]:
     """Indices and scores of the best ``k`` items, best first, never an excluded index.
+    ``items``: the item index of each score (a two-stage model's candidates); ``None``: one
+    score per item, in index order.
 
     ``argpartition`` keeps this O(n) in the catalogue size; only the k winners are sorted.
     """
     masked = scores.astype(np.float32, copy=True)
     if excluded.size:
-        masked[excluded] = -np.inf
+        masked[excluded if items is None else np.isin(items, excluded)] = -np.inf
     available = int(np.isfinite(masked).sum())
     k = min(k, available)
     if k <= 0:
         return np.empty(0, dtype=np.int64), np.empty(0, dtype=np.float32)
     part = np.argpartition(-masked, k - 1)[:k]
     order = part[np.argsort(-masked[part], kind="stable")]
-    return order, masked[order]
+    return (order if items is None else items[order]), masked[order]
 
 
 def scored_items(

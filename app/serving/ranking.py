@@ -2,13 +2,15 @@
 
 The model graph does all the maths (recency weights, item-item and demographic terms); this
 module only maps item ids and attribute tokens to indices and runs one session reused for the
-life of the process.
+life of the process. A two-stage model (large catalogues) scores only its candidates
+(``two_stage.py``); ``score_candidates`` serves both families.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from itertools import repeat
 from pathlib import Path
 
 import numpy as np
@@ -16,7 +18,10 @@ import onnxruntime as ort
 
 from app.artifacts import (
     EXPLAIN_TERM_OUTPUTS,
+    INPUT_CANDIDATE_FEATURES,
+    INPUT_CANDIDATE_VECTORS,
     INPUT_HISTORY,
+    INPUT_HISTORY_VECTORS,
     INPUT_USER_TOKENS,
     ITEMS_FILE,
     MODEL_FILE,
@@ -24,12 +29,15 @@ from app.artifacts import (
     NEIGHBOURS_FILE,
     OUTPUT_POPULARITY,
     OUTPUT_SCORES,
+    OUTPUT_USER_VECTOR,
     POPULAR_FILE,
     TOKENS_FILE,
+    TWO_STAGE_MODEL_TYPE,
     ModelManifest,
     read_json_list,
     read_manifest,
 )
+from app.serving.two_stage import TwoStageRanker, load_ranker
 
 
 class ModelLoadError(RuntimeError):
@@ -40,6 +48,19 @@ class NotExplainableError(RuntimeError):
     """The served model was exported before its graph had the explanation outputs."""
 
 
+# Per model family (two-stage or not): the graph's inputs and the outputs serving reads.
+GRAPH_SIGNATURES = {
+    False: ({INPUT_HISTORY, INPUT_USER_TOKENS}, {OUTPUT_SCORES}),
+    True: (
+        {
+            INPUT_HISTORY_VECTORS,
+            INPUT_USER_TOKENS,
+            INPUT_CANDIDATE_VECTORS,
+            INPUT_CANDIDATE_FEATURES,
+        },
+        {OUTPUT_SCORES, OUTPUT_USER_VECTOR},
+    ),
+}
 EXPLAIN_OUTPUTS = (
     OUTPUT_POPULARITY,
     *(name for _, weights, rows in EXPLAIN_TERM_OUTPUTS.values() for name in (weights, rows)),
@@ -86,6 +107,7 @@ class LoadedModel:
     popular: tuple[str, ...]
     neighbours: NeighbourIndex | None = None
     explainable: bool = False  # the graph has the EXPLAIN_OUTPUTS
+    ranker: TwoStageRanker | None = None  # a two-stage model: scores candidates only
 
     @property
     def version(self) -> str:
@@ -97,13 +119,41 @@ class LoadedModel:
 
     def item_indices(self, item_ids: Sequence[str]) -> np.ndarray:
         """Indices of the known ids, order kept; ids the model has never seen are skipped."""
-        index = self.item_index
-        return np.fromiter((index[i] for i in item_ids if i in index), dtype=np.int64)
+        # dict.get mapped in C, then a mask: about half the cost of a filtering generator.
+        found = map(self.item_index.get, item_ids, repeat(-1))
+        indices = np.fromiter(found, dtype=np.int64, count=len(item_ids))
+        return indices[indices >= 0]
 
     def score(self, history: np.ndarray, tokens: Sequence[str]) -> np.ndarray:
-        """Scores for every item. ``history`` is item indices oldest -> newest."""
+        """Scores for every item. ``history`` is item indices oldest -> newest. A two-stage
+        model scores its candidates only: every other item is ``-inf``."""
+        items, scores = self.score_candidates(history, tokens)
+        if items is None:
+            return scores
+        full = np.full(self.n_items, -np.inf, dtype=np.float32)
+        full[items] = scores
+        return full
+
+    def score_candidates(
+        self, history: np.ndarray, tokens: Sequence[str]
+    ) -> tuple[np.ndarray | None, np.ndarray]:
+        """``(items, scores)``: the two-stage model's candidates (item indices, never a
+        history item) and their scores, or ``None`` and a score for every item."""
+        if self.ranker is not None:
+            return self.ranker.rank(history, self._token_indices(tokens))
         (scores,) = self.session.run([OUTPUT_SCORES], self._feeds(history, tokens))
-        return np.asarray(scores)
+        return None, np.asarray(scores)
+
+    def score_items(
+        self, history: np.ndarray, tokens: Sequence[str], items: np.ndarray
+    ) -> np.ndarray:
+        """Scores of the given item indices, in their order, candidates or not."""
+        if self.ranker is None:
+            return self.score(history, tokens)[items]
+        order = np.argsort(items, kind="stable")
+        scores = np.empty(len(items), dtype=np.float32)
+        scores[order] = self.ranker.score_items(history, self._token_indices(tokens), items[order])
+        return scores
 
     def score_breakdown(self, history: np.ndarray, tokens: Sequence[str]) -> ScoreBreakdown:
         """What ``score`` sums, term by term: a second, explain-only run of the graph."""
@@ -123,10 +173,12 @@ class LoadedModel:
         hist = history[-self.manifest.history_max_items :]
         # The padding slot goes first so it never shifts the recency of real items.
         hist_in = np.concatenate(([self.n_items], hist)).astype(np.int64)
+        tok_in = np.concatenate(([self.manifest.n_tokens], self._token_indices(tokens)))
+        return {INPUT_HISTORY: hist_in, INPUT_USER_TOKENS: tok_in.astype(np.int64)}
+
+    def _token_indices(self, tokens: Sequence[str]) -> np.ndarray:
         tok_index = self.token_index
-        tok = [tok_index[t] for t in tokens if t in tok_index]
-        tok_in = np.array([self.manifest.n_tokens, *tok], dtype=np.int64)
-        return {INPUT_HISTORY: hist_in, INPUT_USER_TOKENS: tok_in}
+        return np.array([tok_index[t] for t in tokens if t in tok_index], dtype=np.int64)
 
 
 def _session(model_path: Path) -> ort.InferenceSession:
@@ -159,9 +211,18 @@ def load_model(model_dir: Path) -> LoadedModel:
         )
     inputs = {i.name for i in session.get_inputs()}
     outputs = {o.name for o in session.get_outputs()}
-    if inputs != {INPUT_HISTORY, INPUT_USER_TOKENS} or OUTPUT_SCORES not in outputs:
+    two_stage = manifest.model_type == TWO_STAGE_MODEL_TYPE
+    expected_inputs, expected_outputs = GRAPH_SIGNATURES[two_stage]
+    if inputs != expected_inputs or not outputs.issuperset(expected_outputs):
         raise ModelLoadError(f"{model_dir}: graph inputs {inputs}, outputs {outputs} unexpected")
     item_index = {item: i for i, item in enumerate(item_ids)}
+    ranker = None
+    if two_stage:
+        popular_indices = np.array([item_index[p] for p in popular if p in item_index])
+        try:
+            ranker = load_ranker(model_dir, manifest, session, popular_indices.astype(np.int64))
+        except Exception as exc:  # any unreadable or mismatched file is the same refusal
+            raise ModelLoadError(f"{model_dir}: cannot load the two-stage arrays: {exc}") from exc
     model = LoadedModel(
         manifest=manifest,
         session=session,
@@ -171,6 +232,7 @@ def load_model(model_dir: Path) -> LoadedModel:
         popular=tuple(p for p in popular if p in item_index),
         neighbours=_load_neighbours(model_dir, manifest),
         explainable=outputs.issuperset(EXPLAIN_OUTPUTS),
+        ranker=ranker,
     )
     _probe(model, model_dir)
     return model
@@ -203,10 +265,12 @@ def _load_neighbours(model_dir: Path, manifest: ModelManifest) -> NeighbourIndex
 def _probe(model: LoadedModel, model_dir: Path) -> None:
     """One scoring call at load time, so a graph that loads but cannot run is refused."""
     try:
-        scores = model.score(np.arange(min(3, model.n_items), dtype=np.int64), ())
+        history = np.arange(min(3, model.n_items), dtype=np.int64)
+        items, scores = model.score_candidates(history, ())
     except Exception as exc:
         raise ModelLoadError(f"{model_dir}: probe scoring failed: {exc}") from exc
-    if scores.shape != (model.n_items,) or not np.isfinite(scores).all():
+    shape = (model.n_items,) if items is None else items.shape
+    if scores.shape != shape or not np.isfinite(scores).all():
         raise ModelLoadError(f"{model_dir}: probe scores have shape {scores.shape} or NaNs")
     _check_recorded_parity(model, model_dir)
 
@@ -223,8 +287,10 @@ def _check_recorded_parity(model: LoadedModel, model_dir: Path) -> None:
     for number, sample in enumerate(parity.samples):
         try:
             tokens = [token_names[t] for t in sample.tokens]
-            scores = model.score(np.asarray(sample.history, dtype=np.int64), tokens)
-            diff = float(np.max(np.abs(scores[sample.top_items] - sample.top_scores)))
+            history = np.asarray(sample.history, dtype=np.int64)
+            top_items = np.asarray(sample.top_items, dtype=np.int64)
+            scores = model.score_items(history, tokens, top_items)
+            diff = float(np.max(np.abs(scores - sample.top_scores)))
         except Exception as exc:  # indices out of range for this graph, or a failing run
             raise ModelLoadError(f"{model_dir}: parity probe {number} failed: {exc}") from exc
         if not diff <= PARITY_SLACK * parity.tolerance:  # also catches NaN

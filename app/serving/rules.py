@@ -63,7 +63,8 @@ class ItemRules:
         self._generation = 0
         self._overrides: dict[str, Availability] = {}
         self._use(catalogue)
-        self._popular: dict[str, np.ndarray] = {}  # model version -> popularity scores
+        # model version -> the popularity list's item indices and scores
+        self._popular: dict[str, tuple[np.ndarray, np.ndarray]] = {}
 
     def _use(self, catalogue: ItemCatalogue) -> None:
         self._catalogue = catalogue
@@ -136,28 +137,37 @@ class ItemRules:
         )
 
     def adjust(
-        self, model: LoadedModel, scores: np.ndarray, item_filter: ItemFilter | None = None
+        self,
+        model: LoadedModel,
+        scores: np.ndarray,
+        item_filter: ItemFilter | None = None,
+        items: np.ndarray | None = None,
     ) -> np.ndarray:
-        """``scores`` (one per model item) boosted, ``-inf`` where an item may not be shown.
-        A boost multiplies a positive score and divides a negative one, so it always helps."""
+        """``scores`` (one per model item, or per index of ``items``) boosted, ``-inf`` where
+        an item may not be shown. A boost multiplies a positive score and divides a negative
+        one, so it always helps."""
         blocked, boost = self._for_model(model, item_filter)
+        if items is not None:
+            blocked = blocked[items]
+            boost = None if boost is None else boost[items]
         adjusted = scores.astype(np.float32, copy=True)
         if boost is not None:
             adjusted = np.where(adjusted > 0, adjusted * boost, adjusted / boost)
         adjusted[blocked] = -np.inf
         return adjusted
 
-    def popular_scores(self, model: LoadedModel) -> np.ndarray:
-        """The popularity list as a score vector: 1 for the first, falling with the rank,
-        ``-inf`` for items not in it. Cached per model version."""
-        scores = self._popular.get(model.version)
-        if scores is None:
-            scores = np.full(model.n_items, -np.inf, dtype=np.float32)
-            n = max(len(model.popular), 1)
+    def popular_scores(self, model: LoadedModel) -> tuple[np.ndarray, np.ndarray]:
+        """The popularity list as ``(item indices, scores)``: 1 for the first, falling with
+        the rank. Only the list's items, not a vector over the catalogue: at 1M items the
+        fallback would otherwise filter and sort a million scores per request. Cached per
+        model version."""
+        popular = self._popular.get(model.version)
+        if popular is None:
             ranks = model.item_indices(model.popular)
-            scores[ranks] = 1.0 - np.arange(ranks.size, dtype=np.float32) / n
-            self._popular[model.version] = scores
-        return scores
+            n = max(len(model.popular), 1)
+            popular = (ranks, 1.0 - np.arange(ranks.size, dtype=np.float32) / n)
+            self._popular[model.version] = popular
+        return popular
 
     def top_popular(
         self,
@@ -168,8 +178,10 @@ class ItemRules:
     ) -> tuple[ScoredItem, ...]:
         """The popularity fallback under the rules: the best ``k`` popular items that may be
         shown and are not in ``exclude``, boosts applied."""
-        scores = self.adjust(model, self.popular_scores(model), item_filter)
-        return scored_items(model, *top_k(scores, k, model.item_indices(list(exclude))))
+        items, scores = self.popular_scores(model)
+        adjusted = self.adjust(model, scores, item_filter, items)
+        excluded = model.item_indices(list(exclude))
+        return scored_items(model, *top_k(adjusted, k, excluded, items))
 
     def keep(
         self, items: Sequence[ScoredItem], k: int, item_filter: ItemFilter | None = None

@@ -120,10 +120,10 @@ def export_graph(
         raise RuntimeError("HybridRecommender is not fitted; call fit() first")
     out_dir.mkdir(parents=True, exist_ok=True)
     try:
-        _save_graph(graph, out_dir / MODEL_FILE)
-        _write_list(out_dir / ITEMS_FILE, model.item_ids_)
-        _write_list(out_dir / TOKENS_FILE, model.tokens_)
-        _write_list(out_dir / POPULAR_FILE, [model.item_ids_[i] for i in model.popular_items_])
+        save_graph(graph, out_dir / MODEL_FILE)
+        write_list(out_dir / ITEMS_FILE, model.item_ids_)
+        write_list(out_dir / TOKENS_FILE, model.tokens_)
+        write_list(out_dir / POPULAR_FILE, [model.item_ids_[i] for i in model.popular_items_])
         if probes is None:
             probes = make_probes(model.n_items, model.n_tokens, model.params.history_max)
         parity = check_parity(model, out_dir / MODEL_FILE, probes, relative_tolerance)
@@ -243,10 +243,10 @@ def _front_padded(indices: np.ndarray, pad: int) -> np.ndarray:
     return np.concatenate(([pad], indices)).astype(np.int64)
 
 
-def _save_graph(graph: onnx.ModelProto, path: Path) -> None:
+def save_graph(graph: onnx.ModelProto, path: Path) -> None:
     external = sum(len(t.raw_data) for t in graph.graph.initializer) > EXTERNAL_DATA_BYTES
     onnx.save_model(graph, str(path), save_as_external_data=external, location=EXTERNAL_DATA_FILE)
 
 
-def _write_list(path: Path, values: Sequence[str]) -> None:
+def write_list(path: Path, values: Sequence[str]) -> None:
     path.write_text(json.dumps(list(values)) + "\n")

@@ -41,22 +41,22 @@ def build_graph(model: HybridRecommender) -> onnx.ModelProto:
     matrices = model.matrices()
     params = model.params
     initializers = [
-        _padded("item_item", matrices.item_item, params.w_ease),
-        _padded("transitions", matrices.transitions, params.w_trans),
-        _padded("sequential", matrices.sequential, params.w_seq),
-        _padded("demographic", matrices.demographic, params.w_demo),
+        padded("item_item", matrices.item_item, params.w_ease),
+        padded("transitions", matrices.transitions, params.w_trans),
+        padded("sequential", matrices.sequential, params.w_seq),
+        padded("demographic", matrices.demographic, params.w_demo),
         numpy_helper.from_array(
             (params.w_pop * matrices.popularity).astype(np.float32), "popularity"
         ),
-        _scalar("pad_item", model.n_items, np.int64),
-        _scalar("pad_token", model.n_tokens, np.int64),
-        _scalar("history_decay", params.history_decay, np.float32),
-        _scalar("trans_decay", params.trans_decay, np.float32),
-        _scalar("seq_decay", params.seq_decay, np.float32),
-        _scalar("no_decay", 1.0, np.float32),
-        _scalar("one", 1.0, np.float32),
-        _scalar("minus_one", -1.0, np.float32),
-        _scalar("epsilon", EPSILON, np.float32),
+        scalar("pad_item", model.n_items, np.int64),
+        scalar("pad_token", model.n_tokens, np.int64),
+        scalar("history_decay", params.history_decay, np.float32),
+        scalar("trans_decay", params.trans_decay, np.float32),
+        scalar("seq_decay", params.seq_decay, np.float32),
+        scalar("no_decay", 1.0, np.float32),
+        scalar("one", 1.0, np.float32),
+        scalar("minus_one", -1.0, np.float32),
+        scalar("epsilon", EPSILON, np.float32),
         numpy_helper.from_array(np.array([-params.trans_last], dtype=np.int64), "recent_start"),
         numpy_helper.from_array(np.array([-params.seq_last], dtype=np.int64), "latest_start"),
         numpy_helper.from_array(np.array([np.iinfo(np.int64).max], dtype=np.int64), "to_end"),
@@ -66,11 +66,11 @@ def build_graph(model: HybridRecommender) -> onnx.ModelProto:
     nodes = [
         helper.make_node("Slice", [INPUT_HISTORY, "recent_start", "to_end", "axis0"], ["recent"]),
         helper.make_node("Slice", [INPUT_HISTORY, "latest_start", "to_end", "axis0"], ["latest"]),
-        *_weighted_rows("ease", INPUT_HISTORY, "pad_item", "history_decay", "item_item"),
-        *_weighted_rows("trans", "recent", "pad_item", "trans_decay", "transitions"),
-        *_weighted_rows("seq", "latest", "pad_item", "seq_decay", "sequential"),
+        *weighted_rows("ease", INPUT_HISTORY, "pad_item", "history_decay", "item_item"),
+        *weighted_rows("trans", "recent", "pad_item", "trans_decay", "transitions"),
+        *weighted_rows("seq", "latest", "pad_item", "seq_decay", "sequential"),
         # decay 1 makes the normalised weights 1/|tokens|: the mean of the token rows.
-        *_weighted_rows("demo", INPUT_USER_TOKENS, "pad_token", "no_decay", "demographic"),
+        *weighted_rows("demo", INPUT_USER_TOKENS, "pad_token", "no_decay", "demographic"),
         helper.make_node("Add", ["ease_sum", "trans_sum"], ["pair_terms"]),
         helper.make_node("Add", ["pair_terms", "seq_sum"], ["item_terms"]),
         helper.make_node("Add", ["item_terms", "demo_sum"], ["user_terms"]),
@@ -107,7 +107,7 @@ def build_graph(model: HybridRecommender) -> onnx.ModelProto:
     return onnx_model
 
 
-def _weighted_rows(
+def weighted_rows(
     name: str, indices: str, pad: str, decay: str, matrix: str
 ) -> list[onnx.NodeProto]:
     """Nodes computing ``Σ_j w_j · matrix[indices[j]]`` into ``{name}_sum`` ([1, n_items]),
@@ -136,7 +136,7 @@ def _weighted_rows(
     ]
 
 
-def _padded(name: str, matrix: np.ndarray, weight: float) -> TensorProto:
+def padded(name: str, matrix: np.ndarray, weight: float) -> TensorProto:
     """``weight · matrix`` as float32 with one zero row appended for the padding index."""
     padded = np.zeros((matrix.shape[0] + 1, matrix.shape[1]), dtype=np.float32)
     padded[:-1] = matrix
@@ -144,5 +144,5 @@ def _padded(name: str, matrix: np.ndarray, weight: float) -> TensorProto:
     return numpy_helper.from_array(padded, name)
 
 
-def _scalar(name: str, value: float, dtype: type[np.generic]) -> TensorProto:
+def scalar(name: str, value: float, dtype: type[np.generic]) -> TensorProto:
     return numpy_helper.from_array(np.array(value, dtype=dtype), name)

@@ -12,9 +12,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
-from app.artifacts import CATALOGUE_FILE, ModelManifest, publish
+from app.artifacts import CATALOGUE_FILE, CATALOGUE_PARQUET_FILE, ModelManifest, publish
 from app.data.ingest import ingest, load_dataset
 from app.data.report import IngestReport
 from app.features.offline import FeatureTablesReport, build_feature_tables
@@ -22,17 +23,24 @@ from app.features.schema import (
     ITEM_FEATURES_VIEW,
     ITEM_JOIN_KEY,
     USER_ATTRIBUTES_VIEW,
+    USER_BEHAVIOUR_VIEW,
     USER_JOIN_KEY,
+    USER_SEGMENTS_VIEW,
 )
 from app.features.store import apply_and_materialize
 from app.privacy.offline import drop_erased_from_ingested
 from app.settings import Settings
-from app.training.catalogue import catalogue_json
-from app.training.export import export_model
+from app.training.catalogue import catalogue_json, catalogue_parquet
+from app.training.export import Probe, export_model
+from app.training.export_two_stage import export_two_stage
 from app.training.segment_job import write_segments
 from app.training.segments import SegmentsReport
 from app.training.tuning import TuningReport, train_hybrid
-from app.training.types import training_data_from
+from app.training.two_stage_tuning import TwoStageTuningReport, train_two_stage
+from app.training.types import TrainingData, training_data_from
+
+# Real users whose two-stage answers are compared with exact search at export.
+RECALL_USERS = 100
 
 
 @dataclass(frozen=True)
@@ -40,7 +48,7 @@ class BuildResult:
     ingest: IngestReport
     features: FeatureTablesReport
     segments: SegmentsReport
-    tuning: TuningReport
+    tuning: TuningReport | TwoStageTuningReport
     manifest: ModelManifest
     model_dir: Path
     seconds: dict[str, float]
@@ -57,6 +65,11 @@ class BuildResult:
                 f"(popularity {t.popularity_ndcg:.4f}), cold {t.cold_ndcg:.4f} (popularity "
                 f"{t.cold_popularity_ndcg:.4f}); parity max diff "
                 f"{self.manifest.parity.max_abs_diff:.2e}",
+                *(
+                    f"{name}: {value:.3f}"
+                    for name, value in self.manifest.offline_metrics.items()
+                    if name.startswith(("ann_recall", "candidate_recall", "candidates_per"))
+                ),
                 f"published to {self.model_dir}",
                 f"timings: {steps}",
             ]
@@ -88,35 +101,71 @@ def build(
     as_of = datetime.now(UTC).replace(microsecond=0)
     features = build_feature_tables(dataset, settings.offline_dir, as_of=as_of)
     _, segments = write_segments(settings, as_of=as_of)
-    apply_and_materialize(settings, as_of=as_of)
+    apply_and_materialize(settings, as_of=as_of, only=_online_views(settings, features))
     lap("features")
     data = training_data_from(
         dataset,
         _tokens(settings.offline_dir / f"{USER_ATTRIBUTES_VIEW}.parquet", USER_JOIN_KEY),
         _tokens(settings.offline_dir / f"{ITEM_FEATURES_VIEW}.parquet", ITEM_JOIN_KEY),
     )
-    model, tuning = train_hybrid(data, time_budget_seconds=tuning_budget_seconds)
-    lap("train")
     version = as_of.strftime("%Y%m%dT%H%M%SZ") + "-" + report.fingerprint.split(":")[-1][:8]
     root = settings.model_root
     root.mkdir(parents=True, exist_ok=True)
     staged = root / f".staging-{uuid.uuid4().hex}"
-    manifest = export_model(
-        model,
-        staged,
-        version=version,
-        data_fingerprint=report.fingerprint,
-        offline_metrics={
-            "validation_ndcg@10_warm": tuning.warm_ndcg,
-            "validation_ndcg@10_cold": tuning.cold_ndcg,
-            "validation_ndcg@10_popularity": tuning.popularity_ndcg,
-            "validation_ndcg@10_cold_popularity": tuning.cold_popularity_ndcg,
-        },
-        extra_files={CATALOGUE_FILE: catalogue_json(dataset.items)},
-    )
+    tuning: TuningReport | TwoStageTuningReport
+    if data.n_items > settings.dense_max_items:
+        two_stage, tuning = train_two_stage(data)
+        lap("train")
+        manifest, _ = export_two_stage(
+            two_stage,
+            staged,
+            version=version,
+            data_fingerprint=report.fingerprint,
+            offline_metrics=_offline_metrics(tuning),
+            recall_users=_recall_users(data, two_stage.params.history_max),
+            extra_files={CATALOGUE_PARQUET_FILE: catalogue_parquet(dataset.items)},
+        )
+    else:
+        model, tuning = train_hybrid(data, time_budget_seconds=tuning_budget_seconds)
+        lap("train")
+        manifest = export_model(
+            model,
+            staged,
+            version=version,
+            data_fingerprint=report.fingerprint,
+            offline_metrics=_offline_metrics(tuning),
+            extra_files={CATALOGUE_FILE: catalogue_json(dataset.items)},
+        )
     model_dir = publish(root, staged, version)
     lap("export")
     return BuildResult(report, features, segments, tuning, manifest, model_dir, seconds)
+
+
+def _online_views(settings: Settings, features: FeatureTablesReport) -> list[str] | None:
+    """The views to copy to the online store: all (None), except item features for a
+    catalogue too large for the dense model. Serving never reads them online (training reads
+    the offline table), and their copy took half the features step at 100k items."""
+    if features.rows[ITEM_FEATURES_VIEW] <= settings.dense_max_items:
+        return None
+    return [USER_ATTRIBUTES_VIEW, USER_BEHAVIOUR_VIEW, USER_SEGMENTS_VIEW]
+
+
+def _offline_metrics(tuning: TuningReport | TwoStageTuningReport) -> dict[str, float]:
+    return {
+        "validation_ndcg@10_warm": tuning.warm_ndcg,
+        "validation_ndcg@10_cold": tuning.cold_ndcg,
+        "validation_ndcg@10_popularity": tuning.popularity_ndcg,
+        "validation_ndcg@10_cold_popularity": tuning.cold_popularity_ndcg,
+    }
+
+
+def _recall_users(data: TrainingData, history_max: int, seed: int = 0) -> list[Probe]:
+    """Up to ``RECALL_USERS`` random users with a history, as serving would see them."""
+    histories = data.histories(history_max)
+    tokens = data.user_token_lists()
+    with_history = np.flatnonzero([len(h) > 0 for h in histories])
+    users = np.random.default_rng(seed).permutation(with_history)[:RECALL_USERS]
+    return [Probe(histories[u], tokens[u]) for u in np.sort(users)]
 
 
 def _tokens(path: Path, id_column: str) -> dict[str, list[str]]:

@@ -54,3 +54,25 @@ def test_reads_what_was_materialized(redis_client):
     features.ping()
     # u1..u4 plus five items, all under this test's project.
     assert len(_project_keys(connection, project)) == 9
+
+
+def test_every_read_asks_redis_for_the_same_fields(redis_client):
+    # Feast's Redis store appends its timestamp field to the feature list it is given: a list
+    # the client kept and handed over again would grow by one field per read, without bound
+    # (each read hashing and fetching every field added so far).
+    features, _, _ = redis_client
+    online_store = features._store.provider.online_store
+    read_hash_fields = online_store._read_hash_fields
+    asked: list[list[int]] = []
+
+    def observed(config, commands):
+        asked.append([len(fields) for _, fields in commands])
+        return read_hash_fields(config, commands)
+
+    online_store._read_hash_fields = observed
+    for _ in range(5):
+        assert features.get_user("u1") == U1
+
+    # One HMGET per read: every view's features plus each view's timestamp field.
+    fields = sum(len(names) + 1 for _, names in features._load_views())
+    assert asked == [[fields]] * 5

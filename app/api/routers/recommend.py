@@ -9,7 +9,7 @@ from fastapi import APIRouter, Query, Request, Response
 
 from app.api.deps import ServicesDep
 from app.api.responses import json_response
-from app.api.schemas import USER_ID_FIELD, RecommendBody, RecommendResponse
+from app.api.schemas import RecommendBody, RecommendQuery, RecommendResponse
 from app.api.state import Services
 from app.serving.experiments import ExperimentTag
 from app.serving.explain import Explanations, explain_recommendation
@@ -26,11 +26,6 @@ _DESCRIPTION = (
     "`experiment_id` and `variant` say which (also as X-Recommendation-ID, X-Experiment-ID and "
     "X-Variant headers)."
 )
-_TARGETING = "Experiment targeting: the client's {}; optional."
-_EXPLAIN = (
-    "Attach to each item why it was recommended (`items[].explanation`); computed afresh, "
-    "never read from or written to the cache."
-)
 
 
 @router.get(
@@ -40,30 +35,17 @@ _EXPLAIN = (
     description=_DESCRIPTION,
 )
 async def recommend_get(
-    request: Request,
-    services: ServicesDep,
-    user_id: Annotated[
-        str, Query(min_length=1, max_length=256, description=USER_ID_FIELD.description)
-    ],
-    k: Annotated[int | None, Query(ge=1, le=100, description="How many items (1..100).")] = None,
-    exclude: Annotated[
-        list[str] | None, Query(max_length=1000, description="Item ids never to return.")
-    ] = None,
-    device: Annotated[
-        str | None, Query(max_length=64, description=_TARGETING.format("device"))
-    ] = None,
-    segment: Annotated[
-        str | None, Query(max_length=64, description=_TARGETING.format("segment"))
-    ] = None,
-    explain: Annotated[bool, Query(description=_EXPLAIN)] = False,
+    request: Request, services: ServicesDep, query: Annotated[RecommendQuery, Query()]
 ) -> Response:
     req = RecommendRequest(
-        user_id=user_id,
-        k=k or services.settings.api.default_k,
-        exclude=tuple(exclude or ()),
+        user_id=query.user_id,
+        k=query.k or services.settings.api.default_k,
+        exclude=tuple(query.exclude or ()),
         use_cache=services.settings.cache.enabled,
     )
-    return await _recommend(request, services, req, device=device, segment=segment, explain=explain)
+    return await _recommend(
+        request, services, req, device=query.device, segment=query.segment, explain=query.explain
+    )
 
 
 @router.post(

@@ -1,0 +1,77 @@
+"""The one-request readers answer what Feast's ``online_read`` answers view by view."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+import pytest
+import redis
+
+from app.features.client import FeastFeatureClient, user_entity_key
+from app.features.online_reads import RedisViewsReader, SqliteViewsReader, views_reader
+from tests.features.test_client import U1, materialized_home
+
+pytestmark = pytest.mark.integration
+
+REDIS_URL = os.environ.get("RECSERVE_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+# Every kind of user of the hand-built dataset, an unknown one, and a repeated id.
+USERS = ["u1", "u2", "u3", "u4", "nobody", "u1"]
+
+
+def per_view(features: FeastFeatureClient, user_ids: Sequence[str]) -> list[dict[str, Any]]:
+    """What Feast's own ``online_read`` answers, one call per view."""
+    store = features._store
+    keys = [user_entity_key(user_id) for user_id in user_ids]
+    rows: list[dict[str, Any]] = [{} for _ in user_ids]
+    for view, names in features._load_views():
+        found = store.provider.online_store.online_read(store.config, view, keys, list(names))
+        for row, (_, values) in zip(rows, found, strict=True):
+            row.update((name, value) for name, value in (values or {}).items() if name in names)
+    return rows
+
+
+@pytest.fixture(scope="module")
+def sqlite_client(tmp_path_factory) -> Iterator[FeastFeatureClient]:
+    features = FeastFeatureClient.from_settings(materialized_home(tmp_path_factory.mktemp("h")))
+    yield features
+    features.close()
+
+
+@pytest.fixture
+def redis_client(tmp_path) -> Iterator[FeastFeatureClient]:
+    project = f"recserve_test_{uuid.uuid4().hex}"
+    settings = materialized_home(tmp_path, redis_url=REDIS_URL, feast={"project": project})
+    features = FeastFeatureClient.from_settings(settings)
+    try:
+        yield features
+    finally:
+        features.close()
+        connection = redis.Redis.from_url(REDIS_URL)
+        keys = list(connection.scan_iter(match=f"*{project}".encode()))
+        if keys:
+            connection.delete(*keys)
+        connection.close()
+
+
+def test_sqlite_reads_every_view_in_one_query_as_feast_does_view_by_view(sqlite_client):
+    store = sqlite_client._store
+    reader = views_reader(store, sqlite_client._load_views())
+
+    assert isinstance(reader, SqliteViewsReader)
+    assert reader([user_entity_key(u) for u in USERS]) == per_view(sqlite_client, USERS)
+    assert sqlite_client.read_values(USERS) == per_view(sqlite_client, USERS)
+    assert sqlite_client.get_user("u1") == U1
+
+
+@pytest.mark.redis
+def test_redis_reads_every_view_in_one_hmget_as_feast_does_view_by_view(redis_client):
+    store = redis_client._store
+    reader = views_reader(store, redis_client._load_views())
+
+    assert isinstance(reader, RedisViewsReader)
+    assert reader([user_entity_key(u) for u in USERS]) == per_view(redis_client, USERS)
+    assert redis_client.read_values(USERS) == per_view(redis_client, USERS)
+    assert redis_client.get_user("u1") == U1

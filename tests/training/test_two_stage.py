@@ -1,0 +1,189 @@
+"""The two-stage model for large catalogues, on the planted shop: what it learns, ONNX parity
+against real onnxruntime, and the recall of its candidate stage against exact search."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from app.artifacts import (
+    ANN_INDEX_FILE,
+    ITEM_VECTORS_FILE,
+    TWO_STAGE_MODEL_TYPE,
+    read_manifest,
+)
+from app.retrieval import RetrievalParams, ann_search, build_ann_index, candidates
+from app.training.cooccurrence import cooccurrence_neighbours
+from app.training.export import ParityError, Probe
+from app.training.export_two_stage import export_two_stage
+from app.training.metrics import ranking_metrics
+from app.training.onnx_ranker import build_ranker_graph
+from app.training.split import time_split
+from app.training.two_stage import ExactSearch, TwoStageParams, TwoStageRecommender
+from app.training.two_stage_tuning import train_two_stage
+from app.training.types import TrainingData
+from tests.training.conftest import item_id
+
+pytestmark = pytest.mark.integration
+EMPTY = np.empty(0, dtype=np.int64)
+# Few candidates per source, so the ANN search (not the popular list) must find the items.
+PARAMS = TwoStageParams(
+    dimensions=16,
+    history_max=30,
+    neighbours=8,
+    w_pop=0.2,
+    w_neighbours=0.5,
+    retrieval=RetrievalParams(ann_candidates=12, popular_candidates=3, recent_items=4),
+)
+
+
+@pytest.fixture(scope="module")
+def model(planted_data: TrainingData) -> TwoStageRecommender:
+    return TwoStageRecommender(PARAMS).fit(planted_data)
+
+
+def index_of(data: TrainingData, item: str) -> int:
+    return data.item_ids.index(item)
+
+
+def test_neighbours_follow_the_sequences_and_are_padded() -> None:
+    # 0 -> 1 -> 2 again and again; 3 follows 2 once; 4 is never seen.
+    sequences = [np.array([0, 1, 2]), np.array([0, 1, 2, 3]), np.array([1, 2])]
+    indices, scores = cooccurrence_neighbours(sequences, 5, 3, window=1, smoothing=0.0)
+    assert indices[1].tolist() == [2, 0, -1]  # 1 sits next to 2 three times, to 0 twice
+    assert scores[1][:2].tolist() == pytest.approx([0.6, 0.4])
+    assert indices[2].tolist() == [1, 3, -1]  # 2 sits next to 1 three times, to 3 once
+    assert scores[2][0] == pytest.approx(0.75)
+    assert indices[4].tolist() == [-1, -1, -1]
+    assert np.isneginf(scores[4]).all()
+    assert all(row not in indices[row] for row in range(5))
+
+
+def test_embeddings_place_a_category_near_itself(
+    model: TwoStageRecommender, planted_data: TrainingData
+) -> None:
+    vectors = model.arrays().item_vectors.astype(np.float32)
+    norms = np.linalg.norm(vectors, axis=1)
+    assert np.allclose(norms[norms > 0], 1.0, atol=1e-2)
+    similarity = vectors @ vectors.T
+    np.fill_diagonal(similarity, -np.inf)
+    for category in ("a", "b"):
+        rows = [index_of(planted_data, item_id(category, k)) for k in range(20)]
+        nearest = [planted_data.item_ids[i] for i in similarity[rows].argmax(axis=1)]
+        assert sum(item.startswith(category) for item in nearest) >= 16, nearest
+
+
+def test_recommends_the_next_item_of_the_users_category(
+    model: TwoStageRecommender, planted_data: TrainingData
+) -> None:
+    history = np.array([index_of(planted_data, item_id("a", k)) for k in (3, 4, 5)])
+    items, scores = model.rank(history, EMPTY, ExactSearch(model.arrays().item_vectors))
+    assert not np.isin(items, history).any()
+    best = [planted_data.item_ids[i] for i in items[np.argsort(-scores)[:3]]]
+    assert best[0] == item_id("a", 6)
+    assert all(item.startswith(("a", "c")) for item in best)
+
+
+def test_cold_users_get_their_groups_items(
+    model: TwoStageRecommender, planted_data: TrainingData
+) -> None:
+    search = ExactSearch(model.arrays().item_vectors)
+    for gender, category, other in (("F", "a", "b"), ("M", "b", "a")):
+        tokens = np.array([planted_data.tokens.index(f"gender={gender}")])
+        items, scores = model.rank(EMPTY, tokens, search)
+        top = [planted_data.item_ids[i] for i in items[np.argsort(-scores)[:5]]]
+        assert sum(item.startswith(category) for item in top) >= 2, top
+        assert not any(item.startswith(other) for item in top), top
+
+
+def test_beats_popularity_on_held_out_items(planted_data: TrainingData) -> None:
+    split = time_split(planted_data, 0.2)
+    model, report = train_two_stage(split.train, PARAMS)
+    assert report.warm_ndcg > report.popularity_ndcg
+    search = ExactSearch(model.arrays().item_vectors)
+    seen = split.train.histories(max_items=1000)
+    users = [u for u in range(planted_data.n_users) if len(split.targets[u])]
+    tops = []
+    for u in users:
+        items, scores = model.rank(seen[u], EMPTY, search)
+        tops.append(items[np.argsort(-scores, kind="stable")[:10]])
+    ndcg = ranking_metrics(np.array(tops), [split.targets[u] for u in users], 10)["ndcg@10"]
+    popular = model.arrays().popular
+    pop_tops = np.array([popular[~np.isin(popular, seen[u])][:10] for u in users])
+    pop_ndcg = ranking_metrics(pop_tops, [split.targets[u] for u in users], 10)["ndcg@10"]
+    assert ndcg > 2 * pop_ndcg
+
+
+def test_ann_index_finds_what_exact_search_finds(model: TwoStageRecommender) -> None:
+    vectors = model.arrays().item_vectors
+    index = build_ann_index(vectors)
+    exact = ExactSearch(vectors)
+    rng = np.random.default_rng(0)
+    recalls = []
+    for _ in range(30):
+        query = rng.standard_normal(vectors.shape[1]).astype(np.float32)
+        nearest = ann_search(exact, query, 10)
+        recalls.append(np.isin(nearest, ann_search(index, query, 10)).mean())
+    assert np.mean(recalls) >= 0.95
+
+
+def test_candidates_hold_the_exact_top_k(
+    model: TwoStageRecommender, planted_data: TrainingData
+) -> None:
+    # With exact search standing in for the index, the candidate stage loses nothing.
+    exact = ExactSearch(model.arrays().item_vectors)
+    histories = planted_data.histories(PARAMS.history_max)
+    for history in histories[:40]:
+        scores = model.score_all(history, EMPTY, exact)
+        scores[history] = -np.inf
+        best = np.argsort(-scores, kind="stable")[:5]
+        user = model.user_vector(history, EMPTY)
+        found = candidates(model.arrays(exact), PARAMS.retrieval, user, history)
+        assert np.isin(best, found).all()
+
+
+def test_export_checks_parity_and_measures_recall(
+    model: TwoStageRecommender, planted_data: TrainingData, tmp_path: Path
+) -> None:
+    histories = planted_data.histories(PARAMS.history_max)
+    users = [Probe(h, EMPTY) for h in histories[:30]]
+    manifest, recall = export_two_stage(
+        model,
+        tmp_path / "model",
+        version="v1",
+        data_fingerprint="sha256:test",
+        offline_metrics={},
+        recall_users=users,
+    )
+    assert manifest.model_type == TWO_STAGE_MODEL_TYPE
+    assert manifest.parity.max_abs_diff <= manifest.parity.tolerance
+    assert manifest.parity.samples
+    assert manifest.parity.probes == 64
+    assert recall.users == 30
+    assert recall.ann_recall >= 0.9
+    assert recall.candidate_recall >= 0.9
+    assert manifest.offline_metrics["candidate_recall@10"] == recall.candidate_recall
+    written = read_manifest(tmp_path / "model")
+    assert {ITEM_VECTORS_FILE, ANN_INDEX_FILE} <= set(written.artifacts)
+
+
+def test_export_refuses_a_graph_that_scores_differently(
+    model: TwoStageRecommender, tmp_path: Path
+) -> None:
+    # The graph of the model, checked against a reference whose neighbour weight differs.
+    skewed = TwoStageRecommender(replace(PARAMS, w_neighbours=5.0))
+    skewed.__dict__.update({k: v for k, v in model.__dict__.items() if k != "params"})
+    with pytest.raises(ParityError):
+        export_two_stage(
+            skewed,
+            tmp_path / "bad",
+            version="v1",
+            data_fingerprint="sha256:test",
+            offline_metrics={},
+            recall_users=[],
+            graph=build_ranker_graph(model),
+        )
+    assert not (tmp_path / "bad").exists()
