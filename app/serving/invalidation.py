@@ -1,9 +1,9 @@
 """Cross-worker invalidation of the in-process cache tier over Redis pub/sub.
 
-Every uvicorn worker holds its own ``LocalCache``. ``RedisCache.invalidate_user`` publishes the
-user id on ``RedisCache.channel`` in the same round trip as its delete, before ``POST /events``
-answers; each worker's ``SubscribedLocalCache`` listens on that channel and drops the user from
-its local tier (well under a millisecond later on loopback).
+Every uvicorn worker holds its own ``LocalCache``. ``RedisCache.invalidate_users`` publishes the
+user ids (one JSON array per call) on ``RedisCache.channel`` in the same round trip as its
+delete, before ``POST /events`` answers; each worker's ``SubscribedLocalCache`` listens on that
+channel and drops the users from its local tier (well under a millisecond later on loopback).
 
 A worker that is not subscribed could miss an invalidation, so its local tier is trusted only
 while the subscription is live: until the first subscription, and while Redis is unreachable,
@@ -17,6 +17,7 @@ import contextlib
 import logging
 from collections.abc import Sequence
 
+import orjson
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
@@ -126,8 +127,21 @@ class SubscribedLocalCache:
             await pubsub.subscribe(self._channel)
             async for message in pubsub.listen():
                 if message["type"] == "message":
-                    await self._local.invalidate_user(message["data"].decode())
+                    await self._local.invalidate_users(_user_ids(message["data"]))
                 elif message["type"] == "subscribe":
                     # Entries stored before this subscription may have missed invalidations.
                     self._local.clear()
                     self._subscribed.set()
+
+
+def _user_ids(data: bytes) -> list[str]:
+    """The ids of one invalidation message; anything else is logged and skipped, never fatal
+    to the subscription."""
+    try:
+        ids = orjson.loads(data)
+    except orjson.JSONDecodeError:
+        ids = None
+    if not isinstance(ids, list) or not all(isinstance(i, str) for i in ids):
+        log.warning("ignored a malformed invalidation message (%d bytes)", len(data))
+        return []
+    return ids

@@ -88,6 +88,22 @@ async def test_invalidation_reaches_every_worker_local_tier(cluster: Cluster) ->
     assert [await worker.get("u2", "k5") for worker in cluster.workers] == [b"other user"] * 2
 
 
+async def test_one_message_invalidates_a_batch_and_garbage_is_skipped(cluster: Cluster) -> None:
+    await _start(cluster.workers)
+    worker = cluster.workers[0]
+    for user_id in ("u1", "u2", "u3"):
+        await worker.set(user_id, "k5", b"stale")
+    async with Redis.from_url(REDIS_URL) as raw:
+        # Not ours (another version, a stray client): logged and skipped, the listener lives on.
+        await raw.publish(cluster.shared.channel, b"u3")
+        await raw.publish(cluster.shared.channel, b'{"not": "a list"}')
+    await cluster.shared.invalidate_users(["u1", "u2"])
+    await _dropped_after(worker, "u1")
+    await _dropped_after(worker, "u2")
+    assert await worker.get("u3", "k5") == b"stale"
+    assert worker.subscribed
+
+
 async def test_local_tier_unused_until_subscribed(cluster: Cluster) -> None:
     worker = cluster.workers[0]
     await worker.set("u1", "k5", b"value")
