@@ -18,6 +18,7 @@ from redis.exceptions import RedisError, WatchError
 
 from app.privacy.consent import ConsentChange, ConsentRecord, ConsentUnavailable
 from app.serving.breaker import CircuitBreaker
+from app.serving.invalidation_message import encode_invalidation
 
 MAX_WRITE_ATTEMPTS = 5  # optimistic retries when two writers change one user at once
 
@@ -76,7 +77,7 @@ class RedisConsentStore:
                         pipe.multi()
                         pipe.set(current_key, merged.to_bytes())
                         pipe.rpush(f"{current_key}:history", _change_bytes(changes, at))
-                        pipe.publish(self.channel, key)
+                        pipe.publish(self.channel, encode_invalidation([key]))
                         await pipe.execute()
                         return merged
                     except WatchError:
@@ -95,7 +96,7 @@ class RedisConsentStore:
         async with self._unavailable("erase"):
             pipe = self._client.pipeline(transaction=True)
             pipe.delete(current_key, f"{current_key}:history")
-            pipe.publish(self.channel, key)
+            pipe.publish(self.channel, encode_invalidation([key]))
             deleted, _ = await pipe.execute()
         return bool(deleted)
 

@@ -14,7 +14,6 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Sequence
 from typing import TypeVar, cast
 
-import orjson
 from redis.asyncio import Redis
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
@@ -24,6 +23,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from app.serving.breaker import CircuitBreaker
 from app.serving.cache import CacheUnavailable
+from app.serving.invalidation_message import encode_invalidation
 
 # Idle pooled connections are PINGed before reuse after this long, so a connection cut by a
 # server restart or a NAT is replaced instead of failing a request.
@@ -121,7 +121,7 @@ class RedisCache:
         pipe.delete(*(self.key(user_id) for user_id in user_ids))
         # One message for the batch (a JSON array of the ids): every worker's subscriber
         # handles one message per event batch, not one per user (~2 ms of a 100-event batch).
-        pipe.publish(self.channel, orjson.dumps(list(user_ids)))
+        pipe.publish(self.channel, encode_invalidation(user_ids))
         await self._guarded("invalidate_user", pipe.execute())
 
     async def ping(self) -> None:

@@ -17,13 +17,13 @@ import contextlib
 import logging
 from collections.abc import Sequence
 
-import orjson
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from app.serving.cache import CacheUnavailable
 from app.serving.cache_local import LocalCache
 from app.serving.cache_redis import ErrorObserver
+from app.serving.invalidation_message import decode_invalidation
 
 log = logging.getLogger(__name__)
 
@@ -127,21 +127,8 @@ class SubscribedLocalCache:
             await pubsub.subscribe(self._channel)
             async for message in pubsub.listen():
                 if message["type"] == "message":
-                    await self._local.invalidate_users(_user_ids(message["data"]))
+                    await self._local.invalidate_users(decode_invalidation(message["data"]))
                 elif message["type"] == "subscribe":
                     # Entries stored before this subscription may have missed invalidations.
                     self._local.clear()
                     self._subscribed.set()
-
-
-def _user_ids(data: bytes) -> list[str]:
-    """The ids of one invalidation message; anything else is logged and skipped, never fatal
-    to the subscription."""
-    try:
-        ids = orjson.loads(data)
-    except orjson.JSONDecodeError:
-        ids = None
-    if not isinstance(ids, list) or not all(isinstance(i, str) for i in ids):
-        log.warning("ignored a malformed invalidation message (%d bytes)", len(data))
-        return []
-    return ids

@@ -12,6 +12,7 @@ from app.privacy.consent import ConsentStore, ConsentUnavailable
 from app.privacy.consent_redis import RedisConsentStore
 from app.privacy.consent_sqlite import SqliteConsentStore
 from app.serving.breaker import BreakerState, CircuitBreaker
+from app.serving.invalidation_message import decode_invalidation
 from tests.conftest import TEST_REDIS_URL
 from tests.privacy.conftest import redis_consent_store
 
@@ -107,7 +108,7 @@ async def test_redis_change_is_broadcast_to_workers(redis_prefix: str) -> None:
         await store.erase("p1")
         received = [await pubsub.get_message(timeout=1.0) for _ in range(2)]
     await store.close()
-    assert [m["data"] for m in received if m] == [b"p1", b"p1"]
+    assert [decode_invalidation(m["data"]) for m in received if m] == [["p1"], ["p1"]]
 
 
 async def test_redis_reads_skip_a_failing_redis_until_the_retry_delay() -> None:
