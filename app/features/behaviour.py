@@ -137,22 +137,9 @@ def _empty_history() -> History:
     return History.of()
 
 
-# The behaviour features live events change; the others (top categories) only the batch job
-# computes, so the event path neither reads nor rewrites them.
-LIVE_BEHAVIOUR_FEATURES = (
-    "history_items",
-    "history_timestamps",
-    "interaction_count",
-    "recency_days",
-    "frequency_30d",
-    "monetary",
-    "last_event_at",
-)
-
-
 @dataclass(frozen=True)
 class BehaviourRow:
-    """The ``LIVE_BEHAVIOUR_FEATURES`` of one user."""
+    """The ``USER_BEHAVIOUR_LIVE_FEATURES`` (``app.features.schema``) of one user."""
 
     user_id: str
     history: History = field(default_factory=_empty_history)

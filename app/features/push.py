@@ -11,9 +11,9 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Protocol
 
-from app.features.behaviour import LIVE_BEHAVIOUR_FEATURES, BehaviourRow
+from app.features.behaviour import BehaviourRow
 from app.features.client import FeastFeatureClient, user_entity_key
-from app.features.schema import USER_BEHAVIOUR_VIEW
+from app.features.schema import USER_BEHAVIOUR_LIVE_FEATURES, USER_BEHAVIOUR_VIEW
 from app.features.store import open_store
 from app.settings import Settings
 
@@ -69,7 +69,7 @@ class FeastBehaviourStore:
             store,
             sqlite_busy_timeout_ms=settings.feast.sqlite_busy_timeout_ms,
             views=[USER_BEHAVIOUR_VIEW],
-            features=LIVE_BEHAVIOUR_FEATURES,
+            features=USER_BEHAVIOUR_LIVE_FEATURES,
         )
         return cls(reader, store)
 

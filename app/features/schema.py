@@ -30,7 +30,9 @@ HISTORY_MAX_ITEMS = 2000
 MODEL_HISTORY_ITEMS = 500
 
 USER_ATTRIBUTE_FEATURES = ("attribute_tokens", "attributes_json")
-USER_BEHAVIOUR_FEATURES = (
+# The behaviour features live events change; the others (top categories) only the batch job
+# computes, so the event path neither reads nor rewrites them.
+USER_BEHAVIOUR_LIVE_FEATURES = (
     "history_items",
     "history_timestamps",
     "interaction_count",
@@ -38,9 +40,8 @@ USER_BEHAVIOUR_FEATURES = (
     "frequency_30d",
     "monetary",
     "last_event_at",
-    "top_categories",
-    "top_category_scores",
 )
+USER_BEHAVIOUR_FEATURES = (*USER_BEHAVIOUR_LIVE_FEATURES, "top_categories", "top_category_scores")
 USER_SEGMENT_FEATURES = ("segment",)
 # The segment of users known only by their attributes (no interactions yet).
 NEW_USER_SEGMENT = "new"
