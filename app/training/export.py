@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import json
 import shutil
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -114,12 +115,9 @@ def export_graph(
     extra_files: Mapping[str, bytes] | None = None,
 ) -> ModelManifest:
     """``export_model`` with a given graph, which must score exactly like ``model``."""
-    if out_dir.exists() and any(out_dir.iterdir()):
-        raise FileExistsError(f"{out_dir}: staging directory is not empty")
     if model.popular_items_ is None:
         raise RuntimeError("HybridRecommender is not fitted; call fit() first")
-    out_dir.mkdir(parents=True, exist_ok=True)
-    try:
+    with staging(out_dir):
         save_graph(graph, out_dir / MODEL_FILE)
         write_list(out_dir / ITEMS_FILE, model.item_ids_)
         write_list(out_dir / TOKENS_FILE, model.tokens_)
@@ -130,12 +128,7 @@ def export_graph(
         neighbours, neighbour_scores = model_neighbours(model)
         np.save(out_dir / NEIGHBOURS_FILE, neighbours)
         np.save(out_dir / NEIGHBOUR_SCORES_FILE, neighbour_scores)
-        extra = dict(extra_files or {})
-        for name, content in extra.items():
-            (out_dir / name).write_bytes(content)
-    except BaseException:
-        shutil.rmtree(out_dir, ignore_errors=True)
-        raise
+        extra = write_extra_files(out_dir, extra_files)
     manifest = ModelManifest(
         version=version,
         model_type=MODEL_TYPE,
@@ -150,8 +143,34 @@ def export_graph(
         parity=parity,
         artifacts=[NEIGHBOURS_FILE, NEIGHBOUR_SCORES_FILE, *extra],
     )
-    (out_dir / MANIFEST_FILE).write_text(manifest.model_dump_json(indent=2) + "\n")
+    write_manifest(out_dir, manifest)
     return manifest
+
+
+@contextmanager
+def staging(out_dir: Path) -> Iterator[None]:
+    """Write into ``out_dir``, which must not exist or be empty; on any failure inside the
+    block the whole directory is removed, so nothing half-written can be published."""
+    if out_dir.exists() and any(out_dir.iterdir()):
+        raise FileExistsError(f"{out_dir}: staging directory is not empty")
+    out_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        yield
+    except BaseException:
+        shutil.rmtree(out_dir, ignore_errors=True)
+        raise
+
+
+def write_extra_files(out_dir: Path, extra_files: Mapping[str, bytes] | None) -> list[str]:
+    """Write the caller's extra files beside the model; their names, for the manifest."""
+    for name, content in (extra_files or {}).items():
+        (out_dir / name).write_bytes(content)
+    return list(extra_files or {})
+
+
+def write_manifest(out_dir: Path, manifest: ModelManifest) -> None:
+    """Written last: a directory with a manifest is complete."""
+    (out_dir / MANIFEST_FILE).write_text(manifest.model_dump_json(indent=2) + "\n")
 
 
 def check_parity(

@@ -14,7 +14,6 @@ the model's full score, the share the two-stage answer holds).
 
 from __future__ import annotations
 
-import shutil
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -29,7 +28,6 @@ from app.artifacts import (
     ANN_INDEX_FILE,
     ITEM_VECTORS_FILE,
     ITEMS_FILE,
-    MANIFEST_FILE,
     MODEL_FILE,
     NEIGHBOUR_SCORES_FILE,
     NEIGHBOURS_FILE,
@@ -58,7 +56,10 @@ from app.training.export import (
     Probe,
     make_probes,
     save_graph,
+    staging,
+    write_extra_files,
     write_list,
+    write_manifest,
 )
 from app.training.onnx_ranker import build_ranker_graph
 from app.training.two_stage import ExactSearch, TwoStageRecommender
@@ -100,11 +101,8 @@ def export_two_stage(
     """Write the staged directory ``out_dir`` (which must not exist or be empty); raises
     ``ParityError`` (and removes ``out_dir``) when the graph (default: ``model``'s) does not
     score like ``model``."""
-    if out_dir.exists() and any(out_dir.iterdir()):
-        raise FileExistsError(f"{out_dir}: staging directory is not empty")
     arrays = model.arrays()
-    out_dir.mkdir(parents=True, exist_ok=True)
-    try:
+    with staging(out_dir):
         save_graph(graph or build_ranker_graph(model), out_dir / MODEL_FILE)
         write_list(out_dir / ITEMS_FILE, model.item_ids_)
         write_list(out_dir / TOKENS_FILE, model.tokens_)
@@ -121,12 +119,7 @@ def export_two_stage(
         )
         build_ann_index(arrays.item_vectors).save(str(out_dir / ANN_INDEX_FILE))
         recall = measure_recall(model, open_ann_index(out_dir / ANN_INDEX_FILE), recall_users)
-        extra = dict(extra_files or {})
-        for name, content in extra.items():
-            (out_dir / name).write_bytes(content)
-    except BaseException:
-        shutil.rmtree(out_dir, ignore_errors=True)
-        raise
+        extra = write_extra_files(out_dir, extra_files)
     manifest = ModelManifest(
         version=version,
         model_type=TWO_STAGE_MODEL_TYPE,
@@ -151,7 +144,7 @@ def export_two_stage(
             *extra,
         ],
     )
-    (out_dir / MANIFEST_FILE).write_text(manifest.model_dump_json(indent=2) + "\n")
+    write_manifest(out_dir, manifest)
     return manifest, recall
 
 
