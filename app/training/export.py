@@ -136,7 +136,7 @@ def export_graph(
         data_fingerprint=data_fingerprint,
         n_items=model.n_items,
         n_tokens=model.n_tokens,
-        history_max_items=model.params.history_max,
+        history_max_items=model.params.read_items,
         feature_list=list(FEATURE_LIST),
         hyperparameters=model.params.as_dict(),
         offline_metrics=offline_metrics,
@@ -188,7 +188,7 @@ def check_parity(
     session = ort.InferenceSession(
         str(model_path), sess_options=options, providers=["CPUExecutionProvider"]
     )
-    history_max = model.params.history_max
+    history_max = model.params.read_items
     expected = model.score([p.history for p in probes], [p.tokens for p in probes])
     actual = np.stack(
         [

@@ -15,6 +15,7 @@ with attributes, or one whose history just changed, is scored without retraining
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
@@ -30,6 +31,22 @@ from app.training.popularity import PopularityModel
 from app.training.sequential import fit_next_items
 from app.training.transitions import fit_transitions
 from app.training.types import TrainingData
+
+# A recency weight below this fraction of the newest item's is not worth reading a matrix row
+# for: with decay 0.9 the 88 newest items carry all but 0.01% of the weight, so a 500-item
+# history costs 88 gathered rows of the item-item matrix instead of 500 (memory traffic is
+# most of the cost of a score, see docs/benchmarks.md).
+NEGLIGIBLE_WEIGHT = 1e-4
+
+
+def weighted_window(limit: int, decay: float) -> int:
+    """How many of the newest items a term weighted ``decay ** age`` reads: at most
+    ``limit``, and none whose weight is below ``NEGLIGIBLE_WEIGHT``."""
+    if decay >= 1.0:
+        return limit
+    if decay <= 0.0:
+        return min(limit, 1)
+    return min(limit, math.ceil(math.log(NEGLIGIBLE_WEIGHT) / math.log(decay)))
 
 
 @dataclass(frozen=True)
@@ -61,6 +78,26 @@ class HybridParams:
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+    @property
+    def ease_items(self) -> int:
+        """Newest history items the EASE + content term reads."""
+        return weighted_window(self.history_max, self.history_decay)
+
+    @property
+    def trans_items(self) -> int:
+        """Newest history items the transitions term reads."""
+        return weighted_window(self.trans_last, self.trans_decay)
+
+    @property
+    def seq_items(self) -> int:
+        """Newest history items the next-items regression term reads."""
+        return weighted_window(self.seq_last, self.seq_decay)
+
+    @property
+    def read_items(self) -> int:
+        """Newest history items the model reads at all: what serving needs to send."""
+        return max(self.ease_items, self.trans_items, self.seq_items)
 
 
 @dataclass(frozen=True)
@@ -126,20 +163,22 @@ class HybridRecommender:
     def score(self, histories: Sequence[np.ndarray], tokens: Sequence[np.ndarray]) -> np.ndarray:
         """Scores (float64, users x items) for a batch of users.
 
-        ``histories[u]``: item indices oldest -> newest (only the last ``history_max`` are
-        read); ``tokens[u]``: attribute-token indices. Either may be empty.
+        ``histories[u]``: item indices oldest -> newest (each term reads only its window of
+        the newest: ``HybridParams.ease_items`` and the like); ``tokens[u]``: attribute-token
+        indices. Either may be empty.
         """
         m = self.matrices()
         if len(histories) != len(tokens):
             raise ValueError(f"{len(histories)} histories but {len(tokens)} token lists")
         params = self.params
-        histories = [np.asarray(h, dtype=np.int64)[-params.history_max :] for h in histories]
+        histories = [np.asarray(h, dtype=np.int64)[-params.read_items :] for h in histories]
         _check_indices(histories, self.n_items, "history item")
         _check_indices(tokens, self.n_tokens, "user token")
-        recent = [h[-params.trans_last :] for h in histories]
-        latest = [h[-params.seq_last :] for h in histories]
+        read = [h[-params.ease_items :] for h in histories]
+        recent = [h[-params.trans_items :] for h in histories]
+        latest = [h[-params.seq_items :] for h in histories]
         scores = params.w_ease * (
-            recency_weights(histories, self.n_items, params.history_decay) @ m.item_item
+            recency_weights(read, self.n_items, params.history_decay) @ m.item_item
         )
         scores += params.w_trans * (
             recency_weights(recent, self.n_items, params.trans_decay) @ m.transitions

@@ -57,16 +57,18 @@ def build_graph(model: HybridRecommender) -> onnx.ModelProto:
         scalar("one", 1.0, np.float32),
         scalar("minus_one", -1.0, np.float32),
         scalar("epsilon", EPSILON, np.float32),
-        numpy_helper.from_array(np.array([-params.trans_last], dtype=np.int64), "recent_start"),
-        numpy_helper.from_array(np.array([-params.seq_last], dtype=np.int64), "latest_start"),
+        numpy_helper.from_array(np.array([-params.ease_items], dtype=np.int64), "read_start"),
+        numpy_helper.from_array(np.array([-params.trans_items], dtype=np.int64), "recent_start"),
+        numpy_helper.from_array(np.array([-params.seq_items], dtype=np.int64), "latest_start"),
         numpy_helper.from_array(np.array([np.iinfo(np.int64).max], dtype=np.int64), "to_end"),
         numpy_helper.from_array(np.array([0], dtype=np.int64), "axis0"),
         numpy_helper.from_array(np.array([-1], dtype=np.int64), "flat"),
     ]
     nodes = [
+        helper.make_node("Slice", [INPUT_HISTORY, "read_start", "to_end", "axis0"], ["read"]),
         helper.make_node("Slice", [INPUT_HISTORY, "recent_start", "to_end", "axis0"], ["recent"]),
         helper.make_node("Slice", [INPUT_HISTORY, "latest_start", "to_end", "axis0"], ["latest"]),
-        *weighted_rows("ease", INPUT_HISTORY, "pad_item", "history_decay", "item_item"),
+        *weighted_rows("ease", "read", "pad_item", "history_decay", "item_item"),
         *weighted_rows("trans", "recent", "pad_item", "trans_decay", "transitions"),
         *weighted_rows("seq", "latest", "pad_item", "seq_decay", "sequential"),
         # decay 1 makes the normalised weights 1/|tokens|: the mean of the token rows.

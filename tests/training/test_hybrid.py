@@ -5,7 +5,13 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from app.training.hybrid import HybridParams, HybridRecommender
+from app.training.hybrid import (
+    NEGLIGIBLE_WEIGHT,
+    HybridParams,
+    HybridRecommender,
+    recency_weights,
+    weighted_window,
+)
 from app.training.metrics import evaluate_scorer
 from app.training.popularity import PopularityModel
 from app.training.split import time_split
@@ -88,3 +94,27 @@ def test_next_items_term_is_tuned_in_and_changes_scores(planted_data: TrainingDa
     without = HybridRecommender(replace(model.params, w_seq=0.0)).fit(planted_data)
     assert report.params.w_seq > 0
     assert not np.allclose(model.score(history, tokens), without.score(history, tokens))
+
+
+@pytest.mark.parametrize(
+    ("limit", "decay", "window"),
+    [(500, 0.9, 88), (500, 0.95, 180), (100, 0.95, 100), (10, 0.8, 10), (500, 1.0, 500)],
+)
+def test_weighted_window_drops_only_negligible_weights(
+    limit: int, decay: float, window: int
+) -> None:
+    assert weighted_window(limit, decay) == window
+    if window < limit:  # the first item left out weighs under the bound, the last kept not
+        assert decay**window <= NEGLIGIBLE_WEIGHT < decay ** (window - 1)
+
+
+def test_long_histories_score_as_if_read_whole(planted_data: TrainingData) -> None:
+    params = HybridParams(history_decay=0.9, w_trans=0.0, w_demo=0.0, w_pop=0.0)
+    model = HybridRecommender(params).fit(planted_data)
+    history = np.random.default_rng(3).integers(0, model.n_items, size=400)
+    assert params.ease_items < len(history)
+    none = np.empty(0, dtype=np.int64)
+    whole = recency_weights([history], model.n_items, 0.9) @ model.matrices().item_item
+    read = model.score([history], [none])
+    assert np.allclose(read, whole, rtol=0, atol=NEGLIGIBLE_WEIGHT * np.abs(whole).max())
+    assert not np.allclose(read, whole, rtol=0, atol=0)  # the window did cut something
