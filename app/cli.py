@@ -68,6 +68,9 @@ def _parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--data", type=Path, required=True, help="RecBole atomic dataset dir")
     evaluate.add_argument("--protocol", choices=("warm", "cold", "all"), default="all")
     evaluate.add_argument("--out", type=Path, default=None, help="default: HOME/evaluation")
+    evaluate.add_argument(
+        "--cold-seed", type=int, default=0, help="seed of the cold protocol's user draw"
+    )
     evaluate.set_defaults(handler=_evaluate)
 
     serve = sub.add_parser("serve", help="serve the published model over HTTP")
@@ -124,7 +127,9 @@ def _evaluate(args: argparse.Namespace, settings: Settings) -> int:
     started = time.perf_counter()
     protocols = PROTOCOLS if args.protocol == "all" else (args.protocol,)
     try:
-        report = evaluate(settings, args.data, _served_top_k, protocols=protocols)
+        report = evaluate(
+            settings, args.data, _served_top_k, protocols=protocols, seed=args.cold_seed
+        )
     except DataFormatError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

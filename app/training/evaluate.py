@@ -94,14 +94,14 @@ def evaluate(
                 if protocol == "warm"
                 else cold_split(dataset.interactions, seed=seed)
             )
-            run = _ProtocolRun(protocol, dataset, split, source.name)
+            run = ProtocolRun(protocol, dataset, split, source.name)
             results.append(
                 run.execute(settings, source, work / protocol, served, tuning_budget_seconds)
             )
-    return EvaluationReport(dataset=source.name, results=results)
+    return EvaluationReport(dataset=source.name, results=results, cold_seed=seed)
 
 
-class _ProtocolRun:
+class ProtocolRun:
     """One protocol: build on the train part, answer the test users, score every method."""
 
     def __init__(self, protocol: str, dataset: Dataset, split: EvaluationSplit, name: str) -> None:
@@ -137,7 +137,7 @@ class _ProtocolRun:
         answers = served(home, self.users, K)
         seconds["serve"] = time.perf_counter() - started
         started = time.perf_counter()
-        lists = {**self._baselines(), SERVED: [a.items for a in answers]}
+        lists = {**self.baseline_lists(), SERVED: [a.items for a in answers]}
         methods = [self._score(name, recommended) for name, recommended in lists.items()]
         seconds["baselines+metrics"] = time.perf_counter() - started
         sources: dict[str, int] = {}
@@ -155,7 +155,7 @@ class _ProtocolRun:
             seconds=seconds,
         )
 
-    def _baselines(self) -> dict[str, list[list[str]]]:
+    def baseline_lists(self) -> dict[str, list[list[str]]]:
         matrix, users = self.matrix, self.users
         scores = {"popularity": popularity_scores(matrix, len(users))}
         if self.profile is not None and all(f in self.profile for f in SEGMENT_FIELDS):

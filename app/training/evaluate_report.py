@@ -57,6 +57,7 @@ class ProtocolResult:
 class EvaluationReport:
     dataset: str
     results: list[ProtocolResult]
+    cold_seed: int = 0  # which users the cold protocol drew (``cold_split``)
 
     def to_json(self) -> str:
         payload = asdict(self)
@@ -67,6 +68,8 @@ class EvaluationReport:
 
     def to_markdown(self) -> str:
         lines = [f"# Offline evaluation: {self.dataset}", ""]
+        if any(r.protocol == "cold" for r in self.results):
+            lines += [f"Cold protocol: users drawn with seed {self.cold_seed}.", ""]
         for result in self.results:
             lines += _protocol_markdown(result)
         return "\n".join(lines)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import pytest
@@ -46,3 +47,10 @@ def test_report_files_hold_the_table_and_the_numbers(tmp_path):
     assert "| age=70s | 1 | 0.9000 (0.10) |" in text
     data = json.loads(payload.read_text())
     assert data["results"][0]["methods"][0]["max_gap"] == {"age": pytest.approx(0.2)}
+
+
+def test_the_cold_draw_seed_is_reported_with_the_cold_protocol_only() -> None:
+    cold = dataclasses.replace(RESULT, protocol="cold")
+    assert "users drawn with seed 7" in EvaluationReport("shop", [cold], cold_seed=7).to_markdown()
+    assert "seed" not in EvaluationReport("shop", [RESULT], cold_seed=7).to_markdown()
+    assert json.loads(EvaluationReport("shop", [cold], cold_seed=7).to_json())["cold_seed"] == 7
