@@ -161,7 +161,7 @@ class PrivacySettings(BaseModel):
         "reach every worker at once over pub/sub, the TTL bounds a missed one.",
     )
     consent_cache_max_entries: int = Field(
-        100_000, ge=0, description="Users whose consent each worker keeps (Redis store)."
+        100_000, ge=0, description="Users whose consent each worker keeps (either store)."
     )
 
 

@@ -4,7 +4,11 @@ Reads are on the request path, so ``get`` runs inline on the event loop on a con
 own: a primary-key lookup in WAL mode takes microseconds and never waits for a writer, which is
 cheaper than a hop to a thread. Writes fsync, so they run in a worker thread on a second
 connection. Every worker of a host reads the file itself, so a change is visible to all of them
-at once and no cache is needed.
+at once. Each worker keeps the records it read (an LRU) for as long as SQLite's
+``PRAGMA data_version`` on its read connection stays the same: that number changes whenever
+any other connection (another worker's, or this store's own writer) commits to the file, so a
+consent change anywhere empties every worker's copy before its next read, at the price of a
+pragma (~1 µs) instead of a query (~20 µs) per request.
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import orjson
+from cachetools import LRUCache
 
 from app.privacy.consent import ConsentChange, ConsentRecord, ConsentUnavailable
 from app.sqlite_file import SqliteFile, erase, transaction
@@ -40,9 +45,13 @@ READ_BUSY_TIMEOUT_SECONDS = 0.05
 class SqliteConsentStore:
     """``ConsentStore`` in one local file, created with its directory on first use."""
 
-    def __init__(self, path: Path, *, busy_timeout_ms: int = 5000) -> None:
+    def __init__(
+        self, path: Path, *, busy_timeout_ms: int = 5000, cache_max_entries: int = 100_000
+    ) -> None:
         self.path = path
         self._reader: sqlite3.Connection | None = None
+        self._known: LRUCache[str, ConsentRecord | None] = LRUCache(max(cache_max_entries, 1))
+        self._known_version: int | None = None  # data_version the cached records were read at
         self._writer = SqliteFile(  # writes (and history reads) on a worker thread
             path,
             schema=_SCHEMA,
@@ -56,22 +65,37 @@ class SqliteConsentStore:
         return (await self.get_many([key]))[key]
 
     async def get_many(self, keys: Sequence[str]) -> dict[str, ConsentRecord | None]:
-        """Inline primary-key reads, one query for every key."""
+        """Inline primary-key reads: records unchanged since this worker read them from its
+        cache, the rest in one query."""
         found: dict[str, ConsentRecord | None] = dict.fromkeys(keys)
         if not keys:
             return found
         try:
             if self._reader is None:
                 self._reader = self._writer.connect(READ_BUSY_TIMEOUT_SECONDS)
-            rows = self._reader.execute(
-                "SELECT key, choices, updated_at FROM consent "
-                f"WHERE key IN ({','.join('?' * len(found))})",
-                list(found),
-            ).fetchall()
+            (version,) = self._reader.execute("PRAGMA data_version").fetchone()
+            if version != self._known_version:
+                self._known.clear()
+                self._known_version = version
+            known = self._known
+            missing = [key for key in found if key not in known]
+            rows = (
+                self._reader.execute(
+                    "SELECT key, choices, updated_at FROM consent "
+                    f"WHERE key IN ({','.join('?' * len(missing))})",
+                    missing,
+                ).fetchall()
+                if missing
+                else []
+            )
         except (sqlite3.Error, OSError) as exc:
             raise ConsentUnavailable(f"sqlite consent store {self.path}: {exc}") from exc
+        for key in missing:
+            known[key] = None
         for key, choices, updated_at in rows:
-            found[key] = ConsentRecord(orjson.loads(choices), updated_at)
+            known[key] = ConsentRecord(orjson.loads(choices), updated_at)
+        for key in found:
+            found[key] = known[key]
         return found
 
     async def record(self, key: str, changes: Mapping[str, bool], at: float) -> ConsentRecord:

@@ -152,6 +152,7 @@ def build_consent(settings: Settings) -> ConsentService:
         store = SqliteConsentStore(
             settings.privacy_dir / CONSENT_FILE,
             busy_timeout_ms=settings.events.sqlite_busy_timeout_ms,
+            cache_max_entries=settings.privacy.consent_cache_max_entries,
         )
         return ConsentService(store, policy, pseudonyms)
     shared = RedisConsentStore(

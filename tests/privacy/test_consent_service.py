@@ -127,3 +127,26 @@ async def test_bootstrap_picks_the_store_from_settings(tmp_path: Path, redis_pre
     assert await shared.allows("u1", Purpose.TRACKING) is False
     await shared.close()
     await delete_redis_keys(f"{redis_prefix}:*")
+
+
+async def test_sqlite_reads_query_the_file_only_after_a_change(tmp_path: Path) -> None:
+    store = SqliteConsentStore(tmp_path / "consent.db")
+    await store.record("k1", {"tracking": True}, 1.0)
+    assert (await store.get_many(["k1", "k2"]))["k1"] is not None
+    queries: list[str] = []
+    assert store._reader is not None
+    store._reader.set_trace_callback(queries.append)
+
+    again = await store.get_many(["k1", "k2"])  # nothing changed: answered from the cache
+    await store.record("k2", {"tracking": False}, 2.0)  # the writer's connection commits
+    changed = await store.get_many(["k1", "k2"])
+
+    assert again["k1"] is not None
+    assert again["k2"] is None
+    assert changed["k2"] is not None
+    assert changed["k2"].choices == {"tracking": False}
+    selects = [q for q in queries if q.startswith("SELECT")]
+    # One query, after the write, for both keys: the change emptied the cache.
+    assert len(selects) == 1
+    assert selects[0].endswith("('k1','k2')")
+    await store.close()
