@@ -156,6 +156,14 @@ def _offline_metrics(tuning: TuningReport | TwoStageTuningReport) -> dict[str, f
         "validation_ndcg@10_cold": tuning.cold_ndcg,
         "validation_ndcg@10_popularity": tuning.popularity_ndcg,
         "validation_ndcg@10_cold_popularity": tuning.cold_popularity_ndcg,
+        **(
+            {
+                "validation_ndcg@10_warm_coordinate_search": tuning.coordinate_ndcg,
+                "optuna_trials": float(tuning.optuna_trials),
+            }
+            if isinstance(tuning, TuningReport)
+            else {}
+        ),
     }
 
 

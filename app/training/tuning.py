@@ -12,7 +12,7 @@ computed once for the validation users and the blend search only re-adds dense m
    predicting everything those users did.
 3. Warm blend: coordinate search over the weights of content, transitions, the next-items
    regression and the cold-start prior (EASE anchored at 1), on a log grid scaled to each
-   part's magnitude.
+   part's magnitude, then Optuna (TPE) refining that point (``blend_search``).
 
 Every step stops at the time budget and keeps the best found so far.
 """
@@ -25,6 +25,11 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
+from app.training.blend_search import (
+    WEIGHT_FACTORS,
+    coordinate_search,
+    refine_with_optuna,
+)
 from app.training.content import content_similarity
 from app.training.demographic import fit_demographic
 from app.training.ease import check_dense_size, fit_ease
@@ -44,9 +49,6 @@ from app.training.types import TrainingData
 VALIDATION_SHARE = 0.2
 COLD_VALIDATION_SHARE = 0.1
 K = 10
-# Factors of 2 span ~4 orders of magnitude in 13 steps: fine enough that the blend is not
-# left a factor of 4 off, coarse enough for a short budget.
-WEIGHT_FACTORS = tuple(2.0**e for e in range(-6, 7))
 COLD_DEMO_SHARES = (0.0, 0.25, 0.5, 0.75, 0.9, 0.97, 1.0)
 DEMO_L2_GRID = (3.0, 10.0, 30.0, 100.0)
 # (window, distance decay): adjacent steps only, or a long window where the order of the
@@ -68,6 +70,8 @@ class TuningReport:
     evaluations: int
     seconds: float
     budget_exhausted: bool
+    optuna_trials: int = 0  # blend trials after the coordinate search
+    coordinate_ndcg: float = 0.0  # warm validation NDCG@10 before Optuna refined the blend
 
 
 class _Validation:
@@ -196,7 +200,10 @@ def tune_hybrid(
     }
     if fit_data.item_tokens.nnz:
         parts["content"] = np.asarray(history @ content_similarity(fit_data.item_tokens))
-    weights, warm_ndcg = _coordinate_search(parts, val, deadline)
+    start, coordinate_ndcg = coordinate_search(parts, val.ndcg, deadline)
+    weights, warm_ndcg, trials = refine_with_optuna(
+        parts, start, coordinate_ndcg, val.ndcg, deadline, seed=seed
+    )
     params = replace(
         params,
         w_ease=1.0,
@@ -215,6 +222,8 @@ def tune_hybrid(
         evaluations=val.evaluations,
         seconds=time.monotonic() - started,
         budget_exhausted=time.monotonic() > deadline,
+        optuna_trials=trials,
+        coordinate_ndcg=coordinate_ndcg,
     )
 
 
@@ -290,40 +299,3 @@ def _tune_cold(
         if time.monotonic() > deadline:
             break
     return best
-
-
-def _coordinate_search(
-    parts: dict[str, np.ndarray], val: _Validation, deadline: float
-) -> tuple[dict[str, float], float]:
-    """Weights per part (``ease`` fixed at 1) maximising validation NDCG."""
-    scale = {name: float(np.mean(np.abs(part).max(axis=1))) or 1.0 for name, part in parts.items()}
-    # The prior must stay > 0: it is all a cold user gets, and a zero would rank them randomly.
-    # It starts at its smallest option, a tie-breaker: started large, the search compensates
-    # with the other weights and stalls in a popularity-heavy corner.
-    weights = {name: 0.0 for name in parts}
-    weights["prior"] = WEIGHT_FACTORS[0] * scale["ease"] / scale["prior"]
-    weights["ease"] = 1.0
-
-    def blend(candidate: dict[str, float]) -> np.ndarray:
-        total = np.zeros_like(parts["ease"])
-        for name, weight in candidate.items():
-            if weight:
-                total += weight * parts[name]
-        return total
-
-    best = val.ndcg(blend(weights))
-    for _ in range(3):
-        improved = False
-        for name in (n for n in parts if n != "ease"):
-            base = scale["ease"] / scale[name]
-            options = [base * f for f in WEIGHT_FACTORS] + ([] if name == "prior" else [0.0])
-            for option in options:
-                if time.monotonic() > deadline:
-                    return weights, best
-                candidate = {**weights, name: option}
-                ndcg = val.ndcg(blend(candidate))
-                if ndcg > best + 1e-6:
-                    best, weights, improved = ndcg, candidate, True
-        if not improved:
-            break
-    return weights, best
