@@ -107,7 +107,9 @@ class ModelManifest(BaseModel):
     data_fingerprint: str = Field(description="SHA-256 over the training tables.")
     n_items: int
     n_tokens: int
-    history_max_items: int
+    history_max_items: int = Field(
+        description="Newest history items serving sends the model: as many as its terms read."
+    )
     feature_list: list[str] = Field(description="Feast features the model reads, view:name.")
     hyperparameters: dict[str, Any] = Field(default_factory=dict)
     offline_metrics: dict[str, float] = Field(default_factory=dict)
