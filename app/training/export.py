@@ -16,6 +16,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any, Protocol
 
 import numpy as np
 import onnx
@@ -129,21 +130,14 @@ def export_graph(
         np.save(out_dir / NEIGHBOURS_FILE, neighbours)
         np.save(out_dir / NEIGHBOUR_SCORES_FILE, neighbour_scores)
         extra = write_extra_files(out_dir, extra_files)
-    manifest = ModelManifest(
-        version=version,
-        model_type=MODEL_TYPE,
-        trained_at=datetime.now(UTC),
-        data_fingerprint=data_fingerprint,
-        n_items=model.n_items,
-        n_tokens=model.n_tokens,
-        history_max_items=model.params.read_items,
-        feature_list=list(FEATURE_LIST),
-        hyperparameters=model.params.as_dict(),
-        offline_metrics=offline_metrics,
-        parity=parity,
-        artifacts=[NEIGHBOURS_FILE, NEIGHBOUR_SCORES_FILE, *extra],
+    manifest = write_manifest(
+        out_dir,
+        model,
+        ManifestFacts(MODEL_TYPE, version, data_fingerprint, model.params.read_items),
+        offline_metrics,
+        parity,
+        [NEIGHBOURS_FILE, NEIGHBOUR_SCORES_FILE, *extra],
     )
-    write_manifest(out_dir, manifest)
     return manifest
 
 
@@ -168,9 +162,60 @@ def write_extra_files(out_dir: Path, extra_files: Mapping[str, bytes] | None) ->
     return list(extra_files or {})
 
 
-def write_manifest(out_dir: Path, manifest: ModelManifest) -> None:
-    """Written last: a directory with a manifest is complete."""
+class _Params(Protocol):
+    """Hyperparameters, recorded verbatim."""
+
+    def as_dict(self) -> dict[str, Any]: ...
+
+
+class ExportedModel(Protocol):
+    """What a manifest records of either model family."""
+
+    @property
+    def n_items(self) -> int: ...
+
+    @property
+    def n_tokens(self) -> int: ...
+
+    @property
+    def params(self) -> _Params: ...
+
+
+@dataclass(frozen=True)
+class ManifestFacts:
+    """The manifest fields that differ by model family and build."""
+
+    model_type: str
+    version: str
+    data_fingerprint: str
+    history_max_items: int
+
+
+def write_manifest(
+    out_dir: Path,
+    model: ExportedModel,
+    facts: ManifestFacts,
+    offline_metrics: dict[str, float],
+    parity: ParityReport,
+    artifacts: list[str],
+) -> ModelManifest:
+    """The model's manifest, written last: a directory with a manifest is complete."""
+    manifest = ModelManifest(
+        version=facts.version,
+        model_type=facts.model_type,
+        trained_at=datetime.now(UTC),
+        data_fingerprint=facts.data_fingerprint,
+        n_items=model.n_items,
+        n_tokens=model.n_tokens,
+        history_max_items=facts.history_max_items,
+        feature_list=list(FEATURE_LIST),
+        hyperparameters=model.params.as_dict(),
+        offline_metrics=offline_metrics,
+        parity=parity,
+        artifacts=artifacts,
+    )
     (out_dir / MANIFEST_FILE).write_text(manifest.model_dump_json(indent=2) + "\n")
+    return manifest
 
 
 def check_parity(
@@ -181,13 +226,7 @@ def check_parity(
 ) -> ParityReport:
     """Score ``probes`` with ``model`` and with onnxruntime on ``model_path``; raise
     ``ParityError`` when they differ by more than the tolerance."""
-    if not probes:
-        raise ValueError("parity check needs at least one probe")
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = 1
-    session = ort.InferenceSession(
-        str(model_path), sess_options=options, providers=["CPUExecutionProvider"]
-    )
+    session = parity_session(model_path, probes)
     history_max = model.params.read_items
     expected = model.score([p.history for p in probes], [p.tokens for p in probes])
     actual = np.stack(
@@ -215,6 +254,18 @@ def check_parity(
         max_abs_diff=max_abs_diff,
         tolerance=tolerance,
         samples=_recorded_samples(probes, expected),
+    )
+
+
+def parity_session(model_path: Path, probes: Sequence[Probe]) -> ort.InferenceSession:
+    """An onnxruntime session on the exported graph, one thread as in serving; raises
+    ``ValueError`` without probes to check it with."""
+    if not probes:
+        raise ValueError("parity check needs at least one probe")
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = 1
+    return ort.InferenceSession(
+        str(model_path), sess_options=options, providers=["CPUExecutionProvider"]
     )
 
 

@@ -17,12 +17,10 @@ from __future__ import annotations
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
 import onnx
-import onnxruntime as ort
 
 from app.artifacts import (
     ANN_INDEX_FILE,
@@ -49,12 +47,13 @@ from app.retrieval import (
     ranker_feeds,
 )
 from app.training.export import (
-    FEATURE_LIST,
     RECORDED_PROBES,
     RECORDED_TOP,
+    ManifestFacts,
     ParityError,
     Probe,
     make_probes,
+    parity_session,
     save_graph,
     staging,
     write_extra_files,
@@ -120,22 +119,13 @@ def export_two_stage(
         build_ann_index(arrays.item_vectors).save(str(out_dir / ANN_INDEX_FILE))
         recall = measure_recall(model, open_ann_index(out_dir / ANN_INDEX_FILE), recall_users)
         extra = write_extra_files(out_dir, extra_files)
-    manifest = ModelManifest(
-        version=version,
-        model_type=TWO_STAGE_MODEL_TYPE,
-        trained_at=datetime.now(UTC),
-        data_fingerprint=data_fingerprint,
-        n_items=model.n_items,
-        n_tokens=model.n_tokens,
-        history_max_items=model.params.history_max,
-        feature_list=list(FEATURE_LIST),
-        hyperparameters=model.params.as_dict(),
-        offline_metrics={
-            **offline_metrics,
-            **recall.metrics(model.params.retrieval.ann_candidates),
-        },
-        parity=parity,
-        artifacts=[
+    manifest = write_manifest(
+        out_dir,
+        model,
+        ManifestFacts(TWO_STAGE_MODEL_TYPE, version, data_fingerprint, model.params.history_max),
+        {**offline_metrics, **recall.metrics(model.params.retrieval.ann_candidates)},
+        parity,
+        [
             ITEM_VECTORS_FILE,
             POPULARITY_FILE,
             NEIGHBOURS_FILE,
@@ -144,7 +134,6 @@ def export_two_stage(
             *extra,
         ],
     )
-    write_manifest(out_dir, manifest)
     return manifest, recall
 
 
@@ -158,13 +147,7 @@ def check_two_stage_parity(
     """Score ``probes`` with the reference and with onnxruntime on ``model_path``, over the
     reference's candidates (exact search); raise ``ParityError`` on any difference in the
     user vectors or the scores beyond the tolerance."""
-    if not probes:
-        raise ValueError("parity check needs at least one probe")
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = 1
-    session = ort.InferenceSession(
-        str(model_path), sess_options=options, providers=["CPUExecutionProvider"]
-    )
+    session = parity_session(model_path, probes)
     arrays = model.arrays()
     retrieval = model.params.retrieval
     expected: list[np.ndarray] = []
