@@ -50,13 +50,9 @@ def build_graph(model: HybridRecommender) -> onnx.ModelProto:
         ),
         scalar("pad_item", model.n_items, np.int64),
         scalar("pad_token", model.n_tokens, np.int64),
-        scalar("history_decay", params.history_decay, np.float32),
+        *weight_scalars(params.history_decay),
         scalar("trans_decay", params.trans_decay, np.float32),
         scalar("seq_decay", params.seq_decay, np.float32),
-        scalar("no_decay", 1.0, np.float32),
-        scalar("one", 1.0, np.float32),
-        scalar("minus_one", -1.0, np.float32),
-        scalar("epsilon", EPSILON, np.float32),
         numpy_helper.from_array(np.array([-params.ease_items], dtype=np.int64), "read_start"),
         numpy_helper.from_array(np.array([-params.trans_items], dtype=np.int64), "recent_start"),
         numpy_helper.from_array(np.array([-params.seq_items], dtype=np.int64), "latest_start"),
@@ -135,6 +131,18 @@ def weighted_rows(
         helper.make_node("Unsqueeze", [n("normalised"), "axis0"], [n("row_weights")]),
         helper.make_node("Gather", [matrix, indices], [n("rows")], axis=0),
         helper.make_node("MatMul", [n("row_weights"), n("rows")], [n("sum")]),
+    ]
+
+
+def weight_scalars(history_decay: float) -> list[TensorProto]:
+    """The constants every recency-weighting node set reads (``weighted_rows`` and the
+    two-stage ranker's history mean)."""
+    return [
+        scalar("history_decay", history_decay, np.float32),
+        scalar("no_decay", 1.0, np.float32),
+        scalar("one", 1.0, np.float32),
+        scalar("minus_one", -1.0, np.float32),
+        scalar("epsilon", EPSILON, np.float32),
     ]
 
 

@@ -23,7 +23,14 @@ from app.artifacts import (
     OUTPUT_USER_VECTOR,
 )
 from app.retrieval import FEATURE_COLUMNS
-from app.training.onnx_graph import EPSILON, IR_VERSION, OPSET, padded, scalar, weighted_rows
+from app.training.onnx_graph import (
+    IR_VERSION,
+    OPSET,
+    padded,
+    scalar,
+    weight_scalars,
+    weighted_rows,
+)
 from app.training.two_stage import TwoStageRecommender
 
 
@@ -39,12 +46,8 @@ def build_ranker_graph(model: TwoStageRecommender) -> onnx.ModelProto:
         numpy_helper.from_array(warm.astype(np.float32)[:, None], "warm_feature_weights"),
         numpy_helper.from_array(cold.astype(np.float32)[:, None], "cold_feature_weights"),
         scalar("pad_token", model.n_tokens, np.int64),
-        scalar("history_decay", params.history_decay, np.float32),
+        *weight_scalars(params.history_decay),
         scalar("w_history", params.w_history, np.float32),
-        scalar("no_decay", 1.0, np.float32),
-        scalar("one", 1.0, np.float32),
-        scalar("minus_one", -1.0, np.float32),
-        scalar("epsilon", EPSILON, np.float32),
         scalar("zero_i", 0, np.int64),
         scalar("one_i", 1, np.int64),
         numpy_helper.from_array(np.array([0], dtype=np.int64), "axis0"),
