@@ -30,7 +30,7 @@ from app.training.ease import check_dense_size, fit_ease
 from app.training.popularity import PopularityModel
 from app.training.sequential import fit_next_items
 from app.training.transitions import fit_transitions
-from app.training.types import TrainingData
+from app.training.types import TrainingData, Vocabulary
 
 # A recency weight below this fraction of the newest item's is not worth reading a matrix row
 # for: with decay 0.9 the 88 newest items carry all but 0.01% of the weight, so a 500-item
@@ -113,7 +113,7 @@ class HybridMatrices:
     popularity: np.ndarray
 
 
-class HybridRecommender:
+class HybridRecommender(Vocabulary):
     """EASE + content + transitions + next-items regression + demographic + popularity,
     blended linearly.
 
@@ -123,22 +123,13 @@ class HybridRecommender:
 
     def __init__(self, params: HybridParams | None = None) -> None:
         self.params = params or HybridParams()
-        self.item_ids_: tuple[str, ...] = ()
-        self.tokens_: tuple[str, ...] = ()
+        super().__init__()
         self.item_item_: np.ndarray | None = None
         self.transitions_: np.ndarray | None = None
         self.sequential_: np.ndarray | None = None
         self.demographic_: np.ndarray | None = None
         self.popularity_: np.ndarray | None = None
         self.popular_items_: np.ndarray | None = None
-
-    @property
-    def n_items(self) -> int:
-        return len(self.item_ids_)
-
-    @property
-    def n_tokens(self) -> int:
-        return len(self.tokens_)
 
     def fit(self, data: TrainingData) -> HybridRecommender:
         """Learn every matrix from ``data`` with the current hyperparameters."""

@@ -39,7 +39,7 @@ from app.training.demographic import mean_token_rows
 from app.training.embeddings import item_embeddings
 from app.training.hybrid import recency_weights
 from app.training.popularity import PopularityModel
-from app.training.types import TrainingData
+from app.training.types import TrainingData, Vocabulary
 
 
 @dataclass(frozen=True)
@@ -67,7 +67,7 @@ class TwoStageParams:
         return asdict(self)
 
 
-class TwoStageRecommender:
+class TwoStageRecommender(Vocabulary):
     """Item embeddings + token vectors + neighbour lists + popularity, ranked linearly.
 
     Everything ending in ``_`` is learned by ``fit``. The ANN index is built from
@@ -76,22 +76,13 @@ class TwoStageRecommender:
 
     def __init__(self, params: TwoStageParams | None = None) -> None:
         self.params = params or TwoStageParams()
-        self.item_ids_: tuple[str, ...] = ()
-        self.tokens_: tuple[str, ...] = ()
+        super().__init__()
         self.item_vectors_: np.ndarray | None = None  # float16 [n_items, d]
         self.token_vectors_: np.ndarray | None = None  # float32 [n_tokens, d], w_demo folded in
         self.popularity_: np.ndarray | None = None
         self.popular_items_: np.ndarray | None = None
         self.neighbours_: np.ndarray | None = None
         self.neighbour_scores_: np.ndarray | None = None
-
-    @property
-    def n_items(self) -> int:
-        return len(self.item_ids_)
-
-    @property
-    def n_tokens(self) -> int:
-        return len(self.tokens_)
 
     def fit(self, data: TrainingData) -> TwoStageRecommender:
         params = self.params

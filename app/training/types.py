@@ -150,3 +150,20 @@ def _token_matrix(
     values = np.ones(len(cols), dtype=np.float64)
     matrix = sp.csr_matrix((values, (rows, cols)), shape=(len(ids), len(vocab)))
     return vocab, matrix
+
+
+class Vocabulary:
+    """What a fitted model addresses by index: ``item_ids_[i]`` and user ``tokens_[t]``
+    (empty until ``fit``)."""
+
+    def __init__(self) -> None:
+        self.item_ids_: tuple[str, ...] = ()
+        self.tokens_: tuple[str, ...] = ()
+
+    @property
+    def n_items(self) -> int:
+        return len(self.item_ids_)
+
+    @property
+    def n_tokens(self) -> int:
+        return len(self.tokens_)
