@@ -56,22 +56,20 @@ def redis_client(tmp_path) -> Iterator[FeastFeatureClient]:
         connection.close()
 
 
-def test_sqlite_reads_every_view_in_one_query_as_feast_does_view_by_view(sqlite_client):
-    store = sqlite_client._store
-    reader = views_reader(store, sqlite_client._load_views())
+@pytest.mark.parametrize(
+    ("client_fixture", "reader_type"),
+    [
+        ("sqlite_client", SqliteViewsReader),  # one UNION ALL query
+        pytest.param("redis_client", RedisViewsReader, marks=pytest.mark.redis),  # one HMGET
+    ],
+)
+def test_every_view_is_read_in_one_request_as_feast_reads_them_view_by_view(
+    request: pytest.FixtureRequest, client_fixture: str, reader_type: type
+) -> None:
+    client = request.getfixturevalue(client_fixture)
+    reader = views_reader(client._store, client._load_views())
 
-    assert isinstance(reader, SqliteViewsReader)
-    assert reader([user_entity_key(u) for u in USERS]) == per_view(sqlite_client, USERS)
-    assert sqlite_client.read_values(USERS) == per_view(sqlite_client, USERS)
-    assert sqlite_client.get_user("u1") == U1
-
-
-@pytest.mark.redis
-def test_redis_reads_every_view_in_one_hmget_as_feast_does_view_by_view(redis_client):
-    store = redis_client._store
-    reader = views_reader(store, redis_client._load_views())
-
-    assert isinstance(reader, RedisViewsReader)
-    assert reader([user_entity_key(u) for u in USERS]) == per_view(redis_client, USERS)
-    assert redis_client.read_values(USERS) == per_view(redis_client, USERS)
-    assert redis_client.get_user("u1") == U1
+    assert isinstance(reader, reader_type)
+    assert reader([user_entity_key(u) for u in USERS]) == per_view(client, USERS)
+    assert client.read_values(USERS) == per_view(client, USERS)
+    assert client.get_user("u1") == U1
