@@ -36,6 +36,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     return int(handler(args, Settings()) or 0)
 
 
+def non_negative_int(text: str) -> int:
+    """argparse type: an integer >= 0 (seeds), refused with a message naming the value."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"{value} is negative; expected 0 or more")
+    return value
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="recserve", description=__doc__)
     parser.add_argument(
@@ -52,7 +63,7 @@ def _parser() -> argparse.ArgumentParser:
     gen.add_argument("--users", type=int, default=2000)
     gen.add_argument("--items", type=int, default=800)
     gen.add_argument("--events", type=int, default=60_000)
-    gen.add_argument("--seed", type=int, default=0)
+    gen.add_argument("--seed", type=non_negative_int, default=0)
     gen.set_defaults(handler=_generate)
 
     build = sub.add_parser("build", help="ingest data, build Feast features, train and publish")
@@ -69,7 +80,10 @@ def _parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--protocol", choices=("warm", "cold", "all"), default="all")
     evaluate.add_argument("--out", type=Path, default=None, help="default: HOME/evaluation")
     evaluate.add_argument(
-        "--cold-seed", type=int, default=0, help="seed of the cold protocol's user draw"
+        "--cold-seed",
+        type=non_negative_int,
+        default=0,
+        help="seed of the cold protocol's user draw",
     )
     evaluate.set_defaults(handler=_evaluate)
 

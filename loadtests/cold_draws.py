@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 import tempfile
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
@@ -23,8 +24,9 @@ from pathlib import Path
 
 import numpy as np
 
+from app.cli import non_negative_int
 from app.data.ingest import ingest, load_dataset
-from app.data.types import Dataset
+from app.data.types import DataFormatError, Dataset
 from app.training.evaluate import ML100K_REFERENCE, K, ProtocolRun
 from app.training.evaluate_protocol import cold_split, user_metrics
 
@@ -39,6 +41,13 @@ class Draw:
     test_users: int
     ndcg: dict[str, float]
     max_abs_deviation: float
+
+
+def positive_int(text: str) -> int:
+    value = non_negative_int(text)
+    if value == 0:
+        raise argparse.ArgumentTypeError("0 draws: expected 1 or more")
+    return value
 
 
 def reference() -> dict[str, float]:
@@ -111,11 +120,15 @@ def matches_table(draws: Sequence[Draw], tolerance: float) -> str:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--data", type=Path, required=True, help="RecBole atomic dataset dir")
-    parser.add_argument("--seeds", type=int, default=500, help="seeds 0 .. N-1")
+    parser.add_argument("--seeds", type=positive_int, default=500, help="seeds 0 .. N-1")
     parser.add_argument("--tolerance", type=float, default=0.01)
     parser.add_argument("--json", type=Path, default=None, help="write every draw here")
     args = parser.parse_args(argv)
-    draws = scan(args.data, range(args.seeds))
+    try:
+        draws = scan(args.data, range(args.seeds))
+    except DataFormatError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     print(summary_table(draws))
     print()
     print(matches_table(draws, args.tolerance))

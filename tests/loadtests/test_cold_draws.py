@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from loadtests.cold_draws import BASELINES, matches_table, scan, summary_table
+from loadtests.cold_draws import BASELINES, main, matches_table, scan, summary_table
 
 
 def test_a_seed_row_depends_on_its_draw_and_only_on_it(shop_source: Path) -> None:
@@ -23,3 +23,8 @@ def test_tables_list_only_draws_within_the_tolerance(shop_source: Path) -> None:
     closest = min(d.max_abs_deviation for d in draws)
     assert matches_table(draws, closest - 1e-9).startswith("0 of 3 seeds")
     assert matches_table(draws, closest).startswith("1 of 3 seeds")
+
+
+def test_a_missing_dataset_is_an_error_not_a_traceback(tmp_path: Path, capsys) -> None:
+    assert main(["--data", str(tmp_path / "absent"), "--seeds", "2"]) == 2
+    assert "no such file or directory" in capsys.readouterr().err

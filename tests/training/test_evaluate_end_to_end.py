@@ -45,3 +45,11 @@ def test_a_file_instead_of_a_dataset_directory_is_refused(tmp_path, monkeypatch,
     data.write_text("user_id,item_id\nu,i\n")
     assert main(["--home", str(tmp_path / "home"), "evaluate", "--data", str(data)]) == 2
     assert "RecBole atomic dataset directory" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("seed", ["-3", "two"])
+def test_a_bad_cold_seed_is_refused_naming_the_option(tmp_path, capsys, seed):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--home", str(tmp_path), "evaluate", "--data", str(tmp_path), "--cold-seed", seed])
+    assert exit_info.value.code == 2
+    assert "argument --cold-seed" in capsys.readouterr().err
