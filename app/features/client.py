@@ -13,7 +13,7 @@ from collections.abc import Collection, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
-from app.features.online_reads import ViewsReader, views_reader
+from app.features.online_reads import Views, ViewsReader, views_reader
 from app.features.schema import (
     RECOMMEND_FEATURE_SERVICE,
     USER_ATTRIBUTE_FEATURES,
@@ -42,12 +42,17 @@ class FeatureStoreError(RuntimeError):
 class FeatureClient(Protocol):
     """What serving needs from the feature store."""
 
-    def get_user(self, user_id: str) -> UserFeatures | None:
-        """The user's online features, or None when no view has a row for them.
+    def get_user(
+        self, user_id: str, features: Collection[str] | None = None
+    ) -> UserFeatures | None:
+        """The user's online features, or None when no view has a row for them. ``features``
+        limits the read to those (the others read as unset); None reads them all.
         Raises ``FeatureStoreError`` when the store fails."""
         ...
 
-    def get_users(self, user_ids: Sequence[str]) -> dict[str, UserFeatures | None]:
+    def get_users(
+        self, user_ids: Sequence[str], features: Collection[str] | None = None
+    ) -> dict[str, UserFeatures | None]:
         """``get_user`` for several users in one online read (the event path's batches).
         Raises ``FeatureStoreError`` when the store fails."""
         ...
@@ -81,7 +86,9 @@ class FeastFeatureClient:
         self._service_name = service_name
         self._service: FeatureService | None = None
         self._views: list[tuple[FeatureView, list[str]]] | None = None
-        self._read_all_views: ViewsReader | None = None  # one request for every view
+        # Per subset of features asked for (None: all): its views, and a reader of them all
+        # in one request (None: the store has none, read view by view).
+        self._plans: dict[frozenset[str] | None, tuple[Views, ViewsReader | None]] = {}
         self._service_lock = threading.Lock()
         online = store.config.online_store
         self._sqlite_path = _local_path(store, online.path) if online.type == "sqlite" else None
@@ -99,39 +106,48 @@ class FeastFeatureClient:
         start-up) rather than on the first request. Raises ``FeatureStoreError``."""
         self._load_views()
 
-    def get_user(self, user_id: str) -> UserFeatures | None:
+    def get_user(
+        self, user_id: str, features: Collection[str] | None = None
+    ) -> UserFeatures | None:
         """One online read of the feature service for ``user_id``."""
-        return user_features(user_id, self._read([user_id])[0])
+        return user_features(user_id, self._read([user_id], features)[0])
 
-    def get_users(self, user_ids: Sequence[str]) -> dict[str, UserFeatures | None]:
+    def get_users(
+        self, user_ids: Sequence[str], features: Collection[str] | None = None
+    ) -> dict[str, UserFeatures | None]:
         """One online read for every distinct id of ``user_ids`` (the event path's batches)."""
         distinct = list(dict.fromkeys(user_ids))
         if not distinct:
             return {}
-        rows = self._read(distinct)
+        rows = self._read(distinct, features)
         pairs = zip(distinct, rows, strict=True)
         return {user_id: user_features(user_id, row) for user_id, row in pairs}
 
-    def _read(self, user_ids: Sequence[str]) -> list[dict[str, Any]]:
+    def _read(
+        self, user_ids: Sequence[str], features: Collection[str] | None
+    ) -> list[dict[str, Any]]:
         """Each user's feature values as Python values (``python_value``)."""
         return [
             {name: python_value(value) for name, value in row.items()}
-            for row in self.read_values(user_ids)
+            for row in self.read_values(user_ids, features)
         ]
 
-    def read_values(self, user_ids: Sequence[str]) -> list[dict[str, Value]]:
-        """Each user's feature values as the online store's ``Value`` protos. The feature
-        service's views are resolved once from the registry, so a read skips Feast's per-call
-        request planning and response building; SQLite and Redis then read every view in one
-        request (``online_reads``), other stores view by view through their own
-        ``online_read`` (the interface Feast's ``get_online_features`` calls)."""
-        views = self._views or self._load_views()
+    def read_values(
+        self, user_ids: Sequence[str], features: Collection[str] | None = None
+    ) -> list[dict[str, Value]]:
+        """Each user's feature values as the online store's ``Value`` protos (only
+        ``features`` when given). The feature service's views are resolved once from the
+        registry, so a read skips Feast's per-call request planning and response building;
+        SQLite and Redis then read every view in one request (``online_reads``), other
+        stores view by view through their own ``online_read`` (the interface Feast's
+        ``get_online_features`` calls)."""
+        views, read_all_views = self._plan(features)
         self._follow_sqlite_file()
         keys = [user_entity_key(user_id) for user_id in user_ids]
         rows: list[dict[str, Value]] = [{} for _ in user_ids]
         try:
-            if self._read_all_views is not None:
-                return self._read_all_views(keys)
+            if read_all_views is not None:
+                return read_all_views(keys)
             online_store = self._store.provider.online_store
             for view, names in views:
                 # A copy: Feast's Redis store appends its timestamp field to the list it is
@@ -212,12 +228,30 @@ class FeastFeatureClient:
                         for projection in service.feature_view_projections
                         if self._only_views is None or projection.name in self._only_views
                     ]
-                    self._read_all_views = views_reader(self._store, self._views)
+                    self._plans[None] = (self._views, views_reader(self._store, self._views))
                 except Exception as exc:
                     raise FeatureStoreError(
                         f"feature views of {self._service_name!r} unavailable: {_describe(exc)}"
                     ) from exc
             return self._views
+
+    def _plan(self, features: Collection[str] | None) -> tuple[Views, ViewsReader | None]:
+        """The views to read for ``features`` (None: all) and their one-request reader."""
+        subset = None if features is None else frozenset(features)
+        plan = self._plans.get(subset)
+        if plan is not None:
+            return plan
+        views = self._views or self._load_views()
+        if subset is None:
+            return self._plans[None]
+        narrowed = [
+            (view, kept) for view, names in views if (kept := [n for n in names if n in subset])
+        ]
+        try:
+            plan = self._plans[subset] = (narrowed, views_reader(self._store, narrowed))
+        except Exception as exc:
+            raise FeatureStoreError(f"online reader unavailable: {_describe(exc)}") from exc
+        return plan
 
     def _load_service(self) -> FeatureService:
         with self._service_lock:

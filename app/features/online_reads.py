@@ -56,11 +56,11 @@ class SqliteViewsReader:
         from feast.infra.online_stores.sqlite import _quote_id, _table_id
 
         versioning = config.registry.enable_online_feature_view_versioning
+        # Feast's table holds every feature of the view: the query selects the requested ones.
         self._tables = tuple(
-            _quote_id(_table_id(config.project, view, versioning)) for view, _ in views
+            (_quote_id(_table_id(config.project, view, versioning)), tuple(names))
+            for view, names in views
         )
-        # Feast's table holds every feature of the view; keep the requested ones.
-        self._names = tuple(frozenset(names) for _, names in views)
         self._config = config
         self._online_store = online_store
 
@@ -75,24 +75,30 @@ class SqliteViewsReader:
         # Feast keeps the connection (and reopens it after ``close``); ask for it each time.
         connection = self._online_store._get_conn(self._config)
         found: dict[bytes, dict[str, Value]] = {}
-        for view, entity_key, name, blob in connection.execute(
+        for entity_key, name, blob in connection.execute(
             _union_sql(self._tables, len(encoded)), encoded
         ):
-            if name in self._names[view]:
-                value = Value()
-                value.ParseFromString(blob)
-                found.setdefault(entity_key, {})[name] = value
+            value = Value()
+            value.ParseFromString(blob)
+            found.setdefault(entity_key, {})[name] = value
         return [dict(found.get(key, {})) for key in encoded]
 
 
 @lru_cache(maxsize=64)
-def _union_sql(tables: tuple[str, ...], n_keys: int) -> str:
-    """One SELECT per table, each matching the same ``n_keys`` numbered parameters."""
+def _union_sql(tables: tuple[tuple[str, tuple[str, ...]], ...], n_keys: int) -> str:
+    """One SELECT per table of its named features, each matching the same ``n_keys``
+    numbered parameters."""
     keys = ",".join(f"?{i}" for i in range(1, n_keys + 1))
     return " UNION ALL ".join(
-        f"SELECT {view}, entity_key, feature_name, value FROM {table} WHERE entity_key IN ({keys})"
-        for view, table in enumerate(tables)
+        f"SELECT entity_key, feature_name, value FROM {table} "
+        f"WHERE entity_key IN ({keys}) AND feature_name IN ({','.join(map(_literal, names))})"
+        for table, names in tables
     )
+
+
+def _literal(text: str) -> str:
+    """``text`` as an SQL string literal (feature names come from the registry)."""
+    return "'" + text.replace("'", "''") + "'"
 
 
 class RedisViewsReader:

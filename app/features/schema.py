@@ -43,6 +43,10 @@ USER_BEHAVIOUR_LIVE_FEATURES = (
 )
 USER_BEHAVIOUR_FEATURES = (*USER_BEHAVIOUR_LIVE_FEATURES, "top_categories", "top_category_scores")
 USER_SEGMENT_FEATURES = ("segment",)
+# What ranking one request reads: the model's inputs and the segment its metrics are labelled
+# by. The rest of the profile (the full history's timestamps above all) costs a decode per
+# request and is read only where it is shown or updated.
+SCORING_FEATURES = frozenset({"history_items", "attribute_tokens", "segment"})
 # The segment of users known only by their attributes (no interactions yet).
 NEW_USER_SEGMENT = "new"
 ITEM_FEATURES = (

@@ -16,7 +16,7 @@ import numpy as np
 import orjson
 
 from app.features.client import FeatureClient, FeatureStoreError
-from app.features.schema import UserFeatures
+from app.features.schema import SCORING_FEATURES, UserFeatures
 from app.observability import metrics
 from app.privacy.consent import ConsentUnavailable, Purpose
 from app.privacy.service import ConsentService
@@ -126,7 +126,7 @@ class RecommendationEngine:
         if await self._personalization_refused(user_id) is not None:
             return None
         try:
-            return self._features.get_user(user_id)
+            return self._features.get_user(user_id, SCORING_FEATURES)
         except FeatureStoreError as exc:
             log.warning("feature store failed, profile unknown: %s", exc)
             return None
@@ -145,7 +145,7 @@ class RecommendationEngine:
     def _compute(self, model: LoadedModel, request: RecommendRequest) -> Recommendation:
         started = self._clock()
         try:
-            user = self._features.get_user(request.user_id)
+            user = self._features.get_user(request.user_id, SCORING_FEATURES)
         except FeatureStoreError as exc:
             log.warning("feature store failed, serving popular: %s", exc)
             return self._popular(model, request, FallbackReason.FEATURE_STORE_ERROR, None)

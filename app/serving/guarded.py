@@ -8,7 +8,7 @@ waiting) until ``retry_after_seconds`` have passed, then lets one trial read thr
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from typing import TypeVar
 
 from app.features.client import FeatureClient, FeatureStoreError
@@ -26,17 +26,26 @@ class BreakerFeatureClient:
         self._inner = inner
         self._breaker = breaker
 
-    def get_user(self, user_id: str) -> UserFeatures | None:
-        return self._guarded(self._inner.get_user, user_id)
+    def get_user(
+        self, user_id: str, features: Collection[str] | None = None
+    ) -> UserFeatures | None:
+        return self._guarded(self._inner.get_user, user_id, features)
 
-    def get_users(self, user_ids: Sequence[str]) -> dict[str, UserFeatures | None]:
-        return self._guarded(self._inner.get_users, user_ids)
+    def get_users(
+        self, user_ids: Sequence[str], features: Collection[str] | None = None
+    ) -> dict[str, UserFeatures | None]:
+        return self._guarded(self._inner.get_users, user_ids, features)
 
-    def _guarded(self, read: Callable[[T], R], argument: T) -> R:
+    def _guarded(
+        self,
+        read: Callable[[T, Collection[str] | None], R],
+        argument: T,
+        features: Collection[str] | None,
+    ) -> R:
         if not self._breaker.allow():
             raise FeatureStoreError("online store skipped: it failed recently (circuit open)")
         try:
-            answer = read(argument)
+            answer = read(argument, features)
         except FeatureStoreError:
             self._breaker.record_failure()
             raise

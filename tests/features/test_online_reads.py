@@ -12,6 +12,7 @@ import redis
 
 from app.features.client import FeastFeatureClient, user_entity_key
 from app.features.online_reads import RedisViewsReader, SqliteViewsReader, views_reader
+from app.features.schema import SCORING_FEATURES, UserFeatures
 from tests.features.test_client import U1, materialized_home
 
 pytestmark = pytest.mark.integration
@@ -73,3 +74,21 @@ def test_every_view_is_read_in_one_request_as_feast_reads_them_view_by_view(
     assert reader([user_entity_key(u) for u in USERS]) == per_view(client, USERS)
     assert client.read_values(USERS) == per_view(client, USERS)
     assert client.get_user("u1") == U1
+
+
+@pytest.mark.parametrize(
+    "client_fixture",
+    ["sqlite_client", pytest.param("redis_client", marks=pytest.mark.redis)],
+)
+def test_a_read_of_some_features_answers_those_of_the_full_read_and_nothing_else(
+    request: pytest.FixtureRequest, client_fixture: str
+) -> None:
+    client = request.getfixturevalue(client_fixture)
+    wanted = SCORING_FEATURES
+    narrowed = [{k: v for k, v in row.items() if k in wanted} for row in per_view(client, USERS)]
+
+    assert client.read_values(USERS, wanted) == narrowed
+    assert any(row for row in narrowed)  # the hand-built users do have these features
+    only_scoring = {name: getattr(U1, name) for name in wanted}
+    assert client.get_user("u1", wanted) == UserFeatures(user_id="u1", **only_scoring)
+    assert client.get_user("u1") == U1  # the full read is still the full profile

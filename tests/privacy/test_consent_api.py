@@ -4,7 +4,7 @@ online store, real ONNX model), on a copy of the built home."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 
 import pandas as pd
 import pytest
@@ -127,13 +127,17 @@ class CountingFeatureClient:
         self.inner = inner
         self.reads: list[str] = []
 
-    def get_user(self, user_id: str) -> UserFeatures | None:
+    def get_user(
+        self, user_id: str, features: Collection[str] | None = None
+    ) -> UserFeatures | None:
         self.reads.append(user_id)
-        return self.inner.get_user(user_id)
+        return self.inner.get_user(user_id, features)
 
-    def get_users(self, user_ids: Sequence[str]) -> dict[str, UserFeatures | None]:
+    def get_users(
+        self, user_ids: Sequence[str], features: Collection[str] | None = None
+    ) -> dict[str, UserFeatures | None]:
         self.reads.extend(user_ids)
-        return self.inner.get_users(user_ids)
+        return self.inner.get_users(user_ids, features)
 
     def ping(self) -> None:
         self.inner.ping()
