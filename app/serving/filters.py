@@ -23,12 +23,13 @@ def top_k(
     masked = scores.astype(np.float32, copy=True)
     if excluded.size:
         masked[excluded if items is None else np.isin(items, excluded)] = -np.inf
-    available = int(np.isfinite(masked).sum())
-    k = min(k, available)
+    k = min(k, masked.size)
     if k <= 0:
         return np.empty(0, dtype=np.int64), np.empty(0, dtype=np.float32)
     part = np.argpartition(-masked, k - 1)[:k]
     order = part[np.argsort(-masked[part], kind="stable")]
+    # Fewer than k allowed items: the excluded ones (-inf) sort last among the k; drop them.
+    order = order[np.isfinite(masked[order])]
     return (order if items is None else items[order]), masked[order]
 
 
