@@ -8,7 +8,11 @@
 * 15% ``POST /events`` with one ``view`` of an item from the same data (this writes to the
   server's event log and features); if the server has no ``/events`` yet (404/405) the
   request is reported under a ``[skipped: ...]`` name as a success, not a failure;
-* 5% ``GET /readyz``, standing in for content blocks until those endpoints exist.
+* 5% content blocks for a user of the same population: half of them one slot
+  (``GET /content-blocks/{slot}``), half a whole page (``GET /content-blocks?slots=...``). The
+  slot ids are read from the slots file the server was started with,
+  ``RECSERVE_CONTENT_SLOTS_FILE`` (default ``examples/content_slots.toml``, which fits the
+  shop ``recserve demo`` generates); a missing or slot-less file stops locust at start-up.
 
 locust's own figures are not the throughput benchmark: its client costs far more CPU per request
 than the server does. ``python -m loadtests.bench`` measures throughput.
@@ -27,6 +31,7 @@ import pandas as pd
 from locust import FastHttpUser, between, task
 
 from loadtests.bench import zipf_user_stream
+from loadtests.slots import slot_ids
 
 _HOME = Path(os.environ.get("RECSERVE_HOME", ".recserve")).resolve()
 _USERS, _ = zipf_user_stream(_HOME, 50_000, exponent=1.0, unknown_share=0.05)
@@ -36,12 +41,15 @@ _ITEMS = (
     .unique()
     .tolist()
 )
+_SLOTS = slot_ids(
+    Path(os.environ.get("RECSERVE_CONTENT_SLOTS_FILE", "examples/content_slots.toml"))
+)
 _EVENT_IDS = itertools.count()
 _RUN_ID = f"locust-{os.getpid()}-{int(time.time())}"
 
 
 class Shopper(FastHttpUser):
-    """One simulated client: mostly recommendations, some events, a few page-block reads."""
+    """One simulated client: mostly recommendations, some events, a few content blocks."""
 
     wait_time = between(0.05, 0.5)
 
@@ -69,5 +77,12 @@ class Shopper(FastHttpUser):
                 response.success()
 
     @task(5)
-    def readyz(self) -> None:
-        self.client.get("/readyz", name="GET /readyz")
+    def content_blocks(self) -> None:
+        user_id = quote(random.choice(_USERS), safe="")
+        if random.random() < 0.5:
+            slot = quote(random.choice(_SLOTS), safe="")
+            path, name = f"/content-blocks/{slot}?user_id={user_id}", "GET /content-blocks/{slot}"
+        else:
+            page = quote(",".join(_SLOTS), safe=",")
+            path, name = f"/content-blocks?slots={page}&user_id={user_id}", "GET /content-blocks"
+        self.client.get(path, name=name)
