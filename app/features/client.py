@@ -67,21 +67,15 @@ class FeatureClient(Protocol):
 
 
 class FeastFeatureClient:
-    """``FeatureClient`` over a Feast ``FeatureStore``. Construction does no I/O. ``views``
-    limits reads to those views of the feature service and ``features`` to those features
-    (the others read as unset)."""
+    """``FeatureClient`` over a Feast ``FeatureStore``. Construction does no I/O."""
 
     def __init__(
         self,
         store: FeatureStore,
         service_name: str = RECOMMEND_FEATURE_SERVICE,
         sqlite_busy_timeout_ms: int = 50,
-        views: Collection[str] | None = None,
-        features: Collection[str] | None = None,
     ) -> None:
         self._store = store
-        self._only_views = None if views is None else frozenset(views)
-        self._features = _FEATURES if features is None else _FEATURES & frozenset(features)
         self._sqlite_busy_timeout_ms = sqlite_busy_timeout_ms
         self._service_name = service_name
         self._service: FeatureService | None = None
@@ -223,10 +217,9 @@ class FeastFeatureClient:
                             self._store.get_feature_view(
                                 projection.name, allow_registry_cache=True
                             ),
-                            [f.name for f in projection.features if f.name in self._features],
+                            [f.name for f in projection.features if f.name in _FEATURES],
                         )
                         for projection in service.feature_view_projections
-                        if self._only_views is None or projection.name in self._only_views
                     ]
                     self._plans[None] = (self._views, views_reader(self._store, self._views))
                 except Exception as exc:

@@ -66,10 +66,7 @@ class FeastBehaviourStore:
         the newest (``repo_config``'s ``writes_are_newest``). Nothing is opened yet."""
         store = open_store(settings, writes_are_newest=True)
         reader = FeastFeatureClient(
-            store,
-            sqlite_busy_timeout_ms=settings.feast.sqlite_busy_timeout_ms,
-            views=[USER_BEHAVIOUR_VIEW],
-            features=USER_BEHAVIOUR_LIVE_FEATURES,
+            store, sqlite_busy_timeout_ms=settings.feast.sqlite_busy_timeout_ms
         )
         return cls(reader, store)
 
@@ -77,7 +74,7 @@ class FeastBehaviourStore:
         distinct = list(dict.fromkeys(user_ids))
         if not distinct:
             return {}
-        found = self._reader.read_values(distinct)
+        found = self._reader.read_values(distinct, USER_BEHAVIOUR_LIVE_FEATURES)
         return {
             user_id: BehaviourRow.from_values(user_id, values)
             for user_id, values in zip(distinct, found, strict=True)

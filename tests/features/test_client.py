@@ -198,21 +198,22 @@ def test_get_users_reads_several_users_at_once_as_get_user_does(client):
     assert client.get_users([]) == {}
 
 
-def test_a_client_limited_to_the_behaviour_view_reads_nothing_else(sqlite_settings):
-    from app.features.schema import USER_BEHAVIOUR_VIEW
-    from app.features.store import open_store
+def test_a_read_of_the_behaviour_features_reads_nothing_else(sqlite_settings):
+    from app.features.schema import USER_BEHAVIOUR_FEATURES
 
-    limited = FeastFeatureClient(open_store(sqlite_settings), views=[USER_BEHAVIOUR_VIEW])
+    client = FeastFeatureClient.from_settings(sqlite_settings)
     try:
-        user = limited.get_user("u1")
+        user = client.get_user("u1", USER_BEHAVIOUR_FEATURES)
         assert user is not None
         assert user.history_items == U1.history_items
         assert user.monetary == U1.monetary
         assert user.attribute_tokens == ()
         assert user.segment is None
-        assert limited.get_user("u3") is None  # attributes only: nothing in the behaviour view
+        # Attributes only: nothing among the features asked for.
+        assert client.get_user("u3", USER_BEHAVIOUR_FEATURES) is None
+        assert client.get_user("u3") is not None
     finally:
-        limited.close()
+        client.close()
 
 
 def test_a_relative_home_is_taken_from_the_working_directory(tmp_path, monkeypatch):
