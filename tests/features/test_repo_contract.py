@@ -121,3 +121,18 @@ def test_app_feature_modules_do_not_import_feast():
         [sys.executable, "-c", code], capture_output=True, text=True, check=True
     )
     assert result.stdout.strip() == "False"
+
+
+def test_the_request_path_reads_every_feature_a_model_is_exported_as_reading():
+    """Serving reads only ``SCORING_FEATURES`` per request; a model listing a feature outside
+    them would be scored without it."""
+    from app.training.export import FEATURE_LIST
+
+    read_by_models = {entry.split(":", 1)[1] for entry in FEATURE_LIST}
+    assert read_by_models <= schema.SCORING_FEATURES
+    all_features = {
+        *schema.USER_ATTRIBUTE_FEATURES,
+        *schema.USER_BEHAVIOUR_FEATURES,
+        *schema.USER_SEGMENT_FEATURES,
+    }
+    assert all_features >= schema.SCORING_FEATURES  # no name the store does not have
