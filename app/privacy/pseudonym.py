@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import logging
+from functools import lru_cache
 
 from app.settings import Settings
 
@@ -20,11 +21,18 @@ DEVELOPMENT_KEY = b"recserve-development-pseudonym-key"
 PSEUDONYM_HEX_CHARS = 32  # 128 bits: collisions are out of reach for any user count
 
 
+# Pseudonyms remembered per worker: the request path asks for one per request (consent) and
+# an HMAC costs far more there than in a tight loop: 30-38 µs of an answer in the engine loop
+# (docs/benchmarks.md), against 3 µs alone.
+MEMO_ENTRIES = 16_384
+
+
 class Pseudonymizer:
     """Maps user ids to pseudonyms with one key."""
 
     def __init__(self, key: bytes) -> None:
         self._key = key
+        self._memo = lru_cache(maxsize=MEMO_ENTRIES)(self._digest)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Pseudonymizer:
@@ -41,5 +49,8 @@ class Pseudonymizer:
 
     def of(self, user_id: str) -> str:
         """The pseudonym of ``user_id``: 32 hex characters."""
+        return self._memo(user_id)
+
+    def _digest(self, user_id: str) -> str:
         digest = hmac.digest(self._key, user_id.encode(), hashlib.sha256)
         return digest.hex()[:PSEUDONYM_HEX_CHARS]
