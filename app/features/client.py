@@ -136,9 +136,11 @@ class FeastFeatureClient:
         stores view by view through their own ``online_read`` (the interface Feast's
         ``get_online_features`` calls)."""
         views, read_all_views = self._plan(features)
+        rows: list[dict[str, Value]] = [{} for _ in user_ids]
+        if not views:  # none of the features asked for is served
+            return rows
         self._follow_sqlite_file()
         keys = [user_entity_key(user_id) for user_id in user_ids]
-        rows: list[dict[str, Value]] = [{} for _ in user_ids]
         try:
             if read_all_views is not None:
                 return read_all_views(keys)

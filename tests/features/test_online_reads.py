@@ -92,3 +92,8 @@ def test_a_read_of_some_features_answers_those_of_the_full_read_and_nothing_else
     only_scoring = {name: getattr(U1, name) for name in wanted}
     assert client.get_user("u1", wanted) == UserFeatures(user_id="u1", **only_scoring)
     assert client.get_user("u1") == U1  # the full read is still the full profile
+
+
+def test_a_read_of_features_the_service_does_not_serve_reads_nothing(sqlite_client) -> None:
+    assert sqlite_client.read_values(USERS, ["no_such_feature"]) == [{} for _ in USERS]
+    assert sqlite_client.get_user("u1", ["no_such_feature"]) is None
