@@ -7,10 +7,11 @@ request is handled carries them (``app.observability.logging``) without passing 
 
 from __future__ import annotations
 
-import os
 import re
 from contextvars import ContextVar
 from dataclasses import dataclass
+
+from app.random_ids import random_hex
 
 # version-traceid-parentid-flags; later versions may append fields after a dash.
 _TRACEPARENT = re.compile(r"([0-9a-f]{2})-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})(-.*)?")
@@ -37,7 +38,7 @@ CURRENT: ContextVar[TraceContext | None] = ContextVar("recserve_trace", default=
 
 def start_span(traceparent: str | None, request_id: str | None) -> TraceContext:
     """This request's trace context: a child of a valid ``traceparent``, else a new trace."""
-    random = os.urandom(24).hex()
+    random = random_hex(24)
     span_id = random[32:]
     parent = _parse(traceparent) if traceparent else None
     trace_id, flags = parent if parent is not None else (random[:32], "00")

@@ -22,7 +22,6 @@ across key rotations and never stored.
 from __future__ import annotations
 
 import logging
-import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -43,8 +42,10 @@ from app.experiments.config import Experiment
 from app.experiments.report import ExperimentReport, build_report
 from app.observability import metrics
 from app.privacy.pseudonym import Pseudonymizer
+from app.random_ids import random_hex
 
 log = logging.getLogger(__name__)
+RECOMMENDATION_ID_BYTES = 16  # 32 hex digits, as the uuid4 hex ids were
 
 RECOMMENDATION_ID_KEY = "recommendation_id"  # where feedback events carry it: in ``context``
 _ATTRIBUTED_TYPES = frozenset(kind.value for kind in EventType)
@@ -127,7 +128,7 @@ class ExperimentService:
         """A new recommendation id for the response; inside an experiment, its exposure is
         stored (items with their positions, the user's pseudonym, time) and counted."""
         tag = ExperimentTag(
-            uuid.uuid4().hex,
+            random_hex(RECOMMENDATION_ID_BYTES),
             None if assignment is None else assignment.experiment_id,
             None if assignment is None else assignment.variant,
         )
