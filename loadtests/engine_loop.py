@@ -1,7 +1,7 @@
 """CPU per answer of the serving engine in-process: the full pipeline without HTTP.
 
     python -m loadtests.engine_loop --home HOME [--answers 6000] [--passes 5]
-                                    [--redis-url URL] [--prometheus-dir DIR]
+                                    [--redis-url URL] [--multiprocess-metrics]
 
 The engine ``/recommend`` uses, built as a worker builds it (``build_engine``), answers the
 bench's user stream (``bench.zipf_user_stream``: Zipf over users ranked by activity, ~5%
@@ -9,8 +9,8 @@ unknown) with the cache off: consent, online feature read, ONNX scoring, rules, 
 pass times every answer with ``process_time``; the best and the median pass are printed in µs
 per answer. Between two server runs on a shared machine throughput drifts by ±10%; this
 number drifts by 2-3%, so it is the one to compare variants of the engine with (alternate
-them, a few runs each). ``--prometheus-dir`` stores metrics as a multi-worker server does
-(``PROMETHEUS_MULTIPROC_DIR``; the directory is emptied), which costs more per call.
+them, a few runs each). ``--multiprocess-metrics`` stores metrics as a multi-worker server
+does (``PROMETHEUS_MULTIPROC_DIR``, here a temporary directory), which costs more per call.
 """
 
 from __future__ import annotations
@@ -18,9 +18,9 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import shutil
 import statistics
 import sys
+import tempfile
 import time
 from collections import Counter
 from collections.abc import Sequence
@@ -76,7 +76,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--passes", type=int, default=5)
     parser.add_argument("--warmup", type=int, default=1000, help="answers before timing")
     parser.add_argument("--redis-url", default=None, help="use Redis (online store, consent)")
-    parser.add_argument("--prometheus-dir", type=Path, default=None)
+    parser.add_argument(
+        "--multiprocess-metrics",
+        action="store_true",
+        help="Prometheus values in files, as with 2+ workers",
+    )
     parser.add_argument("--zipf", type=float, default=1.0, help="user popularity exponent")
     args = parser.parse_args(argv)
     if args.answers < 1 or args.passes < 1 or args.warmup < 0:
@@ -89,12 +93,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     os.environ["RECSERVE_CACHE__ENABLED"] = "false"
     if args.redis_url:
         os.environ["RECSERVE_REDIS_URL"] = args.redis_url
-    if args.prometheus_dir is not None:
-        shutil.rmtree(args.prometheus_dir, ignore_errors=True)
-        args.prometheus_dir.mkdir(parents=True)
-        os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(args.prometheus_dir.resolve())
     stream, _ = zipf_user_stream(home, args.answers, args.zipf, unknown_share=0.05)
-    result = asyncio.run(measure(stream, args.passes, args.warmup))
+    if args.multiprocess_metrics:
+        with tempfile.TemporaryDirectory(prefix="engine-loop-metrics-") as metrics_dir:
+            os.environ["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir
+            try:
+                result = asyncio.run(measure(stream, args.passes, args.warmup))
+            finally:  # the directory is gone: nothing may look for metrics there afterwards
+                del os.environ["PROMETHEUS_MULTIPROC_DIR"]
+    else:
+        result = asyncio.run(measure(stream, args.passes, args.warmup))
     print(
         f"engine loop, {result.answers_per_pass} answers x {args.passes} passes: "
         f"best {result.best_us} us/answer, median {result.median_us} us/answer "
