@@ -165,7 +165,11 @@ class RecommendationEngine:
             return self._popular(model, request, FallbackReason.MODEL_ERROR, user)
         finally:
             metrics.INFERENCE_SECONDS.observe(self._clock() - started)
-        excluded = np.concatenate((history, model.item_indices(request.exclude)))
+        excluded = (
+            np.concatenate((history, model.item_indices(request.exclude)))
+            if request.exclude
+            else history
+        )
         if self._rules is not None:  # on every scored item: exclusions never shorten the list
             scores = self._rules.adjust(model, scores, request.filters, candidates)
         items = scored_items(model, *top_k(scores, request.k, excluded, candidates))
