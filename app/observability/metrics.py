@@ -73,8 +73,16 @@ FALLBACKS = Counter(
 )
 FEATURE_FETCH_SECONDS = Histogram(
     "recserve_features_fetch_seconds",
-    "Time to read one user's online features from Feast.",
+    "Time of one online feature read from Feast; concurrent /recommend requests share one "
+    "read (their users' count: recserve_serving_read_batch_users).",
     buckets=LATENCY_BUCKETS,
+)
+READ_BATCH_USERS = Histogram(
+    "recserve_serving_read_batch_users",
+    "Distinct users per batched read of the request path, by store (consent, features): "
+    "requests ready in the same event-loop pass share one read.",
+    ["store"],
+    buckets=(1, 2, 4, 8, 16, 32, 64),
 )
 INFERENCE_SECONDS = Histogram(
     "recserve_model_inference_seconds",

@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import time
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Mapping, Sequence
 
 import numpy as np
 import orjson
@@ -21,6 +21,7 @@ from app.observability import metrics
 from app.privacy.consent import ConsentUnavailable, Purpose
 from app.privacy.service import ConsentService
 from app.serving.cache import TieredCache
+from app.serving.coalesce import ReadCoalescer
 from app.serving.fallback import popular_items
 from app.serving.filters import ranked_below, scored_items, top_k
 from app.serving.item_filter import ItemFilter
@@ -55,6 +56,9 @@ class RecommendationEngine:
         self._cache = cache
         self._rules = rules  # None: no business rules (hidden items included)
         self._clock = clock
+        # Concurrent requests share one consent read and one online-feature read.
+        self._consent_reads = ReadCoalescer(self._read_consent, _count_batch("consent"))
+        self._profile_reads = ReadCoalescer(self._read_profiles, self._observe_profile_batch)
         _publish_model_info(model)
 
     @property
@@ -103,7 +107,7 @@ class RecommendationEngine:
             payload, tier = await self._cache.get(request.user_id, variant)
             if payload is not None:
                 return _from_cache(request.user_id, payload, tier)
-        answer = self._compute(model, request)
+        answer = await self._compute(model, request)
         # use_cache=False (explained requests) neither reads nor writes the cache.
         if self._cache is not None and request.use_cache and answer.fallback_reason is None:
             await self._cache.set(request.user_id, variant, _to_cache(answer))
@@ -126,7 +130,7 @@ class RecommendationEngine:
         if await self._personalization_refused(user_id) is not None:
             return None
         try:
-            return self._features.get_user(user_id, SCORING_FEATURES)
+            return await self._profile_reads.get(user_id)
         except FeatureStoreError as exc:
             log.warning("feature store failed, profile unknown: %s", exc)
             return None
@@ -136,21 +140,29 @@ class RecommendationEngine:
         if self._consent is None:
             return None
         try:
-            allowed = await self._consent.allows(user_id, Purpose.PERSONALIZATION)
+            allowed = await self._consent_reads.get(user_id)
         except ConsentUnavailable as exc:
             log.warning("consent store failed, serving non-personalised: %s", exc)
             return FallbackReason.CONSENT_UNAVAILABLE
         return None if allowed else FallbackReason.NO_CONSENT
 
-    def _compute(self, model: LoadedModel, request: RecommendRequest) -> Recommendation:
-        started = self._clock()
+    async def _read_consent(self, user_ids: Sequence[str]) -> Mapping[str, bool]:
+        assert self._consent is not None  # only asked for when there is a consent store
+        return await self._consent.allows_many(user_ids, Purpose.PERSONALIZATION)
+
+    async def _read_profiles(self, user_ids: Sequence[str]) -> Mapping[str, UserFeatures | None]:
+        return self._features.get_users(user_ids, SCORING_FEATURES)
+
+    def _observe_profile_batch(self, size: int, seconds: float) -> None:
+        metrics.FEATURE_FETCH_SECONDS.observe(seconds)
+        metrics.labelled(metrics.READ_BATCH_USERS, "features").observe(size)
+
+    async def _compute(self, model: LoadedModel, request: RecommendRequest) -> Recommendation:
         try:
-            user = self._features.get_user(request.user_id, SCORING_FEATURES)
+            user = await self._profile_reads.get(request.user_id)
         except FeatureStoreError as exc:
             log.warning("feature store failed, serving popular: %s", exc)
             return self._popular(model, request, FallbackReason.FEATURE_STORE_ERROR, None)
-        finally:
-            metrics.FEATURE_FETCH_SECONDS.observe(self._clock() - started)
         if user is None or not user.is_known:
             return self._popular(model, request, FallbackReason.UNKNOWN_USER, user)
         history = model.item_indices(user.history_items)
@@ -213,6 +225,10 @@ class RecommendationEngine:
         return Recommendation(
             request.user_id, items, Source.POPULAR, model.version, fallback_reason=reason
         )
+
+
+def _count_batch(store: str) -> Callable[[int, float], None]:
+    return lambda size, _seconds: metrics.labelled(metrics.READ_BATCH_USERS, store).observe(size)
 
 
 def _variant_key(model_version: str, request: RecommendRequest) -> str:

@@ -1,0 +1,103 @@
+"""ReadCoalescer: one fetch per event-loop pass, every waiter answered, failures shared."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Mapping, Sequence
+
+import pytest
+
+from app.serving.coalesce import ReadCoalescer
+
+
+class RecordingFetch:
+    """Answers ``key -> f"{key}@{version}"``; records each batch; fails while ``failing``."""
+
+    def __init__(self) -> None:
+        self.batches: list[list[str]] = []
+        self.version = 1
+        self.failing = False
+
+    async def __call__(self, keys: Sequence[str]) -> Mapping[str, str]:
+        self.batches.append(list(keys))
+        if self.failing:
+            raise LookupError("store down")
+        return {key: f"{key}@{self.version}" for key in keys}
+
+
+async def test_requests_of_one_pass_share_one_fetch_in_arrival_order() -> None:
+    fetch = RecordingFetch()
+    reads = ReadCoalescer(fetch)
+    answers = await asyncio.gather(*(reads.get(key) for key in ["c", "a", "b"]))
+    assert answers == ["c@1", "a@1", "b@1"]
+    assert fetch.batches == [["c", "a", "b"]]
+
+
+async def test_a_key_asked_twice_in_a_pass_is_fetched_once_and_answered_twice() -> None:
+    fetch = RecordingFetch()
+    reads = ReadCoalescer(fetch)
+    assert await asyncio.gather(reads.get("a"), reads.get("a")) == ["a@1", "a@1"]
+    assert fetch.batches == [["a"]]
+
+
+async def test_sequential_requests_each_read_afresh() -> None:
+    fetch = RecordingFetch()
+    reads = ReadCoalescer(fetch)
+    assert await reads.get("a") == "a@1"
+    fetch.version = 2  # a write between two requests is seen by the second
+    assert await reads.get("a") == "a@2"
+    assert fetch.batches == [["a"], ["a"]]
+
+
+async def test_a_request_arriving_in_a_later_pass_gets_a_batch_of_its_own() -> None:
+    fetch = RecordingFetch()
+    reads = ReadCoalescer(fetch)
+
+    async def late(key: str) -> str:
+        await asyncio.sleep(0.001)
+        return await reads.get(key)
+
+    assert await asyncio.gather(reads.get("a"), late("b")) == ["a@1", "b@1"]
+    assert fetch.batches == [["a"], ["b"]]
+
+
+async def test_a_failing_fetch_fails_every_waiter_and_the_next_batch_recovers() -> None:
+    fetch = RecordingFetch()
+    reads = ReadCoalescer(fetch)
+    fetch.failing = True
+    outcomes = await asyncio.gather(reads.get("a"), reads.get("b"), return_exceptions=True)
+    assert [type(o) for o in outcomes] == [LookupError, LookupError]
+    fetch.failing = False
+    assert await reads.get("a") == "a@1"
+
+
+async def test_a_cancelled_waiter_leaves_the_others_of_its_batch_answered() -> None:
+    started = asyncio.Event()
+    release = asyncio.Event()
+
+    async def slow(keys: Sequence[str]) -> Mapping[str, str]:
+        started.set()
+        await release.wait()
+        return {key: key.upper() for key in keys}
+
+    reads: ReadCoalescer[str, str] = ReadCoalescer(slow)
+    leaving = asyncio.ensure_future(reads.get("a"))
+    staying = asyncio.ensure_future(reads.get("b"))
+    await started.wait()
+    leaving.cancel()
+    release.set()
+    assert await staying == "B"
+    with pytest.raises(asyncio.CancelledError):
+        await leaving
+
+
+async def test_on_batch_reports_each_batch_size_and_duration() -> None:
+    reported: list[tuple[int, float]] = []
+    ticks = iter([10.0, 10.25])
+
+    def report(size: int, seconds: float) -> None:
+        reported.append((size, seconds))
+
+    reads = ReadCoalescer(RecordingFetch(), report, lambda: next(ticks))
+    await asyncio.gather(reads.get("a"), reads.get("b"), reads.get("a"))
+    assert reported == [(2, 0.25)]
