@@ -4,20 +4,20 @@ Under load a worker's event loop wakes with several requests ready at once (uvic
 task per request; they run one after another in the same pass). Each used to make its own
 consent and online-feature read: a SQLite read transaction (an ``fstat`` and a lock/unlock
 pair) or a Redis round trip, plus the fixed Python cost of a read, per user.
-``ReadCoalescer.get`` parks the request on a future instead; the first request of a pass
-schedules one batched read (``fetch``) that runs once every request already queued in that
-pass has joined, and answers them all. A lone request pays one extra loop pass (a few
-microseconds). The answers are as fresh as before: the requests of one batch were in flight
-together, so no order between them and a concurrent write was promised.
+With ``ReadCoalescer.get`` the first request of a pass yields once, so that the requests
+already queued behind it in that pass join its batch, then makes one batched read (``fetch``)
+for all of them and carries on; the others resume one pass later with their answers. A lone
+request pays that one extra pass. The answers are as fresh as before: the requests of one
+batch were in flight together, so no order between them and a concurrent write was promised.
 
-The batched read runs in a task of its own, so a request cancelled while it waits (its client
-went away) never leaves the others of its batch waiting.
+A first request cancelled while it waits or reads (its client went away, the server stops)
+hands its batch to a task of its own, so the others are still answered.
 """
 
 from __future__ import annotations
 
 import asyncio
-import time
+import contextlib
 from collections.abc import Awaitable, Callable, Hashable, Mapping, Sequence
 from typing import Generic, TypeVar
 
@@ -25,61 +25,69 @@ K = TypeVar("K", bound=Hashable)
 V = TypeVar("V")
 
 Fetch = Callable[[Sequence[K]], Awaitable[Mapping[K, V]]]
+Waiter = tuple[K, "asyncio.Future[V]"]
 
 
 class ReadCoalescer(Generic[K, V]):
     """Answers ``get(key)`` from one ``fetch(keys)`` per event-loop pass.
 
     ``fetch`` receives the distinct keys of a batch in arrival order and returns a value for
-    each; an exception it raises is raised by every ``get`` of the batch. ``on_batch`` (if
-    given) is called with each batch's size and duration in seconds, for metrics.
+    each; an exception it raises is raised by every ``get`` of the batch.
     """
 
-    def __init__(
-        self,
-        fetch: Fetch[K, V],
-        on_batch: Callable[[int, float], None] | None = None,
-        clock: Callable[[], float] = time.perf_counter,
-    ) -> None:
+    def __init__(self, fetch: Fetch[K, V]) -> None:
         self._fetch = fetch
-        self._on_batch = on_batch
-        self._clock = clock
-        self._pending: list[tuple[K, asyncio.Future[V]]] | None = None
-        self._running: set[asyncio.Task[None]] = set()  # strong references until done
+        self._joining: list[Waiter[K, V]] | None = None  # the batch gathering in this pass
+        self._handed_off: set[asyncio.Task[None]] = set()  # strong references until done
 
     async def get(self, key: K) -> V:
-        loop = asyncio.get_running_loop()
-        future: asyncio.Future[V] = loop.create_future()
-        if self._pending is None:
-            self._pending = []
-            # call_soon queues behind the tasks already ready in this pass: they join first.
-            loop.call_soon(self._flush)
-        self._pending.append((key, future))
-        return await future
-
-    def _flush(self) -> None:
-        batch, self._pending = self._pending or [], None
-        task = asyncio.ensure_future(self._answer(batch))
-        self._running.add(task)
-        task.add_done_callback(self._running.discard)
-
-    async def _answer(self, batch: list[tuple[K, asyncio.Future[V]]]) -> None:
-        keys = list(dict.fromkeys(key for key, _ in batch))
-        started = self._clock()
+        if self._joining is not None:
+            future: asyncio.Future[V] = asyncio.get_running_loop().create_future()
+            self._joining.append((key, future))
+            return await future
+        joined: list[Waiter[K, V]] = []
+        self._joining = joined
         try:
-            found = await self._fetch(keys)
+            # Resumes after every task already queued in this pass has run (and joined).
+            await asyncio.sleep(0)
+        except BaseException:
+            self._joining = None
+            self._hand_off(joined)
+            raise
+        self._joining = None
+        return (await self._read([key, *(k for k, _ in joined)], joined, lead=True))[key]
+
+    async def _read(
+        self, keys: Sequence[K], waiters: list[Waiter[K, V]], *, lead: bool
+    ) -> Mapping[K, V]:
+        """Fetch ``keys`` and answer ``waiters``; ``lead``: the caller is the batch's first
+        request, whose cancellation must not take the others' answers with it."""
+        try:
+            found = await self._fetch(list(dict.fromkeys(keys)))
         except Exception as exc:
-            for _, future in batch:
+            for _, future in waiters:
                 if not future.done():
                     future.set_exception(exc)
-            return
-        except BaseException:  # cancelled (the loop is closing): so are the waiters
-            for _, future in batch:
-                future.cancel()
             raise
-        finally:
-            if self._on_batch is not None:
-                self._on_batch(len(keys), self._clock() - started)
-        for key, future in batch:
+        except BaseException:
+            if lead:
+                self._hand_off(waiters)
+            else:  # the hand-off task itself was cancelled: the loop is closing
+                for _, future in waiters:
+                    future.cancel()
+            raise
+        for key, future in waiters:
             if not future.done():  # a waiter cancelled meanwhile is simply skipped
                 future.set_result(found[key])
+        return found
+
+    def _hand_off(self, waiters: list[Waiter[K, V]]) -> None:
+        waiting = [(key, future) for key, future in waiters if not future.done()]
+        if waiting:
+            task = asyncio.get_running_loop().create_task(self._answer(waiting))
+            self._handed_off.add(task)
+            task.add_done_callback(self._handed_off.discard)
+
+    async def _answer(self, waiters: list[Waiter[K, V]]) -> None:
+        with contextlib.suppress(Exception):  # a failed read was raised to each waiter
+            await self._read([key for key, _ in waiters], waiters, lead=False)

@@ -10,21 +10,20 @@ from __future__ import annotations
 import hashlib
 import logging
 import time
-from collections.abc import Callable, Collection, Mapping, Sequence
+from collections.abc import Callable, Collection
 
 import numpy as np
 import orjson
 
-from app.features.client import FeatureClient, FeatureStoreError
-from app.features.schema import SCORING_FEATURES, UserFeatures
+from app.features.client import FeatureClient
+from app.features.schema import UserFeatures
 from app.observability import metrics
-from app.privacy.consent import ConsentUnavailable, Purpose
 from app.privacy.service import ConsentService
 from app.serving.cache import TieredCache
-from app.serving.coalesce import ReadCoalescer
 from app.serving.fallback import popular_items
 from app.serving.filters import ranked_below, scored_items, top_k
 from app.serving.item_filter import ItemFilter
+from app.serving.profiles import Profile, ProfileReader
 from app.serving.ranking import LoadedModel
 from app.serving.rules import ItemRules
 from app.serving.types import (
@@ -56,9 +55,8 @@ class RecommendationEngine:
         self._cache = cache
         self._rules = rules  # None: no business rules (hidden items included)
         self._clock = clock
-        # Concurrent requests share one consent read and one online-feature read.
-        self._consent_reads = ReadCoalescer(self._read_consent, _count_batch("consent"))
-        self._profile_reads = ReadCoalescer(self._read_profiles, self._observe_profile_batch)
+        # Concurrent requests share their consent and feature reads.
+        self._profiles = ProfileReader(features, consent, clock)
         _publish_model_info(model)
 
     @property
@@ -98,71 +96,39 @@ class RecommendationEngine:
             await self._rules.refresh()
             # Lists made under other availability or filters never answer this request.
             variant += "|" + self._rules.cache_key(request.filters)
-        # Before the cache and the features: without consent no profile is read, and no list
-        # personalised earlier is served.
-        refused = await self._personalization_refused(request.user_id)
+        if self._cache is None or not request.use_cache:
+            # Consent, then features: without consent no profile is read.
+            return self._answer(model, request, await self._profiles.consented(request.user_id))
+        # Before the cache: no list personalised earlier is served without consent.
+        refused = await self._profiles.refusal(request.user_id)
         if refused is not None:
             return self._popular(model, request, refused, None)
-        if self._cache is not None and request.use_cache:
-            payload, tier = await self._cache.get(request.user_id, variant)
-            if payload is not None:
-                return _from_cache(request.user_id, payload, tier)
-        answer = await self._compute(model, request)
-        # use_cache=False (explained requests) neither reads nor writes the cache.
-        if self._cache is not None and request.use_cache and answer.fallback_reason is None:
+        payload, tier = await self._cache.get(request.user_id, variant)
+        if payload is not None:
+            return _from_cache(request.user_id, payload, tier)
+        answer = self._answer(model, request, await self._profiles.features(request.user_id))
+        if answer.fallback_reason is None:
             await self._cache.set(request.user_id, variant, _to_cache(answer))
         return answer
 
     async def history(self, user_id: str) -> tuple[str, ...]:
         """The user's items, oldest -> newest; empty for an unknown user, a user who did not
         consent to personalisation, or a failing feature store (callers fall back)."""
-        user = await self._consented_profile(user_id)
+        user = (await self._profiles.consented(user_id)).user
         return () if user is None else user.history_items
 
     async def segment(self, user_id: str) -> str | None:
         """The user's RFM segment, under the same conditions as ``history``."""
-        user = await self._consented_profile(user_id)
+        user = (await self._profiles.consented(user_id)).user
         return None if user is None else user.segment
 
-    async def _consented_profile(self, user_id: str) -> UserFeatures | None:
-        """The user's online features, read only with consent to personalisation; None when
-        refused, unknown or the feature store fails."""
-        if await self._personalization_refused(user_id) is not None:
-            return None
-        try:
-            return await self._profile_reads.get(user_id)
-        except FeatureStoreError as exc:
-            log.warning("feature store failed, profile unknown: %s", exc)
-            return None
-
-    async def _personalization_refused(self, user_id: str) -> FallbackReason | None:
-        """Why ``user_id`` must not be personalised, or None when they may be."""
-        if self._consent is None:
-            return None
-        try:
-            allowed = await self._consent_reads.get(user_id)
-        except ConsentUnavailable as exc:
-            log.warning("consent store failed, serving non-personalised: %s", exc)
-            return FallbackReason.CONSENT_UNAVAILABLE
-        return None if allowed else FallbackReason.NO_CONSENT
-
-    async def _read_consent(self, user_ids: Sequence[str]) -> Mapping[str, bool]:
-        assert self._consent is not None  # only asked for when there is a consent store
-        return await self._consent.allows_many(user_ids, Purpose.PERSONALIZATION)
-
-    async def _read_profiles(self, user_ids: Sequence[str]) -> Mapping[str, UserFeatures | None]:
-        return self._features.get_users(user_ids, SCORING_FEATURES)
-
-    def _observe_profile_batch(self, size: int, seconds: float) -> None:
-        metrics.FEATURE_FETCH_SECONDS.observe(seconds)
-        metrics.labelled(metrics.READ_BATCH_USERS, "features").observe(size)
-
-    async def _compute(self, model: LoadedModel, request: RecommendRequest) -> Recommendation:
-        try:
-            user = await self._profile_reads.get(request.user_id)
-        except FeatureStoreError as exc:
-            log.warning("feature store failed, serving popular: %s", exc)
-            return self._popular(model, request, FallbackReason.FEATURE_STORE_ERROR, None)
+    def _answer(
+        self, model: LoadedModel, request: RecommendRequest, profile: Profile
+    ) -> Recommendation:
+        """Ranked items for ``profile``'s user, or the popularity fallback and why."""
+        if profile.refused is not None:
+            return self._popular(model, request, profile.refused, None)
+        user = profile.user
         if user is None or not user.is_known:
             return self._popular(model, request, FallbackReason.UNKNOWN_USER, user)
         history = model.item_indices(user.history_items)
@@ -225,10 +191,6 @@ class RecommendationEngine:
         return Recommendation(
             request.user_id, items, Source.POPULAR, model.version, fallback_reason=reason
         )
-
-
-def _count_batch(store: str) -> Callable[[int, float], None]:
-    return lambda size, _seconds: metrics.labelled(metrics.READ_BATCH_USERS, store).observe(size)
 
 
 def _variant_key(model_version: str, request: RecommendRequest) -> str:

@@ -71,33 +71,58 @@ async def test_a_failing_fetch_fails_every_waiter_and_the_next_batch_recovers() 
     assert await reads.get("a") == "a@1"
 
 
-async def test_a_cancelled_waiter_leaves_the_others_of_its_batch_answered() -> None:
-    started = asyncio.Event()
-    release = asyncio.Event()
+class SlowFetch:
+    """Answers ``key -> key.upper()`` once released; records each batch."""
 
-    async def slow(keys: Sequence[str]) -> Mapping[str, str]:
-        started.set()
-        await release.wait()
+    def __init__(self) -> None:
+        self.started = asyncio.Event()
+        self.release = asyncio.Event()
+        self.batches: list[list[str]] = []
+
+    async def __call__(self, keys: Sequence[str]) -> Mapping[str, str]:
+        self.batches.append(list(keys))
+        self.started.set()
+        await self.release.wait()
         return {key: key.upper() for key in keys}
 
-    reads: ReadCoalescer[str, str] = ReadCoalescer(slow)
-    leaving = asyncio.ensure_future(reads.get("a"))
-    staying = asyncio.ensure_future(reads.get("b"))
-    await started.wait()
-    leaving.cancel()
-    release.set()
-    assert await staying == "B"
+
+async def test_a_first_request_cancelled_while_reading_hands_the_batch_on() -> None:
+    fetch = SlowFetch()
+    reads = ReadCoalescer(fetch)
+    first = asyncio.ensure_future(reads.get("a"))
+    second = asyncio.ensure_future(reads.get("b"))
+    await fetch.started.wait()
+    first.cancel()
+    fetch.release.set()
+    assert await second == "B"
     with pytest.raises(asyncio.CancelledError):
-        await leaving
+        await first
+    assert fetch.batches == [["a", "b"], ["b"]]
 
 
-async def test_on_batch_reports_each_batch_size_and_duration() -> None:
-    reported: list[tuple[int, float]] = []
-    ticks = iter([10.0, 10.25])
+async def test_a_first_request_cancelled_before_reading_hands_the_batch_on() -> None:
+    fetch = RecordingFetch()
+    reads = ReadCoalescer(fetch)
 
-    def report(size: int, seconds: float) -> None:
-        reported.append((size, seconds))
+    async def cancel_first() -> None:  # runs in the same pass, before the first resumes
+        first.cancel()
 
-    reads = ReadCoalescer(RecordingFetch(), report, lambda: next(ticks))
-    await asyncio.gather(reads.get("a"), reads.get("b"), reads.get("a"))
-    assert reported == [(2, 0.25)]
+    first = asyncio.ensure_future(reads.get("a"))
+    second = asyncio.ensure_future(reads.get("b"))
+    await asyncio.gather(cancel_first(), second)
+    assert second.result() == "b@1"
+    assert first.cancelled()
+    assert fetch.batches == [["b"]]
+
+
+async def test_a_cancelled_follower_leaves_the_others_of_its_batch_answered() -> None:
+    fetch = SlowFetch()
+    reads = ReadCoalescer(fetch)
+    first = asyncio.ensure_future(reads.get("a"))
+    leaving = asyncio.ensure_future(reads.get("b"))
+    await fetch.started.wait()
+    leaving.cancel()
+    fetch.release.set()
+    assert await first == "A"
+    assert leaving.cancelled()
+    assert fetch.batches == [["a", "b"]]
