@@ -2,6 +2,7 @@
 
     python -m loadtests.bench --home HOME [--workers 2] [--redis-url URL] [--duration 15]
                               [--connections 32] [--cache on|off|both] [--json FILE]
+    python -m loadtests.bench --home HOME --url http://HOST:PORT [--api-key KEY] ...
 
 For each server (recserve with the cache off, recserve with the cache on, the ceiling, all with
 the same number of workers) it warms up, then runs a closed-loop phase (``--connections``
@@ -10,6 +11,13 @@ half the full-pipeline (cache off) maximum (with ``--cache on`` alone: half the 
 maximum), unless ``--rate`` is given. Cache off cycles a Zipf-distributed stream over all
 users of ``HOME/data/interactions.parquet`` plus ~5% unknown users; cache on requests a hot set
 of users that the warm-up requested before.
+
+With ``--url`` it starts no recserve: it loads the server already running there (a container,
+a server started with other settings, another host) with the cache-off stream drawn from
+``HOME``'s users, with ``--api-key`` as ``X-API-Key`` when access is enforced, then measures the
+local ceiling as usual. Its server CPU is reported when the URL's port is served by local
+processes this user can see; the ratio to the ceiling means most when the target runs on this
+machine with the same number of workers.
 
 The load generator (``loadtests.client``) runs in its own process; its CPU use and the server's
 are printed in cores, because client and server share the machine's cores.
@@ -21,9 +29,11 @@ import argparse
 import json
 import os
 import subprocess
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import numpy as np
 import pandas as pd
@@ -51,31 +61,101 @@ def zipf_user_stream(
     return stream, ranked
 
 
-def _server_cpu_s(proc: subprocess.Popen[bytes]) -> dict[int, float]:
-    """CPU seconds used so far by a server and each of its worker processes, by pid."""
-    root = psutil.Process(proc.pid)
+# CPU seconds used so far by each process of the server under test, by pid.
+ServerCpu = Callable[[], dict[int, float]]
+
+
+def process_tree_cpu(proc: subprocess.Popen[bytes]) -> ServerCpu:
+    """A server started here: its process and every child (the workers)."""
+    return lambda: _cpu_seconds([psutil.Process(proc.pid)])
+
+
+def listener_cpu(port: int) -> ServerCpu | None:
+    """The local processes listening on ``port`` (and their children), or None when none is
+    visible (another host, another user's processes)."""
+    try:
+        pids = {
+            c.pid
+            for c in psutil.net_connections(kind="tcp")
+            if c.status == psutil.CONN_LISTEN and c.laddr and c.laddr.port == port and c.pid
+        }
+    except psutil.AccessDenied:
+        return None
+    if not pids:
+        return None
+    return lambda: _cpu_seconds([psutil.Process(pid) for pid in pids])
+
+
+def _cpu_seconds(roots: Sequence[psutil.Process]) -> dict[int, float]:
     used: dict[int, float] = {}
-    for p in [root, *root.children(recursive=True)]:
+    for root in roots:
         try:
-            times = p.cpu_times()
+            family = [root, *root.children(recursive=True)]
         except psutil.NoSuchProcess:
             continue
-        used[p.pid] = times.user + times.system
+        for p in family:
+            try:
+                times = p.cpu_times()
+            except psutil.NoSuchProcess:
+                continue
+            used[p.pid] = times.user + times.system
     return used
 
 
-def measure_phase(proc: subprocess.Popen[bytes], spec: LoadSpec, processes: int) -> dict[str, Any]:
-    before = _server_cpu_s(proc)
+def measure_phase(server_cpu: ServerCpu | None, spec: LoadSpec, processes: int) -> dict[str, Any]:
+    """One load run; with ``server_cpu``, also the server's CPU during it (else None)."""
+    before = server_cpu() if server_cpu else {}
     result = run_load(spec, processes)
-    after = _server_cpu_s(proc)
+    after = server_cpu() if server_cpu else {}
     summary = summarize(result)
+    summary["server_cpu_core"] = summary["server_cpu_us_per_request"] = None
     # Per process too: a worker left idle shows an uneven spread of connections.
     per_process = [round((t - before.get(pid, 0.0)) / result.wall_s, 2) for pid, t in after.items()]
-    summary["server_cpu_core"] = round(sum(per_process), 2)
     summary["server_cpu_core_per_process"] = per_process
-    # Server CPU per answer: unlike throughput, barely moved by other work on the cores.
-    summary["server_cpu_us_per_request"] = round(1e6 * sum(per_process) / summary["rps"])
+    if server_cpu:
+        summary["server_cpu_core"] = round(sum(per_process), 2)
+        # Server CPU per answer: unlike throughput, barely moved by other work on the cores.
+        summary["server_cpu_us_per_request"] = round(1e6 * sum(per_process) / summary["rps"])
     return summary
+
+
+@dataclass(frozen=True)
+class Target:
+    """A running server to load: where it listens and the path prefix it is mounted under."""
+
+    host: str
+    port: int
+    prefix: str
+
+
+def parse_target(url: str) -> Target:
+    """``http://host[:port][/prefix]``; raises ValueError naming what is wrong."""
+    parts = urlsplit(url)
+    if parts.scheme != "http":
+        raise ValueError(f"--url {url!r}: only http:// (the load generator speaks plain HTTP)")
+    if not parts.hostname:
+        raise ValueError(f"--url {url!r}: no host")
+    if parts.query or parts.fragment:
+        raise ValueError(f"--url {url!r}: no query or fragment, /recommend's query is the bench's")
+    try:
+        port = parts.port or 80
+    except ValueError as exc:
+        raise ValueError(f"--url {url!r}: {exc}") from None
+    return Target(parts.hostname, port, parts.path.rstrip("/"))
+
+
+def closed_then_open(
+    spec: LoadSpec, server_cpu: ServerCpu | None, args: argparse.Namespace, rate: float | None
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Warm up, then the closed-loop phase and the open-loop one at ``rate`` requests/s
+    (half of this server's own maximum when ``rate`` is None)."""
+    run_load(replace(spec, duration_s=args.warmup), args.processes)
+    closed = measure_phase(server_cpu, replace(spec, duration_s=args.duration), args.processes)
+    open_rate = rate or closed["rps"] / 2
+    spec = replace(spec, duration_s=args.duration, rate_per_s=open_rate)
+    opened = measure_phase(server_cpu, spec, args.processes)
+    opened["target_rps"] = round(open_rate, 1)
+    return closed, opened
 
 
 def bench_server(
@@ -86,18 +166,10 @@ def bench_server(
     args: argparse.Namespace,
     rate: float | None,
 ) -> tuple[dict[str, Any], dict[str, Any]]:
-    """Warm up, then the closed-loop phase and the open-loop one at ``rate`` requests/s
-    (half of this server's own maximum when ``rate`` is None)."""
+    """``closed_then_open`` against a server started here with ``argv``."""
     with running(argv, port, env) as proc:
-        run_load(LoadSpec(port, requests, args.connections, args.warmup), args.processes)
-        closed = measure_phase(
-            proc, LoadSpec(port, requests, args.connections, args.duration), args.processes
-        )
-        open_rate = rate or closed["rps"] / 2
-        spec = LoadSpec(port, requests, args.connections, args.duration, open_rate)
-        opened = measure_phase(proc, spec, args.processes)
-        opened["target_rps"] = round(open_rate, 1)
-    return closed, opened
+        spec = LoadSpec(port, requests, args.connections, args.duration)
+        return closed_then_open(spec, process_tree_cpu(proc), args, rate)
 
 
 def run(args: argparse.Namespace) -> Phases:
@@ -112,6 +184,21 @@ def run(args: argparse.Namespace) -> Phases:
     phases: Phases = {}
     rate: float | None = args.rate
     modes = ["off", "on"] if args.cache == "both" else [args.cache]
+    if args.url:
+        target = parse_target(args.url)
+        headers = [("X-API-Key", args.api_key)] if args.api_key else []
+        requests = recommend_requests(
+            stream, host=target.host, prefix=target.prefix, headers=headers
+        )
+        spec = LoadSpec(target.port, requests, args.connections, args.duration, host=target.host)
+        local = target.host in ("127.0.0.1", "localhost", "::1")
+        closed, opened = closed_then_open(
+            spec, listener_cpu(target.port) if local else None, args, rate
+        )
+        rate = rate or opened["target_rps"]
+        phases[f"{args.url}, closed"] = closed
+        phases[f"{args.url}, open"] = opened
+        modes = []  # the target's cache is as it is configured there
     for mode in modes:
         port = free_port()
         mode_env = {**env, "RECSERVE_CACHE__ENABLED": "true" if mode == "on" else "false"}
@@ -137,14 +224,14 @@ def print_table(phases: Phases, args: argparse.Namespace) -> None:
     print(
         f"workers={args.workers} connections={args.connections} duration={args.duration}s "
         f"client processes={args.processes} cores={os.cpu_count()} "
-        f"redis={args.redis_url or 'no'}"
+        f"redis={args.redis_url or 'no'}" + (f" target={args.url}" if args.url else "")
     )
     head = ("phase", "rps", "x ceil", "p50", "p95", "p99", "max", "err", "cli cpu", "srv cpu")
     print(f"{head[0]:34}" + "".join(f"{h:>9}" for h in head[1:]) + f"{'srv us/req':>11}")
     for name, s in phases.items():
         cols = ("rps", "x_ceiling", "p50_ms", "p95_ms", "p99_ms", "max_ms", "errors")
-        cells = [*(s[c] for c in cols), s["client_cpu_core"], s["server_cpu_core"]]
-        per_request = s["server_cpu_us_per_request"]
+        cells = [*(s[c] for c in cols), s["client_cpu_core"], s["server_cpu_core"] or "-"]
+        per_request = s["server_cpu_us_per_request"] or "-"
         print(f"{name:34}" + "".join(f"{c!s:>9}" for c in cells) + f"{per_request:>11}")
     for name, s in phases.items():
         extra = ""
@@ -155,7 +242,7 @@ def print_table(phases: Phases, args: argparse.Namespace) -> None:
         print(f"    server cpu per process (cores) {spread}")
 
 
-def main() -> None:
+def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--home", type=Path, required=True, help="a built RECSERVE_HOME")
     parser.add_argument("--workers", type=int, default=2)
@@ -170,7 +257,22 @@ def main() -> None:
     parser.add_argument("--zipf", type=float, default=1.0, help="user popularity exponent")
     parser.add_argument("--unknown-share", type=float, default=0.05)
     parser.add_argument("--json", type=Path, default=None, help="also write results here")
-    args = parser.parse_args()
+    parser.add_argument(
+        "--url", default=None, help="load the server running at this http:// URL instead"
+    )
+    parser.add_argument("--api-key", default=None, help="sent as X-API-Key (with --url)")
+    args = parser.parse_args(argv)
+    if args.url:
+        try:
+            parse_target(args.url)
+        except ValueError as exc:
+            parser.error(str(exc))
+        if args.redis_url:
+            parser.error("--redis-url configures a server the bench starts; not with --url")
+    elif args.api_key:
+        parser.error("--api-key is sent to a --url target; the bench's own servers need none")
+    if not (args.home / "data" / "interactions.parquet").is_file():
+        parser.error(f"--home {args.home}: not a built home (no data/interactions.parquet)")
 
     load_before = os.getloadavg()
     phases = run(args)

@@ -20,7 +20,7 @@ import multiprocessing
 import resource
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 from urllib.parse import quote
 
@@ -44,6 +44,7 @@ class LoadSpec:
     connections: int
     duration_s: float
     rate_per_s: float | None = None  # None: closed loop; else open loop at this total rate
+    host: str = "127.0.0.1"
 
 
 @dataclass
@@ -66,14 +67,27 @@ class LoadResult:
     client_cpu_s: float = 0.0
 
 
-def get_request(path: str) -> bytes:
-    """The bytes of a keep-alive ``GET path`` to the loopback server."""
-    return f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n".encode()
+def get_request(
+    path: str, host: str = "127.0.0.1", headers: Sequence[tuple[str, str]] = ()
+) -> bytes:
+    """The bytes of a keep-alive ``GET path`` to ``host``, with extra ``headers``."""
+    lines = [f"GET {path} HTTP/1.1", f"Host: {host}", *(f"{n}: {v}" for n, v in headers)]
+    return ("\r\n".join(lines) + "\r\n\r\n").encode()
 
 
-def recommend_requests(user_ids: Sequence[str], k: int = 10) -> list[bytes]:
-    """One pre-built ``GET /recommend`` per user id, in order."""
-    return [get_request(f"/recommend?user_id={quote(u, safe='')}&k={k}") for u in user_ids]
+def recommend_requests(
+    user_ids: Sequence[str],
+    k: int = 10,
+    *,
+    host: str = "127.0.0.1",
+    prefix: str = "",
+    headers: Sequence[tuple[str, str]] = (),
+) -> list[bytes]:
+    """One pre-built ``GET {prefix}/recommend`` per user id, in order."""
+    return [
+        get_request(f"{prefix}/recommend?user_id={quote(u, safe='')}&k={k}", host, headers)
+        for u in user_ids
+    ]
 
 
 async def _read_response(reader: asyncio.StreamReader) -> tuple[int, bytes]:
@@ -99,7 +113,7 @@ def _cache_tier(body: bytes) -> str:
 async def _connection(spec: LoadSpec, index: int, t0: float, result: LoadResult) -> None:
     """One keep-alive connection; in open loop it owns every ``connections``-th due time."""
     await asyncio.sleep(index * OPEN_SPACING_S)
-    reader, writer = await asyncio.open_connection("127.0.0.1", spec.port)
+    reader, writer = await asyncio.open_connection(spec.host, spec.port)
     n_req = len(spec.requests)
     deadline = t0 + spec.duration_s
     i = index
@@ -124,7 +138,7 @@ async def _connection(spec: LoadSpec, index: int, t0: float, result: LoadResult)
             result.errors += 1
             result.failed_s.append(time.perf_counter() - t0)
             writer.close()
-            reader, writer = await asyncio.open_connection("127.0.0.1", spec.port)
+            reader, writer = await asyncio.open_connection(spec.host, spec.port)
             i += spec.connections
             continue
         finished = time.perf_counter()
@@ -172,7 +186,7 @@ def run_load(spec: LoadSpec, processes: int = 1) -> LoadResult:
     share = max(1, spec.connections // processes)
     rate = spec.rate_per_s / processes if spec.rate_per_s else None
     specs = [
-        LoadSpec(spec.port, spec.requests[p::processes], share, spec.duration_s, rate)
+        replace(spec, requests=spec.requests[p::processes], connections=share, rate_per_s=rate)
         for p in range(processes)
     ]
     with multiprocessing.get_context("spawn").Pool(processes) as pool:

@@ -27,7 +27,7 @@ import orjson
 import pandas as pd
 import redis
 
-from loadtests.bench import measure_phase, zipf_user_stream
+from loadtests.bench import measure_phase, process_tree_cpu, zipf_user_stream
 from loadtests.client import LoadSpec, run_load
 from loadtests.server import free_port, recserve_argv, running
 
@@ -98,13 +98,16 @@ def run(args: argparse.Namespace) -> dict[str, dict[str, Any]]:
     try:
         with running(recserve_argv(port, 1), port, env) as proc:
             run_load(LoadSpec(port, requests[:100], 2, args.warmup))
+            server_cpu = process_tree_cpu(proc)
             closed = measure_phase(
-                proc, LoadSpec(port, requests[100:], args.connections, args.duration), 1
+                server_cpu, LoadSpec(port, requests[100:], args.connections, args.duration), 1
             )
             used = 100 + closed["statuses"].get(200, 0) + closed["errors"]
             rate = args.rate_events / args.batch
             opened = measure_phase(
-                proc, LoadSpec(port, requests[used:], args.connections, args.duration, rate), 1
+                server_cpu,
+                LoadSpec(port, requests[used:], args.connections, args.duration, rate),
+                1,
             )
             opened["target_rps"] = round(rate, 1)
             phases["closed loop (max)"] = closed

@@ -1,0 +1,97 @@
+"""The benchmark runner against a URL: a real server on loopback, the real load generator."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from app.settings import Settings
+from loadtests.bench import Target, main, parse_target
+from loadtests.client import recommend_requests
+from loadtests.server import ceiling_argv, free_port, running
+
+
+@pytest.mark.parametrize(
+    ("url", "target"),
+    [
+        ("http://127.0.0.1:8123", Target("127.0.0.1", 8123, "")),
+        ("http://recs.internal/api/", Target("recs.internal", 80, "/api")),
+    ],
+)
+def test_a_url_names_host_port_and_prefix(url: str, target: Target) -> None:
+    assert parse_target(url) == target
+
+
+@pytest.mark.parametrize(
+    ("url", "complaint"),
+    [
+        ("https://recs.internal", "only http://"),
+        ("http://:8000", "no host"),
+        ("http://127.0.0.1:99999", "Port out of range"),
+        ("http://127.0.0.1:8000/?user_id=1", "no query"),
+    ],
+)
+def test_an_unusable_url_is_refused_with_the_reason(url: str, complaint: str) -> None:
+    with pytest.raises(ValueError, match=complaint):
+        parse_target(url)
+
+
+def test_requests_carry_the_prefix_host_and_key() -> None:
+    (request,) = recommend_requests(
+        ["u 1"], 5, host="recs.internal", prefix="/api", headers=[("X-API-Key", "secret")]
+    )
+    assert request == (
+        b"GET /api/recommend?user_id=u%201&k=5 HTTP/1.1\r\n"
+        b"Host: recs.internal\r\nX-API-Key: secret\r\n\r\n"
+    )
+
+
+def test_it_loads_a_running_server_and_the_ceiling_in_one_run(
+    home: Settings, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    out = tmp_path / "bench.json"
+    quick = ["--duration", "0.5", "--warmup", "0.2", "--connections", "4", "--workers", "1"]
+    with running(ceiling_argv(port, 1), port):  # any server answering GET /recommend
+        main(["--home", str(home.home), "--url", url, *quick, "--json", str(out)])
+
+    phases = json.loads(out.read_text())["phases"]
+    assert list(phases) == [f"{url}, closed", f"{url}, open", "ceiling, closed", "ceiling, open"]
+    target = phases[f"{url}, closed"]
+    assert target["errors"] == 0
+    assert set(target["statuses"]) == {"200"}
+    assert target["rps"] > 0
+    assert target["x_ceiling"] > 0
+    # A loopback target's CPU is found through the port it listens on.
+    assert target["server_cpu_core"] > 0
+    assert target["server_cpu_us_per_request"] > 0
+    assert phases[f"{url}, open"]["target_rps"] == pytest.approx(target["rps"] / 2, abs=0.1)
+    assert f"target={url}" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    ("options", "complaint"),
+    [
+        (["--url", "https://x"], "only http://"),
+        (["--api-key", "k"], "--api-key is sent to a --url target"),
+        (["--url", "http://127.0.0.1:1", "--redis-url", "redis://x"], "not with --url"),
+    ],
+)
+def test_option_mistakes_are_refused(
+    home: Settings, options: list[str], complaint: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as exited:
+        main(["--home", str(home.home), *options])
+    assert exited.value.code == 2
+    assert complaint in capsys.readouterr().err
+
+
+def test_a_home_that_was_never_built_is_refused(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit):
+        main(["--home", str(tmp_path)])
+    assert "not a built home" in capsys.readouterr().err
