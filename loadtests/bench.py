@@ -71,34 +71,36 @@ def process_tree_cpu(proc: subprocess.Popen[bytes]) -> ServerCpu:
 
 
 def listener_cpu(port: int) -> ServerCpu | None:
-    """The local processes listening on ``port`` (and their children), or None when none is
-    visible (another host, another user's processes)."""
-    try:
-        pids = {
-            c.pid
-            for c in psutil.net_connections(kind="tcp")
-            if c.status == psutil.CONN_LISTEN and c.laddr and c.laddr.port == port and c.pid
-        }
-    except psutil.AccessDenied:
+    """The local processes holding a socket listening on ``port`` (uvicorn's workers share
+    their supervisor's), or None when none is visible (another host, another user's)."""
+    holders = []
+    for process in psutil.process_iter():
+        try:
+            sockets = process.net_connections(kind="tcp")
+        except (psutil.AccessDenied, psutil.NoSuchProcess, psutil.ZombieProcess):
+            continue
+        if any(c.status == psutil.CONN_LISTEN and c.laddr.port == port for c in sockets):
+            holders.append(process)
+    if not holders:
         return None
-    if not pids:
-        return None
-    return lambda: _cpu_seconds([psutil.Process(pid) for pid in pids])
+    return lambda: _cpu_seconds(holders)
 
 
 def _cpu_seconds(roots: Sequence[psutil.Process]) -> dict[int, float]:
-    used: dict[int, float] = {}
+    """CPU seconds of ``roots`` and all their children, each process counted once."""
+    family: dict[int, psutil.Process] = {}
     for root in roots:
         try:
-            family = [root, *root.children(recursive=True)]
+            family.update((p.pid, p) for p in [root, *root.children(recursive=True)])
         except psutil.NoSuchProcess:
             continue
-        for p in family:
-            try:
-                times = p.cpu_times()
-            except psutil.NoSuchProcess:
-                continue
-            used[p.pid] = times.user + times.system
+    used: dict[int, float] = {}
+    for pid, process in family.items():
+        try:
+            times = process.cpu_times()
+        except psutil.NoSuchProcess:
+            continue
+        used[pid] = times.user + times.system
     return used
 
 
