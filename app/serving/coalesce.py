@@ -55,7 +55,10 @@ class ReadCoalescer(Generic[K, V]):
             self._hand_off(joined)
             raise
         self._joining = None
-        return (await self._read([key, *(k for k, _ in joined)], joined, lead=True))[key]
+        found = await self._read([key, *(k for k, _ in joined)], joined, lead=True)
+        if key not in found:
+            raise _missing(key)
+        return found[key]
 
     async def _read(
         self, keys: Sequence[K], waiters: list[Waiter[K, V]], *, lead: bool
@@ -77,8 +80,12 @@ class ReadCoalescer(Generic[K, V]):
                     future.cancel()
             raise
         for key, future in waiters:
-            if not future.done():  # a waiter cancelled meanwhile is simply skipped
+            if future.done():  # a waiter cancelled meanwhile is simply skipped
+                continue
+            if key in found:
                 future.set_result(found[key])
+            else:  # a fetch that skipped a key must not leave its waiter waiting forever
+                future.set_exception(_missing(key))
         return found
 
     def _hand_off(self, waiters: list[Waiter[K, V]]) -> None:
@@ -91,3 +98,7 @@ class ReadCoalescer(Generic[K, V]):
     async def _answer(self, waiters: list[Waiter[K, V]]) -> None:
         with contextlib.suppress(Exception):  # a failed read was raised to each waiter
             await self._read([key for key, _ in waiters], waiters, lead=False)
+
+
+def _missing(key: object) -> LookupError:
+    return LookupError(f"the batched read returned no value for {key!r}")

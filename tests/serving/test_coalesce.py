@@ -126,3 +126,17 @@ async def test_a_cancelled_follower_leaves_the_others_of_its_batch_answered() ->
     assert await first == "A"
     assert leaving.cancelled()
     assert fetch.batches == [["a", "b"]]
+
+
+async def test_a_key_the_fetch_left_out_fails_its_request_alone() -> None:
+    async def partial(keys: Sequence[str]) -> Mapping[str, str]:
+        return {key: key for key in keys if key != "b"}
+
+    reads = ReadCoalescer(partial)
+    outcomes = await asyncio.gather(
+        reads.get("a"), reads.get("b"), reads.get("c"), return_exceptions=True
+    )
+    assert outcomes[0] == "a"
+    assert outcomes[2] == "c"
+    assert isinstance(outcomes[1], LookupError)
+    assert "'b'" in str(outcomes[1])
