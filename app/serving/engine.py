@@ -38,7 +38,8 @@ log = logging.getLogger(__name__)
 
 
 class RecommendationEngine:
-    """Holds the clients built at start-up and answers one user at a time."""
+    """Holds the clients built at start-up and answers one request per call; concurrent
+    calls share their consent and feature reads (``profiles.ProfileReader``)."""
 
     def __init__(
         self,
