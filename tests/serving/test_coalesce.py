@@ -86,18 +86,27 @@ class SlowFetch:
         return {key: key.upper() for key in keys}
 
 
-async def test_a_first_request_cancelled_while_reading_hands_the_batch_on() -> None:
+@pytest.mark.parametrize(
+    ("cancelled", "batches"),
+    [
+        # The first request reads for the batch: cancelled, it hands the others on to a new read.
+        (0, [["a", "b"], ["b"]]),
+        (1, [["a", "b"]]),
+    ],
+)
+async def test_a_request_cancelled_while_its_batch_reads_leaves_the_other_answered(
+    cancelled: int, batches: list[list[str]]
+) -> None:
     fetch = SlowFetch()
     reads = ReadCoalescer(fetch)
-    first = asyncio.ensure_future(reads.get("a"))
-    second = asyncio.ensure_future(reads.get("b"))
+    requests = [asyncio.ensure_future(reads.get(key)) for key in ("a", "b")]
     await fetch.started.wait()
-    first.cancel()
+    requests[cancelled].cancel()
     fetch.release.set()
-    assert await second == "B"
+    assert await requests[1 - cancelled] == "AB"[1 - cancelled]
     with pytest.raises(asyncio.CancelledError):
-        await first
-    assert fetch.batches == [["a", "b"], ["b"]]
+        await requests[cancelled]
+    assert fetch.batches == batches
 
 
 async def test_a_first_request_cancelled_before_reading_hands_the_batch_on() -> None:
@@ -113,19 +122,6 @@ async def test_a_first_request_cancelled_before_reading_hands_the_batch_on() -> 
     assert second.result() == "b@1"
     assert first.cancelled()
     assert fetch.batches == [["b"]]
-
-
-async def test_a_cancelled_follower_leaves_the_others_of_its_batch_answered() -> None:
-    fetch = SlowFetch()
-    reads = ReadCoalescer(fetch)
-    first = asyncio.ensure_future(reads.get("a"))
-    leaving = asyncio.ensure_future(reads.get("b"))
-    await fetch.started.wait()
-    leaving.cancel()
-    fetch.release.set()
-    assert await first == "A"
-    assert leaving.cancelled()
-    assert fetch.batches == [["a", "b"]]
 
 
 async def test_a_key_the_fetch_left_out_fails_its_request_alone() -> None:
