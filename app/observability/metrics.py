@@ -79,9 +79,8 @@ FEATURE_FETCH_SECONDS = Histogram(
 )
 READ_BATCH_USERS = Histogram(
     "recserve_serving_read_batch_users",
-    "Distinct users per batched read of the request path, by store (consent, features): "
-    "requests ready in the same event-loop pass share one read.",
-    ["store"],
+    "Distinct users per online feature read of the request path: requests ready in the same "
+    "event-loop pass share one read (and one consent read before it).",
     buckets=(1, 2, 4, 8, 16, 32, 64),
 )
 INFERENCE_SECONDS = Histogram(

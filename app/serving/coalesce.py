@@ -6,9 +6,15 @@ consent and online-feature read: a SQLite read transaction (an ``fstat`` and a l
 pair) or a Redis round trip, plus the fixed Python cost of a read, per user.
 With ``ReadCoalescer.get`` the first request of a pass yields once, so that the requests
 already queued behind it in that pass join its batch, then makes one batched read (``fetch``)
-for all of them and carries on; the others resume one pass later with their answers. A lone
-request pays that one extra pass. The answers are as fresh as before: the requests of one
-batch were in flight together, so no order between them and a concurrent write was promised.
+for all of them and carries on; the others resume one pass later with their answers. The
+answers are as fresh as before: the requests of one batch were in flight together, so no order
+between them and a concurrent write was promised.
+
+Waiting a pass costs a lone request ~50 µs of CPU (a loop iteration and its ``epoll_wait``),
+which at a light load buys nothing. So after ``LONE_READS_BEFORE_SKIPPING`` reads in a row that
+nobody joined, requests read at once, except every ``PROBE_EVERY``-th, which still waits to
+see whether company has come back (the load rose); the first batch with company restores the
+wait for everyone.
 
 A first request cancelled while it waits or reads (its client went away, the server stops)
 hands its batch to a task of its own, so the others are still answered.
@@ -23,6 +29,11 @@ from typing import Generic, TypeVar
 
 K = TypeVar("K", bound=Hashable)
 V = TypeVar("V")
+
+# Batches nobody joined, in a row, after which requests stop waiting for company...
+LONE_READS_BEFORE_SKIPPING = 8
+# ... except one in this many, which waits anyway to notice a rising load.
+PROBE_EVERY = 16
 
 Fetch = Callable[[Sequence[K]], Awaitable[Mapping[K, V]]]
 Waiter = tuple[K, "asyncio.Future[V]"]
@@ -39,6 +50,7 @@ class ReadCoalescer(Generic[K, V]):
         self._fetch = fetch
         self._joining: list[Waiter[K, V]] | None = None  # the batch gathering in this pass
         self._handed_off: set[asyncio.Task[None]] = set()  # strong references until done
+        self._lone_reads = 0  # batches in a row that nobody joined
 
     async def get(self, key: K) -> V:
         if self._joining is not None:
@@ -46,19 +58,25 @@ class ReadCoalescer(Generic[K, V]):
             self._joining.append((key, future))
             return await future
         joined: list[Waiter[K, V]] = []
-        self._joining = joined
-        try:
-            # Resumes after every task already queued in this pass has run (and joined).
-            await asyncio.sleep(0)
-        except BaseException:
+        if self._waits_for_company():
+            self._joining = joined
+            try:
+                # Resumes after every task already queued in this pass has run (and joined).
+                await asyncio.sleep(0)
+            except BaseException:
+                self._joining = None
+                self._hand_off(joined)
+                raise
             self._joining = None
-            self._hand_off(joined)
-            raise
-        self._joining = None
+        self._lone_reads = 0 if joined else self._lone_reads + 1
         found = await self._read([key, *(k for k, _ in joined)], joined, lead=True)
         if key not in found:
             raise _missing(key)
         return found[key]
+
+    def _waits_for_company(self) -> bool:
+        lone = self._lone_reads
+        return lone < LONE_READS_BEFORE_SKIPPING or lone % PROBE_EVERY == 0
 
     async def _read(
         self, keys: Sequence[K], waiters: list[Waiter[K, V]], *, lead: bool

@@ -76,7 +76,6 @@ class ProfileReader:
     async def _refusals(self, user_ids: Sequence[str]) -> dict[str, FallbackReason | None]:
         if self._consent is None:
             return dict.fromkeys(user_ids)
-        metrics.labelled(metrics.READ_BATCH_USERS, "consent").observe(len(user_ids))
         try:
             allowed = await self._consent.allows_many(user_ids, Purpose.PERSONALIZATION)
         except ConsentUnavailable as exc:
@@ -87,7 +86,7 @@ class ProfileReader:
     def _read(self, user_ids: Sequence[str]) -> dict[str, Profile]:
         if not user_ids:
             return {}
-        metrics.labelled(metrics.READ_BATCH_USERS, "features").observe(len(user_ids))
+        metrics.READ_BATCH_USERS.observe(len(user_ids))
         started = self._clock()
         try:
             users = self._features.get_users(user_ids, SCORING_FEATURES)

@@ -7,7 +7,7 @@ from collections.abc import Mapping, Sequence
 
 import pytest
 
-from app.serving.coalesce import ReadCoalescer
+from app.serving.coalesce import LONE_READS_BEFORE_SKIPPING, PROBE_EVERY, ReadCoalescer
 
 
 class RecordingFetch:
@@ -136,3 +136,33 @@ async def test_a_key_the_fetch_left_out_fails_its_request_alone() -> None:
     assert outcomes[2] == "c"
     assert isinstance(outcomes[1], LookupError)
     assert "'b'" in str(outcomes[1])
+
+
+async def _waited_a_pass(reads: ReadCoalescer[str, str], key: str) -> bool:
+    """Whether ``get`` let the event loop run a pass before answering."""
+    passes: list[int] = []
+    asyncio.get_running_loop().call_soon(passes.append, 1)
+    await reads.get(key)
+    return bool(passes)
+
+
+async def test_lone_requests_stop_waiting_for_company_but_probe_for_it() -> None:
+    reads = ReadCoalescer(RecordingFetch())
+    waited = [await _waited_a_pass(reads, f"u{n}") for n in range(3 * PROBE_EVERY)]
+    assert waited[:LONE_READS_BEFORE_SKIPPING] == [True] * LONE_READS_BEFORE_SKIPPING
+    probes = [n for n in range(LONE_READS_BEFORE_SKIPPING, len(waited)) if waited[n]]
+    assert probes == [PROBE_EVERY, 2 * PROBE_EVERY]
+
+
+async def test_company_found_by_a_probe_restores_the_shared_reads() -> None:
+    fetch = RecordingFetch()
+    reads = ReadCoalescer(fetch)
+    for n in range(LONE_READS_BEFORE_SKIPPING):  # a quiet spell: reads stop waiting
+        await reads.get(f"quiet{n}")
+    fetch.batches.clear()
+    for n in range(PROBE_EVERY + 4):  # then two requests per pass
+        await asyncio.gather(reads.get(f"a{n}"), reads.get(f"b{n}"))
+    shared = [len(batch) == 2 for batch in fetch.batches]
+    first = shared.index(True)  # a probe finds the second request of its pass...
+    assert first <= PROBE_EVERY
+    assert all(shared[first:])  # ... and from then on every pass shares its read

@@ -11,6 +11,8 @@ from prometheus_client import REGISTRY
 
 from app.features.client import FeastFeatureClient, FeatureStoreError
 from app.features.schema import UserFeatures
+from app.privacy.consent import Purpose
+from app.privacy.service import ConsentService
 from app.serving.bootstrap import build_consent, load_current_model
 from app.serving.engine import RecommendationEngine
 from app.serving.types import FallbackReason, RecommendRequest, Source
@@ -48,32 +50,52 @@ class BatchRecordingClient:
         self.inner.close()
 
 
-def _consent_batches() -> tuple[float, float]:
-    labels = {"store": "consent"}
-    count = REGISTRY.get_sample_value("recserve_serving_read_batch_users_count", labels)
-    users = REGISTRY.get_sample_value("recserve_serving_read_batch_users_sum", labels)
+class ConsentReads:
+    """Records the users of each consent read the engine makes through the real service."""
+
+    def __init__(self, service: ConsentService) -> None:
+        self.batches: list[list[str]] = []
+        self._allows_many = service.allows_many
+
+    async def __call__(self, user_ids: Sequence[str], purpose: Purpose) -> dict[str, bool]:
+        self.batches.append(list(user_ids))
+        return await self._allows_many(user_ids, purpose)
+
+
+def _feature_reads() -> tuple[float, float]:
+    count = REGISTRY.get_sample_value("recserve_serving_read_batch_users_count")
+    users = REGISTRY.get_sample_value("recserve_serving_read_batch_users_sum")
     return count or 0.0, users or 0.0
 
 
-async def test_concurrent_requests_share_reads_and_answer_as_alone(built_home: Settings) -> None:
+async def test_concurrent_requests_share_reads_and_answer_as_alone(
+    built_home: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
     features = BatchRecordingClient(FeastFeatureClient.from_settings(built_home))
     consent = build_consent(built_home)
-    engine = RecommendationEngine(load_current_model(built_home), features, None, consent=consent)
+    consent_reads = ConsentReads(consent)
+    monkeypatch.setattr(consent, "allows_many", consent_reads)
+    model = load_current_model(built_home)
     users = [*users_with_history(built_home)[:5], "nobody-at-all"]
     try:
-        alone = [await engine.recommend(RecommendRequest(user, 5)) for user in users]
+        one_by_one = RecommendationEngine(model, features, None, consent=consent)
+        alone = [await one_by_one.recommend(RecommendRequest(user, 5)) for user in users]
         assert features.batches == [[user] for user in users]
         features.batches.clear()
-        consent_before = _consent_batches()
+        consent_reads.batches.clear()
+        reads_before = _feature_reads()
 
+        # A fresh engine: its shared reads wait for company (no quiet spell behind them).
+        engine = RecommendationEngine(model, features, None, consent=consent)
         together = await asyncio.gather(*(engine.recommend(RecommendRequest(u, 5)) for u in users))
     finally:
         await consent.close()
         features.close()
 
     assert features.batches == [users]
-    count, read_users = _consent_batches()
-    assert (count - consent_before[0], read_users - consent_before[1]) == (1, len(users))
+    assert consent_reads.batches == [users]
+    count, read_users = _feature_reads()
+    assert (count - reads_before[0], read_users - reads_before[1]) == (1, len(users))
     assert [(a.items, a.source) for a in together] == [(a.items, a.source) for a in alone]
     assert together[-1].fallback_reason is FallbackReason.UNKNOWN_USER
     assert {a.source for a in together[:-1]} == {Source.PERSONALIZED}
