@@ -95,4 +95,4 @@ class ProfileReader:
             return dict.fromkeys(user_ids, Profile(None, FallbackReason.FEATURE_STORE_ERROR))
         finally:
             metrics.FEATURE_FETCH_SECONDS.observe(self._clock() - started)
-        return {user: Profile(users[user]) for user in user_ids}
+        return {user: Profile(users.get(user)) for user in user_ids}  # absent: unknown
