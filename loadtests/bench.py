@@ -129,6 +129,12 @@ class Target:
     port: int
     prefix: str
 
+    @property
+    def authority(self) -> str:
+        """The ``Host`` header: the port unless it is HTTP's default, IPv6 in brackets."""
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return host if self.port == 80 else f"{host}:{self.port}"
+
 
 def parse_target(url: str) -> Target:
     """``http://host[:port][/prefix]``; raises ValueError naming what is wrong."""
@@ -190,7 +196,7 @@ def run(args: argparse.Namespace) -> Phases:
         target = parse_target(args.url)
         headers = [("X-API-Key", args.api_key)] if args.api_key else []
         requests = recommend_requests(
-            stream, host=target.host, prefix=target.prefix, headers=headers
+            stream, host=target.authority, prefix=target.prefix, headers=headers
         )
         spec = LoadSpec(target.port, requests, args.connections, args.duration, host=target.host)
         local = target.host in ("127.0.0.1", "localhost", "::1")

@@ -25,6 +25,18 @@ def test_a_url_names_host_port_and_prefix(url: str, target: Target) -> None:
 
 
 @pytest.mark.parametrize(
+    ("url", "authority"),
+    [
+        ("http://recs.internal", "recs.internal"),
+        ("http://127.0.0.1:8123/api", "127.0.0.1:8123"),
+        ("http://[::1]:8000", "[::1]:8000"),
+    ],
+)
+def test_the_host_header_carries_a_port_that_is_not_the_default(url: str, authority: str) -> None:
+    assert parse_target(url).authority == authority
+
+
+@pytest.mark.parametrize(
     ("url", "complaint"),
     [
         ("https://recs.internal", "only http://"),
