@@ -130,6 +130,12 @@ def test_ann_index_finds_what_exact_search_finds(model: TwoStageRecommender) -> 
     assert np.mean(recalls) >= 0.95
 
 
+def test_a_catalogue_up_to_the_one_thread_limit_gets_the_same_index_every_build() -> None:
+    # Enough items that a concurrent build links them differently from one build to the next.
+    vectors = np.random.default_rng(0).standard_normal((5_000, 32)).astype(np.float32)
+    assert bytes(build_ann_index(vectors).save()) == bytes(build_ann_index(vectors).save())
+
+
 def test_candidates_hold_the_exact_top_k(
     model: TwoStageRecommender, planted_data: TrainingData
 ) -> None:
