@@ -26,7 +26,16 @@ _UNAVAILABLE: dict[int | str, dict[str, Any]] = {
 class ConsentIn(BaseModel):
     """The purposes to change; those left out keep their current value."""
 
-    model_config = ConfigDict(extra="forbid")
+    # "At least one of", stated in the schema too, so clients and generators know it.
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "anyOf": [
+                {"required": [purpose], "properties": {purpose: {"type": "boolean"}}}
+                for purpose in ("personalization", "tracking")
+            ]
+        },
+    )
 
     personalization: bool | None = Field(
         None, description="Rank items from the user's profile (else popular items, no profile)."
