@@ -3,6 +3,7 @@
     python -m loadtests.bench --home HOME [--workers 2] [--redis-url URL] [--duration 15]
                               [--connections 32] [--cache on|off|both] [--json FILE]
     python -m loadtests.bench --home HOME --url http://HOST:PORT [--api-key KEY] ...
+    python -m loadtests.bench --home HOME --rounds 3 ...
 
 For each server (recserve with the cache off, recserve with the cache on, the ceiling, all with
 the same number of workers) it warms up, then runs a closed-loop phase (``--connections``
@@ -18,6 +19,10 @@ a server started with other settings, another host) with the cache-off stream dr
 local ceiling as usual. Its server CPU is reported when the URL's port is served by local
 processes this user can see; the ratio to the ceiling means most when the target runs on this
 machine with the same number of workers.
+
+``--rounds N`` repeats the whole run, ceiling included, N times and then prints each phase's
+median, lowest and highest ratio to its round's ceiling: on a shared machine one run's ratio
+can move by a tenth from one run to the next, and a round-by-round spread shows how much.
 
 The load generator (``loadtests.client``) runs in its own process; its CPU use and the server's
 are printed in cores, because client and server share the machine's cores.
@@ -215,6 +220,9 @@ def run(args: argparse.Namespace) -> Phases:
         argv = recserve_argv(port, args.workers)
         closed, opened = bench_server(argv, port, mode_env, requests, args, rate)
         rate = rate or opened["target_rps"]
+        if mode == "on" and not cache_hits(closed):
+            # Without Redis, several workers run with no cache at all (read-your-writes).
+            label = "cache on, but no hits (no cache: 2+ workers need --redis-url)"
         phases[f"{label}, closed"] = closed
         phases[f"{label}, open"] = opened
     port = free_port()
@@ -226,6 +234,54 @@ def run(args: argparse.Namespace) -> Phases:
     for summary in phases.values():
         summary["x_ceiling"] = round(summary["rps"] / ceiling["rps"], 3)
     return phases
+
+
+def cache_hits(summary: dict[str, Any]) -> int:
+    """Answers that came from a cache tier (an answer's ``cache`` field other than null)."""
+    return sum(n for tier, n in summary["cache_tiers"].items() if tier not in ("null", "-"))
+
+
+def across_rounds(rounds: Sequence[Phases]) -> Phases:
+    """Per phase, over the rounds: the median, lowest and highest ratio to the round's ceiling,
+    and the median throughput, p99 and server CPU per request."""
+    summary: Phases = {}
+    for name in rounds[0]:
+        runs = [phases[name] for phases in rounds]
+        ratios = [run["x_ceiling"] for run in runs]
+        cpu = [run["server_cpu_us_per_request"] for run in runs]
+        summary[name] = {
+            "rounds": len(runs),
+            "x_ceiling_median": round(float(np.median(ratios)), 3),
+            "x_ceiling_min": min(ratios),
+            "x_ceiling_max": max(ratios),
+            "rps_median": round(float(np.median([run["rps"] for run in runs])), 1),
+            "p99_ms_median": round(float(np.median([run["p99_ms"] for run in runs])), 3),
+            "p99_ms_max": max(run["p99_ms"] for run in runs),
+            "errors": sum(run["errors"] for run in runs),
+            "server_cpu_us_per_request_median": (
+                round(float(np.median(cpu))) if all(c is not None for c in cpu) else None
+            ),
+        }
+    return summary
+
+
+def print_summary(summary: Phases) -> None:
+    rounds = next(iter(summary.values()))["rounds"]
+    print(f"over {rounds} rounds (each ratio against its own round's ceiling)")
+    head = ("x ceil med", "min", "max", "rps med", "p99 med", "p99 max", "err", "srv us med")
+    print(f"{'phase':34}" + "".join(f"{h:>11}" for h in head))
+    for name, s in summary.items():
+        cols = (
+            "x_ceiling_median",
+            "x_ceiling_min",
+            "x_ceiling_max",
+            "rps_median",
+            "p99_ms_median",
+            "p99_ms_max",
+            "errors",
+            "server_cpu_us_per_request_median",
+        )
+        print(f"{name:34}" + "".join(f"{s[c] if s[c] is not None else '-'!s:>11}" for c in cols))
 
 
 def print_table(phases: Phases, args: argparse.Namespace) -> None:
@@ -269,7 +325,12 @@ def main(argv: Sequence[str] | None = None) -> None:
         "--url", default=None, help="load the server running at this http:// URL instead"
     )
     parser.add_argument("--api-key", default=None, help="sent as X-API-Key (with --url)")
+    parser.add_argument(
+        "--rounds", type=int, default=1, help="repeat the whole run, ceiling included"
+    )
     args = parser.parse_args(argv)
+    if args.rounds < 1:
+        parser.error("--rounds must be at least 1")
     if args.url:
         try:
             parse_target(args.url)
@@ -283,15 +344,25 @@ def main(argv: Sequence[str] | None = None) -> None:
         parser.error(f"--home {args.home}: not a built home (no data/interactions.parquet)")
 
     load_before = os.getloadavg()
-    phases = run(args)
-    print_table(phases, args)
+    rounds: list[Phases] = []
+    for number in range(1, args.rounds + 1):
+        if args.rounds > 1:
+            print(f"round {number} of {args.rounds}")
+        rounds.append(run(args))
+        print_table(rounds[-1], args)
+    summary = across_rounds(rounds) if args.rounds > 1 else None
+    if summary is not None:
+        print_summary(summary)
     print(f"load average before {load_before}, after {os.getloadavg()}")
     if args.json:
-        report = {
+        report: dict[str, Any] = {
             "args": {k: str(v) for k, v in vars(args).items()},
             "load_average_before": list(load_before),
-            "phases": phases,
+            "phases": rounds[0],
         }
+        if summary is not None:
+            report["rounds"] = rounds
+            report["summary"] = summary
         args.json.write_text(json.dumps(report, indent=2))
 
 

@@ -1,14 +1,16 @@
-"""The benchmark runner against a URL: a real server on loopback, the real load generator."""
+"""The benchmark runner against a URL (a real server on loopback, the real load generator) and
+over several rounds."""
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from app.settings import Settings
-from loadtests.bench import Target, main, parse_target
+from loadtests.bench import Target, across_rounds, cache_hits, main, parse_target
 from loadtests.client import recommend_requests
 from loadtests.server import ceiling_argv, free_port, running
 
@@ -84,12 +86,69 @@ def test_it_loads_a_running_server_and_the_ceiling_in_one_run(
     assert f"target={url}" in capsys.readouterr().out
 
 
+def test_rounds_repeat_the_run_and_summarise_it(home: Settings, tmp_path: Path) -> None:
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    out = tmp_path / "bench.json"
+    quick = ["--duration", "0.3", "--warmup", "0.1", "--connections", "2", "--workers", "1"]
+    with running(ceiling_argv(port, 1), port):
+        main(["--home", str(home.home), "--url", url, *quick, "--rounds", "2", "--json", str(out)])
+
+    report = json.loads(out.read_text())
+    assert len(report["rounds"]) == 2
+    assert report["phases"] == report["rounds"][0]
+    closed = report["summary"][f"{url}, closed"]
+    ratios = [phases[f"{url}, closed"]["x_ceiling"] for phases in report["rounds"]]
+    assert closed["rounds"] == 2
+    assert (closed["x_ceiling_min"], closed["x_ceiling_max"]) == (min(ratios), max(ratios))
+    assert closed["errors"] == 0
+
+
+def _phase(ratio: float, p99: float, cpu: int | None, errors: int = 0) -> dict[str, Any]:
+    return {
+        "x_ceiling": ratio,
+        "rps": ratio * 1000,
+        "p99_ms": p99,
+        "errors": errors,
+        "server_cpu_us_per_request": cpu,
+    }
+
+
+def test_across_rounds_takes_medians_and_extremes() -> None:
+    rounds = [
+        {"a": _phase(0.2, 5.0, 700), "b": _phase(1.0, 1.0, None)},
+        {"a": _phase(0.3, 9.0, 600, errors=2), "b": _phase(1.0, 2.0, 150)},
+        {"a": _phase(0.25, 4.0, 650), "b": _phase(1.0, 3.0, 160)},
+    ]
+    summary = across_rounds(rounds)
+    assert summary["a"] == {
+        "rounds": 3,
+        "x_ceiling_median": 0.25,
+        "x_ceiling_min": 0.2,
+        "x_ceiling_max": 0.3,
+        "rps_median": 250.0,
+        "p99_ms_median": 5.0,
+        "p99_ms_max": 9.0,
+        "errors": 2,
+        "server_cpu_us_per_request_median": 650,
+    }
+    # A round without a CPU reading (a remote target) gives no CPU median.
+    assert summary["b"]["server_cpu_us_per_request_median"] is None
+
+
+def test_cache_hits_count_answers_from_a_tier() -> None:
+    assert cache_hits({"cache_tiers": {"local": 5, "redis": 2, "null": 9}}) == 7
+    assert cache_hits({"cache_tiers": {"null": 9}}) == 0  # a server without a cache
+    assert cache_hits({"cache_tiers": {"-": 9}}) == 0  # not a recserve answer
+
+
 @pytest.mark.parametrize(
     ("options", "complaint"),
     [
         (["--url", "https://x"], "only http://"),
         (["--api-key", "k"], "--api-key is sent to a --url target"),
         (["--url", "http://127.0.0.1:1", "--redis-url", "redis://x"], "not with --url"),
+        (["--rounds", "0"], "--rounds must be at least 1"),
     ],
 )
 def test_option_mistakes_are_refused(
