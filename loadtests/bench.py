@@ -243,10 +243,12 @@ def cache_hits(summary: dict[str, Any]) -> int:
 
 def across_rounds(rounds: Sequence[Phases]) -> Phases:
     """Per phase, over the rounds: the median, lowest and highest ratio to the round's ceiling,
-    and the median throughput, p99 and server CPU per request."""
+    and the median throughput, p99 and server CPU per request. A phase some rounds lack (a
+    cache phase relabelled when it got no hits) is summarised over the rounds that have it."""
     summary: Phases = {}
-    for name in rounds[0]:
-        runs = [phases[name] for phases in rounds]
+    names = dict.fromkeys(name for phases in rounds for name in phases)  # first-seen order
+    for name in names:
+        runs = [phases[name] for phases in rounds if name in phases]
         ratios = [run["x_ceiling"] for run in runs]
         cpu = [run["server_cpu_us_per_request"] for run in runs]
         summary[name] = {
@@ -265,8 +267,7 @@ def across_rounds(rounds: Sequence[Phases]) -> Phases:
     return summary
 
 
-def print_summary(summary: Phases) -> None:
-    rounds = next(iter(summary.values()))["rounds"]
+def print_summary(summary: Phases, rounds: int) -> None:
     print(f"over {rounds} rounds (each ratio against its own round's ceiling)")
     head = ("x ceil med", "min", "max", "rps med", "p99 med", "p99 max", "err", "srv us med")
     print(f"{'phase':34}" + "".join(f"{h:>11}" for h in head))
@@ -352,7 +353,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         print_table(rounds[-1], args)
     summary = across_rounds(rounds) if args.rounds > 1 else None
     if summary is not None:
-        print_summary(summary)
+        print_summary(summary, args.rounds)
     print(f"load average before {load_before}, after {os.getloadavg()}")
     if args.json:
         report: dict[str, Any] = {

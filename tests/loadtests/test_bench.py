@@ -136,6 +136,18 @@ def test_across_rounds_takes_medians_and_extremes() -> None:
     assert summary["b"]["server_cpu_us_per_request_median"] is None
 
 
+def test_across_rounds_keeps_a_phase_only_some_rounds_have() -> None:
+    rounds = [
+        {"a": _phase(0.2, 5.0, 700)},
+        {"b": _phase(0.9, 2.0, 150)},
+        {"a": _phase(0.4, 3.0, 500)},
+    ]
+    summary = across_rounds(rounds)
+    assert list(summary) == ["a", "b"]
+    assert (summary["a"]["rounds"], summary["a"]["x_ceiling_median"]) == (2, 0.3)
+    assert (summary["b"]["rounds"], summary["b"]["x_ceiling_max"]) == (1, 0.9)
+
+
 def test_cache_hits_count_answers_from_a_tier() -> None:
     assert cache_hits({"cache_tiers": {"local": 5, "redis": 2, "null": 9}}) == 7
     assert cache_hits({"cache_tiers": {"null": 9}}) == 0  # a server without a cache
