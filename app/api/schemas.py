@@ -65,9 +65,8 @@ class ItemOut(BaseModel):
 class SourceContributionOut(BaseModel):
     source: str = Field(
         description="A term of the hybrid model: `item_similarity` (EASE collaborative + content "
-        "similarity to the history), `transitions` (what follows the newest history items), "
-        "`sequential` (next items regressed on the latest history), `demographic` (attribute "
-        "tokens) or `popularity`."
+        "similarity to the history, with the next items regressed on it), `transitions` (what "
+        "follows the newest history items), `demographic` (attribute tokens) or `popularity`."
     )
     contribution: float = Field(description="This term's part of `model_score`.")
     rank: int = Field(

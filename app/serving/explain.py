@@ -8,9 +8,10 @@ an item's score along those sums gives, exactly:
   items the user could be shown; ``proposed_by`` names the terms that alone would put the item
   in the top k (the candidate sources that proposed it);
 * ``features``: the history items and attribute tokens that contributed most, with values;
-* ``because_you_viewed``: the history items whose rows in the history terms (similarity,
-  transitions, sequential) gave the item most of its score, with where the item ranks among
-  their similar items (the neighbour index behind ``GET /items/{id}/similar``).
+* ``because_you_viewed``: the history items whose rows in the history terms (similarity with
+  the next-items regression, transitions) gave the item most of its score, with where the
+  item ranks among their similar items (the neighbour index behind
+  ``GET /items/{id}/similar``).
 
 Only computed when a request asks: a second run of the graph fetching its explain outputs
 (``LoadedModel.score_breakdown``) and a second feature read, never on the normal path.
@@ -34,7 +35,6 @@ POPULAR_LIST = "popular_list"
 TERM_FEATURES = {
     "item_similarity": "history_items",
     "transitions": "history_items",
-    "sequential": "history_items",
     "demographic": "attribute_tokens",
 }
 HISTORY_TERMS = tuple(name for name, feature in TERM_FEATURES.items() if feature == "history_items")

@@ -106,7 +106,7 @@ class LoadedModel:
     token_index: dict[str, int]
     popular: tuple[str, ...]
     neighbours: NeighbourIndex | None = None
-    explainable: bool = False  # the graph has the EXPLAIN_OUTPUTS
+    explainable: bool = False  # the graph's outputs are the scores and the EXPLAIN_OUTPUTS
     ranker: TwoStageRanker | None = None  # a two-stage model: scores candidates only
 
     @property
@@ -158,7 +158,10 @@ class LoadedModel:
     def score_breakdown(self, history: np.ndarray, tokens: Sequence[str]) -> ScoreBreakdown:
         """What ``score`` sums, term by term: a second, explain-only run of the graph."""
         if not self.explainable:
-            raise NotExplainableError(f"model {self.version} has no explanation outputs")
+            raise NotExplainableError(
+                f"model {self.version} has no explanation outputs this version reads "
+                "(exported by an older one: rebuild it to explain its answers)"
+            )
         feeds = self._feeds(history, tokens)
         popularity, *term_outputs = self.session.run(list(EXPLAIN_OUTPUTS), feeds)
         terms = {}
@@ -231,7 +234,7 @@ def load_model(model_dir: Path) -> LoadedModel:
         token_index={tok: i for i, tok in enumerate(tokens)},
         popular=tuple(p for p in popular if p in item_index),
         neighbours=_load_neighbours(model_dir, manifest),
-        explainable=outputs.issuperset(EXPLAIN_OUTPUTS),
+        explainable=outputs == {OUTPUT_SCORES, *EXPLAIN_OUTPUTS},
         ranker=ranker,
     )
     _probe(model, model_dir)

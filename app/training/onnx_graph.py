@@ -6,8 +6,9 @@ Inputs are index arrays with padding at the *front* (``artifacts`` module docstr
 only maps ids to indices. Each term gathers the rows it needs, then takes one weighted sum,
 so a call costs O((H + T) · n_items), never a dense one-hot product over every item.
 
-Blend weights are folded into the initializers (``w_ease · (B + βC)``, ``w_trans · T``, ...),
-each with an extra all-zero row for the padding index.
+Blend weights are folded into the initializers (``w_ease · (B + βC) + w_seq · S``, which share
+the history's recency weights, ``w_trans · T``, ...), each with an extra all-zero row for the
+padding index.
 
 Besides ``scores`` the graph outputs each term's slot weights and gathered rows
 (``EXPLAIN_TERM_OUTPUTS``) and the popularity term: tensors it computes anyway, fetched by
@@ -34,6 +35,7 @@ IR_VERSION = 8  # the IR version that goes with opset 17; older runtimes refuse 
 # Guards the weight normalisation when every index is padding: the weights are then all
 # zero and the term contributes nothing, as in the numpy reference.
 EPSILON = 1e-12
+PADDED_BLOCK_ROWS = 1024
 
 
 def build_graph(model: HybridRecommender) -> onnx.ModelProto:
@@ -41,10 +43,13 @@ def build_graph(model: HybridRecommender) -> onnx.ModelProto:
     matrices = model.matrices()
     params = model.params
     initializers = [
-        padded("item_item", matrices.item_item, params.w_ease),
-        padded("transitions", matrices.transitions, params.w_trans),
-        padded("sequential", matrices.sequential, params.w_seq),
-        padded("demographic", matrices.demographic, params.w_demo),
+        padded(
+            "history_terms",
+            (matrices.item_item, params.w_ease),
+            (matrices.sequential, params.w_seq),
+        ),
+        padded("transitions", (matrices.transitions, params.w_trans)),
+        padded("demographic", (matrices.demographic, params.w_demo)),
         numpy_helper.from_array(
             (params.w_pop * matrices.popularity).astype(np.float32), "popularity"
         ),
@@ -52,10 +57,8 @@ def build_graph(model: HybridRecommender) -> onnx.ModelProto:
         scalar("pad_token", model.n_tokens, np.int64),
         *weight_scalars(params.history_decay),
         scalar("trans_decay", params.trans_decay, np.float32),
-        scalar("seq_decay", params.seq_decay, np.float32),
-        numpy_helper.from_array(np.array([-params.ease_items], dtype=np.int64), "read_start"),
+        numpy_helper.from_array(np.array([-params.history_items], dtype=np.int64), "read_start"),
         numpy_helper.from_array(np.array([-params.trans_items], dtype=np.int64), "recent_start"),
-        numpy_helper.from_array(np.array([-params.seq_items], dtype=np.int64), "latest_start"),
         numpy_helper.from_array(np.array([np.iinfo(np.int64).max], dtype=np.int64), "to_end"),
         numpy_helper.from_array(np.array([0], dtype=np.int64), "axis0"),
         numpy_helper.from_array(np.array([-1], dtype=np.int64), "flat"),
@@ -63,14 +66,11 @@ def build_graph(model: HybridRecommender) -> onnx.ModelProto:
     nodes = [
         helper.make_node("Slice", [INPUT_HISTORY, "read_start", "to_end", "axis0"], ["read"]),
         helper.make_node("Slice", [INPUT_HISTORY, "recent_start", "to_end", "axis0"], ["recent"]),
-        helper.make_node("Slice", [INPUT_HISTORY, "latest_start", "to_end", "axis0"], ["latest"]),
-        *weighted_rows("ease", "read", "pad_item", "history_decay", "item_item"),
+        *weighted_rows("ease", "read", "pad_item", "history_decay", "history_terms"),
         *weighted_rows("trans", "recent", "pad_item", "trans_decay", "transitions"),
-        *weighted_rows("seq", "latest", "pad_item", "seq_decay", "sequential"),
         # decay 1 makes the normalised weights 1/|tokens|: the mean of the token rows.
         *weighted_rows("demo", INPUT_USER_TOKENS, "pad_token", "no_decay", "demographic"),
-        helper.make_node("Add", ["ease_sum", "trans_sum"], ["pair_terms"]),
-        helper.make_node("Add", ["pair_terms", "seq_sum"], ["item_terms"]),
+        helper.make_node("Add", ["ease_sum", "trans_sum"], ["item_terms"]),
         helper.make_node("Add", ["item_terms", "demo_sum"], ["user_terms"]),
         helper.make_node("Reshape", ["user_terms", "flat"], ["user_terms_flat"]),
         helper.make_node("Add", ["user_terms_flat", "popularity"], [OUTPUT_SCORES]),
@@ -79,7 +79,7 @@ def build_graph(model: HybridRecommender) -> onnx.ModelProto:
     n_items = model.n_items
     float_output = TensorProto.FLOAT
     explain_outputs = [helper.make_tensor_value_info(OUTPUT_POPULARITY, float_output, [n_items])]
-    slot_dims = ("H", "R", "L", "T")  # history, recent, latest, tokens
+    slot_dims = ("H", "R", "T")  # history, recent, tokens
     for slots, (_, weights, rows) in zip(slot_dims, EXPLAIN_TERM_OUTPUTS.values(), strict=True):
         explain_outputs += [
             helper.make_tensor_value_info(weights, float_output, [slots]),
@@ -146,11 +146,16 @@ def weight_scalars(history_decay: float) -> list[TensorProto]:
     ]
 
 
-def padded(name: str, matrix: np.ndarray, weight: float) -> TensorProto:
-    """``weight · matrix`` as float32 with one zero row appended for the padding index."""
-    padded = np.zeros((matrix.shape[0] + 1, matrix.shape[1]), dtype=np.float32)
-    padded[:-1] = matrix
-    padded *= np.float32(weight)  # in place: no float64 copy of an items x items matrix
+def padded(name: str, *weighted: tuple[np.ndarray, float]) -> TensorProto:
+    """``Σ weight · matrix`` over ``weighted`` (same shapes) as float32, with one zero row
+    appended for the padding index."""
+    rows, columns = weighted[0][0].shape
+    padded = np.zeros((rows + 1, columns), dtype=np.float32)
+    for matrix, weight in weighted:
+        # In row blocks: no float64 or full-size temporary of an items x items matrix.
+        for start in range(0, rows, PADDED_BLOCK_ROWS):
+            stop = min(start + PADDED_BLOCK_ROWS, rows)
+            padded[start:stop] += np.float32(weight) * matrix[start:stop].astype(np.float32)
     return numpy_helper.from_array(padded, name)
 
 

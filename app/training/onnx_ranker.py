@@ -42,7 +42,7 @@ def build_ranker_graph(model: TwoStageRecommender) -> onnx.ModelProto:
     dimensions = model.item_vectors_.shape[1]
     warm, cold = (model.feature_weights(has_history=h) for h in (True, False))
     initializers = [
-        padded("token_vectors", model.token_vectors_, 1.0),  # w_demo is folded in already
+        padded("token_vectors", (model.token_vectors_, 1.0)),  # w_demo is folded in already
         numpy_helper.from_array(warm.astype(np.float32)[:, None], "warm_feature_weights"),
         numpy_helper.from_array(cold.astype(np.float32)[:, None], "cold_feature_weights"),
         scalar("pad_token", model.n_tokens, np.int64),

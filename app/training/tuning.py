@@ -120,9 +120,11 @@ def tune_hybrid(
     max_validation_users: int = 3000,
     seed: int = 0,
     l2_grid: Sequence[float] = (100.0, 300.0, 1000.0, 3000.0),
-    history_decay_grid: Sequence[float] = (1.0, 0.95, 0.9, 0.8),
 ) -> TuningReport:
-    """Pick ``ease_l2``, ``history_decay``, ``content_beta`` and the blend weights."""
+    """Pick ``ease_l2``, ``content_beta``, the transition kernel, the next-items λ, the cold
+    start and the blend weights. The history decay is not searched: it is shared with the
+    next-items regression, which would have to be refitted for each value
+    (``HybridParams``)."""
     started = time.monotonic()
     deadline = started + time_budget_seconds
     params = base or HybridParams()
@@ -146,26 +148,20 @@ def tune_hybrid(
     pop_scores = np.tile(popularity.astype(np.float64), (len(users), 1))
     popularity_ndcg = val.ndcg(pop_scores)
 
-    # Step 1: λ and history decay, EASE alone.
+    # Step 1: λ, EASE alone.
+    history = recency_weights(val.histories, data.n_items, params.history_decay)
     best_ndcg, best_ease = -1.0, np.empty(0)
     for l2 in l2_grid:
         ease_weights = fit_ease(interactions, l2)
-        for decay in history_decay_grid:
-            ndcg = val.ndcg(recency_weights(val.histories, data.n_items, decay) @ ease_weights)
-            if ndcg > best_ndcg:
-                best_ndcg, best_ease = ndcg, ease_weights
-                params = replace(params, ease_l2=l2, history_decay=decay)
-            if time.monotonic() > deadline:
-                break
+        ndcg = val.ndcg(history @ ease_weights)
+        if ndcg > best_ndcg:
+            best_ndcg, best_ease = ndcg, ease_weights
+            params = replace(params, ease_l2=l2)
         if time.monotonic() > deadline:
             break
 
-    history = recency_weights(val.histories, data.n_items, params.history_decay)
     recent = recency_weights(
         [h[-params.trans_last :] for h in val.histories], data.n_items, params.trans_decay
-    )
-    latest = recency_weights(
-        [h[-params.seq_last :] for h in val.histories], data.n_items, params.seq_decay
     )
     sequences = fit_data.histories(max_items=len(fit_data.item_index))
     ease_part = np.asarray(history @ best_ease)
@@ -178,7 +174,7 @@ def tune_hybrid(
     )
     params, seq_part = _best_variant(
         [replace(params, seq_l2=l2) for l2 in SEQ_L2_GRID],
-        lambda p: np.asarray(latest @ fit_sequential(sequences, data.n_items, p)),
+        lambda p: np.asarray(history @ fit_sequential(sequences, data.n_items, p)),
         ease_part,
         val,
         deadline,

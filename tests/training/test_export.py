@@ -76,6 +76,27 @@ def test_onnx_scores_match_the_reference_for_every_kind_of_user(
     assert not np.allclose(served.score(EMPTY, []), served.score(EMPTY, [token_names[0]]))
 
 
+def test_the_next_items_term_is_folded_into_the_item_item_matrix(
+    model: HybridRecommender,
+) -> None:
+    """EASE + content and the next-items regression share the history's recency weights, so
+    the graph holds one items x items matrix for both (plus the transitions), not two."""
+    graph = build_graph(model)
+    square = [
+        t.name
+        for t in graph.graph.initializer
+        if list(t.dims) == [model.n_items + 1, model.n_items]
+    ]
+    assert sorted(square) == ["history_terms", "transitions"]
+    matrices = model.matrices()
+    folded = numpy_helper.to_array(
+        next(t for t in graph.graph.initializer if t.name == "history_terms")
+    )
+    expected = model.params.w_ease * matrices.item_item + model.params.w_seq * matrices.sequential
+    np.testing.assert_allclose(folded[:-1], expected, rtol=1e-5, atol=1e-7)
+    assert not folded[-1].any()  # the padding row
+
+
 def test_manifest_round_trips_and_files_follow_the_contract(
     model: HybridRecommender, tmp_path: Path
 ) -> None:
@@ -107,10 +128,10 @@ def test_corrupted_initializer_raises_and_leaves_nothing(
     model: HybridRecommender, tmp_path: Path
 ) -> None:
     graph = build_graph(model)
-    weights = next(t for t in graph.graph.initializer if t.name == "item_item")
+    weights = next(t for t in graph.graph.initializer if t.name == "history_terms")
     corrupted = numpy_helper.to_array(weights).copy()
     corrupted[:-1] *= 1.01
-    weights.CopyFrom(numpy_helper.from_array(corrupted, "item_item"))
+    weights.CopyFrom(numpy_helper.from_array(corrupted, "history_terms"))
     out_dir = tmp_path / "v1"
     with pytest.raises(ParityError, match="differ"):
         export_graph(

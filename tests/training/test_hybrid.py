@@ -112,7 +112,7 @@ def test_long_histories_score_as_if_read_whole(planted_data: TrainingData) -> No
     params = HybridParams(history_decay=0.9, w_trans=0.0, w_demo=0.0, w_pop=0.0)
     model = HybridRecommender(params).fit(planted_data)
     history = np.random.default_rng(3).integers(0, model.n_items, size=400)
-    assert params.ease_items < len(history)
+    assert params.history_items < len(history)
     none = np.empty(0, dtype=np.int64)
     whole = recency_weights([history], model.n_items, 0.9) @ model.matrices().item_item
     read = model.score([history], [none])
