@@ -267,22 +267,25 @@ def across_rounds(rounds: Sequence[Phases]) -> Phases:
     return summary
 
 
+# (column heading, summary key) of the rounds summary, in print order
+SUMMARY_COLUMNS = (
+    ("x ceil med", "x_ceiling_median"),
+    ("min", "x_ceiling_min"),
+    ("max", "x_ceiling_max"),
+    ("rps med", "rps_median"),
+    ("p99 med", "p99_ms_median"),
+    ("p99 max", "p99_ms_max"),
+    ("err", "errors"),
+    ("srv us med", "server_cpu_us_per_request_median"),
+)
+
+
 def print_summary(summary: Phases, rounds: int) -> None:
     print(f"over {rounds} rounds (each ratio against its own round's ceiling)")
-    head = ("x ceil med", "min", "max", "rps med", "p99 med", "p99 max", "err", "srv us med")
-    print(f"{'phase':34}" + "".join(f"{h:>11}" for h in head))
+    print(f"{'phase':34}" + "".join(f"{head:>11}" for head, _ in SUMMARY_COLUMNS))
     for name, s in summary.items():
-        cols = (
-            "x_ceiling_median",
-            "x_ceiling_min",
-            "x_ceiling_max",
-            "rps_median",
-            "p99_ms_median",
-            "p99_ms_max",
-            "errors",
-            "server_cpu_us_per_request_median",
-        )
-        print(f"{name:34}" + "".join(f"{s[c] if s[c] is not None else '-'!s:>11}" for c in cols))
+        cells = (s[key] if s[key] is not None else "-" for _, key in SUMMARY_COLUMNS)
+        print(f"{name:34}" + "".join(f"{cell!s:>11}" for cell in cells))
 
 
 def print_table(phases: Phases, args: argparse.Namespace) -> None:

@@ -59,8 +59,9 @@ class HybridParams:
     weights and the graph folds their matrices into one: a third fewer rows gathered per
     request than with a decay each (docs/benchmarks.md, session 8). On ml-100k one shared 0.95
     scored like separate ones on validation (warm NDCG@10 0.2740 against 0.2746 with EASE at
-    0.9) and better on test (0.2738 against 0.2722). ``seq_last`` is the regression's training
-    context; serving reads the history term's window (``history_items``).
+    0.9) and better on test (0.2732 against 0.2722). ``seq_last`` is the regression's training
+    context; serving reads the history term's window (``history_items``), the same 90 items at
+    the default decay (a decay of 0.96 or more would widen it beyond the 100 trained on).
     """
 
     ease_l2: float = 300.0
