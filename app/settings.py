@@ -70,6 +70,13 @@ class FeastSettings(BaseModel):
         description="SQLite online store: how long a read waits for another process's lock "
         "before failing to the fallback (Feast's own default, 5 s, would stall the worker).",
     )
+    decoded_memo_mb: int = Field(
+        64,
+        ge=0,
+        description="Memory each worker may keep of decoded online feature values, by their "
+        "stored bytes, so a profile unchanged since its last read is not decoded and mapped "
+        "to item indices again; 0: decode every read.",
+    )
 
 
 class EventLogSettings(BaseModel):

@@ -2,12 +2,16 @@
 
 ``FeastFeatureClient`` keeps one ``FeatureStore`` and the ``recommend_v1`` feature service for
 the life of the process: the registry is read once (on first use), then each ``get_user`` is
-one online-store read plus a direct decode of the response protobuf (about twice as fast as
-``OnlineResponse.to_dict()``).
+one online-store read plus a direct decode of the stored protobufs (about twice as fast as
+``OnlineResponse.to_dict()``). Decoded values are remembered by their stored bytes
+(``decoded_memo_bytes``): a profile unchanged since its last read, the common case for a user
+browsing, is read but not decoded again, and its history comes back as the same tuple, which
+serving maps to item indices once (``serving.history_index``).
 """
 
 from __future__ import annotations
 
+import sys
 import threading
 from collections.abc import Collection, Sequence
 from pathlib import Path
@@ -23,6 +27,7 @@ from app.features.schema import (
     UserFeatures,
 )
 from app.features.store import open_store
+from app.memo import SizedLRU
 from app.settings import Settings
 
 if TYPE_CHECKING:
@@ -74,8 +79,13 @@ class FeastFeatureClient:
         store: FeatureStore,
         service_name: str = RECOMMEND_FEATURE_SERVICE,
         sqlite_busy_timeout_ms: int = 50,
+        decoded_memo_bytes: int = 0,
     ) -> None:
         self._store = store
+        # Decoded values by their serialised bytes; None: decode every read.
+        self._decoded: SizedLRU[bytes, Any] | None = (
+            SizedLRU(decoded_memo_bytes) if decoded_memo_bytes > 0 else None
+        )
         self._sqlite_busy_timeout_ms = sqlite_busy_timeout_ms
         self._service_name = service_name
         self._service: FeatureService | None = None
@@ -92,7 +102,9 @@ class FeastFeatureClient:
     def from_settings(cls, settings: Settings) -> FeastFeatureClient:
         """A client for the store ``settings`` describe (nothing is opened yet)."""
         return cls(
-            open_store(settings), sqlite_busy_timeout_ms=settings.feast.sqlite_busy_timeout_ms
+            open_store(settings),
+            sqlite_busy_timeout_ms=settings.feast.sqlite_busy_timeout_ms,
+            decoded_memo_bytes=settings.feast.decoded_memo_mb * 2**20,
         )
 
     def load_registry(self) -> None:
@@ -121,22 +133,44 @@ class FeastFeatureClient:
         self, user_ids: Sequence[str], features: Collection[str] | None
     ) -> list[dict[str, Any]]:
         """Each user's feature values as Python values (``python_value``)."""
+        decode = self._decode
         return [
-            {name: python_value(value) for name, value in row.items()}
-            for row in self.read_values(user_ids, features)
+            {name: decode(blob) for name, blob in row.items()}
+            for row in self._read_serialised(user_ids, features)
         ]
 
     def read_values(
         self, user_ids: Sequence[str], features: Collection[str] | None = None
     ) -> list[dict[str, Value]]:
-        """Each user's feature values as the online store's ``Value`` protos (only
-        ``features`` when given). The feature service's views are resolved once from the
-        registry, so a read skips Feast's per-call request planning and response building;
-        SQLite and Redis then read every view in one request (``online_reads``), other
-        stores view by view through their own ``online_read`` (the interface Feast's
-        ``get_online_features`` calls)."""
+        """Each user's feature values as ``Value`` protos of their own (only ``features``
+        when given): the event path changes and writes them back."""
+        return [
+            {name: _parsed(blob) for name, blob in row.items()}
+            for row in self._read_serialised(user_ids, features)
+        ]
+
+    def _decode(self, blob: bytes) -> Any:
+        memo = self._decoded
+        if memo is None:
+            return python_value(_parsed(blob))
+        value = memo.get(blob)
+        if value is None:
+            value = python_value(_parsed(blob))
+            if value is not None:  # unset values are small and cheap: not kept
+                memo.put(blob, value, _footprint(blob, value))
+        return value
+
+    def _read_serialised(
+        self, user_ids: Sequence[str], features: Collection[str] | None
+    ) -> list[dict[str, bytes]]:
+        """Each user's feature values as the online store holds them, serialised ``Value``
+        protos. The feature service's views are resolved once from the registry, so a read
+        skips Feast's per-call request planning and response building; SQLite and Redis
+        then read every view in one request (``online_reads``), other stores view by view
+        through their own ``online_read`` (the interface Feast's ``get_online_features``
+        calls)."""
         views, read_all_views = self._plan(features)
-        rows: list[dict[str, Value]] = [{} for _ in user_ids]
+        rows: list[dict[str, bytes]] = [{} for _ in user_ids]
         if not views:  # none of the features asked for is served
             return rows
         self._follow_sqlite_file()
@@ -151,7 +185,9 @@ class FeastFeatureClient:
                 found = online_store.online_read(self._store.config, view, keys, list(names))
                 for row, (_, values) in zip(rows, found, strict=True):
                     if values:
-                        row.update((n, v) for n, v in values.items() if n in names)
+                        row.update(
+                            (n, v.SerializeToString()) for n, v in values.items() if n in names
+                        )
         except Exception as exc:  # Feast surfaces redis, sqlite3 and its own error types
             # No user id in the message: it ends up in logs and 503 details.
             raise FeatureStoreError(f"online read failed: {_describe(exc)}") from exc
@@ -303,6 +339,22 @@ def python_value(value: Value) -> Any:
         return None
     field = getattr(value, kind)
     return tuple(field.val) if kind.endswith("_list_val") else field
+
+
+def _parsed(blob: bytes) -> Value:
+    from feast.protos.feast.types.Value_pb2 import Value
+
+    value = Value()
+    value.ParseFromString(blob)
+    return value
+
+
+def _footprint(blob: bytes, value: Any) -> int:
+    """About the memory a memo entry holds: its key, its value and the entry itself."""
+    held = sys.getsizeof(blob) + sys.getsizeof(value) + 100
+    if isinstance(value, tuple):
+        held += sum(map(sys.getsizeof, value))
+    return held
 
 
 def _describe(exc: BaseException) -> str:

@@ -106,14 +106,27 @@ async def build_engine(settings: Settings) -> RecommendationEngine:
         log.warning("feature store not ready at start-up: %s", exc)
     consent = build_consent(settings)
     rules = build_item_rules(settings, model)
+    memo_bytes = settings.feast.decoded_memo_mb * 2**20
     if not settings.redis_url:
         return RecommendationEngine(
-            model, features, build_cache(settings), consent=consent, rules=rules
+            model,
+            features,
+            build_cache(settings),
+            consent=consent,
+            rules=rules,
+            history_memo_bytes=memo_bytes,
         )
     # A hung Redis would cost each read its socket timeout; a failing SQLite file fails at once
     # and needs no breaker (and recovers on the very next read).
     guarded = BreakerFeatureClient(features, CircuitBreaker(settings.redis.retry_after_seconds))
-    return RecommendationEngine(model, guarded, build_cache(settings), consent=consent, rules=rules)
+    return RecommendationEngine(
+        model,
+        guarded,
+        build_cache(settings),
+        consent=consent,
+        rules=rules,
+        history_memo_bytes=memo_bytes,
+    )
 
 
 def build_item_rules(settings: Settings, model: LoadedModel) -> ItemRules:

@@ -22,6 +22,7 @@ from app.privacy.service import ConsentService
 from app.serving.cache import TieredCache
 from app.serving.fallback import popular_items
 from app.serving.filters import ranked_below, scored_items, top_k
+from app.serving.history_index import HistoryIndexer
 from app.serving.item_filter import ItemFilter
 from app.serving.profiles import Profile, ProfileReader
 from app.serving.ranking import LoadedModel
@@ -49,6 +50,7 @@ class RecommendationEngine:
         clock: Callable[[], float] = time.perf_counter,
         rules: ItemRules | None = None,
         consent: ConsentService | None = None,
+        history_memo_bytes: int = 0,
     ) -> None:
         self._model = model
         self._consent = consent  # None: every user is personalised (no consent store)
@@ -58,6 +60,7 @@ class RecommendationEngine:
         self._clock = clock
         # Concurrent requests share their consent and feature reads.
         self._profiles = ProfileReader(features, consent, clock)
+        self._histories = HistoryIndexer(history_memo_bytes)
         _publish_model_info(model)
 
     @property
@@ -132,7 +135,7 @@ class RecommendationEngine:
         user = profile.user
         if user is None or not user.is_known:
             return self._popular(model, request, FallbackReason.UNKNOWN_USER, user)
-        history = model.item_indices(user.history_items)
+        history = self._histories.indices(model, user.history_items)
         known_tokens = [t for t in user.attribute_tokens if t in model.token_index]
         if history.size == 0 and not known_tokens:
             return self._popular(model, request, FallbackReason.NO_USABLE_FEATURES, user)

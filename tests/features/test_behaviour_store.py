@@ -40,6 +40,12 @@ def test_written_rows_are_what_serving_reads_next(settings: Settings) -> None:
     store = FeastBehaviourStore.from_settings(settings)
     serving = FeastFeatureClient.from_settings(settings)
     try:
+        before = serving.get_user("u1")
+        assert before is not None
+        # Unchanged since: decoded once, remembered by its stored bytes.
+        again = serving.get_user("u1")
+        assert again is not None
+        assert again.history_items is before.history_items
         rows = store.read(["u1", "newcomer", "u1"])
         assert set(rows) == {"u1", "newcomer"}
         assert rows["newcomer"] is None

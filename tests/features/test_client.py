@@ -13,7 +13,7 @@ import pytest
 from app.features.client import FeastFeatureClient, FeatureStoreError
 from app.features.offline import build_feature_tables
 from app.features.schema import UserFeatures
-from app.features.store import apply_and_materialize, sqlite_path
+from app.features.store import apply_and_materialize, open_store, sqlite_path
 from app.settings import Settings
 from app.training.segment_job import write_segments
 from tests.features.factories import AS_OF, DAY, A, make_dataset
@@ -60,6 +60,20 @@ def client(sqlite_settings):
 
 def test_user_with_attributes_and_behaviour(client):
     assert client.get_user("u1") == U1
+
+
+def test_reads_decode_alike_with_and_without_the_decode_memo(sqlite_settings):
+    remembering = FeastFeatureClient(open_store(sqlite_settings), decoded_memo_bytes=2**20)
+    decoding = FeastFeatureClient(open_store(sqlite_settings), decoded_memo_bytes=0)
+    try:
+        users = ["u1", "u2", "u3", "u4", "nobody"]
+        first = remembering.get_users(users)
+        assert first == decoding.get_users(users) == remembering.get_users(users)
+        assert remembering.get_user("u1").history_items is first["u1"].history_items
+        assert decoding.get_user("u1").history_items is not decoding.get_user("u1").history_items
+    finally:
+        remembering.close()
+        decoding.close()
 
 
 def test_partial_users_get_empty_defaults_for_the_missing_view(client):

@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 import redis
+from feast.protos.feast.types.Value_pb2 import Value
 
 from app.features.client import FeastFeatureClient, user_entity_key
 from app.features.online_reads import RedisViewsReader, SqliteViewsReader, views_reader
@@ -32,6 +33,12 @@ def per_view(features: FeastFeatureClient, user_ids: Sequence[str]) -> list[dict
         for row, (_, values) in zip(rows, found, strict=True):
             row.update((name, value) for name, value in (values or {}).items() if name in names)
     return rows
+
+
+def parsed(blob: bytes) -> Value:
+    value = Value()
+    value.ParseFromString(blob)
+    return value
 
 
 @pytest.fixture(scope="module")
@@ -71,7 +78,10 @@ def test_every_view_is_read_in_one_request_as_feast_reads_them_view_by_view(
     reader = views_reader(client._store, client._load_views())
 
     assert isinstance(reader, reader_type)
-    assert reader([user_entity_key(u) for u in USERS]) == per_view(client, USERS)
+    serialised = reader([user_entity_key(u) for u in USERS])
+    assert [{name: parsed(blob) for name, blob in row.items()} for row in serialised] == per_view(
+        client, USERS
+    )
     assert client.read_values(USERS) == per_view(client, USERS)
     assert client.get_user("u1") == U1
 
