@@ -1,18 +1,18 @@
-"""``GET /recommend`` without FastAPI's per-request routing and parameter solving.
+"""``GET /recommend`` in front of FastAPI's middleware stack, routing and parameter solving.
 
 FastAPI matches the path against every included router and then solves the route's
-parameters and dependencies afresh on each request, inspecting every annotation again: for a
-cached ``GET /recommend`` that was most of the server's CPU per request (docs/benchmarks.md,
-"where the time goes"). This pure ASGI middleware answers a well-formed, authorised
-``GET /recommend`` itself: it validates the query with the route's own model
-(``RecommendQuery``), checks the key with the app's authenticator as the route's dependency
-does, and calls the route's endpoint. Everything else (other routes, a query that fails
+parameters and dependencies afresh on each request, inspecting every annotation again; its
+own middleware stack wraps every request in six layers (error page, telemetry, body limits),
+each with its own ``send`` wrapper. For ``GET /recommend`` that was most of the server's CPU
+per request besides the engine (docs/benchmarks.md, "where the time goes").
+``RecserveAPI`` answers a well-formed, authorised ``GET /recommend`` before any of that: it
+validates the query with the route's own model (``RecommendQuery``), checks the key with the
+app's authenticator as the route's dependency does, and calls the route's endpoint inside the
+app's own middlewares (trace context, CORS, metrics: ``user_middleware``, in their order), so
+answers carry the same headers and metrics. Everything else (other routes, a query that fails
 validation, a missing or refused key, a request with a body, a root path, an app with
-dependency overrides) goes on to FastAPI unchanged, so error answers stay FastAPI's own: 422
-naming the field, 401 and 403.
-
-It sits inside the metrics, CORS and trace middlewares, so answers carry the same headers and
-metrics as FastAPI's.
+dependency overrides) goes through FastAPI unchanged, so error answers stay FastAPI's own: 422
+naming the field, 401 and 403. A GET has no body, so the body limits have nothing to check.
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ from types import UnionType
 from typing import Any, Union, get_args, get_origin
 from urllib.parse import parse_qsl
 
+from fastapi import FastAPI
 from fastapi.routing import APIRoute
 from pydantic import ValidationError
 from starlette.requests import Request
@@ -32,6 +33,7 @@ from app.api.schemas import RecommendQuery
 
 PATH = "/recommend"
 _BODY_HEADERS = (b"content-length", b"transfer-encoding")
+_QUERY_KEY = "recserve.recommend_query"  # the validated query, handed to the endpoint
 
 
 def _is_list(annotation: Any) -> bool:
@@ -63,41 +65,59 @@ def parse_query(query_string: bytes) -> RecommendQuery | None:
         return None
 
 
-class RecommendFastPath:
-    """Answers well-formed ``GET /recommend`` requests that ``access`` lets through."""
+class RecserveAPI(FastAPI):
+    """FastAPI, with well-formed ``GET /recommend`` requests that ``recommend_access`` lets
+    through answered in front of its middleware stack."""
 
-    def __init__(self, app: ASGIApp, access: Access) -> None:
-        self.app = app
-        self._access = access
+    def __init__(self, *, recommend_access: Access, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._recommend_access = recommend_access
         # Set as scope["route"], as FastAPI does: the metrics label it by its path.
-        self._route = next(
+        self._recommend_route = next(
             route
             for route in router.routes
             if isinstance(route, APIRoute) and route.endpoint is recommend_get
         )
+        self._fast_stack: ASGIApp | None = None  # built on first use, as Starlette's is
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        query = self._fast_query(scope)
+        if query is None:
+            await super().__call__(scope, receive, send)
+            return
+        scope["app"] = self
+        request = Request(scope, receive)
+        authenticator: Authenticator = self.state.authenticator
+        if authenticator.enforced and not authenticator.allows(
+            self._recommend_access, await presented_key(request)
+        ):
+            await super().__call__(scope, receive, send)
+            return
+        scope["route"] = self._recommend_route
+        scope[_QUERY_KEY] = query
+        if self._fast_stack is None:
+            stack: ASGIApp = _answer
+            for cls, args, kwargs in reversed(self.user_middleware):
+                stack = cls(stack, *args, **kwargs)
+            self._fast_stack = stack
+        await self._fast_stack(scope, receive, send)
+
+    def _fast_query(self, scope: Scope) -> RecommendQuery | None:
+        """The query of a request the fast path may answer, or None."""
         if (
             scope["type"] != "http"
             or scope["path"] != PATH
             or scope["method"] != "GET"
             or scope.get("root_path")
+            or self.root_path
             or any(name in _BODY_HEADERS for name, _ in scope["headers"])
-            or scope["app"].dependency_overrides  # overrides are FastAPI's to apply
+            or self.dependency_overrides  # overrides are FastAPI's to apply
         ):
-            await self.app(scope, receive, send)
-            return
-        query = parse_query(scope["query_string"])
-        if query is None:
-            await self.app(scope, receive, send)
-            return
-        request = Request(scope, receive)
-        authenticator: Authenticator = request.app.state.authenticator
-        if authenticator.enforced and not authenticator.allows(
-            self._access, await presented_key(request)
-        ):
-            await self.app(scope, receive, send)
-            return
-        scope["route"] = self._route
-        response = await recommend_get(request, request.app.state.services, query)
-        await response(scope, receive, send)
+            return None
+        return parse_query(scope["query_string"])
+
+
+async def _answer(scope: Scope, receive: Receive, send: Send) -> None:
+    request = Request(scope, receive)
+    response = await recommend_get(request, request.app.state.services, scope[_QUERY_KEY])
+    await response(scope, receive, send)

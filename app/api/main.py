@@ -19,7 +19,7 @@ from app.api.auth import (
     build_authenticator,
 )
 from app.api.errors import install_error_handlers
-from app.api.fast_recommend import RecommendFastPath
+from app.api.fast_recommend import RecserveAPI
 from app.api.middleware import TRACE_HEADERS, RequestMetricsMiddleware, TraceContextMiddleware
 from app.api.routers import (
     admin,
@@ -117,7 +117,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             await experiments.close()
             await close_engine(engine)
 
-    app = FastAPI(
+    # Well-formed GET /recommend skips FastAPI's middleware stack, routing and parameter solving.
+    app = RecserveAPI(
+        recommend_access=Access.RECOMMEND,
         title="recserve",
         version="0.1.0",
         description=DESCRIPTION,
@@ -129,8 +131,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.authenticator = authenticator
     install_error_handlers(app)
-    # Innermost: well-formed GET /recommend skips FastAPI's routing and parameter solving.
-    app.add_middleware(RecommendFastPath, access=Access.RECOMMEND)
     app.add_middleware(RequestMetricsMiddleware)
     if resolved.api.cors_origins:
         app.add_middleware(

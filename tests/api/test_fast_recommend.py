@@ -15,9 +15,8 @@ from fastapi.testclient import TestClient
 from starlette.datastructures import QueryParams
 from starlette.types import Message, Receive, Scope, Send
 
-from app.api.auth import Access
 from app.api.deps import get_services
-from app.api.fast_recommend import RecommendFastPath, parse_query
+from app.api.fast_recommend import parse_query
 from app.api.main import create_app
 from app.api.schemas import RecommendQuery
 from app.settings import Settings
@@ -92,14 +91,18 @@ def test_unknown_user_answers_as_fastapi_does(app: FastAPI, client: TestClient) 
     )
 
 
-def _asgi_get(client: TestClient, app: FastAPI, query: str) -> tuple[list[Message], bool]:
-    """Drive the middleware alone over ``app``'s services: its messages, and whether it
-    passed the request on to the app behind it."""
+def _asgi_get(
+    client: TestClient, app: FastAPI, query: str, monkeypatch: pytest.MonkeyPatch
+) -> tuple[list[Message], bool]:
+    """Drive the app with FastAPI's own handling replaced by a probe: the messages sent, and
+    whether the request was passed on to FastAPI."""
     passed_on = False
 
-    async def behind(scope: Scope, receive: Receive, send: Send) -> None:
+    async def fastapi_call(self: FastAPI, scope: Scope, receive: Receive, send: Send) -> None:
         nonlocal passed_on
         passed_on = True
+
+    monkeypatch.setattr(FastAPI, "__call__", fastapi_call)
 
     async def drive() -> list[Message]:
         messages: list[Message] = []
@@ -117,9 +120,8 @@ def _asgi_get(client: TestClient, app: FastAPI, query: str) -> tuple[list[Messag
             "root_path": "",
             "query_string": query.encode(),
             "headers": [(b"host", b"testserver")],
-            "app": app,
         }
-        await RecommendFastPath(behind, Access.RECOMMEND)(scope, receive, send)
+        await app(scope, receive, send)
         return messages
 
     assert client.portal is not None  # the app's own event loop, where its clients live
@@ -127,20 +129,23 @@ def _asgi_get(client: TestClient, app: FastAPI, query: str) -> tuple[list[Messag
 
 
 def test_a_well_formed_get_is_answered_without_fastapi(
-    app: FastAPI, client: TestClient, known_user: str
+    app: FastAPI, client: TestClient, known_user: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    messages, passed_on = _asgi_get(client, app, urlencode({"user_id": known_user, "k": 4}))
+    query = urlencode({"user_id": known_user, "k": 4})
+    messages, passed_on = _asgi_get(client, app, query, monkeypatch)
 
     assert not passed_on
     assert messages[0]["status"] == 200
+    # Inside the app's own middlewares: the trace context names the answer.
+    assert {b"traceparent", b"x-request-id"} <= {name for name, _ in messages[0]["headers"]}
     assert b'"user_id":"' + known_user.encode() in messages[1]["body"]
 
 
 @pytest.mark.parametrize("query", ["k=5", "user_id=&k=5", "user_id=u&k=0", "user_id=u&k=x"])
 def test_a_query_that_fails_validation_is_left_to_fastapi(
-    app: FastAPI, client: TestClient, query: str
+    app: FastAPI, client: TestClient, query: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    messages, passed_on = _asgi_get(client, app, query)
+    messages, passed_on = _asgi_get(client, app, query, monkeypatch)
 
     assert passed_on
     assert messages == []
