@@ -8,9 +8,11 @@ Two shapes of load:
 
 * **closed loop**: ``connections`` clients each send the next request as soon as the previous
   answer arrives: the server's maximum throughput.
-* **open loop**: requests are due at a fixed rate whatever the server does; latency counts from
-  the moment a request was *due*, so a stalled server is charged for the queue it causes
-  (no coordinated omission).
+* **open loop**: requests are due at a fixed rate whatever the server does, each sent on a
+  connection that is free at that moment, as a client's connection pool or a proxy sends it;
+  latency counts from the moment a request was *due*, so a stalled server is charged for the
+  queue it causes (no coordinated omission). When every connection is busy the request waits
+  for the first one free, and that wait is in its latency.
 """
 
 from __future__ import annotations
@@ -110,48 +112,84 @@ def _cache_tier(body: bytes) -> str:
     return value.split(b",")[0].split(b"}")[0].strip(b'" ').decode()
 
 
-async def _connection(spec: LoadSpec, index: int, t0: float, result: LoadResult) -> None:
-    """One keep-alive connection; in open loop it owns every ``connections``-th due time."""
+Connection = tuple[asyncio.StreamReader, asyncio.StreamWriter]
+
+
+async def _open(spec: LoadSpec, index: int) -> Connection:
     await asyncio.sleep(index * OPEN_SPACING_S)
-    reader, writer = await asyncio.open_connection(spec.host, spec.port)
+    return await asyncio.open_connection(spec.host, spec.port)
+
+
+async def _exchange(
+    spec: LoadSpec,
+    connection: Connection,
+    request: bytes,
+    started: float,
+    t0: float,
+    result: LoadResult,
+) -> Connection:
+    """Send ``request`` and record its answer; the connection to go on with (a new one after
+    an error)."""
+    reader, writer = connection
+    try:
+        writer.write(request)
+        status, body = await _read_response(reader)
+    except (OSError, asyncio.IncompleteReadError, ValueError):
+        result.errors += 1
+        result.failed_s.append(time.perf_counter() - t0)
+        writer.close()
+        return await asyncio.open_connection(spec.host, spec.port)
+    finished = time.perf_counter()
+    result.latencies_ms.append((finished - started) * 1000)
+    result.completed_s.append(finished - t0)
+    result.statuses[status] = result.statuses.get(status, 0) + 1
+    if status != 200:
+        result.errors += 1
+        result.failed_s.append(finished - t0)
+    tier = _cache_tier(body)
+    result.cache_tiers[tier] = result.cache_tiers.get(tier, 0) + 1
+    return connection
+
+
+async def _closed_loop(spec: LoadSpec, index: int, t0: float, result: LoadResult) -> None:
+    """One keep-alive connection sending its next request as soon as an answer arrives."""
+    connection = await _open(spec, index)
     n_req = len(spec.requests)
     deadline = t0 + spec.duration_s
     i = index
-    while True:
-        if spec.rate_per_s:
-            due = t0 + i / spec.rate_per_s
-            if due >= deadline:
-                break
-            delay = due - time.perf_counter()
-            if delay > 0:
-                await asyncio.sleep(delay)
-            result.send_delay_ms.append((time.perf_counter() - due) * 1000)
-            started = due
-        else:
-            started = time.perf_counter()
-            if started >= deadline:
-                break
-        try:
-            writer.write(spec.requests[i % n_req])
-            status, body = await _read_response(reader)
-        except (OSError, asyncio.IncompleteReadError, ValueError):
-            result.errors += 1
-            result.failed_s.append(time.perf_counter() - t0)
-            writer.close()
-            reader, writer = await asyncio.open_connection(spec.host, spec.port)
-            i += spec.connections
-            continue
-        finished = time.perf_counter()
-        result.latencies_ms.append((finished - started) * 1000)
-        result.completed_s.append(finished - t0)
-        result.statuses[status] = result.statuses.get(status, 0) + 1
-        if status != 200:
-            result.errors += 1
-            result.failed_s.append(finished - t0)
-        tier = _cache_tier(body)
-        result.cache_tiers[tier] = result.cache_tiers.get(tier, 0) + 1
+    while (started := time.perf_counter()) < deadline:
+        connection = await _exchange(
+            spec, connection, spec.requests[i % n_req], started, t0, result
+        )
         i += spec.connections
-    writer.close()
+    connection[1].close()
+
+
+async def _open_loop(spec: LoadSpec, rate: float, t0: float, result: LoadResult) -> None:
+    """Every request on the connection free longest when it is due (first in, first out, so
+    the connections take turns while all keep up)."""
+    free: asyncio.Queue[Connection] = asyncio.Queue()
+    for connection in await asyncio.gather(*(_open(spec, c) for c in range(spec.connections))):
+        free.put_nowait(connection)
+
+    async def send(connection: Connection, request: bytes, due: float) -> None:
+        free.put_nowait(await _exchange(spec, connection, request, due, t0, result))
+
+    sending: set[asyncio.Task[None]] = set()
+    n_req = len(spec.requests)
+    for i in range(int(spec.duration_s * rate)):
+        due = t0 + i / rate
+        delay = due - time.perf_counter()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        connection = await free.get()
+        result.send_delay_ms.append((time.perf_counter() - due) * 1000)
+        task = asyncio.create_task(send(connection, spec.requests[i % n_req], due))
+        sending.add(task)
+        task.add_done_callback(sending.discard)
+    await asyncio.gather(*sending)
+    while not free.empty():
+        free.get_nowait()[1].close()
 
 
 async def _run(spec: LoadSpec) -> LoadResult:
@@ -159,7 +197,10 @@ async def _run(spec: LoadSpec) -> LoadResult:
     # perf_counter, not loop.time(): uvloop's clock ticks in whole milliseconds.
     # Let every connection open first.
     t0 = time.perf_counter() + 0.05 + spec.connections * OPEN_SPACING_S
-    await asyncio.gather(*(_connection(spec, c, t0, result) for c in range(spec.connections)))
+    if spec.rate_per_s:
+        await _open_loop(spec, spec.rate_per_s, t0, result)
+    else:
+        await asyncio.gather(*(_closed_loop(spec, c, t0, result) for c in range(spec.connections)))
     result.wall_s = time.perf_counter() - t0
     return result
 
