@@ -32,12 +32,12 @@ class SizedLRU(Generic[K, V]):
             return entry[0]
 
     def put(self, key: K, value: V, size: int) -> None:
-        if size > self.max_bytes:
-            return
         with self._lock:
             previous = self._entries.pop(key, None)
             if previous is not None:
                 self._bytes -= previous[1]
+            if size > self.max_bytes:
+                return
             self._entries[key] = (value, size)
             self._bytes += size
             while self._bytes > self.max_bytes:

@@ -73,9 +73,9 @@ class FeastSettings(BaseModel):
     decoded_memo_mb: int = Field(
         64,
         ge=0,
-        description="Memory each worker may keep of decoded online feature values, by their "
-        "stored bytes, so a profile unchanged since its last read is not decoded and mapped "
-        "to item indices again; 0: decode every read.",
+        description="Memory each worker may keep in each of two memos, decoded online feature "
+        "values (by their stored bytes) and histories' item indices, so a profile unchanged "
+        "since its last read is not decoded and mapped again; 0: decode every read.",
     )
 
 

@@ -19,7 +19,7 @@ def test_keeps_entries_up_to_the_byte_budget_dropping_the_least_recently_used() 
     assert len(memo) == 2
 
 
-def test_an_entry_larger_than_the_budget_is_not_kept_and_evicts_nothing() -> None:
+def test_an_entry_larger_than_the_budget_is_not_kept_and_evicts_no_other() -> None:
     memo: SizedLRU[str, int] = SizedLRU(max_bytes=100)
     memo.put("a", 1, size=60)
 
@@ -27,6 +27,9 @@ def test_an_entry_larger_than_the_budget_is_not_kept_and_evicts_nothing() -> Non
 
     assert memo.get("huge") is None
     assert memo.get("a") == 1
+    memo.put("a", 3, size=101)  # a key put again too large: its old value goes too
+    assert memo.get("a") is None
+    assert memo.size_bytes == 0
 
 
 def test_putting_a_key_again_replaces_its_value_and_size() -> None:

@@ -9,7 +9,7 @@ from datetime import timedelta
 from app.artifacts import current_version
 from app.events.log import open_event_log
 from app.experiments.store import open_exposure_store
-from app.features.client import FeastFeatureClient, FeatureStoreError
+from app.features.client import FeastFeatureClient, FeatureClient, FeatureStoreError
 from app.features.push import FeastBehaviourStore
 from app.observability import metrics
 from app.privacy.consent_redis import RedisConsentStore
@@ -106,26 +106,20 @@ async def build_engine(settings: Settings) -> RecommendationEngine:
         log.warning("feature store not ready at start-up: %s", exc)
     consent = build_consent(settings)
     rules = build_item_rules(settings, model)
-    memo_bytes = settings.feast.decoded_memo_mb * 2**20
-    if not settings.redis_url:
-        return RecommendationEngine(
-            model,
-            features,
-            build_cache(settings),
-            consent=consent,
-            rules=rules,
-            history_memo_bytes=memo_bytes,
-        )
     # A hung Redis would cost each read its socket timeout; a failing SQLite file fails at once
     # and needs no breaker (and recovers on the very next read).
-    guarded = BreakerFeatureClient(features, CircuitBreaker(settings.redis.retry_after_seconds))
+    reads: FeatureClient = (
+        BreakerFeatureClient(features, CircuitBreaker(settings.redis.retry_after_seconds))
+        if settings.redis_url
+        else features
+    )
     return RecommendationEngine(
         model,
-        guarded,
+        reads,
         build_cache(settings),
         consent=consent,
         rules=rules,
-        history_memo_bytes=memo_bytes,
+        history_memo_bytes=settings.feast.decoded_memo_mb * 2**20,
     )
 
 
