@@ -172,22 +172,46 @@ async def _open_loop(spec: LoadSpec, rate: float, t0: float, result: LoadResult)
     for connection in await asyncio.gather(*(_open(spec, c) for c in range(spec.connections))):
         free.put_nowait(connection)
 
+    # Set by a request whose connection broke and could not be reopened: the run ends with it
+    # instead of waiting for a connection that will not come back.
+    failed: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+
     async def send(connection: Connection, request: bytes, due: float) -> None:
-        free.put_nowait(await _exchange(spec, connection, request, due, t0, result))
+        try:
+            free.put_nowait(await _exchange(spec, connection, request, due, t0, result))
+        except Exception as exc:  # raised by the dispatcher, once
+            if not failed.done():
+                failed.set_exception(exc)
+
+    async def take() -> Connection:
+        if not free.empty():  # the common case: no waiting, no task
+            return free.get_nowait()
+        getting = asyncio.ensure_future(free.get())
+        await asyncio.wait((getting, failed), return_when=asyncio.FIRST_COMPLETED)
+        if failed.done():
+            getting.cancel()
+            failed.result()  # raises the failure
+        return getting.result()
 
     sending: set[asyncio.Task[None]] = set()
     n_req = len(spec.requests)
-    for i in range(int(spec.duration_s * rate)):
-        due = t0 + i / rate
-        delay = due - time.perf_counter()
-        if delay > 0:
-            await asyncio.sleep(delay)
-        connection = await free.get()
-        result.send_delay_ms.append((time.perf_counter() - due) * 1000)
-        task = asyncio.create_task(send(connection, spec.requests[i % n_req], due))
-        sending.add(task)
-        task.add_done_callback(sending.discard)
-    await asyncio.gather(*sending)
+    try:
+        for i in range(int(spec.duration_s * rate)):
+            due = t0 + i / rate
+            delay = due - time.perf_counter()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            if failed.done():
+                failed.result()
+            connection = await take()
+            result.send_delay_ms.append((time.perf_counter() - due) * 1000)
+            task = asyncio.create_task(send(connection, spec.requests[i % n_req], due))
+            sending.add(task)
+            task.add_done_callback(sending.discard)
+    finally:
+        await asyncio.gather(*sending)
+    if failed.done():
+        failed.result()
     while not free.empty():
         free.get_nowait()[1].close()
 

@@ -13,9 +13,9 @@ from __future__ import annotations
 
 import sys
 import threading
-from collections.abc import Collection, Sequence
+from collections.abc import Callable, Collection, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from app.features.online_reads import Views, ViewsReader, views_reader
 from app.features.schema import (
@@ -37,6 +37,7 @@ if TYPE_CHECKING:
 
 # Read by ping(); an id no real user has, so the probe reads nothing but still hits the store.
 PING_USER_ID = "\x00recserve-ping"
+T = TypeVar("T")
 _FEATURES = frozenset(USER_ATTRIBUTE_FEATURES + USER_BEHAVIOUR_FEATURES + USER_SEGMENT_FEATURES)
 
 
@@ -133,29 +134,22 @@ class FeastFeatureClient:
         self, user_ids: Sequence[str], features: Collection[str] | None
     ) -> list[dict[str, Any]]:
         """Each user's feature values as Python values (``python_value``)."""
-        decode = self._decode
-        return [
-            {name: decode(blob) for name, blob in row.items()}
-            for row in self._read_serialised(user_ids, features)
-        ]
+        return _converted(self._read_serialised(user_ids, features), self._decode)
 
     def read_values(
         self, user_ids: Sequence[str], features: Collection[str] | None = None
     ) -> list[dict[str, Value]]:
         """Each user's feature values as ``Value`` protos of their own (only ``features``
         when given): the event path changes and writes them back."""
-        return [
-            {name: _parsed(blob) for name, blob in row.items()}
-            for row in self._read_serialised(user_ids, features)
-        ]
+        return _converted(self._read_serialised(user_ids, features), parse_value)
 
     def _decode(self, blob: bytes) -> Any:
         memo = self._decoded
         if memo is None:
-            return python_value(_parsed(blob))
+            return python_value(parse_value(blob))
         value = memo.get(blob)
         if value is None:
-            value = python_value(_parsed(blob))
+            value = python_value(parse_value(blob))
             if value is not None:  # unset values are small and cheap: not kept
                 memo.put(blob, value, _footprint(blob, value))
         return value
@@ -341,7 +335,15 @@ def python_value(value: Value) -> Any:
     return tuple(field.val) if kind.endswith("_list_val") else field
 
 
-def _parsed(blob: bytes) -> Value:
+def _converted(rows: list[dict[str, bytes]], convert: Callable[[bytes], T]) -> list[dict[str, T]]:
+    try:
+        return [{name: convert(blob) for name, blob in row.items()} for row in rows]
+    except Exception as exc:  # protobuf's DecodeError: a stored value is corrupt
+        raise FeatureStoreError(f"online value undecodable: {_describe(exc)}") from exc
+
+
+def parse_value(blob: bytes) -> Value:
+    """A serialised ``feast.types.Value`` (as online stores keep it) as a proto of its own."""
     from feast.protos.feast.types.Value_pb2 import Value
 
     value = Value()

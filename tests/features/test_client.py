@@ -131,6 +131,30 @@ def test_missing_sqlite_store_fails_ping_and_reads(sqlite_settings, tmp_path):
     assert not sqlite_path(settings).exists()
 
 
+def test_a_corrupt_stored_value_is_a_feature_store_error(sqlite_settings, tmp_path):
+    """Serving turns a FeatureStoreError into the popularity fallback; anything else would
+    answer 500."""
+    home = tmp_path / "copy"
+    shutil.copytree(sqlite_settings.home, home)
+    settings = Settings(home=home)
+    with sqlite3.connect(sqlite_path(settings)) as db:
+        tables = [
+            name
+            for (name,) in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")
+            if name.endswith("user_behaviour")
+        ]
+        assert tables
+        db.execute(f"UPDATE \"{tables[0]}\" SET value = x'ffffff'")
+    features = FeastFeatureClient.from_settings(settings)
+    try:
+        with pytest.raises(FeatureStoreError, match="undecodable"):
+            features.get_user("u1")
+        with pytest.raises(FeatureStoreError, match="undecodable"):
+            features.read_values(["u1"])
+    finally:
+        features.close()
+
+
 def test_ping_notices_a_store_deleted_under_an_open_connection(sqlite_settings, tmp_path):
     home = tmp_path / "copy"
     shutil.copytree(sqlite_settings.home, home)

@@ -9,9 +9,8 @@ from typing import Any
 
 import pytest
 import redis
-from feast.protos.feast.types.Value_pb2 import Value
 
-from app.features.client import FeastFeatureClient, user_entity_key
+from app.features.client import FeastFeatureClient, parse_value, user_entity_key
 from app.features.online_reads import RedisViewsReader, SqliteViewsReader, views_reader
 from app.features.schema import SCORING_FEATURES, UserFeatures
 from tests.features.test_client import U1, materialized_home
@@ -33,12 +32,6 @@ def per_view(features: FeastFeatureClient, user_ids: Sequence[str]) -> list[dict
         for row, (_, values) in zip(rows, found, strict=True):
             row.update((name, value) for name, value in (values or {}).items() if name in names)
     return rows
-
-
-def parsed(blob: bytes) -> Value:
-    value = Value()
-    value.ParseFromString(blob)
-    return value
 
 
 @pytest.fixture(scope="module")
@@ -79,9 +72,8 @@ def test_every_view_is_read_in_one_request_as_feast_reads_them_view_by_view(
 
     assert isinstance(reader, reader_type)
     serialised = reader([user_entity_key(u) for u in USERS])
-    assert [{name: parsed(blob) for name, blob in row.items()} for row in serialised] == per_view(
-        client, USERS
-    )
+    parsed = [{name: parse_value(blob) for name, blob in row.items()} for row in serialised]
+    assert parsed == per_view(client, USERS)
     assert client.read_values(USERS) == per_view(client, USERS)
     assert client.get_user("u1") == U1
 
