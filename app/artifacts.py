@@ -11,6 +11,9 @@ A model version is a directory ``<models_root>/<version>/`` holding:
 * ``popular.json``: the popularity fallback, item ids best first.
 * ``manifest.json``: ``ModelManifest`` below.
 * optional, listed in ``ModelManifest.artifacts`` when present (older models lack them):
+  ``model.onnx.data``: the graph's large initializers (ONNX external data, each at a 64 KiB
+  aligned offset), which onnxruntime memory-maps, so the workers serving a version share one
+  copy of its weights in the page cache;
   ``neighbours.npy`` (int32 [n_items, M]: each item's most related items, best first, ``-1``
   padded) and ``neighbour_scores.npy`` (float32 [n_items, M], ``-inf`` at the padding);
   ``catalogue.json`` (a JSON list of ``CatalogueItem``: the display attributes of the items,
@@ -42,6 +45,7 @@ from typing import Any
 from pydantic import BaseModel, Field
 
 MODEL_FILE = "model.onnx"
+MODEL_WEIGHTS_FILE = "model.onnx.data"
 ITEMS_FILE = "items.json"
 TOKENS_FILE = "tokens.json"
 POPULAR_FILE = "popular.json"

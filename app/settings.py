@@ -316,10 +316,10 @@ class Settings(BaseSettings):
         5_000,
         ge=0,
         description="Largest catalogue `build` trains as the dense hybrid (item x item "
-        "matrices, 4 n^2 bytes each, private to every worker: up to 1.5 GB per worker and a "
-        "7-minute build at 10k items); a larger one gets the two-stage model: ANN candidates "
-        "ranked by an ONNX graph, its arrays memory-mapped and shared by the workers. 0 forces "
-        "the two-stage model.",
+        "matrices, 4 n^2 bytes each, memory-mapped from the model's weights file and shared "
+        "by the workers: 1.15 GB of files and a 7-minute build at 10k items, and every item "
+        "scored per request); a larger one gets the two-stage model: ANN candidates ranked by "
+        "an ONNX graph, its arrays memory-mapped too. 0 forces the two-stage model.",
     )
     api: ApiSettings = ApiSettings()
     cache: CacheSettings = CacheSettings()

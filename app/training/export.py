@@ -21,6 +21,7 @@ from typing import Any, Protocol
 import numpy as np
 import onnx
 import onnxruntime as ort
+from onnx import external_data_helper
 
 from app.artifacts import (
     INPUT_HISTORY,
@@ -28,6 +29,7 @@ from app.artifacts import (
     ITEMS_FILE,
     MANIFEST_FILE,
     MODEL_FILE,
+    MODEL_WEIGHTS_FILE,
     NEIGHBOUR_SCORES_FILE,
     NEIGHBOURS_FILE,
     OUTPUT_SCORES,
@@ -52,9 +54,14 @@ DEFAULT_PROBES = 64
 # Probes whose reference top scores the manifest keeps, for serving to re-check at load.
 RECORDED_PROBES = 4
 RECORDED_TOP = 10
-# Protobuf cannot hold a single file over 2 GB; bigger graphs keep their weights beside it.
-EXTERNAL_DATA_BYTES = 1_800_000_000
-EXTERNAL_DATA_FILE = MODEL_FILE + ".data"
+# Initializers this large are written to MODEL_WEIGHTS_FILE, which onnxruntime memory-maps:
+# every worker serving the version then shares one copy in the page cache (the dense hybrid's
+# matrices: 4 n² bytes each) instead of holding a private one, and no graph outgrows
+# protobuf's 2 GB limit.
+SHARED_INITIALIZER_BYTES = 1 << 20
+# Each one starts on a boundary that is a page on every platform (64 KiB: Windows' mapping
+# granularity; a multiple of Linux's 4 KiB).
+WEIGHTS_ALIGNMENT = 64 * 1024
 
 
 class ParityError(RuntimeError):
@@ -119,7 +126,7 @@ def export_graph(
     if model.popular_items_ is None:
         raise RuntimeError("HybridRecommender is not fitted; call fit() first")
     with staging(out_dir):
-        save_graph(graph, out_dir / MODEL_FILE)
+        weights = save_graph(graph, out_dir / MODEL_FILE)
         write_list(out_dir / ITEMS_FILE, model.item_ids_)
         write_list(out_dir / TOKENS_FILE, model.tokens_)
         write_list(out_dir / POPULAR_FILE, [model.item_ids_[i] for i in model.popular_items_])
@@ -136,7 +143,7 @@ def export_graph(
         ManifestFacts(MODEL_TYPE, version, data_fingerprint, model.params.read_items),
         offline_metrics,
         parity,
-        [NEIGHBOURS_FILE, NEIGHBOUR_SCORES_FILE, *extra],
+        [*weights, NEIGHBOURS_FILE, NEIGHBOUR_SCORES_FILE, *extra],
     )
     return manifest
 
@@ -313,9 +320,28 @@ def _front_padded(indices: np.ndarray, pad: int) -> np.ndarray:
     return np.concatenate(([pad], indices)).astype(np.int64)
 
 
-def save_graph(graph: onnx.ModelProto, path: Path) -> None:
-    external = sum(len(t.raw_data) for t in graph.graph.initializer) > EXTERNAL_DATA_BYTES
-    onnx.save_model(graph, str(path), save_as_external_data=external, location=EXTERNAL_DATA_FILE)
+def save_graph(graph: onnx.ModelProto, path: Path) -> list[str]:
+    """Write ``graph`` to ``path``, its initializers of ``SHARED_INITIALIZER_BYTES`` or more
+    to ``MODEL_WEIGHTS_FILE`` beside it (each ``WEIGHTS_ALIGNMENT``-aligned); returns the
+    files written besides ``path``. Those initializers' bytes move out of ``graph`` (it
+    refers to the file from then on): copying the graph first would double the peak memory
+    of exporting a large model."""
+    weights = path.with_name(MODEL_WEIGHTS_FILE)
+    with weights.open("wb") as out:
+        for tensor in graph.graph.initializer:
+            size = len(tensor.raw_data)
+            if size < SHARED_INITIALIZER_BYTES:
+                continue
+            out.write(b"\0" * (-out.tell() % WEIGHTS_ALIGNMENT))
+            offset = out.tell()
+            out.write(tensor.raw_data)
+            external_data_helper.set_external_data(tensor, MODEL_WEIGHTS_FILE, offset, size)
+            tensor.ClearField("raw_data")
+        written = out.tell() > 0
+    if not written:
+        weights.unlink()
+    onnx.save_model(graph, str(path))
+    return [MODEL_WEIGHTS_FILE] if written else []
 
 
 def write_list(path: Path, values: Sequence[str]) -> None:

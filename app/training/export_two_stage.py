@@ -102,7 +102,7 @@ def export_two_stage(
     score like ``model``."""
     arrays = model.arrays()
     with staging(out_dir):
-        save_graph(graph or build_ranker_graph(model), out_dir / MODEL_FILE)
+        weights = save_graph(graph or build_ranker_graph(model), out_dir / MODEL_FILE)
         write_list(out_dir / ITEMS_FILE, model.item_ids_)
         write_list(out_dir / TOKENS_FILE, model.tokens_)
         write_list(out_dir / POPULAR_FILE, [model.item_ids_[i] for i in arrays.popular])
@@ -126,6 +126,7 @@ def export_two_stage(
         {**offline_metrics, **recall.metrics(model.params.retrieval.ann_candidates)},
         parity,
         [
+            *weights,
             ITEM_VECTORS_FILE,
             POPULARITY_FILE,
             NEIGHBOURS_FILE,

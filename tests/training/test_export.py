@@ -5,18 +5,22 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import onnx
 import pytest
 from onnx import numpy_helper
 
 from app.artifacts import (
     ITEMS_FILE,
     MANIFEST_FILE,
+    MODEL_FILE,
+    MODEL_WEIGHTS_FILE,
     POPULAR_FILE,
     TOKENS_FILE,
     read_json_list,
     read_manifest,
 )
-from app.serving.ranking import load_model
+from app.serving.ranking import ModelLoadError, load_model
+from app.training import export as export_module
 from app.training.export import ParityError, Probe, export_graph, export_model, make_probes
 from app.training.hybrid import HybridParams, HybridRecommender
 from app.training.onnx_graph import build_graph
@@ -113,6 +117,48 @@ def test_manifest_round_trips_and_files_follow_the_contract(
     assert manifest.parity.max_abs_diff <= manifest.parity.tolerance
     popular = read_json_list(out_dir / POPULAR_FILE)
     assert set(popular[:3]) == {"c00", "c01", "c02"}  # everyone touches the planted c items
+
+
+def test_large_initializers_are_shared_mappings_of_the_weights_file(
+    model: HybridRecommender, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Workers map the weights file instead of each copying the matrices into its heap."""
+    export(model, tmp_path / "small")  # the planted matrices are far under the threshold
+    assert not (tmp_path / "small" / MODEL_WEIGHTS_FILE).exists()
+    assert MODEL_WEIGHTS_FILE not in read_manifest(tmp_path / "small").artifacts
+
+    monkeypatch.setattr(export_module, "SHARED_INITIALIZER_BYTES", 1024)
+    out_dir = tmp_path / "v1"
+    export(model, out_dir)
+
+    assert MODEL_WEIGHTS_FILE in read_manifest(out_dir).artifacts
+    graph = onnx.load(str(out_dir / MODEL_FILE), load_external_data=False)
+    external = {t.name: t for t in graph.graph.initializer if t.external_data}
+    assert {"history_terms", "transitions"} <= set(external)
+    for tensor in external.values():
+        info = {entry.key: entry.value for entry in tensor.external_data}
+        assert info["location"] == MODEL_WEIGHTS_FILE
+        assert int(info["offset"]) % export_module.WEIGHTS_ALIGNMENT == 0
+        assert not tensor.raw_data
+    served = load_model(out_dir)
+    mapped = Path("/proc/self/maps").read_text()
+    assert str((out_dir / MODEL_WEIGHTS_FILE).resolve()) in mapped
+    history = np.array([3, 4, 5])
+    np.testing.assert_allclose(
+        served.score(history, []), model.score([history], [EMPTY])[0], rtol=0, atol=1e-6
+    )
+
+
+def test_a_truncated_weights_file_is_refused_at_load(
+    model: HybridRecommender, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(export_module, "SHARED_INITIALIZER_BYTES", 1024)
+    export(model, tmp_path / "v1")
+    weights = tmp_path / "v1" / MODEL_WEIGHTS_FILE
+    with weights.open("r+b") as data:
+        data.truncate(weights.stat().st_size // 2)
+    with pytest.raises(ModelLoadError, match="out of bounds"):
+        load_model(tmp_path / "v1")
 
 
 def test_probes_cover_empty_and_over_long_histories_with_and_without_tokens() -> None:
