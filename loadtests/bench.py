@@ -25,7 +25,9 @@ median, lowest and highest ratio to its round's ceiling: on a shared machine one
 can move by a tenth from one run to the next, and a round-by-round spread shows how much.
 
 The load generator (``loadtests.client``) runs in its own process; its CPU use and the server's
-are printed in cores, because client and server share the machine's cores.
+are printed in cores, because client and server share the machine's cores. Each worker's
+memory after a phase is printed as RSS/PSS/USS (PSS shares the mapped model files out between
+the workers that map them).
 """
 
 from __future__ import annotations
@@ -45,9 +47,11 @@ import pandas as pd
 import psutil
 
 from loadtests.client import LoadSpec, recommend_requests, run_load, summarize
-from loadtests.server import ceiling_argv, free_port, recserve_argv, running
+from loadtests.server import ceiling_argv, free_port, process_memory, recserve_argv, running
 
 Phases = dict[str, dict[str, Any]]
+# CPU seconds in a phase above which a server process counts as a worker that served it.
+BUSY_CPU_S = 0.05
 
 
 def zipf_user_stream(
@@ -119,6 +123,9 @@ def measure_phase(server_cpu: ServerCpu | None, spec: LoadSpec, processes: int) 
     # Per process too: a worker left idle shows an uneven spread of connections.
     per_process = [round((t - before.get(pid, 0.0)) / result.wall_s, 2) for pid, t in after.items()]
     summary["server_cpu_core_per_process"] = per_process
+    # The processes that served the phase (the workers, not the idle supervisor).
+    busy = [pid for pid, t in after.items() if t - before.get(pid, 0.0) >= BUSY_CPU_S]
+    summary["server_memory_per_worker"] = process_memory(busy)
     if server_cpu:
         summary["server_cpu_core"] = round(sum(per_process), 2)
         # Server CPU per answer: unlike throughput, barely moved by other work on the cores.
@@ -308,6 +315,11 @@ def print_table(phases: Phases, args: argparse.Namespace) -> None:
         spread = s["server_cpu_core_per_process"]
         print(f"{name}: statuses {s['statuses']} cache {s['cache_tiers']}{extra}")
         print(f"    server cpu per process (cores) {spread}")
+        memory = [
+            f"{m['rss_mb']:.0f}/{m['pss_mb']:.0f}/{m['uss_mb']:.0f}"
+            for m in s["server_memory_per_worker"]
+        ]
+        print(f"    worker memory after the phase, RSS/PSS/USS MB: {' '.join(memory) or '-'}")
 
 
 def main(argv: Sequence[str] | None = None) -> None:

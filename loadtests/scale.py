@@ -27,7 +27,7 @@ import psutil
 
 from loadtests.latency import measure as measure_latency
 from loadtests.latency import percentiles
-from loadtests.server import free_port, recserve_argv, running
+from loadtests.server import free_port, process_memory, recserve_argv, running
 
 BUILD_FILE = "scale_build.json"
 WARMUP_REQUESTS = 300
@@ -50,6 +50,10 @@ COLUMNS = (
     ("ann_recall", "{:>10.3f}"),
     ("load", "{:>4.1f}"),
 )
+
+
+# Smaller processes are uvicorn's supervisor and multiprocessing helpers, not workers.
+WORKER_MIN_RSS_MB = 100
 
 
 def timed_build(source: Path, home: Path) -> dict[str, Any]:
@@ -89,7 +93,9 @@ def measure_home(home: Path, requests: int, workers: int) -> dict[str, Any]:
     with running(recserve_argv(port, workers), port, env, timeout=600) as server:
         measure_latency(port, users[-WARMUP_REQUESTS:], WARMUP_REQUESTS)
         latencies, sources = measure_latency(port, users[:requests], requests)
-        memory = _worker_memory(server.pid)
+        root = psutil.Process(server.pid)
+        family = process_memory(p.pid for p in [root, *root.children(recursive=True)])
+        memory = [m for m in family if m["rss_mb"] >= WORKER_MIN_RSS_MB]
         load = os.getloadavg()[0]
     timings = build.get("seconds", {})
     metrics = manifest.offline_metrics
@@ -116,28 +122,6 @@ def measure_home(home: Path, requests: int, workers: int) -> dict[str, Any]:
         "candidates_per_user": metrics.get("candidates_per_user"),
         "load": load,
     }
-
-
-def _worker_memory(server_pid: int) -> list[dict[str, float]]:
-    """RSS, PSS and USS (MB) of each uvicorn worker (children of the server process)."""
-    root = psutil.Process(server_pid)
-    found = []
-    for process in root.children(recursive=True) or [root]:
-        try:
-            info = process.memory_full_info()
-        except psutil.NoSuchProcess:
-            continue
-        if info.rss < 100 * 2**20:  # uvicorn's multiprocessing helpers, not a worker
-            continue
-        found.append(
-            {
-                "pid": process.pid,
-                "rss_mb": info.rss / 2**20,
-                "pss_mb": info.pss / 2**20,
-                "uss_mb": info.uss / 2**20,
-            }
-        )
-    return found
 
 
 def print_table(rows: list[dict[str, Any]]) -> None:

@@ -9,10 +9,12 @@ import sys
 import tempfile
 import time
 import urllib.request
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import IO
+
+import psutil
 
 
 def free_port() -> int:
@@ -103,3 +105,24 @@ def ceiling_argv(port: int, workers: int = 1) -> list[str]:
         "--log-level",
         "warning",
     ]
+
+
+def process_memory(pids: Iterable[int]) -> list[dict[str, float]]:
+    """RSS, PSS and USS (MB) of each of ``pids`` still running. PSS splits the pages several
+    processes map (the model's weights file, the neighbour index) between them; USS counts
+    only a process's own."""
+    found = []
+    for pid in pids:
+        try:
+            info = psutil.Process(pid).memory_full_info()
+        except (psutil.NoSuchProcess, psutil.AccessDenied):
+            continue
+        found.append(
+            {
+                "pid": pid,
+                "rss_mb": round(info.rss / 2**20, 1),
+                "pss_mb": round(info.pss / 2**20, 1),
+                "uss_mb": round(info.uss / 2**20, 1),
+            }
+        )
+    return found

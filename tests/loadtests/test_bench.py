@@ -82,6 +82,8 @@ def test_it_loads_a_running_server_and_the_ceiling_in_one_run(
     # A loopback target's CPU is found through the port it listens on.
     assert target["server_cpu_core"] > 0
     assert target["server_cpu_us_per_request"] > 0
+    (worker,) = target["server_memory_per_worker"]  # one worker served it
+    assert 0 < worker["uss_mb"] <= worker["pss_mb"] <= worker["rss_mb"]
     assert phases[f"{url}, open"]["target_rps"] == pytest.approx(target["rps"] / 2, abs=0.1)
     assert f"target={url}" in capsys.readouterr().out
 
