@@ -12,12 +12,16 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 import threading
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Literal, TypeVar
 
 T = TypeVar("T")
+
+# Pause between attempts to set up a connection that another process's set-up locked out.
+SETUP_RETRY_SECONDS = 0.01
 
 
 class SqliteFile:
@@ -66,10 +70,21 @@ class SqliteFile:
             check_same_thread=False,
             timeout=busy_timeout_seconds,
         )
-        connection.execute("PRAGMA journal_mode = WAL")
-        connection.execute(f"PRAGMA synchronous = {self._synchronous}")
-        connection.executescript(self._schema)
-        return connection
+        deadline = time.monotonic() + busy_timeout_seconds
+        while True:
+            try:
+                connection.execute("PRAGMA journal_mode = WAL")
+                connection.execute(f"PRAGMA synchronous = {self._synchronous}")
+                connection.executescript(self._schema)  # IF NOT EXISTS: safe to run again
+                return connection
+            except sqlite3.OperationalError as exc:
+                # Workers opening a new file at once: switching it to WAL while another
+                # process does fails at once with "database is locked", without the busy
+                # handler's wait, which cost the first write of a worker now and then.
+                if "locked" not in str(exc) or time.monotonic() >= deadline:
+                    connection.close()
+                    raise
+                time.sleep(SETUP_RETRY_SECONDS)
 
     async def close(self) -> None:
         """Close the connection; a later call reopens it."""
