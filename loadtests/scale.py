@@ -94,7 +94,8 @@ def measure_home(home: Path, requests: int, workers: int) -> dict[str, Any]:
         measure_latency(port, users[-WARMUP_REQUESTS:], WARMUP_REQUESTS)
         latencies, sources = measure_latency(port, users[:requests], requests)
         root = psutil.Process(server.pid)
-        family = process_memory(p.pid for p in [root, *root.children(recursive=True)])
+        # The supervisor's children, or the server itself when it runs one worker in-process.
+        family = process_memory(p.pid for p in root.children(recursive=True) or [root])
         memory = [m for m in family if m["rss_mb"] >= WORKER_MIN_RSS_MB]
         load = os.getloadavg()[0]
     timings = build.get("seconds", {})
