@@ -326,22 +326,17 @@ def save_graph(graph: onnx.ModelProto, path: Path) -> list[str]:
     files written besides ``path``. Those initializers' bytes move out of ``graph`` (it
     refers to the file from then on): copying the graph first would double the peak memory
     of exporting a large model."""
-    weights = path.with_name(MODEL_WEIGHTS_FILE)
-    with weights.open("wb") as out:
-        for tensor in graph.graph.initializer:
-            size = len(tensor.raw_data)
-            if size < SHARED_INITIALIZER_BYTES:
-                continue
-            out.write(b"\0" * (-out.tell() % WEIGHTS_ALIGNMENT))
-            offset = out.tell()
-            out.write(tensor.raw_data)
-            external_data_helper.set_external_data(tensor, MODEL_WEIGHTS_FILE, offset, size)
-            tensor.ClearField("raw_data")
-        written = out.tell() > 0
-    if not written:
-        weights.unlink()
+    large = [t for t in graph.graph.initializer if len(t.raw_data) >= SHARED_INITIALIZER_BYTES]
+    if large:
+        with path.with_name(MODEL_WEIGHTS_FILE).open("wb") as out:
+            for tensor in large:
+                out.write(b"\0" * (-out.tell() % WEIGHTS_ALIGNMENT))
+                offset, size = out.tell(), len(tensor.raw_data)
+                out.write(tensor.raw_data)
+                external_data_helper.set_external_data(tensor, MODEL_WEIGHTS_FILE, offset, size)
+                tensor.ClearField("raw_data")
     onnx.save_model(graph, str(path))
-    return [MODEL_WEIGHTS_FILE] if written else []
+    return [MODEL_WEIGHTS_FILE] if large else []
 
 
 def write_list(path: Path, values: Sequence[str]) -> None:
