@@ -4,6 +4,7 @@
                               [--connections 32] [--cache on|off|both] [--json FILE]
     python -m loadtests.bench --home HOME --url http://HOST:PORT [--api-key KEY] ...
     python -m loadtests.bench --home HOME --rounds 3 ...
+    python -m loadtests.bench --home HOME --redis-home REDIS_HOME --redis-url URL ...
 
 For each server (recserve with the cache off, recserve with the cache on, the ceiling, all with
 the same number of workers) it warms up, then runs a closed-loop phase (``--connections``
@@ -12,6 +13,12 @@ half the full-pipeline (cache off) maximum (with ``--cache on`` alone: half the 
 maximum), unless ``--rate`` is given. Cache off cycles a Zipf-distributed stream over all
 users of ``HOME/data/interactions.parquet`` plus ~5% unknown users; cache on requests a hot set
 of users that the warm-up requested before.
+
+``--redis-home`` measures both online stores in one run: ``HOME`` on SQLite with the cache off,
+then ``REDIS_HOME`` (built with ``--redis-url`` from the same data) on Redis with the cache off
+and on, each full pipeline's open loop at half its own maximum, then the ceiling. After each
+round the bench checks issue #7's targets (full pipeline >= 0.3x the ceiling, cache hit >= 0.6x,
+each full pipeline's open-loop p99 <= 10 ms, no errors) and prints which are met.
 
 With ``--url`` it starts no recserve: it loads the server already running there (a container,
 a server started with other settings, another host) with the cache-off stream drawn from
@@ -192,18 +199,30 @@ def bench_server(
         return closed_then_open(spec, process_tree_cpu(proc), args, rate)
 
 
+def stores(args: argparse.Namespace) -> list[tuple[str, dict[str, str]]]:
+    """(label, server environment) of each online store to measure: ``--home`` on its own
+    store (Redis when ``--redis-url`` is given alone), then ``--redis-home`` on Redis."""
+    home = {"RECSERVE_HOME": str(args.home.resolve())}
+    if args.redis_home is None:
+        if args.redis_url:
+            return [("Redis", {**home, "RECSERVE_REDIS_URL": args.redis_url})]
+        return [("SQLite", home)]
+    redis_home = {"RECSERVE_HOME": str(args.redis_home.resolve())}
+    return [("SQLite", home), ("Redis", {**redis_home, "RECSERVE_REDIS_URL": args.redis_url})]
+
+
 def run(args: argparse.Namespace) -> Phases:
-    """All phases in the order the open-loop rate needs: cache off, cache on, ceiling."""
+    """All phases in the order the open-loop rate needs: per store cache off then cache on,
+    then the ceiling. Each full pipeline's open loop runs at half its own maximum; the cache
+    and ceiling phases at the first one's rate (or all at ``--rate``)."""
     home = args.home.resolve()
     stream, ranked = zipf_user_stream(home, 20_000, args.zipf, args.unknown_share)
     full_requests = recommend_requests(stream)
     hot_requests = recommend_requests(ranked[: args.hot_users])
-    env = {"RECSERVE_HOME": str(home)}
-    if args.redis_url:
-        env["RECSERVE_REDIS_URL"] = args.redis_url
     phases: Phases = {}
     rate: float | None = args.rate
     modes = ["off", "on"] if args.cache == "both" else [args.cache]
+    measured = stores(args)
     if args.url:
         target = parse_target(args.url)
         headers = [("X-API-Key", args.api_key)] if args.api_key else []
@@ -218,20 +237,26 @@ def run(args: argparse.Namespace) -> Phases:
         rate = rate or opened["target_rps"]
         phases[f"{args.url}, closed"] = closed
         phases[f"{args.url}, open"] = opened
-        modes = []  # the target's cache is as it is configured there
-    for mode in modes:
-        port = free_port()
-        mode_env = {**env, "RECSERVE_CACHE__ENABLED": "true" if mode == "on" else "false"}
-        requests = full_requests if mode == "off" else hot_requests
-        label = "full pipeline (cache off)" if mode == "off" else "cache hit (hot set)"
-        argv = recserve_argv(port, args.workers)
-        closed, opened = bench_server(argv, port, mode_env, requests, args, rate)
-        rate = rate or opened["target_rps"]
-        if mode == "on" and not cache_hits(closed):
-            # Without Redis, several workers run with no cache at all (read-your-writes).
-            label = "cache on, but no hits (no cache: 2+ workers need --redis-url)"
-        phases[f"{label}, closed"] = closed
-        phases[f"{label}, open"] = opened
+        measured = []  # the target's store and cache are as they are configured there
+    for store, env in measured:
+        for mode in modes:
+            if mode == "on" and store == "SQLite" and args.redis_home is not None:
+                continue  # several workers share no cache without Redis: Redis's phase has it
+            port = free_port()
+            mode_env = {**env, "RECSERVE_CACHE__ENABLED": "true" if mode == "on" else "false"}
+            requests = full_requests if mode == "off" else hot_requests
+            label = f"full pipeline (cache off, {store})"
+            if mode == "on":
+                label = f"cache hit (hot set, {store})"
+            argv = recserve_argv(port, args.workers)
+            own_rate = args.rate if mode == "off" else rate
+            closed, opened = bench_server(argv, port, mode_env, requests, args, own_rate)
+            rate = rate or opened["target_rps"]
+            if mode == "on" and not cache_hits(closed):
+                # Without Redis, several workers run with no cache at all (read-your-writes).
+                label = "cache on, but no hits (no cache: 2+ workers need --redis-url)"
+            phases[f"{label}, closed"] = closed
+            phases[f"{label}, open"] = opened
     port = free_port()
     ceiling, ceiling_open = bench_server(
         ceiling_argv(port, args.workers), port, {}, full_requests, args, rate
@@ -241,6 +266,44 @@ def run(args: argparse.Namespace) -> Phases:
     for summary in phases.values():
         summary["x_ceiling"] = round(summary["rps"] / ceiling["rps"], 3)
     return phases
+
+
+# Issue #7's targets: (phase name prefix, closed-loop ratio to the ceiling at least).
+RATIO_TARGETS = (("full pipeline", 0.3), ("cache hit", 0.6))
+OPEN_P99_TARGET_MS = 10.0  # for each full pipeline's open loop, with zero errors
+
+
+def check_targets(phases: Phases) -> list[dict[str, Any]]:
+    """Each of issue #7's targets that applies to a phase of this round, met or not."""
+    checks = []
+    for name, phase in phases.items():
+        for prefix, floor in RATIO_TARGETS:
+            if name.startswith(prefix) and name.endswith(", closed"):
+                met = phase["x_ceiling"] >= floor and phase["errors"] == 0
+                wanted = f">= {floor}x ceiling, 0 errors"
+                checks.append(_check(name, wanted, f"{phase['x_ceiling']}x", met))
+        if name.startswith("full pipeline") and name.endswith(", open"):
+            met = phase["p99_ms"] <= OPEN_P99_TARGET_MS and phase["errors"] == 0
+            wanted = f"p99 <= {OPEN_P99_TARGET_MS:g} ms, 0 errors"
+            got = f"p99 {phase['p99_ms']} ms, {phase['errors']} errors"
+            checks.append(_check(name, wanted, got, met))
+    return checks
+
+
+def _check(phase: str, wanted: str, got: str, met: bool) -> dict[str, Any]:
+    return {"phase": phase, "target": wanted, "measured": got, "met": met}
+
+
+def print_targets(checks: Sequence[dict[str, Any]]) -> None:
+    for check in checks:
+        verdict = "met" if check["met"] else "NOT MET"
+        print(f"target {check['phase']}: {check['target']}: {check['measured']}: {verdict}")
+    if checks:
+        print(
+            "every target met in this round"
+            if all(c["met"] for c in checks)
+            else "some target not met in this round"
+        )
 
 
 def cache_hits(summary: dict[str, Any]) -> int:
@@ -274,6 +337,8 @@ def across_rounds(rounds: Sequence[Phases]) -> Phases:
     return summary
 
 
+NAME_WIDTH = 42  # the phase column: "full pipeline (cache off, SQLite), closed" fits
+
 # (column heading, summary key) of the rounds summary, in print order
 SUMMARY_COLUMNS = (
     ("x ceil med", "x_ceiling_median"),
@@ -289,25 +354,27 @@ SUMMARY_COLUMNS = (
 
 def print_summary(summary: Phases, rounds: int) -> None:
     print(f"over {rounds} rounds (each ratio against its own round's ceiling)")
-    print(f"{'phase':34}" + "".join(f"{head:>11}" for head, _ in SUMMARY_COLUMNS))
+    print(f"{'phase':{NAME_WIDTH}}" + "".join(f"{head:>11}" for head, _ in SUMMARY_COLUMNS))
     for name, s in summary.items():
         cells = (s[key] if s[key] is not None else "-" for _, key in SUMMARY_COLUMNS)
-        print(f"{name:34}" + "".join(f"{cell!s:>11}" for cell in cells))
+        print(f"{name:{NAME_WIDTH}}" + "".join(f"{cell!s:>11}" for cell in cells))
 
 
 def print_table(phases: Phases, args: argparse.Namespace) -> None:
     print(
         f"workers={args.workers} connections={args.connections} duration={args.duration}s "
         f"client processes={args.processes} cores={os.cpu_count()} "
-        f"redis={args.redis_url or 'no'}" + (f" target={args.url}" if args.url else "")
+        f"redis={args.redis_url or 'no'}"
+        + (f" redis-home={args.redis_home}" if args.redis_home else "")
+        + (f" target={args.url}" if args.url else "")
     )
     head = ("phase", "rps", "x ceil", "p50", "p95", "p99", "max", "err", "cli cpu", "srv cpu")
-    print(f"{head[0]:34}" + "".join(f"{h:>9}" for h in head[1:]) + f"{'srv us/req':>11}")
+    print(f"{head[0]:{NAME_WIDTH}}" + "".join(f"{h:>9}" for h in head[1:]) + f"{'srv us/req':>11}")
     for name, s in phases.items():
         cols = ("rps", "x_ceiling", "p50_ms", "p95_ms", "p99_ms", "max_ms", "errors")
         cells = [*(s[c] for c in cols), s["client_cpu_core"], s["server_cpu_core"] or "-"]
         per_request = s["server_cpu_us_per_request"] or "-"
-        print(f"{name:34}" + "".join(f"{c!s:>9}" for c in cells) + f"{per_request:>11}")
+        print(f"{name:{NAME_WIDTH}}" + "".join(f"{c!s:>9}" for c in cells) + f"{per_request:>11}")
     for name, s in phases.items():
         extra = ""
         if "target_rps" in s:
@@ -326,7 +393,18 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--home", type=Path, required=True, help="a built RECSERVE_HOME")
     parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--redis-url", default=None, help="use Redis (online store + cache)")
+    parser.add_argument(
+        "--redis-url",
+        default=None,
+        help="use Redis (online store + cache): for --home, or for --redis-home when given",
+    )
+    parser.add_argument(
+        "--redis-home",
+        type=Path,
+        default=None,
+        help="a home built with --redis-url from the same data: measured on Redis in the same "
+        "run, after --home on SQLite",
+    )
     parser.add_argument("--duration", type=float, default=15.0, help="seconds per phase")
     parser.add_argument("--warmup", type=float, default=2.0, help="seconds before each server")
     parser.add_argument("--connections", type=int, default=32)
@@ -352,12 +430,17 @@ def main(argv: Sequence[str] | None = None) -> None:
             parse_target(args.url)
         except ValueError as exc:
             parser.error(str(exc))
-        if args.redis_url:
-            parser.error("--redis-url configures a server the bench starts; not with --url")
+        if args.redis_url or args.redis_home:
+            parser.error(
+                "--redis-url and --redis-home configure servers the bench starts; not with --url"
+            )
     elif args.api_key:
         parser.error("--api-key is sent to a --url target; the bench's own servers need none")
-    if not (args.home / "data" / "interactions.parquet").is_file():
-        parser.error(f"--home {args.home}: not a built home (no data/interactions.parquet)")
+    if args.redis_home is not None and not args.redis_url:
+        parser.error("--redis-home is served on Redis: give --redis-url too")
+    for option, home in (("--home", args.home), ("--redis-home", args.redis_home)):
+        if home is not None and not (home / "data" / "interactions.parquet").is_file():
+            parser.error(f"{option} {home}: not a built home (no data/interactions.parquet)")
 
     load_before = os.getloadavg()
     rounds: list[Phases] = []
@@ -366,19 +449,27 @@ def main(argv: Sequence[str] | None = None) -> None:
             print(f"round {number} of {args.rounds}")
         rounds.append(run(args))
         print_table(rounds[-1], args)
+        print_targets(check_targets(rounds[-1]))
     summary = across_rounds(rounds) if args.rounds > 1 else None
     if summary is not None:
         print_summary(summary, args.rounds)
+    verdicts = [check_targets(phases) for phases in rounds]
+    met_in = [n for n, checks in enumerate(verdicts, 1) if checks and all(c["met"] for c in checks)]
+    if args.rounds > 1 and any(verdicts):
+        print(f"every target met in rounds {met_in or 'none'} of {args.rounds}")
     print(f"load average before {load_before}, after {os.getloadavg()}")
     if args.json:
         report: dict[str, Any] = {
             "args": {k: str(v) for k, v in vars(args).items()},
             "load_average_before": list(load_before),
             "phases": rounds[0],
+            "targets": verdicts[0],
         }
         if summary is not None:
             report["rounds"] = rounds
             report["summary"] = summary
+            report["targets_per_round"] = verdicts
+            report["every_target_met_in_rounds"] = met_in
         args.json.write_text(json.dumps(report, indent=2))
 
 

@@ -10,9 +10,17 @@ from typing import Any
 import pytest
 
 from app.settings import Settings
-from loadtests.bench import Target, across_rounds, cache_hits, main, parse_target
+from loadtests.bench import (
+    Target,
+    across_rounds,
+    cache_hits,
+    check_targets,
+    main,
+    parse_target,
+)
 from loadtests.client import recommend_requests
 from loadtests.server import ceiling_argv, free_port, running
+from tests.conftest import TEST_REDIS_URL
 
 
 @pytest.mark.parametrize(
@@ -106,6 +114,71 @@ def test_rounds_repeat_the_run_and_summarise_it(home: Settings, tmp_path: Path) 
     assert closed["errors"] == 0
 
 
+def test_it_measures_both_stores_and_checks_the_targets_in_one_run(
+    home: Settings, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "bench.json"
+    quick = ["--duration", "0.3", "--warmup", "0.1", "--connections", "2", "--workers", "1"]
+    # The same home on Redis: its users are unknown there (popular answers, which are never
+    # cached, hence the cache off), but the server reads Redis for every request.
+    stores = ["--redis-home", str(home.home), "--redis-url", TEST_REDIS_URL, "--cache", "off"]
+    main(["--home", str(home.home), *stores, *quick, "--json", str(out)])
+
+    report = json.loads(out.read_text())
+    assert list(report["phases"]) == [
+        "full pipeline (cache off, SQLite), closed",
+        "full pipeline (cache off, SQLite), open",
+        "full pipeline (cache off, Redis), closed",
+        "full pipeline (cache off, Redis), open",
+        "ceiling, closed",
+        "ceiling, open",
+    ]
+    phases = report["phases"]
+    assert all(phase["errors"] == 0 and phase["rps"] > 0 for phase in phases.values())
+    # Each store's open loop runs at half its own maximum.
+    for store in ("SQLite", "Redis"):
+        closed = phases[f"full pipeline (cache off, {store}), closed"]
+        opened = phases[f"full pipeline (cache off, {store}), open"]
+        assert opened["target_rps"] == pytest.approx(closed["rps"] / 2, abs=0.1)
+    checked = [(check["phase"], check["met"]) for check in report["targets"]]
+    assert [phase for phase, _ in checked] == list(phases)[:4]
+    out_text = capsys.readouterr().out
+    for phase, met in checked:
+        verdict = "met" if met else "NOT MET"
+        assert sum(line.startswith(f"target {phase}: ") for line in out_text.splitlines()) == 1
+        assert any(
+            line.startswith(f"target {phase}: ") and line.endswith(f": {verdict}")
+            for line in out_text.splitlines()
+        )
+    assert ("every target met in this round" in out_text) == all(met for _, met in checked)
+
+
+def _targets_round(full: float, p99: float, hit: float, errors: int = 0) -> dict[str, Any]:
+    return {
+        "full pipeline (cache off, SQLite), closed": {"x_ceiling": full, "errors": 0},
+        "full pipeline (cache off, SQLite), open": {"p99_ms": p99, "errors": errors},
+        "cache hit (hot set, Redis), closed": {"x_ceiling": hit, "errors": 0},
+        "cache hit (hot set, Redis), open": {"p99_ms": 50.0, "errors": 0},  # no target
+        "ceiling, closed": {"x_ceiling": 1.0, "errors": 0},
+    }
+
+
+@pytest.mark.parametrize(
+    ("phases", "verdicts"),
+    [
+        (_targets_round(0.3, 10.0, 0.6), [True, True, True]),  # every limit is inclusive
+        (_targets_round(0.29, 10.0, 0.6), [False, True, True]),
+        (_targets_round(0.5, 10.1, 0.9), [True, False, True]),
+        (_targets_round(0.5, 3.0, 0.9, errors=1), [True, False, True]),
+        (_targets_round(0.5, 3.0, 0.59), [True, True, False]),
+    ],
+)
+def test_targets_are_the_issues_limits(phases: dict[str, Any], verdicts: list[bool]) -> None:
+    checks = check_targets(phases)
+    assert [check["phase"] for check in checks] == list(phases)[:3]
+    assert [check["met"] for check in checks] == verdicts
+
+
 def _phase(ratio: float, p99: float, cpu: int | None, errors: int = 0) -> dict[str, Any]:
     return {
         "x_ceiling": ratio,
@@ -162,6 +235,8 @@ def test_cache_hits_count_answers_from_a_tier() -> None:
         (["--url", "https://x"], "only http://"),
         (["--api-key", "k"], "--api-key is sent to a --url target"),
         (["--url", "http://127.0.0.1:1", "--redis-url", "redis://x"], "not with --url"),
+        (["--redis-home", "."], "give --redis-url too"),
+        (["--redis-home", "/nowhere", "--redis-url", "redis://x"], "--redis-home /nowhere: not"),
         (["--rounds", "0"], "--rounds must be at least 1"),
     ],
 )
