@@ -210,7 +210,8 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
         port=port,
         workers=workers,
         loop="uvloop",
-        http="httptools",
+        # httptools, sending each response's head and body in one write
+        http="app.api.http_protocol:CoalescingHttpToolsProtocol",
         access_log=False,
         log_level="info",
         log_config=log_config("INFO"),  # JSON lines with request and trace ids
