@@ -98,7 +98,7 @@ def test_next_items_term_is_tuned_in_and_changes_scores(planted_data: TrainingDa
 
 @pytest.mark.parametrize(
     ("limit", "decay", "window"),
-    [(500, 0.9, 44), (500, 0.95, 90), (60, 0.95, 60), (30, 0.8, 21), (500, 1.0, 500)],
+    [(500, 0.9, 29), (500, 0.95, 59), (50, 0.95, 50), (30, 0.8, 14), (500, 1.0, 500)],
 )
 def test_weighted_window_drops_only_negligible_weights(
     limit: int, decay: float, window: int
