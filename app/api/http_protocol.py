@@ -55,6 +55,10 @@ class HeldWriteTransport:
         self.flush()  # a closing response's last bytes go before the connection does
         self._transport.close()
 
+    def write_eof(self) -> None:
+        self.flush()
+        self._transport.write_eof()
+
     def __getattr__(self, name: str) -> Any:
         return getattr(self._transport, name)
 

@@ -85,6 +85,15 @@ async def test_close_sends_what_is_held_first() -> None:
     assert inner.writes == [b"last bytes"]
 
 
+async def test_an_end_of_file_goes_after_what_is_held() -> None:
+    held, inner = await _held()
+    eof_after: list[list[bytes]] = []
+    inner.write_eof = lambda: eof_after.append(list(inner.writes))  # type: ignore[method-assign]
+    held.write(b"body")
+    held.write_eof()
+    assert eof_after == [[b"body"]]
+
+
 async def test_a_transport_closed_under_it_drops_the_held_write() -> None:
     held, inner = await _held()
     held.write(b"to a peer that left")
