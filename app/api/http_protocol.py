@@ -9,8 +9,9 @@ event loop's current iteration, whichever comes first, so head and body leave to
 At most one write is ever held, so a streamed response is never buffered beyond one chunk and
 flow control still sees every byte once the next chunk comes.
 
-Measured on the trivial ceiling endpoint (2 workers, closed loop): 19.4k -> 21.7k requests/s,
-about 11 µs less CPU per response (docs/benchmarks.md, session 11).
+Measured on the trivial ceiling endpoint (2 workers, closed loop, medians of three alternated
+pairs): 19.7k -> 21.6k requests/s; on recserve's full pipeline 256 -> 250 µs of CPU per answer
+(docs/benchmarks.md, session 11).
 """
 
 from __future__ import annotations
@@ -24,8 +25,8 @@ from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 class HeldWriteTransport:
     """A transport that sends what it is given at the latest one loop iteration later,
-    joined with the write that follows it when there is one. Everything but ``write`` and
-    ``close`` is the wrapped transport's own."""
+    joined with the write that follows it when there is one. Everything but writing and
+    closing is the wrapped transport's own."""
 
     def __init__(self, transport: asyncio.Transport, loop: asyncio.AbstractEventLoop) -> None:
         self._transport = transport
