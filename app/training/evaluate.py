@@ -25,12 +25,13 @@ from app.settings import Settings
 from app.training.baselines import (
     SEGMENT_FIELDS,
     TrainMatrix,
-    demographic_ridge_scores,
+    demographic_ridge,
     demographics,
-    ease_scores,
+    ease,
+    ease_name,
     one_hot_tokens,
-    popularity_scores,
-    segment_popularity_scores,
+    popularity,
+    segment_popularity,
     train_matrix,
 )
 from app.training.evaluate_protocol import (
@@ -156,19 +157,19 @@ class ProtocolRun:
         )
 
     def baseline_lists(self) -> dict[str, list[list[str]]]:
-        matrix, users = self.matrix, self.users
-        scores = {"popularity": popularity_scores(matrix, len(users))}
+        matrix = self.matrix
+        scorers = {"popularity": popularity(matrix)}
         if self.profile is not None and all(f in self.profile for f in SEGMENT_FIELDS):
             segment = self.profile[list(SEGMENT_FIELDS)].astype(str).agg("|".join, axis=1)
             segments = segment.where(self.profile[list(SEGMENT_FIELDS)].notna().all(axis=1))
             per_user = segments.reindex(list(matrix.user_ids)).tolist()
-            scores["segment popularity"] = segment_popularity_scores(matrix, per_user, users)
+            scorers["segment popularity"] = segment_popularity(matrix, per_user)
         if self.protocol == "warm":
-            scores["EASE λ=250"] = ease_scores(matrix, users)
+            scorers[ease_name(matrix)] = ease(matrix)
         elif self.profile is not None:
             tokens = one_hot_tokens(self.profile, matrix.user_ids)
-            scores["demographic ridge λ=100"] = demographic_ridge_scores(matrix, tokens, users)
-        return {name: matrix.top_k(s, users, K) for name, s in scores.items()}
+            scorers["demographic ridge λ=100"] = demographic_ridge(matrix, tokens)
+        return {name: matrix.top_k(s, self.users, K) for name, s in scorers.items()}
 
     def _score(self, name: str, recommended: list[list[str]]) -> MethodScores:
         metrics = user_metrics(recommended, self.relevant, K)
@@ -208,9 +209,8 @@ def _by_group(
 
 def _head_items(matrix: TrainMatrix) -> frozenset[str]:
     """The top ``HEAD_SHARE`` of items by train popularity (ties to the lower index)."""
-    counts = matrix.popularity()
-    order = np.lexsort((np.arange(len(counts)), -counts))
-    return frozenset(matrix.item_ids[i] for i in order[: math.ceil(HEAD_SHARE * len(counts))])
+    head = matrix.most_popular(math.ceil(HEAD_SHARE * len(matrix.item_ids)))
+    return frozenset(matrix.item_ids[i] for i in head)
 
 
 def _write_train_dataset(split: EvaluationSplit, source: Path, target: Path) -> None:
