@@ -28,6 +28,9 @@ newest after one all-zero padding row), ``user_tokens`` (as above), ``candidate_
 ``artifacts``: ``item_vectors.npy`` (float16 [n_items, d]), ``popularity.npy`` (float32
 [n_items]), the neighbour index files above, and ``items.usearch`` (the ANN index); the
 catalogue is ``catalogue.parquet`` (the ``CatalogueItem`` fields as columns) instead of JSON.
+Models trained since the demographic cold-start term also list ``demographic_items.npy``
+(int64 [D], sorted item indices) and ``demographic_weights.npy`` (float32 [n_tokens, D]);
+without them a cold user's affinity feature is zero, which their weights ignore.
 
 ``<models_root>/CURRENT`` names the published version. Publishing writes the directory under a
 temporary name, renames it into place, then replaces ``CURRENT`` atomically, so a reader never
@@ -57,6 +60,8 @@ CATALOGUE_PARQUET_FILE = "catalogue.parquet"
 ITEM_VECTORS_FILE = "item_vectors.npy"
 POPULARITY_FILE = "popularity.npy"
 ANN_INDEX_FILE = "items.usearch"
+DEMOGRAPHIC_ITEMS_FILE = "demographic_items.npy"
+DEMOGRAPHIC_WEIGHTS_FILE = "demographic_weights.npy"
 TWO_STAGE_MODEL_TYPE = "two_stage_ann"
 CURRENT_POINTER = "CURRENT"
 FORMAT_VERSION = 1

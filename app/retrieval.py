@@ -5,15 +5,24 @@ A two-stage model scores only a few hundred candidates per request instead of ev
 
 1. candidates = the union of the ANN index's nearest items to the user vector (cosine over
    unit item embeddings), the related items of the user's most recent items (the neighbour
-   index) and the most popular items, minus the user's history;
+   index) and the most popular items, minus the user's history; a user without history but
+   with attribute tokens also gets the demographic list (the items their tokens score);
 2. per candidate the features the ranking graph blends: its popularity prior and its
-   neighbour score (how related it is to the recent items, newest counting most).
+   affinity with what is known of the user. With a history that is the neighbour score (how
+   related the candidate is to the recent items, newest counting most); without one, the
+   demographic score (the mean of the user's tokens' ridge weights for the candidate: how
+   often people with these attributes take it).
 
 Every score term is then covered by a source: the embedding term by the ANN search (cosine
 ranks items exactly as the dot product with any user vector does, as item vectors are unit
-length), the neighbour term by the neighbour lists (it is zero for every other item) and the
-popularity term by the popular list. The candidates miss an item of the exact top k only when
-the ANN search misses it, or when it ranks high through a mix of terms without topping any.
+length), the neighbour term by the neighbour lists and the demographic term by the
+demographic list (each is zero for every other item), and the popularity term by the popular
+list. The candidates miss an item of the exact top k only when the ANN search misses it, or
+when it ranks high through a mix of terms without topping any.
+
+The affinity column changes meaning with the history so that the ranking graph keeps its two
+feature columns and its warm and cold weight rows: a model exported before the demographic
+term existed has no demographic arrays and a zero cold affinity weight, and serves unchanged.
 
 The ANN index is a usearch HNSW index opened with ``view=True``: memory-mapped, so every
 worker process shares its pages, like the ``.npy`` arrays opened with ``mmap_mode="r"``.
@@ -48,7 +57,7 @@ ANN_EXPANSION_SEARCH = 64
 # bigger catalogues are built on every core (1M items: minutes saved).
 ANN_ONE_THREAD_MAX_ITEMS = 20_000
 # The graph's per-candidate feature columns, in order.
-FEATURE_COLUMNS = ("popularity", "neighbours")
+FEATURE_COLUMNS = ("popularity", "affinity")
 
 
 class VectorIndex(Protocol):
@@ -76,7 +85,10 @@ class RetrievalArrays:
     ``item_vectors`` float16 [n, d]: unit embeddings, all-zero for items without any;
     ``popularity`` float32 [n]: the prior; ``popular`` int64: item indices, best first;
     ``neighbours`` int32 / ``neighbour_scores`` float32 [n, M]: related items, best first,
-    ``-1`` padded. ``index``: the ANN index over the items with an embedding (keys = indices).
+    ``-1`` padded. ``demographic_items`` int64 [D]: sorted item indices with a demographic
+    score, ``demographic_weights`` float32 [tokens, D] their weight per attribute token (D = 0:
+    no demographic term). ``index``: the ANN index over the items with an embedding (keys =
+    indices).
     """
 
     item_vectors: np.ndarray
@@ -84,6 +96,8 @@ class RetrievalArrays:
     popular: np.ndarray
     neighbours: np.ndarray
     neighbour_scores: np.ndarray
+    demographic_items: np.ndarray
+    demographic_weights: np.ndarray
     index: VectorIndex | None
 
 
@@ -127,17 +141,21 @@ def candidates(
     params: RetrievalParams,
     user_vector: np.ndarray,
     history: np.ndarray,
+    tokens: np.ndarray,
 ) -> np.ndarray:
-    """Sorted unique candidate item indices for a user (``history`` oldest -> newest)."""
+    """Sorted unique candidate item indices for a user (``history`` oldest -> newest,
+    ``tokens`` attribute token indices)."""
     # History items come back from the ANN search too; ask for enough to leave the quota.
     count = params.ann_candidates + min(len(history), params.ann_candidates)
     recent = history[-params.recent_items :]
     related = np.asarray(arrays.neighbours[recent]).ravel()
+    demographic = arrays.demographic_items if len(tokens) and not len(history) else None
     found = np.concatenate(
         (
             ann_search(arrays.index, user_vector, count),
             related[related >= 0].astype(np.int64),
             arrays.popular[: params.popular_candidates],
+            np.empty(0, dtype=np.int64) if demographic is None else demographic,
         )
     )
     unique = np.unique(found)
@@ -145,26 +163,49 @@ def candidates(
 
 
 def candidate_features(
-    arrays: RetrievalArrays, params: RetrievalParams, history: np.ndarray, items: np.ndarray
+    arrays: RetrievalArrays,
+    params: RetrievalParams,
+    history: np.ndarray,
+    tokens: np.ndarray,
+    items: np.ndarray,
 ) -> np.ndarray:
-    """float32 [len(items), len(FEATURE_COLUMNS)] for sorted unique ``items``: popularity
-    and ``Σ_r w_r · neighbour_score(r -> item)`` over the recent items r, ``w_r = decay **
-    age`` (age 0 = newest) normalised to sum 1."""
+    """float32 [len(items), len(FEATURE_COLUMNS)] for sorted unique ``items``: popularity,
+    then the affinity: with a history ``Σ_r w_r · neighbour_score(r -> item)`` over the
+    recent items r, ``w_r = decay ** age`` (age 0 = newest) normalised to sum 1; without
+    one the mean of the user's ``tokens``' demographic weights for the item."""
     features = np.zeros((len(items), len(FEATURE_COLUMNS)), dtype=np.float32)
     features[:, 0] = arrays.popularity[items]
-    recent = history[-params.recent_items :]
-    if len(recent) and len(items):
-        weights = params.recent_decay ** np.arange(len(recent) - 1, -1, -1, dtype=np.float64)
-        weights /= weights.sum()
-        related = np.asarray(arrays.neighbours[recent]).ravel()
-        related_scores = (weights[:, None] * arrays.neighbour_scores[recent]).ravel()
-        position = np.searchsorted(items, related)
-        hit = (related >= 0) & (position < len(items))
-        hit[hit] = items[position[hit]] == related[hit]
-        neighbour = np.zeros(len(items), dtype=np.float64)
-        np.add.at(neighbour, position[hit], related_scores[hit])
-        features[:, 1] = neighbour
+    if len(items) and len(history):
+        features[:, 1] = _neighbour_affinity(arrays, params, history, items)
+    elif len(items) and len(tokens) and len(arrays.demographic_items):
+        features[:, 1] = _demographic_affinity(arrays, tokens, items)
     return features
+
+
+def _neighbour_affinity(
+    arrays: RetrievalArrays, params: RetrievalParams, history: np.ndarray, items: np.ndarray
+) -> np.ndarray:
+    recent = history[-params.recent_items :]
+    weights = params.recent_decay ** np.arange(len(recent) - 1, -1, -1, dtype=np.float64)
+    weights /= weights.sum()
+    related = np.asarray(arrays.neighbours[recent]).ravel()
+    related_scores = (weights[:, None] * arrays.neighbour_scores[recent]).ravel()
+    position = np.searchsorted(items, related)
+    hit = (related >= 0) & (position < len(items))
+    hit[hit] = items[position[hit]] == related[hit]
+    neighbour = np.zeros(len(items), dtype=np.float64)
+    np.add.at(neighbour, position[hit], related_scores[hit])
+    return neighbour
+
+
+def _demographic_affinity(
+    arrays: RetrievalArrays, tokens: np.ndarray, items: np.ndarray
+) -> np.ndarray:
+    listed = arrays.demographic_items
+    scores = np.asarray(arrays.demographic_weights[np.asarray(tokens, dtype=np.int64)])
+    mean = scores.mean(axis=0, dtype=np.float64)
+    position = np.minimum(np.searchsorted(listed, items), len(listed) - 1)
+    return np.where(listed[position] == items, mean[position], 0.0)
 
 
 def ranker_feeds(
@@ -185,5 +226,5 @@ def ranker_feeds(
         INPUT_HISTORY_VECTORS: history_vectors,
         INPUT_USER_TOKENS: np.concatenate(([pad_token], tokens)).astype(np.int64),
         INPUT_CANDIDATE_VECTORS: np.asarray(arrays.item_vectors[items], dtype=np.float32),
-        INPUT_CANDIDATE_FEATURES: candidate_features(arrays, params, history, items),
+        INPUT_CANDIDATE_FEATURES: candidate_features(arrays, params, history, tokens, items),
     }

@@ -16,6 +16,8 @@ import onnxruntime as ort
 
 from app.artifacts import (
     ANN_INDEX_FILE,
+    DEMOGRAPHIC_ITEMS_FILE,
+    DEMOGRAPHIC_WEIGHTS_FILE,
     ITEM_VECTORS_FILE,
     NEIGHBOUR_SCORES_FILE,
     NEIGHBOURS_FILE,
@@ -50,7 +52,7 @@ class TwoStageRanker:
         item) and their float32 scores. Two graph runs: the ANN query, then the ranking."""
         history = history[-self.history_max :]
         (user_vector,) = self.session.run([OUTPUT_USER_VECTOR], self._feeds(history, tokens, EMPTY))
-        items = candidates(self.arrays, self.params, np.asarray(user_vector), history)
+        items = candidates(self.arrays, self.params, np.asarray(user_vector), history, tokens)
         return items, self.score_items(history, tokens, items)
 
     def score_items(self, history: np.ndarray, tokens: np.ndarray, items: np.ndarray) -> np.ndarray:
@@ -79,6 +81,7 @@ def load_ranker(
     neighbours = np.load(model_dir / NEIGHBOURS_FILE, mmap_mode="r")
     neighbour_scores = np.load(model_dir / NEIGHBOUR_SCORES_FILE, mmap_mode="r")
     index = open_ann_index(model_dir / ANN_INDEX_FILE)
+    demographic_items, demographic_weights = _demographic_lists(model_dir, manifest)
     if vectors.ndim != 2 or vectors.shape[0] != n_items or popularity.shape != (n_items,):
         raise ValueError(
             f"item vectors {vectors.shape} / popularity {popularity.shape} do not fit "
@@ -95,9 +98,27 @@ def load_ranker(
             popular=popular,
             neighbours=neighbours,
             neighbour_scores=neighbour_scores,
+            demographic_items=demographic_items,
+            demographic_weights=demographic_weights,
             index=index,
         ),
         params=RetrievalParams(**hyperparameters["retrieval"]),
         pad_token=manifest.n_tokens,
         history_max=manifest.history_max_items,
     )
+
+
+def _demographic_lists(model_dir: Path, manifest: ModelManifest) -> tuple[np.ndarray, np.ndarray]:
+    """The demographic cold-start lists, or empty ones for a model trained before them."""
+    if DEMOGRAPHIC_ITEMS_FILE not in manifest.artifacts:
+        return EMPTY, np.zeros((manifest.n_tokens, 0), dtype=np.float32)
+    items = np.load(model_dir / DEMOGRAPHIC_ITEMS_FILE, mmap_mode="r")
+    weights = np.load(model_dir / DEMOGRAPHIC_WEIGHTS_FILE, mmap_mode="r")
+    if items.ndim != 1 or weights.shape != (manifest.n_tokens, len(items)):
+        raise ValueError(
+            f"demographic lists {items.shape} / weights {weights.shape} do not fit "
+            f"{manifest.n_tokens} tokens"
+        )
+    if len(items) and (items.min() < 0 or items.max() >= manifest.n_items):
+        raise ValueError(f"demographic items fall outside the {manifest.n_items} items")
+    return items, weights

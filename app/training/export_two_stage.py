@@ -24,6 +24,8 @@ import onnx
 
 from app.artifacts import (
     ANN_INDEX_FILE,
+    DEMOGRAPHIC_ITEMS_FILE,
+    DEMOGRAPHIC_WEIGHTS_FILE,
     ITEM_VECTORS_FILE,
     ITEMS_FILE,
     MODEL_FILE,
@@ -110,6 +112,8 @@ def export_two_stage(
         np.save(out_dir / POPULARITY_FILE, arrays.popularity)
         np.save(out_dir / NEIGHBOURS_FILE, arrays.neighbours)
         np.save(out_dir / NEIGHBOUR_SCORES_FILE, arrays.neighbour_scores)
+        np.save(out_dir / DEMOGRAPHIC_ITEMS_FILE, arrays.demographic_items)
+        np.save(out_dir / DEMOGRAPHIC_WEIGHTS_FILE, arrays.demographic_weights)
         exact = ExactSearch(arrays.item_vectors)
         if probes is None:
             probes = make_probes(model.n_items, model.n_tokens, model.params.history_max)
@@ -131,6 +135,8 @@ def export_two_stage(
             POPULARITY_FILE,
             NEIGHBOURS_FILE,
             NEIGHBOUR_SCORES_FILE,
+            DEMOGRAPHIC_ITEMS_FILE,
+            DEMOGRAPHIC_WEIGHTS_FILE,
             ANN_INDEX_FILE,
             *extra,
         ],

@@ -5,18 +5,22 @@ A dense item x item matrix costs 4 n² bytes (40 GB at 100k items), so beyond
 ``max_dense_items`` the hybrid gives way to this model. For a user with history h (oldest
 -> newest) and attribute tokens t, over a candidate item c::
 
-    u        = w_history · Σ_h a_h e_h + mean_t D[t]          user vector (``user_vector``)
-    score(c) = e_c · u + w_pop · p[c] + w_neighbours · n(c)    with a history
-    score(c) = e_c · u + w_pop_cold · p[c]                     without one
+    u        = w_history · Σ_h a_h e_h + mean_t D[t]             user vector (``user_vector``)
+    score(c) = e_c · u + w_pop · p[c] + w_neighbours · n(c)       with a history
+    score(c) = e_c · u + w_pop_cold · p[c] + w_demo_cold · g(c)   without one
 
 ``e``: unit item embeddings (``embeddings.py``), ``a``: recency weights ``decay ** age``
 normalised to 1, ``D``: token vectors (ridge from attribute tokens to users' history vectors,
 pre-scaled by ``w_demo``), ``p``: log popularity, ``n(c)``: the candidate's neighbour score
-with the user's recent items (``retrieval.candidate_features``). Candidates come from the
-ANN index (the first term), the neighbour lists (the last) and the popular list (the
-middle), so only a few hundred items are scored per request. A user without history has no
-neighbour term and only attribute tokens to point the query, so popularity gets its own
-weight there (tuned on such users: without it they rank far below plain popularity).
+with the user's recent items (``retrieval.candidate_features``), ``g(c)``: the mean of the
+user's tokens' weights for c in a ridge regression from attribute tokens to the
+``cold_items`` most popular items (``demographic.fit_demographic``, the dense hybrid's
+cold-start term restricted to the items a cold user is ever shown). Candidates come from
+the ANN index (the first term), the neighbour lists (the neighbour term), the popular list
+(the popularity term) and, for a user without history, that demographic list, so only a
+few hundred items are scored per request (``cold_items`` more for a cold user). A user
+without history has only attribute tokens to go on, so popularity and the demographic term
+get weights of their own there, tuned on users whose whole history is held out.
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import numpy as np
+import scipy.sparse as sp
 
 from app.features.schema import MODEL_HISTORY_ITEMS
 from app.retrieval import (
@@ -35,7 +40,7 @@ from app.retrieval import (
     candidates,
 )
 from app.training.cooccurrence import cooccurrence_neighbours
-from app.training.demographic import mean_token_rows
+from app.training.demographic import fit_demographic, mean_token_rows
 from app.training.embeddings import item_embeddings
 from app.training.hybrid import recency_weights
 from app.training.popularity import PopularityModel
@@ -60,6 +65,9 @@ class TwoStageParams:
     w_pop: float = 0.1
     w_neighbours: float = 1.0
     w_pop_cold: float = 1.0
+    cold_items: int = 1000
+    cold_l2: float = 10.0
+    w_demo_cold: float = 0.0
     retrieval: RetrievalParams = field(default_factory=RetrievalParams)
     seed: int = 0
 
@@ -83,6 +91,8 @@ class TwoStageRecommender(Vocabulary):
         self.popular_items_: np.ndarray | None = None
         self.neighbours_: np.ndarray | None = None
         self.neighbour_scores_: np.ndarray | None = None
+        self.demographic_items_: np.ndarray | None = None  # int64 [cold_items], sorted
+        self.demographic_weights_: np.ndarray | None = None  # float32 [n_tokens, cold_items]
 
     def fit(self, data: TrainingData) -> TwoStageRecommender:
         params = self.params
@@ -96,8 +106,8 @@ class TwoStageRecommender(Vocabulary):
         self.item_ids_ = data.item_ids
         self.tokens_ = data.tokens
         self.item_vectors_ = vectors
-        self.token_vectors_ = params.w_demo * _token_vectors(
-            data, self._history_vectors(histories, vectors), params.demo_l2
+        self.token_vectors_ = params.w_demo * token_vectors(
+            data, self.history_vectors(histories, vectors), params.demo_l2
         )
         self.popularity_ = popularity.prior()
         self.popular_items_ = popularity.top_items()
@@ -109,6 +119,9 @@ class TwoStageRecommender(Vocabulary):
             distance_decay=params.neighbour_decay,
             smoothing=params.neighbour_smoothing,
         )
+        self.demographic_items_, self.demographic_weights_ = demographic_lists(
+            data, interactions, params.cold_items, params.cold_l2
+        )
         return self
 
     def arrays(self, index: VectorIndex | None = None) -> RetrievalArrays:
@@ -119,6 +132,8 @@ class TwoStageRecommender(Vocabulary):
             or self.popular_items_ is None
             or self.neighbours_ is None
             or self.neighbour_scores_ is None
+            or self.demographic_items_ is None
+            or self.demographic_weights_ is None
         ):
             raise RuntimeError("TwoStageRecommender is not fitted; call fit() first")
         return RetrievalArrays(
@@ -127,6 +142,8 @@ class TwoStageRecommender(Vocabulary):
             popular=self.popular_items_.astype(np.int64),
             neighbours=self.neighbours_,
             neighbour_scores=self.neighbour_scores_,
+            demographic_items=self.demographic_items_,
+            demographic_weights=self.demographic_weights_,
             index=index,
         )
 
@@ -147,7 +164,7 @@ class TwoStageRecommender(Vocabulary):
     def score_items(self, history: np.ndarray, tokens: np.ndarray, items: np.ndarray) -> np.ndarray:
         """Scores (float64) of sorted unique ``items`` for one user."""
         arrays = self.arrays()
-        features = candidate_features(arrays, self.params.retrieval, history, items)
+        features = candidate_features(arrays, self.params.retrieval, history, tokens, items)
         user = self.user_vector(history, tokens)
         return self._blend(user, items, features, has_history=len(history) > 0)
 
@@ -157,17 +174,17 @@ class TwoStageRecommender(Vocabulary):
         history = np.asarray(history, dtype=np.int64)[-self.params.history_max :]
         user = self.user_vector(history, tokens)
         items = np.arange(self.n_items)
-        features = candidate_features(self.arrays(), self.params.retrieval, history, items)
+        features = candidate_features(self.arrays(), self.params.retrieval, history, tokens, items)
         weights = self.feature_weights(has_history=len(history) > 0)
         return exact.similarities(user).astype(np.float64) + features.astype(np.float64) @ weights
 
     def feature_weights(self, *, has_history: bool) -> np.ndarray:
-        """The weights of ``FEATURE_COLUMNS`` (popularity, neighbours) for a user with or
-        without a history."""
+        """The weights of ``FEATURE_COLUMNS`` (popularity, affinity) for a user with a history
+        (affinity: neighbours) or without one (affinity: demographic)."""
         params = self.params
         if has_history:
             return np.array([params.w_pop, params.w_neighbours])
-        return np.array([params.w_pop_cold, 0.0])
+        return np.array([params.w_pop_cold, params.w_demo_cold])
 
     def rank(
         self, history: np.ndarray, tokens: np.ndarray, index: VectorIndex
@@ -177,8 +194,8 @@ class TwoStageRecommender(Vocabulary):
         history = np.asarray(history, dtype=np.int64)[-self.params.history_max :]
         user = self.user_vector(history, tokens)
         arrays = self.arrays(index)
-        found = candidates(arrays, self.params.retrieval, user, history)
-        features = candidate_features(arrays, self.params.retrieval, history, found)
+        found = candidates(arrays, self.params.retrieval, user, history, tokens)
+        features = candidate_features(arrays, self.params.retrieval, history, tokens, found)
         return found, self._blend(user, found, features, has_history=len(history) > 0)
 
     def _blend(
@@ -189,7 +206,7 @@ class TwoStageRecommender(Vocabulary):
         weights = self.feature_weights(has_history=has_history)
         return np.asarray(embedding + features.astype(np.float64) @ weights, dtype=np.float64)
 
-    def _history_vectors(self, histories: list[np.ndarray], vectors: np.ndarray) -> np.ndarray:
+    def history_vectors(self, histories: list[np.ndarray], vectors: np.ndarray) -> np.ndarray:
         """Per user, ``Σ_h a_h e_h`` (float64 [users, d]) with ``history_decay`` weights."""
         weights = recency_weights(histories, len(vectors), self.params.history_decay)
         return np.asarray(weights @ vectors.astype(np.float32), dtype=np.float64)
@@ -227,7 +244,22 @@ class _Matches:
     keys: np.ndarray
 
 
-def _token_vectors(data: TrainingData, user_vectors: np.ndarray, l2: float) -> np.ndarray:
+def demographic_lists(
+    data: TrainingData, interactions: sp.csr_matrix, n_items: int, l2: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """The ``n_items`` most popular items (sorted indices) and each attribute token's ridge
+    weight for them (float32 [n_tokens, n_items]); none without tokens. Only the kept items'
+    columns are fitted: a cold user is shown popular items, and [n_tokens, n_items] stays
+    small whatever the catalogue."""
+    if not data.n_tokens or n_items <= 0:
+        return np.empty(0, dtype=np.int64), np.zeros((data.n_tokens, 0), dtype=np.float32)
+    counts = np.asarray(interactions.sum(axis=0)).ravel()
+    kept = np.sort(np.lexsort((np.arange(len(counts)), -counts))[:n_items]).astype(np.int64)
+    weights = fit_demographic(data.user_tokens, interactions[:, kept].tocsr(), l2)
+    return kept, weights
+
+
+def token_vectors(data: TrainingData, user_vectors: np.ndarray, l2: float) -> np.ndarray:
     """Ridge from users' mean token rows to their history vectors, centred like the dense
     demographic term: a cold user gets the mean user plus their group's deviation."""
     active = np.flatnonzero(np.bincount(data.user_index, minlength=data.n_users) > 0)

@@ -7,8 +7,10 @@ vector's), so each is computed once per validation user and every weight combina
 re-blends a few hundred numbers per user:
 
 1. warm: ``w_pop`` and ``w_neighbours`` on a grid, NDCG@10 of the held-out items;
-2. cold: the same users ranked from their attributes alone (the history hidden),
-   ``w_pop_cold`` on a grid: popularity against the token vectors (at ``w_demo``).
+2. cold: like the dense hybrid's cold tuning, a draw of users loses every interaction; the
+   token vectors, popularity and the demographic lists are refitted on the other users, and
+   the cold λ, ``w_pop_cold`` and ``w_demo_cold`` are chosen on ranking everything the drawn
+   users did from their attributes alone.
 
 Candidates come from exact search here: the ANN index is built once, at export, from the
 final embeddings, and its recall against exact search is measured there.
@@ -16,28 +18,40 @@ final embeddings, and its recall against exact search is measured there.
 
 from __future__ import annotations
 
+import copy
 import time
 from dataclasses import dataclass, replace
+from itertools import product
 
 import numpy as np
 
-from app.retrieval import candidate_features, candidates
+from app.retrieval import RetrievalArrays, RetrievalParams, candidate_features, candidates
 from app.training.metrics import ranking_metrics
+from app.training.popularity import PopularityModel
 from app.training.split import time_split
-from app.training.tuning import VALIDATION_SHARE
-from app.training.two_stage import ExactSearch, TwoStageParams, TwoStageRecommender
+from app.training.tuning import COLD_VALIDATION_SHARE, DEMO_L2_GRID, VALIDATION_SHARE
+from app.training.two_stage import (
+    ExactSearch,
+    TwoStageParams,
+    TwoStageRecommender,
+    demographic_lists,
+    token_vectors,
+)
 from app.training.types import TrainingData
 
 K = 10
 POP_WEIGHTS = (0.0, 0.03, 0.1, 0.3, 1.0)
 NEIGHBOUR_WEIGHTS = (0.0, 0.3, 1.0, 3.0, 10.0, 30.0, 100.0)
 COLD_POP_WEIGHTS = (0.0, 0.01, 0.03, 0.1, 0.3, 1.0, 3.0, 10.0, 100.0)
+# The demographic term is a share of users (0..1) while the popularity prior is a log count:
+# large weights let it outvote the prior and the embedding term.
+COLD_DEMO_WEIGHTS = (0.0, 0.3, 1.0, 3.0, 10.0, 30.0, 100.0, 300.0)
 
 
 @dataclass(frozen=True)
 class TwoStageTuningReport:
-    """What tuning chose and how it scored on validation (NDCG@10); ``cold_*`` rank the
-    validation users from their attributes alone."""
+    """What tuning chose and how it scored on validation (NDCG@10); ``cold_*`` rank users
+    whose every interaction was held out, from their attributes alone."""
 
     params: TwoStageParams
     warm_ndcg: float
@@ -53,7 +67,7 @@ class _Parts:
 
     items: np.ndarray
     similarity: np.ndarray  # e_c · u
-    features: np.ndarray  # [C, 2]: popularity, neighbours
+    features: np.ndarray  # [C, 2]: popularity, affinity
 
 
 def train_two_stage(
@@ -90,53 +104,139 @@ def tune_two_stage(
     users = np.sort(np.random.default_rng(seed).permutation(eligible)[:max_validation_users])
     targets = [split.targets[u] for u in users]
     search = ExactSearch(model.arrays().item_vectors)
-    empty = np.empty(0, dtype=np.int64)
-    warm = [_parts(model, histories[u], tokens[u], seen[u], search) for u in users]
-    cold = [_parts(model, empty, tokens[u], empty, search) for u in users]
+    warm = [_parts(model.arrays(search), model, histories[u], tokens[u], seen[u]) for u in users]
     popular = model.arrays().popular
     pop_ndcg = _ndcg([_without(popular, seen[u])[:K] for u in users], targets)
-    cold_pop_ndcg = _ndcg([popular[:K]] * len(users), targets)
     best_warm, w_pop, w_neighbours = -1.0, params.w_pop, params.w_neighbours
     for pop_weight in POP_WEIGHTS:
         for neighbour_weight in NEIGHBOUR_WEIGHTS:
             ndcg = _ndcg(_blended_top(warm, pop_weight, neighbour_weight), targets)
             if ndcg > best_warm + 1e-6:
                 best_warm, w_pop, w_neighbours = ndcg, pop_weight, neighbour_weight
-    best_cold, w_pop_cold = -1.0, params.w_pop_cold
-    for pop_weight in COLD_POP_WEIGHTS:
-        ndcg = _ndcg(_blended_top(cold, pop_weight, 0.0), targets)
-        if ndcg > best_cold + 1e-6:
-            best_cold, w_pop_cold = ndcg, pop_weight
+    cold = _tune_cold(data, model, max_validation_users, np.random.default_rng(seed), pop_ndcg)
     return TwoStageTuningReport(
-        params=replace(params, w_pop=w_pop, w_neighbours=w_neighbours, w_pop_cold=w_pop_cold),
+        params=replace(
+            params,
+            w_pop=w_pop,
+            w_neighbours=w_neighbours,
+            w_pop_cold=cold.w_pop_cold,
+            w_demo_cold=cold.w_demo_cold,
+            cold_l2=cold.cold_l2,
+        ),
         warm_ndcg=best_warm,
-        cold_ndcg=best_cold,
+        cold_ndcg=cold.ndcg,
         popularity_ndcg=pop_ndcg,
-        cold_popularity_ndcg=cold_pop_ndcg,
+        cold_popularity_ndcg=cold.popularity_ndcg,
         seconds=time.monotonic() - started,
     )
 
 
+@dataclass(frozen=True)
+class _ColdChoice:
+    cold_l2: float
+    w_pop_cold: float
+    w_demo_cold: float
+    ndcg: float
+    popularity_ndcg: float
+
+
+def _tune_cold(
+    data: TrainingData,
+    model: TwoStageRecommender,
+    max_users: int,
+    rng: np.random.Generator,
+    warm_popularity_ndcg: float,
+) -> _ColdChoice:
+    """Draw ``COLD_VALIDATION_SHARE`` of the users with attributes and interactions (at most
+    ``max_users``), refit everything user-dependent without them (the item embeddings stay:
+    they describe items), and grid the cold weights on ranking all they did. Without users
+    to draw, the defaults and the warm popularity figure stand."""
+    params = model.params
+    keep = _ColdChoice(
+        params.cold_l2,
+        params.w_pop_cold,
+        params.w_demo_cold,
+        warm_popularity_ndcg,
+        warm_popularity_ndcg,
+    )
+    has_tokens = np.diff(data.user_tokens.indptr) > 0
+    active = np.bincount(data.user_index, minlength=data.n_users) > 0
+    eligible = np.flatnonzero(has_tokens & active)
+    n_cold = min(max_users, int(np.rint(data.n_users * COLD_VALIDATION_SHARE)))
+    if n_cold < 1 or n_cold >= len(eligible):
+        return keep
+    users = np.sort(rng.choice(eligible, size=n_cold, replace=False))
+    fit = data.with_rows(~np.isin(data.user_index, users))
+    targets = [np.unique(data.item_index[data.user_index == u]) for u in users]
+    tokens = data.user_token_lists()
+    arrays = model.arrays(ExactSearch(model.arrays().item_vectors))
+    popularity = PopularityModel().fit(fit)
+    interactions = fit.interaction_matrix()
+    cold_model = copy.copy(model)  # the same arrays but its own token vectors
+    cold_model.token_vectors_ = params.w_demo * token_vectors(
+        fit,
+        cold_model.history_vectors(fit.histories(params.history_max), arrays.item_vectors),
+        params.demo_l2,
+    )
+    empty = np.empty(0, dtype=np.int64)
+    popular = popularity.top_items().astype(np.int64)
+    popularity_ndcg = _ndcg([popular[:K]] * len(users), targets)
+    best = replace(keep, ndcg=-1.0, popularity_ndcg=popularity_ndcg)
+    lists = {l2: demographic_lists(fit, interactions, params.cold_items, l2) for l2 in DEMO_L2_GRID}
+    fitted = {
+        l2: replace(
+            arrays,
+            popularity=popularity.prior(),
+            popular=popular,
+            demographic_items=items,
+            demographic_weights=weights,
+        )
+        for l2, (items, weights) in lists.items()
+    }
+    # The candidates and the embedding term do not depend on λ (the kept items are the most
+    # popular whatever it is): search once per user, recompute only the affinity column.
+    base = [_parts(fitted[DEMO_L2_GRID[0]], cold_model, empty, tokens[u], empty) for u in users]
+    retrieval = params.retrieval
+    for l2 in DEMO_L2_GRID:
+        parts = [
+            replace(part, features=_cold_features(fitted[l2], retrieval, tokens[u], part.items))
+            for u, part in zip(users, base, strict=True)
+        ]
+        for pop_weight, demo_weight in product(COLD_POP_WEIGHTS, COLD_DEMO_WEIGHTS):
+            ndcg = _ndcg(_blended_top(parts, pop_weight, demo_weight), targets)
+            if ndcg > best.ndcg + 1e-6:
+                best = replace(
+                    best, cold_l2=l2, w_pop_cold=pop_weight, w_demo_cold=demo_weight, ndcg=ndcg
+                )
+    return best
+
+
+def _cold_features(
+    arrays: RetrievalArrays, retrieval: RetrievalParams, tokens: np.ndarray, items: np.ndarray
+) -> np.ndarray:
+    empty = np.empty(0, dtype=np.int64)
+    return candidate_features(arrays, retrieval, empty, tokens, items).astype(np.float64)
+
+
 def _parts(
+    arrays: RetrievalArrays,
     model: TwoStageRecommender,
     history: np.ndarray,
     tokens: np.ndarray,
     seen: np.ndarray,
-    search: ExactSearch,
 ) -> _Parts:
     """The user's candidates (never an item they interacted with) and their score parts."""
     user = model.user_vector(history, tokens)
-    arrays = model.arrays(search)
-    found = candidates(arrays, model.params.retrieval, user, history)
+    found = candidates(arrays, model.params.retrieval, user, history, tokens)
     found = _without(found, seen)
-    features = candidate_features(arrays, model.params.retrieval, history, found)
+    features = candidate_features(arrays, model.params.retrieval, history, tokens, found)
     similarity = arrays.item_vectors[found].astype(np.float64) @ user.astype(np.float64)
     return _Parts(found, similarity, features.astype(np.float64))
 
 
-def _blended_top(parts: list[_Parts], w_pop: float, w_neighbours: float) -> list[np.ndarray]:
+def _blended_top(parts: list[_Parts], w_pop: float, w_affinity: float) -> list[np.ndarray]:
     tops = []
-    weights = np.array([w_pop, w_neighbours])
+    weights = np.array([w_pop, w_affinity])
     for part in parts:
         scores = part.similarity + part.features @ weights
         tops.append(part.items[np.argsort(-scores, kind="stable")[:K]])

@@ -4,6 +4,8 @@ neighbour index and hot reload, with every large array memory-mapped read-only."
 
 from __future__ import annotations
 
+import json
+import shutil
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -13,7 +15,15 @@ import pandas as pd
 import pytest
 from fastapi.testclient import TestClient
 
-from app.artifacts import ANN_INDEX_FILE, ITEM_VECTORS_FILE, TWO_STAGE_MODEL_TYPE, current_version
+from app.artifacts import (
+    ANN_INDEX_FILE,
+    DEMOGRAPHIC_ITEMS_FILE,
+    DEMOGRAPHIC_WEIGHTS_FILE,
+    ITEM_VECTORS_FILE,
+    MANIFEST_FILE,
+    TWO_STAGE_MODEL_TYPE,
+    current_version,
+)
 from app.serving.catalogue import load_catalogue
 from app.serving.ranking import load_model
 from app.serving.types import RecommendRequest
@@ -62,6 +72,48 @@ def test_the_build_published_a_two_stage_model(home: Settings) -> None:
     assert model.manifest.model_type == TWO_STAGE_MODEL_TYPE
     assert model.ranker is not None
     assert model.manifest.offline_metrics["candidate_recall@10"] >= 0.9
+
+
+def test_cold_users_with_attributes_get_lists_of_their_own(
+    client: TestClient, home: Settings, histories: dict[str, set[str]]
+) -> None:
+    model = load_model(model_dir(home))
+    assert model.ranker is not None
+    assert len(model.ranker.arrays.demographic_items) > 0
+    users = pd.read_parquet(home.data_dir / "users.parquet")
+    cold = sorted(set(users["user_id"].astype(str)) - set(histories))[:12]
+    assert len(cold) >= 6  # the generator leaves 5% of users without events
+    lists = set()
+    for user in cold:
+        body = client.get("/recommend", params={"user_id": user, "k": K}).json()
+        assert body["source"] == "cold_start", body
+        returned = tuple(i["item_id"] for i in body["items"])
+        assert len(set(returned)) == K
+        lists.add(returned)
+    assert len(lists) >= 2  # attributes move the list
+
+
+def test_a_model_trained_before_the_demographic_lists_still_serves_cold_users(
+    home: Settings, tmp_path: Path
+) -> None:
+    old = tmp_path / "old"
+    shutil.copytree(model_dir(home), old)
+    manifest = json.loads((old / MANIFEST_FILE).read_text())
+    manifest["artifacts"] = [
+        f
+        for f in manifest["artifacts"]
+        if f not in (DEMOGRAPHIC_ITEMS_FILE, DEMOGRAPHIC_WEIGHTS_FILE)
+    ]
+    manifest["hyperparameters"]["w_demo_cold"] = 0.0
+    (old / MANIFEST_FILE).write_text(json.dumps(manifest))
+    (old / DEMOGRAPHIC_ITEMS_FILE).unlink()
+    (old / DEMOGRAPHIC_WEIGHTS_FILE).unlink()
+    model = load_model(old)
+    assert model.ranker is not None
+    assert len(model.ranker.arrays.demographic_items) == 0
+    items, scores = model.ranker.rank(np.empty(0, dtype=np.int64), np.array([0, 1]))
+    assert len(items) >= K
+    assert np.isfinite(scores).all()
 
 
 def test_personalised_lists_leave_out_the_history_and_filtered_categories(

@@ -11,17 +11,26 @@ import pytest
 
 from app.artifacts import (
     ANN_INDEX_FILE,
+    DEMOGRAPHIC_ITEMS_FILE,
+    DEMOGRAPHIC_WEIGHTS_FILE,
     ITEM_VECTORS_FILE,
     TWO_STAGE_MODEL_TYPE,
     read_manifest,
 )
-from app.retrieval import RetrievalParams, ann_search, build_ann_index, candidates
+from app.retrieval import (
+    RetrievalParams,
+    ann_search,
+    build_ann_index,
+    candidate_features,
+    candidates,
+)
 from app.training.cooccurrence import cooccurrence_neighbours
 from app.training.export import ParityError, Probe
 from app.training.export_two_stage import export_two_stage
 from app.training.metrics import ranking_metrics
 from app.training.onnx_ranker import build_ranker_graph
 from app.training.split import time_split
+from app.training.tuning import DEMO_L2_GRID
 from app.training.two_stage import ExactSearch, TwoStageParams, TwoStageRecommender
 from app.training.two_stage_tuning import train_two_stage
 from app.training.types import TrainingData
@@ -99,6 +108,61 @@ def test_cold_users_get_their_groups_items(
         assert not any(item.startswith(other) for item in top), top
 
 
+def test_the_demographic_term_alone_gives_cold_users_their_groups_items(
+    planted_data: TrainingData,
+) -> None:
+    # No token vectors (w_demo 0) and no popularity: only the demographic lists can rank.
+    params = replace(PARAMS, w_demo=0.0, w_pop_cold=0.0, w_demo_cold=1.0, cold_items=40)
+    model = TwoStageRecommender(params).fit(planted_data)
+    arrays = model.arrays()
+    assert len(arrays.demographic_items) == 40
+    assert arrays.demographic_weights.shape == (planted_data.n_tokens, 40)
+    search = ExactSearch(arrays.item_vectors)
+    for gender, category, other in (("F", "a", "b"), ("M", "b", "a")):
+        tokens = np.array([planted_data.tokens.index(f"gender={gender}")])
+        items, scores = model.rank(EMPTY, tokens, search)
+        assert np.isin(arrays.demographic_items, items).all()  # the list is a source
+        top = [planted_data.item_ids[i] for i in items[np.argsort(-scores)[:5]]]
+        # Their group's items and the three popular ones everybody takes ("c0x").
+        assert sum(item.startswith(category) for item in top) >= 2, top
+        assert all(item.startswith((category, "c0")) for item in top), top
+        assert not any(item.startswith(other) for item in top), top
+
+
+def test_users_with_a_history_get_no_demographic_candidates_or_features(
+    planted_data: TrainingData,
+) -> None:
+    params = replace(PARAMS, w_demo_cold=1.0, cold_items=40)
+    model = TwoStageRecommender(params).fit(planted_data)
+    arrays = model.arrays(ExactSearch(model.arrays().item_vectors))
+    tokens = np.array([planted_data.tokens.index("gender=F")])
+    history = np.array([index_of(planted_data, item_id("b", k)) for k in (3, 4)])
+    user = model.user_vector(history, tokens)
+    with_tokens = candidates(arrays, params.retrieval, user, history, tokens)
+    assert (
+        with_tokens.tolist() == candidates(arrays, params.retrieval, user, history, EMPTY).tolist()
+    )
+    assert len(with_tokens) < len(arrays.demographic_items)
+    # A cold user's affinity is their tokens' mean weight; without tokens it is zero.
+    cold = candidates(arrays, params.retrieval, model.user_vector(EMPTY, tokens), EMPTY, tokens)
+    listed = np.flatnonzero(np.isin(cold, arrays.demographic_items))
+    column = list(arrays.demographic_items)
+    expected = [arrays.demographic_weights[tokens[0], column.index(i)] for i in cold[listed]]
+    affinity = candidate_features(arrays, params.retrieval, EMPTY, tokens, cold)[:, 1]
+    np.testing.assert_allclose(affinity[listed], expected, rtol=1e-6)
+    assert not affinity[np.setdiff1d(np.arange(len(cold)), listed)].any()
+    assert not candidate_features(arrays, params.retrieval, EMPTY, EMPTY, cold)[:, 1].any()
+
+
+def test_tuning_fits_the_cold_weights_on_users_whose_history_is_hidden(
+    planted_data: TrainingData,
+) -> None:
+    _, report = train_two_stage(planted_data, PARAMS)
+    assert report.cold_ndcg > report.cold_popularity_ndcg
+    assert report.params.w_demo_cold > 0.0  # the demographic term earns its place
+    assert report.params.cold_l2 in DEMO_L2_GRID
+
+
 def test_beats_popularity_on_held_out_items(planted_data: TrainingData) -> None:
     split = time_split(planted_data, 0.2)
     model, report = train_two_stage(split.train, PARAMS)
@@ -147,7 +211,7 @@ def test_candidates_hold_the_exact_top_k(
         scores[history] = -np.inf
         best = np.argsort(-scores, kind="stable")[:5]
         user = model.user_vector(history, EMPTY)
-        found = candidates(model.arrays(exact), PARAMS.retrieval, user, history)
+        found = candidates(model.arrays(exact), PARAMS.retrieval, user, history, EMPTY)
         assert np.isin(best, found).all()
 
 
@@ -173,7 +237,12 @@ def test_export_checks_parity_and_measures_recall(
     assert recall.candidate_recall >= 0.9
     assert manifest.offline_metrics["candidate_recall@10"] == recall.candidate_recall
     written = read_manifest(tmp_path / "model")
-    assert {ITEM_VECTORS_FILE, ANN_INDEX_FILE} <= set(written.artifacts)
+    assert {
+        ITEM_VECTORS_FILE,
+        ANN_INDEX_FILE,
+        DEMOGRAPHIC_ITEMS_FILE,
+        DEMOGRAPHIC_WEIGHTS_FILE,
+    } <= set(written.artifacts)
 
 
 def test_export_refuses_a_graph_that_scores_differently(
