@@ -6,7 +6,7 @@ A two-stage model scores only a few hundred candidates per request instead of ev
 1. candidates = the union of the ANN index's nearest items to the user vector (cosine over
    unit item embeddings), the related items of the user's most recent items (the neighbour
    index) and the most popular items, minus the user's history; a user without history but
-   with attribute tokens also gets the demographic list (the items their tokens score);
+   with attribute tokens also gets the best of the demographic list for their tokens;
 2. per candidate the features the ranking graph blends: its popularity prior and its
    affinity with what is known of the user. With a history that is the neighbour score (how
    related the candidate is to the recent items, newest counting most); without one, the
@@ -74,6 +74,8 @@ class RetrievalParams:
 
     ann_candidates: int = 200
     popular_candidates: int = 100
+    # A user without history: this many of the demographic list, best for their tokens.
+    demographic_candidates: int = 100
     recent_items: int = 10
     recent_decay: float = 0.8
 
@@ -149,13 +151,15 @@ def candidates(
     count = params.ann_candidates + min(len(history), params.ann_candidates)
     recent = history[-params.recent_items :]
     related = np.asarray(arrays.neighbours[recent]).ravel()
-    demographic = arrays.demographic_items if len(tokens) and not len(history) else None
+    cold_with_tokens = len(tokens) > 0 and len(history) == 0
     found = np.concatenate(
         (
             ann_search(arrays.index, user_vector, count),
             related[related >= 0].astype(np.int64),
             arrays.popular[: params.popular_candidates],
-            np.empty(0, dtype=np.int64) if demographic is None else demographic,
+            _demographic_best(arrays, tokens, params.demographic_candidates)
+            if cold_with_tokens
+            else np.empty(0, dtype=np.int64),
         )
     )
     unique = np.unique(found)
@@ -198,14 +202,29 @@ def _neighbour_affinity(
     return neighbour
 
 
+def _demographic_scores(arrays: RetrievalArrays, tokens: np.ndarray) -> np.ndarray:
+    """The mean of the tokens' rows of the demographic weights: one score per listed item."""
+    rows = np.asarray(arrays.demographic_weights[np.asarray(tokens, dtype=np.int64)])
+    return rows.mean(axis=0, dtype=np.float64)
+
+
+def _demographic_best(arrays: RetrievalArrays, tokens: np.ndarray, count: int) -> np.ndarray:
+    if count <= 0 or not len(arrays.demographic_items):
+        return np.empty(0, dtype=np.int64)
+    scores = _demographic_scores(arrays, tokens)
+    if count >= len(scores):
+        return np.asarray(arrays.demographic_items, dtype=np.int64)
+    best = np.argpartition(-scores, count - 1)[:count]
+    return np.asarray(arrays.demographic_items[best], dtype=np.int64)
+
+
 def _demographic_affinity(
     arrays: RetrievalArrays, tokens: np.ndarray, items: np.ndarray
 ) -> np.ndarray:
     listed = arrays.demographic_items
-    scores = np.asarray(arrays.demographic_weights[np.asarray(tokens, dtype=np.int64)])
-    mean = scores.mean(axis=0, dtype=np.float64)
+    scores = _demographic_scores(arrays, tokens)
     position = np.minimum(np.searchsorted(listed, items), len(listed) - 1)
-    return np.where(listed[position] == items, mean[position], 0.0)
+    return np.where(listed[position] == items, scores[position], 0.0)
 
 
 def ranker_feeds(

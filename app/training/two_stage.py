@@ -65,6 +65,8 @@ class TwoStageParams:
     w_pop: float = 0.1
     w_neighbours: float = 1.0
     w_pop_cold: float = 1.0
+    # The demographic lists: how many popular items, their ridge's λ, their weight for a user
+    # without history (``demo_l2`` is the token vectors' λ).
     cold_items: int = 1000
     cold_l2: float = 10.0
     w_demo_cold: float = 0.0

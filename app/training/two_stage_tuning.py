@@ -167,7 +167,8 @@ def _tune_cold(
         return keep
     users = np.sort(rng.choice(eligible, size=n_cold, replace=False))
     fit = data.with_rows(~np.isin(data.user_index, users))
-    targets = [np.unique(data.item_index[data.user_index == u]) for u in users]
+    everything = data.interaction_matrix()  # CSR: each row's distinct items, sorted
+    targets = [everything.indices[everything.indptr[u] : everything.indptr[u + 1]] for u in users]
     tokens = data.user_token_lists()
     arrays = model.arrays(ExactSearch(model.arrays().item_vectors))
     popularity = PopularityModel().fit(fit)

@@ -129,6 +129,20 @@ def test_the_demographic_term_alone_gives_cold_users_their_groups_items(
         assert not any(item.startswith(other) for item in top), top
 
 
+def test_a_cold_user_gets_the_demographic_items_their_tokens_score_highest(
+    planted_data: TrainingData,
+) -> None:
+    retrieval = replace(PARAMS.retrieval, demographic_candidates=5, popular_candidates=0)
+    params = replace(PARAMS, cold_items=40, retrieval=retrieval)
+    model = TwoStageRecommender(params).fit(planted_data)
+    arrays = model.arrays()  # no index: the demographic and popular lists only
+    tokens = np.array([planted_data.tokens.index("gender=F")])
+    found = candidates(arrays, retrieval, model.user_vector(EMPTY, tokens), EMPTY, tokens)
+    weights = arrays.demographic_weights[tokens[0]]
+    best = arrays.demographic_items[np.argsort(-weights, kind="stable")[:5]]
+    assert sorted(found.tolist()) == sorted(best.tolist())
+
+
 def test_users_with_a_history_get_no_demographic_candidates_or_features(
     planted_data: TrainingData,
 ) -> None:
