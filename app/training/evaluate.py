@@ -117,7 +117,9 @@ class ProtocolRun:
             sorted(user_ids | set(interactions[USER_ID].astype(str))),
             sorted(item_ids | set(interactions[ITEM_ID].astype(str))),
         )
-        self.profile = demographics(dataset.users) if USER_ID in dataset.users else None
+        profile = demographics(dataset.users) if USER_ID in dataset.users else None
+        # Without any demographic field there is nothing to segment or regress on.
+        self.profile = profile if profile is not None and len(profile.columns) else None
         self.head = _head_items(self.matrix)
         self.groups = self._user_groups()
 

@@ -39,6 +39,23 @@ def test_served_model_beats_popularity_on_warm(tmp_path, monkeypatch, capsys):
     assert not (tmp_path / "home" / "models").exists()
 
 
+def test_a_dataset_of_interactions_alone_gets_no_demographic_baselines(tmp_path, monkeypatch):
+    monkeypatch.setenv("RECSERVE_HOME", str(tmp_path / "home"))
+    shop = generate_shop(tmp_path / "src", n_users=300, n_items=120, n_events=8000, seed=2)
+    for suffix in ("user", "item"):
+        (shop / f"{shop.name}.{suffix}").unlink()
+    out = tmp_path / "out"
+    args = ["evaluate", "--data", str(shop), "--protocol", "cold", "--out", str(out)]
+    assert main(["--home", str(tmp_path / "home"), *args]) == 0
+    (cold,) = json.loads((out / "evaluation.json").read_text())["results"]
+    methods = {m["name"]: m for m in cold["methods"]}
+    # No attributes: no segments, no ridge; cold users can only be answered by popularity.
+    assert set(methods) == {"popularity", "served model"}
+    assert cold["served_sources"] == {"popular": cold["test_users"]}
+    assert methods["served model"]["ndcg"] == pytest.approx(methods["popularity"]["ndcg"])
+    assert cold["group_sizes"] == {}
+
+
 def test_a_file_instead_of_a_dataset_directory_is_refused(tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("RECSERVE_HOME", str(tmp_path / "home"))
     data = tmp_path / "ratings.csv"
