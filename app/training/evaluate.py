@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 
 from app.data.ingest import ingest, load_dataset
-from app.data.types import ITEM_ID, USER_ID, DataFormatError, Dataset
+from app.data.types import ITEM_ID, TIMESTAMP, USER_ID, DataFormatError, Dataset
 from app.settings import Settings
 from app.training.baselines import (
     SEGMENT_FIELDS,
@@ -47,6 +47,11 @@ from app.training.pipeline import build
 K = 10
 HEAD_SHARE = 0.2  # items outside the top 20% by train popularity are the long tail
 PROTOCOLS = ("warm", "cold")
+NO_TIME_NOTE = (
+    "every interaction has the same timestamp: the warm split's tie rule makes each user's "
+    "highest item ids the test items, an order the served model's sequence terms can learn, "
+    "so the warm figures say little about recommendation quality"
+)
 SERVED = "served model"
 # NDCG@10 a peer library reports on ml-100k under the same protocol.
 ML100K_REFERENCE = {
@@ -86,8 +91,10 @@ def evaluate(
         raise DataFormatError(f"{source}: evaluate needs a RecBole atomic dataset directory")
     with tempfile.TemporaryDirectory(prefix="recserve-evaluate-") as scratch:
         work = Path(scratch)
-        ingest(source, work / "full")
+        notes = list(ingest(source, work / "full").notes)
         dataset = load_dataset(work / "full")
+        if "warm" in protocols and dataset.interactions[TIMESTAMP].nunique() <= 1:
+            notes.append(NO_TIME_NOTE)
         results = []
         for protocol in protocols:
             split = (
@@ -99,7 +106,7 @@ def evaluate(
             results.append(
                 run.execute(settings, source, work / protocol, served, tuning_budget_seconds)
             )
-    return EvaluationReport(dataset=source.name, results=results, cold_seed=seed)
+    return EvaluationReport(dataset=source.name, results=results, cold_seed=seed, notes=notes)
 
 
 class ProtocolRun:

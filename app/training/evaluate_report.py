@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 MARKDOWN_FILE = "evaluation.md"
@@ -58,6 +58,7 @@ class EvaluationReport:
     dataset: str
     results: list[ProtocolResult]
     cold_seed: int = 0  # which users the cold protocol drew (``cold_split``)
+    notes: list[str] = field(default_factory=list)  # about the data, from ingest and checks
 
     def to_json(self) -> str:
         payload = asdict(self)
@@ -68,6 +69,8 @@ class EvaluationReport:
 
     def to_markdown(self) -> str:
         lines = [f"# Offline evaluation: {self.dataset}", ""]
+        if self.notes:
+            lines += ["Data notes:", "", *(f"- {note}" for note in self.notes), ""]
         if any(r.protocol == "cold" for r in self.results):
             lines += [f"Cold protocol: users drawn with seed {self.cold_seed}.", ""]
         for result in self.results:

@@ -81,6 +81,7 @@ def test_models_page_lists_versions_with_metrics_and_the_evaluation(
     settings = copy_home(built_home, tmp_path / "home")
     report = {
         "dataset": "shop",
+        "notes": ["no user file: <every> user is without attributes"],
         "results": [
             {
                 "protocol": "warm",
@@ -110,6 +111,7 @@ def test_models_page_lists_versions_with_metrics_and_the_evaluation(
         assert f"<th>{name}</th>" in page
     assert "hybrid &lt;onnx&gt;" in page
     assert "0.0625" in page
+    assert "Data note: no user file: &lt;every&gt; user is without attributes" in page
 
 
 def test_experiments_pages_list_and_compare_variants(built_home: Settings, tmp_path: Path) -> None:

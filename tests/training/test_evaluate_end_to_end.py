@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pytest
 
 from app.cli import main
 from app.data.synthetic import generate_shop
+from app.training.evaluate import NO_TIME_NOTE
 
 pytestmark = pytest.mark.integration
 
@@ -47,13 +49,31 @@ def test_a_dataset_of_interactions_alone_gets_no_demographic_baselines(tmp_path,
     out = tmp_path / "out"
     args = ["evaluate", "--data", str(shop), "--protocol", "cold", "--out", str(out)]
     assert main(["--home", str(tmp_path / "home"), *args]) == 0
-    (cold,) = json.loads((out / "evaluation.json").read_text())["results"]
+    report = json.loads((out / "evaluation.json").read_text())
+    (cold,) = report["results"]
     methods = {m["name"]: m for m in cold["methods"]}
     # No attributes: no segments, no ridge; cold users can only be answered by popularity.
     assert set(methods) == {"popularity", "served model"}
     assert cold["served_sources"] == {"popular": cold["test_users"]}
     assert methods["served model"]["ndcg"] == pytest.approx(methods["popularity"]["ndcg"])
     assert cold["group_sizes"] == {}
+    assert any("no user file" in note for note in report["notes"])
+
+
+def test_interactions_without_time_are_flagged_in_the_report(tmp_path, monkeypatch):
+    monkeypatch.setenv("RECSERVE_HOME", str(tmp_path / "home"))
+    shop = tmp_path / "src" / "notime"
+    shop.mkdir(parents=True)
+    rng = np.random.default_rng(0)
+    rows = [f"u{u}\tsku-{i:03d}" for u in range(60) for i in rng.choice(80, 8, replace=False)]
+    (shop / "notime.inter").write_text("user_id:token\titem_id:token\n" + "\n".join(rows) + "\n")
+    out = tmp_path / "out"
+    args = ["evaluate", "--data", str(shop), "--protocol", "warm", "--out", str(out)]
+    assert main(["--home", str(tmp_path / "home"), *args]) == 0
+    report = json.loads((out / "evaluation.json").read_text())
+    assert NO_TIME_NOTE in report["notes"]
+    assert any("no timestamp column" in note for note in report["notes"])
+    assert f"- {NO_TIME_NOTE}" in (out / "evaluation.md").read_text()
 
 
 def test_a_file_instead_of_a_dataset_directory_is_refused(tmp_path, monkeypatch, capsys):
