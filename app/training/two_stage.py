@@ -17,10 +17,11 @@ user's tokens' weights for c in a ridge regression from attribute tokens to the
 ``cold_items`` most popular items (``demographic.fit_demographic``, the dense hybrid's
 cold-start term restricted to the items a cold user is ever shown). Candidates come from
 the ANN index (the first term), the neighbour lists (the neighbour term), the popular list
-(the popularity term) and, for a user without history, that demographic list, so only a
-few hundred items are scored per request (``cold_items`` more for a cold user). A user
-without history has only attribute tokens to go on, so popularity and the demographic term
-get weights of their own there, tuned on users whose whole history is held out.
+(the popularity term) and, for a user without history, the part of that demographic list
+their tokens score highest (``retrieval.demographic_candidates``), so only a few hundred
+items are scored per request. A user without history has only attribute tokens to go on, so
+popularity and the demographic term get weights of their own there, tuned on users whose
+whole history is held out.
 """
 
 from __future__ import annotations
