@@ -35,6 +35,12 @@ from pathlib import Path
 from typing import Any, Protocol
 
 import numpy as np
+
+# onnxruntime must be loaded before usearch: with usearch 2.26.2 to 2.26.6 (the latest at the
+# time of writing; 2.26.1 is fine) loading onnxruntime's extension after usearch's crashes the
+# interpreter (SIGSEGV, onnxruntime 1.28 and 1.32 alike). Whoever imports this module first
+# gets a safe order; tests/test_import_order.py checks it in a fresh interpreter.
+import onnxruntime  # noqa: F401
 from usearch.index import Index
 
 from app.artifacts import (
