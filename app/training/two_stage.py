@@ -122,9 +122,10 @@ class TwoStageRecommender(Vocabulary):
             distance_decay=params.neighbour_decay,
             smoothing=params.neighbour_smoothing,
         )
-        self.demographic_items_, self.demographic_weights_ = demographic_lists(
-            data, interactions, params.cold_items, params.cold_l2
+        self.demographic_items_, columns = demographic_columns(
+            data, interactions, popularity, params.cold_items
         )
+        self.demographic_weights_ = demographic_weights(data, columns, params.cold_l2)
         return self
 
     def arrays(self, index: VectorIndex | None = None) -> RetrievalArrays:
@@ -247,19 +248,24 @@ class _Matches:
     keys: np.ndarray
 
 
-def demographic_lists(
-    data: TrainingData, interactions: sp.csr_matrix, n_items: int, l2: float
-) -> tuple[np.ndarray, np.ndarray]:
-    """The ``n_items`` most popular items (sorted indices) and each attribute token's ridge
-    weight for them (float32 [n_tokens, n_items]); none without tokens. Only the kept items'
-    columns are fitted: a cold user is shown popular items, and [n_tokens, n_items] stays
-    small whatever the catalogue."""
+def demographic_columns(
+    data: TrainingData, interactions: sp.csr_matrix, popularity: PopularityModel, n_items: int
+) -> tuple[np.ndarray, sp.csr_matrix]:
+    """The demographic lists' items, the ``n_items`` most popular (sorted indices; none
+    without attribute tokens), and their columns of ``interactions``. Only those columns are
+    fitted: a cold user is shown popular items, and [n_tokens, n_items] stays small whatever
+    the catalogue."""
+    items = np.sort(popularity.top_items(n_items)).astype(np.int64)
     if not data.n_tokens or n_items <= 0:
-        return np.empty(0, dtype=np.int64), np.zeros((data.n_tokens, 0), dtype=np.float32)
-    counts = np.asarray(interactions.sum(axis=0)).ravel()
-    kept = np.sort(np.lexsort((np.arange(len(counts)), -counts))[:n_items]).astype(np.int64)
-    weights = fit_demographic(data.user_tokens, interactions[:, kept].tocsr(), l2)
-    return kept, weights
+        items = np.empty(0, dtype=np.int64)
+    return items, sp.csr_matrix(interactions[:, items])
+
+
+def demographic_weights(data: TrainingData, columns: sp.csr_matrix, l2: float) -> np.ndarray:
+    """Each attribute token's ridge weight for the listed items (float32 [n_tokens, D])."""
+    if not data.n_tokens or not columns.shape[1]:
+        return np.zeros((data.n_tokens, columns.shape[1]), dtype=np.float32)
+    return fit_demographic(data.user_tokens, columns, l2)
 
 
 def token_vectors(data: TrainingData, user_vectors: np.ndarray, l2: float) -> np.ndarray:

@@ -22,10 +22,11 @@ import copy
 import time
 from dataclasses import dataclass, replace
 from itertools import product
+from typing import Any
 
 import numpy as np
 
-from app.retrieval import RetrievalArrays, RetrievalParams, candidate_features, candidates
+from app.retrieval import RetrievalArrays, candidate_features, candidates
 from app.training.metrics import ranking_metrics
 from app.training.popularity import PopularityModel
 from app.training.split import time_split
@@ -34,7 +35,8 @@ from app.training.two_stage import (
     ExactSearch,
     TwoStageParams,
     TwoStageRecommender,
-    demographic_lists,
+    demographic_columns,
+    demographic_weights,
     token_vectors,
 )
 from app.training.types import TrainingData
@@ -113,7 +115,8 @@ def tune_two_stage(
             ndcg = _ndcg(_blended_top(warm, pop_weight, neighbour_weight), targets)
             if ndcg > best_warm + 1e-6:
                 best_warm, w_pop, w_neighbours = ndcg, pop_weight, neighbour_weight
-    cold = _tune_cold(data, model, max_validation_users, np.random.default_rng(seed), pop_ndcg)
+    rng = np.random.default_rng(seed)
+    cold = _tune_cold(data, model, search, max_validation_users, rng, pop_ndcg)
     return TwoStageTuningReport(
         params=replace(
             params,
@@ -143,6 +146,7 @@ class _ColdChoice:
 def _tune_cold(
     data: TrainingData,
     model: TwoStageRecommender,
+    search: ExactSearch,
     max_users: int,
     rng: np.random.Generator,
     warm_popularity_ndcg: float,
@@ -170,39 +174,30 @@ def _tune_cold(
     everything = data.interaction_matrix()  # CSR: each row's distinct items, sorted
     targets = [everything.indices[everything.indptr[u] : everything.indptr[u + 1]] for u in users]
     tokens = data.user_token_lists()
-    arrays = model.arrays(ExactSearch(model.arrays().item_vectors))
     popularity = PopularityModel().fit(fit)
     interactions = fit.interaction_matrix()
     cold_model = copy.copy(model)  # the same arrays but its own token vectors
     cold_model.token_vectors_ = params.w_demo * token_vectors(
         fit,
-        cold_model.history_vectors(fit.histories(params.history_max), arrays.item_vectors),
+        cold_model.history_vectors(fit.histories(params.history_max), model.arrays().item_vectors),
         params.demo_l2,
     )
     empty = np.empty(0, dtype=np.int64)
     popular = popularity.top_items().astype(np.int64)
     popularity_ndcg = _ndcg([popular[:K]] * len(users), targets)
     best = replace(keep, ndcg=-1.0, popularity_ndcg=popularity_ndcg)
-    lists = {l2: demographic_lists(fit, interactions, params.cold_items, l2) for l2 in DEMO_L2_GRID}
-    fitted = {
-        l2: replace(
-            arrays,
-            popularity=popularity.prior(),
-            popular=popular,
-            demographic_items=items,
-            demographic_weights=weights,
-        )
-        for l2, (items, weights) in lists.items()
-    }
-    # The candidates and the embedding term do not depend on λ (the kept items are the most
-    # popular whatever it is): search once per user, recompute only the affinity column.
-    base = [_parts(fitted[DEMO_L2_GRID[0]], cold_model, empty, tokens[u], empty) for u in users]
-    retrieval = params.retrieval
+    items, columns = demographic_columns(fit, interactions, popularity, params.cold_items)
+    # A cold user's query, and so their ANN candidates, do not change with λ; the demographic
+    # candidates (the best of the list for their tokens) and the affinity do.
+    arrays = replace(
+        model.arrays(_RememberedSearch(search)),
+        popularity=popularity.prior(),
+        popular=popular,
+        demographic_items=items,
+    )
     for l2 in DEMO_L2_GRID:
-        parts = [
-            replace(part, features=_cold_features(fitted[l2], retrieval, tokens[u], part.items))
-            for u, part in zip(users, base, strict=True)
-        ]
+        fitted = replace(arrays, demographic_weights=demographic_weights(fit, columns, l2))
+        parts = [_parts(fitted, cold_model, empty, tokens[u], empty) for u in users]
         for pop_weight, demo_weight in product(COLD_POP_WEIGHTS, COLD_DEMO_WEIGHTS):
             ndcg = _ndcg(_blended_top(parts, pop_weight, demo_weight), targets)
             if ndcg > best.ndcg + 1e-6:
@@ -212,11 +207,22 @@ def _tune_cold(
     return best
 
 
-def _cold_features(
-    arrays: RetrievalArrays, retrieval: RetrievalParams, tokens: np.ndarray, items: np.ndarray
-) -> np.ndarray:
-    empty = np.empty(0, dtype=np.int64)
-    return candidate_features(arrays, retrieval, empty, tokens, items).astype(np.float64)
+class _RememberedSearch:
+    """Exact search that answers a query it has seen from memory: the cold tuning asks the
+    same users' queries once per λ."""
+
+    def __init__(self, search: ExactSearch) -> None:
+        self._search = search
+        self._answers: dict[tuple[bytes, int], Any] = {}
+
+    def __len__(self) -> int:
+        return len(self._search)
+
+    def search(self, vectors: Any, count: int = K) -> Any:
+        key = (np.asarray(vectors, dtype=np.float32).tobytes(), count)
+        if key not in self._answers:
+            self._answers[key] = self._search.search(vectors, count)
+        return self._answers[key]
 
 
 def _parts(

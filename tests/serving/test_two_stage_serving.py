@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 import shutil
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import numpy as np
@@ -25,7 +25,7 @@ from app.artifacts import (
     current_version,
 )
 from app.serving.catalogue import load_catalogue
-from app.serving.ranking import load_model
+from app.serving.ranking import ModelLoadError, load_model
 from app.serving.types import RecommendRequest
 from app.settings import Settings
 
@@ -114,6 +114,27 @@ def test_a_model_trained_before_the_demographic_lists_still_serves_cold_users(
     items, scores = model.ranker.rank(np.empty(0, dtype=np.int64), np.array([0, 1]))
     assert len(items) >= K
     assert np.isfinite(scores).all()
+
+
+@pytest.mark.parametrize(
+    ("file", "damage", "reason"),
+    [
+        (DEMOGRAPHIC_WEIGHTS_FILE, lambda weights: weights[:, :-1], "do not fit"),
+        (DEMOGRAPHIC_ITEMS_FILE, lambda items: items + 10**9, "fall outside"),
+    ],
+)
+def test_a_demographic_file_that_does_not_fit_is_refused_at_load(
+    home: Settings,
+    tmp_path: Path,
+    file: str,
+    damage: Callable[[np.ndarray], np.ndarray],
+    reason: str,
+) -> None:
+    broken = tmp_path / "broken"
+    shutil.copytree(model_dir(home), broken)
+    np.save(broken / file, damage(np.load(broken / file)))
+    with pytest.raises(ModelLoadError, match=reason):
+        load_model(broken)
 
 
 def test_personalised_lists_leave_out_the_history_and_filtered_categories(
