@@ -141,7 +141,7 @@ class ProtocolRun:
         home = settings.model_copy(
             update={"home": work / "home", "redis_url": None, "models_dir": None}
         )
-        build(home, train_dir, tuning_budget_seconds=budget)
+        built = build(home, train_dir, tuning_budget_seconds=budget)
         seconds["build"] = time.perf_counter() - started
         started = time.perf_counter()
         answers = served(home, self.users, K)
@@ -163,6 +163,7 @@ class ProtocolRun:
             served_sources=sources,
             methods=methods,
             seconds=seconds,
+            model_params=built.tuning.params.as_dict(),
         )
 
     def baseline_lists(self) -> dict[str, list[list[str]]]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any
 
 MARKDOWN_FILE = "evaluation.md"
 # Smaller groups are listed but left out of the max gap: one or two users are noise.
@@ -40,6 +41,8 @@ class ProtocolResult:
     served_sources: dict[str, int]
     methods: list[MethodScores]
     seconds: dict[str, float]
+    # What the build's tuning chose for the served model (its manifest's hyperparameters).
+    model_params: dict[str, Any] = field(default_factory=dict)
 
     def max_gap(self, method: MethodScores, attribute: str) -> float:
         """Largest NDCG difference between two groups of ``attribute`` with at least
@@ -94,6 +97,11 @@ def _protocol_markdown(result: ProtocolResult) -> list[str]:
         "",
         f"Served answers by source: {sources}. Timings: {timings}.",
         "",
+    ]
+    if result.model_params:
+        settings = ", ".join(f"{k} {_setting(v)}" for k, v in result.model_params.items())
+        lines += [f"Served model's settings: {settings}.", ""]
+    lines += [
         "| method | NDCG@10 | Recall@10 | HR@10 | coverage | long-tail share | reference NDCG@10 |",
         "|---|---|---|---|---|---|---|",
     ]
@@ -125,3 +133,7 @@ def _protocol_markdown(result: ProtocolResult) -> list[str]:
             + " |"
         )
     return [*lines, ""]
+
+
+def _setting(value: Any) -> str:
+    return f"{value:.4g}" if isinstance(value, float) else str(value)

@@ -5,7 +5,7 @@ For a user with history items h (oldest -> newest) and attribute tokens t::
     score(i) = w_ease  * Σ_h a_h · (B + βC)[h, i]      EASE + content neighbours
              + w_trans * Σ_r d_r · T[r, i]             next-item transitions, last items only
              + w_seq   * Σ_q s_q · S[q, i]             next-items regression, last items only
-             + w_demo  * Σ_t W[t, i] / |t|             demographic ridge
+             + w_demo  * Σ_t W[t, i] / |t|             demographic (ridge or token lift)
              + w_pop   * p[i]                          log popularity
 
 ``a``, ``d`` and ``s`` are recency weights ``decay ** age`` (age 0 = newest) normalised to sum 1.
@@ -25,7 +25,7 @@ import scipy.sparse as sp
 
 from app.features.schema import MODEL_HISTORY_ITEMS
 from app.training.content import content_similarity
-from app.training.demographic import fit_demographic
+from app.training.demographic import DemographicModel, fit_token_items
 from app.training.ease import check_dense_size, fit_ease
 from app.training.popularity import PopularityModel
 from app.training.sequential import fit_next_items
@@ -78,7 +78,8 @@ class HybridParams:
     seq_horizon: int = 20
     seq_step: int = 5
     seq_l2: float = 1.0
-    demo_l2: float = 100.0
+    demo_model: DemographicModel = "ridge"
+    demo_strength: float = 100.0  # the ridge's λ, or the lift's shrinkage in pseudo-users
     popularity_half_life_days: float | None = None
     w_ease: float = 1.0
     w_trans: float = 1.0
@@ -152,7 +153,9 @@ class HybridRecommender(Vocabulary):
         self.item_item_ = item_item
         self.sequential_ = fit_sequential(sequences, data.n_items, params)
         self.transitions_ = fit_transition_matrix(sequences, data.n_items, params)
-        self.demographic_ = fit_demographic(data.user_tokens, interactions, params.demo_l2)
+        self.demographic_ = fit_token_items(
+            params.demo_model, params.demo_strength, data.user_tokens, interactions
+        )
         self.popularity_ = popularity.prior()
         self.popular_items_ = popularity.top_items()
         return self

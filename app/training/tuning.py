@@ -8,8 +8,9 @@ computed once for the validation users and the blend search only re-adds dense m
    next-items regression's λ, each candidate judged at its best weight beside EASE.
 2. Cold start: only the demographic part and popularity reach a user without history. Like
    the evaluation's cold test, 10% of the users are drawn and all their interactions hidden
-   from the fit; the demographic λ and the demographic/popularity ratio are chosen on
-   predicting everything those users did.
+   from the fit; the demographic model (ridge or token lift, ``demographic.py``), its
+   strength and the demographic/popularity ratio are chosen on predicting everything those
+   users did.
 3. Warm blend: coordinate search over the weights of content, transitions, the next-items
    regression and the cold-start prior (EASE anchored at 1), on a log grid scaled to each
    part's magnitude, then Optuna (TPE) refining that point (``blend_search``).
@@ -31,7 +32,7 @@ from app.training.blend_search import (
     refine_with_optuna,
 )
 from app.training.content import content_similarity
-from app.training.demographic import fit_demographic
+from app.training.demographic import DemographicModel, fit_token_items
 from app.training.ease import check_dense_size, fit_ease
 from app.training.hybrid import (
     HybridParams,
@@ -49,8 +50,16 @@ from app.training.types import TrainingData
 VALIDATION_SHARE = 0.2
 COLD_VALIDATION_SHARE = 0.1
 K = 10
-COLD_DEMO_SHARES = (0.0, 0.25, 0.5, 0.75, 0.9, 0.97, 1.0)
+# The lift's best shares sit around 0.15-0.4 (log lift against log popularity scaled to
+# [0, 1]), the ridge's higher: the grid is finer where the lift needs it.
+COLD_DEMO_SHARES = (0.0, 0.1, 0.15, 0.2, 0.25, 0.3, 0.4, 0.5, 0.75, 0.9, 0.97, 1.0)
 DEMO_L2_GRID = (3.0, 10.0, 30.0, 100.0)
+# Pseudo-users pulling a token's item shares towards everyone's.
+LIFT_SHRINKAGE_GRID = (3.0, 10.0, 30.0, 100.0)
+DEMOGRAPHIC_CANDIDATES: tuple[tuple[DemographicModel, float], ...] = (
+    *(("ridge", l2) for l2 in DEMO_L2_GRID),
+    *(("lift", shrinkage) for shrinkage in LIFT_SHRINKAGE_GRID),
+)
 # (window, distance decay): adjacent steps only, or a long window where the order of the
 # last ~20 items still counts (better on ml-100k, whose users rate in long sessions).
 TRANSITION_KERNELS = ((5, 0.5), (20, 0.9))
@@ -182,8 +191,8 @@ def tune_hybrid(
 
     # Step 2: cold start on a draw of users whose interactions are all hidden.
     cold = _tune_cold(data, params, rng, deadline, popularity_ndcg)
-    params = replace(params, demo_l2=cold.demo_l2)
-    demographic = fit_demographic(fit_data.user_tokens, interactions, params.demo_l2)
+    params = replace(params, demo_model=cold.model, demo_strength=cold.strength)
+    demographic = fit_token_items(cold.model, cold.strength, fit_data.user_tokens, interactions)
     demo_scores = np.asarray(mean_token_weights(val.tokens, data.n_tokens) @ demographic)
     prior = cold.demo_share * demo_scores + (1 - cold.demo_share) * pop_scores
 
@@ -250,7 +259,8 @@ def _best_variant(
 
 @dataclass(frozen=True)
 class _ColdChoice:
-    demo_l2: float
+    model: DemographicModel
+    strength: float
     demo_share: float
     ndcg: float
     popularity_ndcg: float
@@ -263,10 +273,13 @@ def _tune_cold(
     deadline: float,
     warm_popularity_ndcg: float,
 ) -> _ColdChoice:
-    """Demographic λ and share for users with attributes but no history: fit without a
-    random ``COLD_VALIDATION_SHARE`` of the users, rank everything they interacted with.
-    Without attributes to tune on, popularity alone (share 0) and its warm figure stand."""
-    keep = _ColdChoice(params.demo_l2, 0.0, warm_popularity_ndcg, warm_popularity_ndcg)
+    """Demographic model, strength and share for users with attributes but no history: fit
+    without a random ``COLD_VALIDATION_SHARE`` of the users, rank everything they interacted
+    with. Without attributes to tune on, popularity alone (share 0) and its warm figure
+    stand."""
+    keep = _ColdChoice(
+        params.demo_model, params.demo_strength, 0.0, warm_popularity_ndcg, warm_popularity_ndcg
+    )
     n_cold = int(np.rint(data.n_users * COLD_VALIDATION_SHARE))
     if not data.n_tokens or n_cold < 1 or n_cold >= data.n_users:
         return keep
@@ -283,15 +296,16 @@ def _tune_cold(
     popularity = PopularityModel(params.popularity_half_life_days).fit(fit).prior()
     pop_scores = np.tile(popularity.astype(np.float64), (len(users), 1))
     popularity_ndcg = val.ndcg(pop_scores)
-    best = _ColdChoice(params.demo_l2, 0.0, popularity_ndcg, popularity_ndcg)
+    best = replace(keep, ndcg=popularity_ndcg, popularity_ndcg=popularity_ndcg)
     tokens = mean_token_weights(val.tokens, data.n_tokens)
     interactions = fit.interaction_matrix()
-    for l2 in DEMO_L2_GRID:
-        demo_scores = np.asarray(tokens @ fit_demographic(fit.user_tokens, interactions, l2))
+    for model, strength in DEMOGRAPHIC_CANDIDATES:
+        weights = fit_token_items(model, strength, fit.user_tokens, interactions)
+        demo_scores = np.asarray(tokens @ weights)
         for share in COLD_DEMO_SHARES:
             ndcg = val.ndcg(share * demo_scores + (1 - share) * pop_scores)
             if ndcg > best.ndcg + 1e-6:
-                best = _ColdChoice(l2, share, ndcg, popularity_ndcg)
+                best = _ColdChoice(model, strength, share, ndcg, popularity_ndcg)
         if time.monotonic() > deadline:
             break
     return best

@@ -14,8 +14,10 @@ normalised to 1, ``D``: token vectors (ridge from attribute tokens to users' his
 pre-scaled by ``w_demo``), ``p``: log popularity, ``n(c)``: the candidate's neighbour score
 with the user's recent items (``retrieval.candidate_features``), ``g(c)``: the mean of the
 user's tokens' weights for c in a ridge regression from attribute tokens to the
-``cold_items`` most popular items (``demographic.fit_demographic``, the dense hybrid's
-cold-start term restricted to the items a cold user is ever shown). Candidates come from
+``cold_items`` most popular items (``demographic.fit_demographic``, the dense hybrid's ridge
+cold-start term restricted to the items a cold user is ever shown; not the token lift the
+dense hybrid may choose, because the demographic candidates are the items g ranks highest on
+its own, and a lift without popularity beside it ranks rare items first). Candidates come from
 the ANN index (the first term), the neighbour lists (the neighbour term), the popular list
 (the popularity term) and, for a user without history, the part of that demographic list
 their tokens score highest (``retrieval.demographic_candidates``), so only a few hundred

@@ -54,3 +54,15 @@ def test_the_cold_draw_seed_is_reported_with_the_cold_protocol_only() -> None:
     assert "users drawn with seed 7" in EvaluationReport("shop", [cold], cold_seed=7).to_markdown()
     assert "seed" not in EvaluationReport("shop", [RESULT], cold_seed=7).to_markdown()
     assert json.loads(EvaluationReport("shop", [cold], cold_seed=7).to_json())["cold_seed"] == 7
+
+
+def test_the_served_models_tuned_settings_are_reported() -> None:
+    tuned = dataclasses.replace(
+        RESULT, model_params={"demo_model": "lift", "demo_strength": 10.0, "w_pop": 0.123456}
+    )
+    text = EvaluationReport("shop", [tuned]).to_markdown()
+    assert "Served model's settings: demo_model lift, demo_strength 10, w_pop 0.1235." in text
+    assert json.loads(EvaluationReport("shop", [tuned]).to_json())["results"][0][
+        "model_params"
+    ] == {"demo_model": "lift", "demo_strength": 10.0, "w_pop": 0.123456}
+    assert "settings" not in EvaluationReport("shop", [RESULT]).to_markdown()
