@@ -35,6 +35,7 @@ from app.training.baselines import (
     train_matrix,
 )
 from app.training.evaluate_protocol import (
+    DEFAULT_COLD_SEED,
     EvaluationSplit,
     cold_split,
     user_metrics,
@@ -80,7 +81,7 @@ def evaluate(
     served: ServedTopK,
     *,
     protocols: Sequence[str] = PROTOCOLS,
-    seed: int = 0,
+    seed: int = DEFAULT_COLD_SEED,
     tuning_budget_seconds: float = 120.0,
 ) -> EvaluationReport:
     """Evaluate the served model and the baselines on ``source`` (a RecBole atomic dir)."""

@@ -26,6 +26,12 @@ from app.data.types import EVENT_TYPE, ITEM_ID, TIMESTAMP, USER_ID, VALUE
 
 WARM_TEST_SHARE = 0.2
 COLD_USER_SHARE = 0.1
+# The cold protocol's default draw. 94 users make a draw worth ±0.03 NDCG@10 on ml-100k, so
+# figures only compare with the issue's reference table (issue #3) on a draw like its own:
+# of 500 seeds, 276 is the one whose three baselines come closest to that table (popularity
+# 0.583, segment popularity 0.597, ridge 0.600 against 0.578, 0.602, 0.605), found by
+# ``loadtests/cold_draws.py``, which never builds the served model (docs/quality.md).
+DEFAULT_COLD_SEED = 276
 ATOMIC_INTERACTION_FIELDS = {
     USER_ID: "token",
     ITEM_ID: "token",
@@ -61,7 +67,7 @@ def warm_split(interactions: pd.DataFrame, share: float = WARM_TEST_SHARE) -> Ev
 
 
 def cold_split(
-    interactions: pd.DataFrame, share: float = COLD_USER_SHARE, seed: int = 0
+    interactions: pd.DataFrame, share: float = COLD_USER_SHARE, seed: int = DEFAULT_COLD_SEED
 ) -> EvaluationSplit:
     """Move ``share`` of the users (rounded, at least one), drawn with ``seed``, entirely to
     test; the same data and seed always draw the same users."""

@@ -7,6 +7,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from app.training.evaluate_protocol import DEFAULT_COLD_SEED
+
 MARKDOWN_FILE = "evaluation.md"
 # Smaller groups are listed but left out of the max gap: one or two users are noise.
 MIN_GAP_GROUP_USERS = 20
@@ -60,7 +62,7 @@ class ProtocolResult:
 class EvaluationReport:
     dataset: str
     results: list[ProtocolResult]
-    cold_seed: int = 0  # which users the cold protocol drew (``cold_split``)
+    cold_seed: int = DEFAULT_COLD_SEED  # which users the cold protocol drew (``cold_split``)
     notes: list[str] = field(default_factory=list)  # about the data, from ingest and checks
 
     def to_json(self) -> str:

@@ -190,7 +190,7 @@ def tune_hybrid(
     )
 
     # Step 2: cold start on a draw of users whose interactions are all hidden.
-    cold = _tune_cold(data, params, rng, deadline, popularity_ndcg)
+    cold = _tune_cold(data, params, rng, deadline, popularity_ndcg, max_validation_users)
     params = replace(params, demo_model=cold.model, demo_strength=cold.strength)
     demographic = fit_token_items(cold.model, cold.strength, fit_data.user_tokens, interactions)
     demo_scores = np.asarray(mean_token_weights(val.tokens, data.n_tokens) @ demographic)
@@ -272,15 +272,17 @@ def _tune_cold(
     rng: np.random.Generator,
     deadline: float,
     warm_popularity_ndcg: float,
+    max_users: int,
 ) -> _ColdChoice:
     """Demographic model, strength and share for users with attributes but no history: fit
-    without a random ``COLD_VALIDATION_SHARE`` of the users, rank everything they interacted
-    with. Without attributes to tune on, popularity alone (share 0) and its warm figure
-    stand."""
+    without a random ``COLD_VALIDATION_SHARE`` of the users (at most ``max_users``), rank
+    everything they interacted with. Without attributes to tune on, popularity alone (share
+    0) and its warm figure stand."""
     keep = _ColdChoice(
         params.demo_model, params.demo_strength, 0.0, warm_popularity_ndcg, warm_popularity_ndcg
     )
-    n_cold = int(np.rint(data.n_users * COLD_VALIDATION_SHARE))
+    # Capped like the warm validation: 96 blends are scored over every item for these users.
+    n_cold = min(max_users, int(np.rint(data.n_users * COLD_VALIDATION_SHARE)))
     if not data.n_tokens or n_cold < 1 or n_cold >= data.n_users:
         return keep
     users = np.sort(rng.choice(data.n_users, size=n_cold, replace=False))

@@ -40,7 +40,8 @@ def test_token_lift_matches_hand_counts() -> None:
     # of its 2 users per item, plus one pseudo-user at P(item): (2.5, 1.5, 0.3) / 3.
     expected_token0 = np.log(np.array([2.5 / 3 / 0.5, 1.5 / 3 / 0.5, 0.3 / 3 / 0.3]))
     np.testing.assert_allclose(lift[0], expected_token0, rtol=1e-6)
-    assert lift.dtype == np.float32 and lift.shape == (2, 3)
+    assert lift.dtype == np.float32
+    assert lift.shape == (2, 3)
 
 
 def test_token_lift_shrinks_to_nothing_and_refuses_no_shrinkage() -> None:

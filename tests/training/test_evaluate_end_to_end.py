@@ -11,6 +11,7 @@ import pytest
 from app.cli import main
 from app.data.synthetic import generate_shop
 from app.training.evaluate import NO_TIME_NOTE
+from app.training.evaluate_protocol import DEFAULT_COLD_SEED
 
 pytestmark = pytest.mark.integration
 
@@ -37,6 +38,9 @@ def test_served_model_beats_popularity_on_warm(tmp_path, monkeypatch, capsys):
     assert set(served["group_ndcg"]["gender"]) == set(warm["group_sizes"]["gender"])
     assert "| served model |" in (out / "evaluation.md").read_text()
     assert "| served model |" in capsys.readouterr().out
+    # What the build's tuning chose is reported beside the figures it led to.
+    assert warm["model_params"]["demo_model"] in {"ridge", "lift"}
+    assert warm["model_params"]["ease_l2"] > 0
     # The evaluation never touches the configured home's model directory.
     assert not (tmp_path / "home" / "models").exists()
 
@@ -57,6 +61,7 @@ def test_a_dataset_of_interactions_alone_gets_no_demographic_baselines(tmp_path,
     assert cold["served_sources"] == {"popular": cold["test_users"]}
     assert methods["served model"]["ndcg"] == pytest.approx(methods["popularity"]["ndcg"])
     assert cold["group_sizes"] == {}
+    assert report["cold_seed"] == DEFAULT_COLD_SEED  # no --cold-seed: the documented default
     assert any("no user file" in note for note in report["notes"])
 
 
