@@ -17,6 +17,8 @@ from typing import Literal
 import numpy as np
 import scipy.sparse as sp
 
+DemographicModel = Literal["ridge", "lift"]
+
 
 def fit_demographic(
     user_tokens: sp.csr_matrix, interactions: sp.csr_matrix, l2: float
@@ -41,9 +43,6 @@ def fit_demographic(
     return (coefficients + item_means[np.newaxis, :]).astype(np.float32)
 
 
-DemographicModel = Literal["ridge", "lift"]
-
-
 def fit_token_items(
     model: DemographicModel,
     strength: float,
@@ -53,7 +52,9 @@ def fit_token_items(
     """Token -> item weights of ``model``; ``strength`` is ridge's λ or lift's shrinkage."""
     if model == "lift":
         return fit_token_lift(user_tokens, interactions, strength)
-    return fit_demographic(user_tokens, interactions, strength)
+    if model == "ridge":
+        return fit_demographic(user_tokens, interactions, strength)
+    raise ValueError(f"unknown demographic model {model!r}; expected 'ridge' or 'lift'")
 
 
 def fit_token_lift(

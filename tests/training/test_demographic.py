@@ -4,7 +4,12 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 
-from app.training.demographic import DemographicModel, fit_demographic, fit_token_lift
+from app.training.demographic import (
+    DemographicModel,
+    fit_demographic,
+    fit_token_items,
+    fit_token_lift,
+)
 from app.training.hybrid import HybridParams, HybridRecommender
 from app.training.types import TrainingData
 
@@ -51,6 +56,12 @@ def test_token_lift_shrinks_to_nothing_and_refuses_no_shrinkage() -> None:
     assert fit_token_lift(tokens, interactions, shrinkage=1.0)[0, 0] > 0
     with pytest.raises(ValueError, match="shrinkage"):
         fit_token_lift(tokens, interactions, shrinkage=0.0)
+
+
+def test_an_unknown_demographic_model_is_refused_by_name() -> None:
+    tokens = sp.csr_matrix(np.array([[1.0]]))
+    with pytest.raises(ValueError, match="'softmax'"):
+        fit_token_items("softmax", 1.0, tokens, sp.csr_matrix(np.array([[1.0]])))  # type: ignore[arg-type]
 
 
 @pytest.mark.parametrize("demo_model", ["ridge", "lift"])

@@ -5,6 +5,7 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
+from app.training.demographic import fit_token_items
 from app.training.hybrid import (
     NEGLIGIBLE_WEIGHT,
     HybridParams,
@@ -78,6 +79,14 @@ def test_cold_start_is_tuned_on_users_whose_whole_history_is_hidden(
     model, report = train_hybrid(planted_data, time_budget_seconds=10)
     assert report.cold_ndcg > report.cold_popularity_ndcg + 0.1
     assert report.params.w_demo > 0
+    # The model serves the demographic form and strength tuning chose, fitted on everyone.
+    chosen = fit_token_items(
+        report.params.demo_model,
+        report.params.demo_strength,
+        planted_data.user_tokens,
+        planted_data.interaction_matrix(),
+    )
+    np.testing.assert_allclose(model.matrices().demographic, chosen)
     tokens = [
         np.array([model.tokens_.index("gender=F")]),
         np.array([model.tokens_.index("gender=M")]),
