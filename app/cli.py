@@ -144,7 +144,7 @@ def _evaluate(args: argparse.Namespace, settings: Settings) -> int:
     protocols = PROTOCOLS if args.protocol == "all" else (args.protocol,)
     seed = DEFAULT_COLD_SEED if args.cold_seed is None else args.cold_seed
     try:
-        report = evaluate(settings, args.data, _served_top_k, protocols=protocols, seed=seed)
+        report = evaluate(settings, args.data, served_top_k, protocols=protocols, seed=seed)
     except DataFormatError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -156,7 +156,7 @@ def _evaluate(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
-def _served_top_k(settings: Settings, user_ids: Sequence[str], k: int) -> list[ServedList]:
+def served_top_k(settings: Settings, user_ids: Sequence[str], k: int) -> list[ServedList]:
     """Answer every user through the engine ``/recommend`` uses, cache bypassed."""
     import asyncio
 
