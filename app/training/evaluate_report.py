@@ -101,7 +101,7 @@ def _protocol_markdown(result: ProtocolResult) -> list[str]:
         "",
     ]
     if result.model_params:
-        settings = ", ".join(f"{k} {_setting(v)}" for k, v in result.model_params.items())
+        settings = ", ".join(f"{k} {_setting(v)}" for k, v in _flat(result.model_params))
         lines += [f"Served model's settings: {settings}.", ""]
     lines += [
         "| method | NDCG@10 | Recall@10 | HR@10 | coverage | long-tail share | reference NDCG@10 |",
@@ -135,6 +135,18 @@ def _protocol_markdown(result: ProtocolResult) -> list[str]:
             + " |"
         )
     return [*lines, ""]
+
+
+def _flat(params: dict[str, Any], prefix: str = "") -> list[tuple[str, Any]]:
+    """``(name, value)`` pairs with nested settings (the two-stage model's ``retrieval``)
+    spelled ``retrieval.ann_candidates``."""
+    pairs: list[tuple[str, Any]] = []
+    for key, value in params.items():
+        if isinstance(value, dict):
+            pairs += _flat(value, f"{prefix}{key}.")
+        else:
+            pairs.append((f"{prefix}{key}", value))
+    return pairs
 
 
 def _setting(value: Any) -> str:

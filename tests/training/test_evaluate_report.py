@@ -62,6 +62,9 @@ def test_the_served_models_tuned_settings_are_reported() -> None:
     )
     text = EvaluationReport("shop", [tuned]).to_markdown()
     assert "Served model's settings: demo_model lift, demo_strength 10, w_pop 0.1235." in text
+    nested = dataclasses.replace(RESULT, model_params={"retrieval": {"ann_candidates": 200}})
+    nested_text = EvaluationReport("shop", [nested]).to_markdown()
+    assert "settings: retrieval.ann_candidates 200." in nested_text
     assert json.loads(EvaluationReport("shop", [tuned]).to_json())["results"][0][
         "model_params"
     ] == {"demo_model": "lift", "demo_strength": 10.0, "w_pop": 0.123456}
