@@ -41,6 +41,9 @@ from app.training.evaluate_protocol import (
 from loadtests.server import free_port, recserve_argv, running
 
 SHOWN_MISMATCHES = 5
+# What the evaluation's build overrides (a private home, SQLite, HOME/models): the server must
+# not take them from this process's environment. Every other setting both share.
+EVALUATION_OWNS = ("RECSERVE_REDIS_URL", "RECSERVE_MODELS_DIR")
 HTTP_TIMEOUT_SECONDS = 10.0
 
 
@@ -103,7 +106,7 @@ def _ask_over_http(home: Path, users: Sequence[str]) -> list[list[str]]:
     port = free_port()
     answers = []
     with (
-        running(recserve_argv(port), port, {"RECSERVE_HOME": str(home)}),
+        running(recserve_argv(port), port, {"RECSERVE_HOME": str(home)}, unset=EVALUATION_OWNS),
         httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=HTTP_TIMEOUT_SECONDS) as client,
     ):
         for user in users:

@@ -30,16 +30,19 @@ def running(
     env: Mapping[str, str] | None = None,
     timeout: float = 60.0,
     stderr_path: Path | None = None,
+    unset: Iterable[str] = (),
 ) -> Iterator[subprocess.Popen[bytes]]:
-    """Run ``argv`` until the block ends; ``/healthz`` or ``/docs`` must answer first.
+    """Run ``argv`` until the block ends; ``/healthz`` or ``/docs`` must answer first. The
+    server gets this process's environment with ``env`` on top and ``unset`` removed.
 
     The server's stderr (its logs) goes to ``stderr_path`` or a temporary file, not a pipe:
     nobody reads a pipe while the server runs, and a full one would block the server.
     """
+    dropped = set(unset)
     with tempfile.TemporaryFile() if stderr_path is None else stderr_path.open("w+b") as stderr:
         proc = subprocess.Popen(
             list(argv),
-            env={**os.environ, **(env or {})},
+            env={k: v for k, v in {**os.environ, **(env or {})}.items() if k not in dropped},
             stdout=subprocess.DEVNULL,
             stderr=stderr,
         )

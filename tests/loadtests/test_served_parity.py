@@ -15,9 +15,12 @@ pytestmark = pytest.mark.integration
 
 @pytest.mark.parametrize("protocol", ["warm", "cold"])
 def test_every_test_user_gets_over_http_the_list_the_evaluation_scored(
-    tmp_path: Path, protocol: str
+    tmp_path: Path, protocol: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     source = generate_shop(tmp_path, n_users=120, n_items=80, n_events=3000, seed=7)
+    # The evaluation builds on SQLite whatever is configured; the server it starts must too,
+    # or it would read an empty Redis store and answer everyone from popularity.
+    monkeypatch.setenv("RECSERVE_REDIS_URL", "redis://127.0.0.1:6379/15")
 
     report = run(source, protocol, cold_seed=3, tuning_budget_seconds=2)
 
