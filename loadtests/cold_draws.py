@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import tempfile
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -25,9 +24,8 @@ from pathlib import Path
 import numpy as np
 
 from app.cli import non_negative_int
-from app.data.ingest import ingest, load_dataset
 from app.data.types import DataFormatError, Dataset
-from app.training.evaluate import ML100K_REFERENCE, K, ProtocolRun
+from app.training.evaluate import ML100K_REFERENCE, K, ProtocolRun, ingested_copy
 from app.training.evaluate_protocol import cold_split, user_metrics
 
 BASELINES = ("popularity", "segment popularity", "demographic ridge λ=100")
@@ -69,10 +67,8 @@ def cold_baselines(dataset: Dataset, name: str, seed: int) -> tuple[int, dict[st
 
 def scan(source: Path, seeds: Sequence[int]) -> list[Draw]:
     target = reference()
-    with tempfile.TemporaryDirectory(prefix="cold-draws-") as scratch:
-        # Ingested as evaluate ingests, so the interactions (and user order) are the same.
-        ingest(source, Path(scratch) / "full")
-        dataset = load_dataset(Path(scratch) / "full")
+    with ingested_copy(source, "the scan") as copy:
+        dataset = copy.dataset
     draws = []
     for seed in seeds:
         test_users, ndcg = cold_baselines(dataset, source.name, seed)

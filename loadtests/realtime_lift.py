@@ -22,7 +22,6 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import tempfile
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -33,13 +32,12 @@ import pandas as pd
 from fastapi.testclient import TestClient
 
 from app.api.main import create_app
-from app.data.ingest import ingest, load_dataset
 from app.data.types import EVENT_TYPE, ITEM_ID, TIMESTAMP, USER_ID, VALUE, DataFormatError
 from app.events.schemas import EARLIEST_TIMESTAMP
 from app.events.types import EventType
 from app.serving.profile_updates import NOT_HISTORY
 from app.settings import CacheSettings, Settings
-from app.training.evaluate import _write_train_dataset
+from app.training.evaluate import _write_train_dataset, ingested_copy
 from app.training.evaluate_protocol import EvaluationSplit, user_metrics, warm_split
 from app.training.pipeline import build
 from loadtests.latency import percentiles
@@ -103,14 +101,10 @@ def run(
     source: Path, *, max_users: int | None = None, tuning_budget_seconds: float = 120.0
 ) -> dict[str, Any]:
     """The whole benchmark on the RecBole atomic dataset ``source``; the report as a dict."""
-    if not source.is_dir():
-        raise DataFormatError(f"{source}: the benchmark needs a RecBole atomic dataset directory")
     seconds: dict[str, float] = {}
-    with tempfile.TemporaryDirectory(prefix="recserve-lift-") as scratch:
-        work = Path(scratch)
-        started = time.perf_counter()
-        ingest(source, work / "full")
-        interactions = load_dataset(work / "full").interactions
+    started = time.perf_counter()
+    with ingested_copy(source, "the benchmark") as copy:
+        work, interactions = copy.work, copy.dataset.interactions
         split = warm_split(interactions)
         _write_train_dataset(split, source, work / "source" / source.name)
         settings = build_train_home(source, work, tuning_budget_seconds)

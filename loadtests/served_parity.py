@@ -18,7 +18,6 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import tempfile
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -27,10 +26,9 @@ from typing import Any
 import httpx
 
 from app.cli import non_negative_int, served_top_k
-from app.data.ingest import ingest, load_dataset
 from app.data.types import DataFormatError
 from app.settings import Settings
-from app.training.evaluate import SERVED, K, ProtocolRun, ServedList
+from app.training.evaluate import SERVED, K, ProtocolRun, ServedList, ingested_copy
 from app.training.evaluate_protocol import (
     DEFAULT_COLD_SEED,
     EvaluationSplit,
@@ -55,14 +53,10 @@ def run(
     tuning_budget_seconds: float = 120.0,
 ) -> dict[str, Any]:
     """The whole check on the RecBole atomic dataset ``source``; the report as a dict."""
-    if not source.is_dir():
-        raise DataFormatError(f"{source}: the check needs a RecBole atomic dataset directory")
     seconds: dict[str, float] = {}
-    with tempfile.TemporaryDirectory(prefix="recserve-parity-") as scratch:
-        work = Path(scratch)
-        started = time.perf_counter()
-        ingest(source, work / "full")
-        dataset = load_dataset(work / "full")
+    started = time.perf_counter()
+    with ingested_copy(source, "the parity check") as copy:
+        work, dataset = copy.work, copy.dataset
         split = _split(protocol, dataset.interactions, cold_seed)
         evaluation = ProtocolRun(protocol, dataset, split, source.name)
         scored: list[ServedList] = []

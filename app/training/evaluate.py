@@ -12,7 +12,8 @@ import math
 import shutil
 import tempfile
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -88,12 +89,8 @@ def evaluate(
     unknown = [p for p in protocols if p not in PROTOCOLS]
     if unknown:
         raise ValueError(f"unknown protocol(s) {unknown}; expected some of {PROTOCOLS}")
-    if not source.is_dir():
-        raise DataFormatError(f"{source}: evaluate needs a RecBole atomic dataset directory")
-    with tempfile.TemporaryDirectory(prefix="recserve-evaluate-") as scratch:
-        work = Path(scratch)
-        notes = list(ingest(source, work / "full").notes)
-        dataset = load_dataset(work / "full")
+    with ingested_copy(source, "evaluate") as copy:
+        work, dataset, notes = copy.work, copy.dataset, list(copy.notes)
         if "warm" in protocols and dataset.interactions[TIMESTAMP].nunique() <= 1:
             notes.append(NO_TIME_NOTE)
         results = []
@@ -108,6 +105,30 @@ def evaluate(
                 run.execute(settings, source, work / protocol, served, tuning_budget_seconds)
             )
     return EvaluationReport(dataset=source.name, results=results, cold_seed=seed, notes=notes)
+
+
+@dataclass(frozen=True)
+class IngestedCopy:
+    """``source`` ingested into ``work / "full"``: its dataset and ingestion's notes."""
+
+    work: Path
+    dataset: Dataset
+    notes: tuple[str, ...]
+
+
+@contextmanager
+def ingested_copy(source: Path, tool: str) -> Iterator[IngestedCopy]:
+    """Ingest ``source`` into a scratch directory that lives for the block, as every protocol
+    run reads it (the same interactions in the same user order); a ``DataFormatError`` when
+    ``source`` is missing or, naming ``tool``, not a directory."""
+    if not source.exists():
+        raise DataFormatError(f"{source}: no such file or directory")
+    if not source.is_dir():
+        raise DataFormatError(f"{source}: {tool} needs a RecBole atomic dataset directory")
+    with tempfile.TemporaryDirectory(prefix="recserve-") as scratch:
+        work = Path(scratch)
+        report = ingest(source, work / "full")
+        yield IngestedCopy(work, load_dataset(work / "full"), tuple(report.notes))
 
 
 class ProtocolRun:
