@@ -29,13 +29,7 @@ from app.cli import non_negative_int, served_top_k
 from app.data.types import DataFormatError
 from app.settings import Settings
 from app.training.evaluate import SERVED, K, ProtocolRun, ServedList, ingested_copy
-from app.training.evaluate_protocol import (
-    DEFAULT_COLD_SEED,
-    EvaluationSplit,
-    cold_split,
-    user_metrics,
-    warm_split,
-)
+from app.training.evaluate_protocol import DEFAULT_COLD_SEED, protocol_split, user_metrics
 from loadtests.server import free_port, recserve_argv, running
 
 SHOWN_MISMATCHES = 5
@@ -57,7 +51,7 @@ def run(
     started = time.perf_counter()
     with ingested_copy(source, "the parity check") as copy:
         work, dataset = copy.work, copy.dataset
-        split = _split(protocol, dataset.interactions, cold_seed)
+        split = protocol_split(protocol, dataset.interactions, cold_seed)
         evaluation = ProtocolRun(protocol, dataset, split, source.name)
         scored: list[ServedList] = []
 
@@ -88,12 +82,6 @@ def run(
         "ndcg_http": float(user_metrics(answered, evaluation.relevant, K).ndcg.mean()),
         "seconds": {step: round(value, 1) for step, value in seconds.items()},
     }
-
-
-def _split(protocol: str, interactions: Any, cold_seed: int) -> EvaluationSplit:
-    if protocol == "warm":
-        return warm_split(interactions)
-    return cold_split(interactions, seed=cold_seed)
 
 
 def _ask_over_http(home: Path, users: Sequence[str]) -> list[list[str]]:

@@ -38,9 +38,8 @@ from app.training.baselines import (
 from app.training.evaluate_protocol import (
     DEFAULT_COLD_SEED,
     EvaluationSplit,
-    cold_split,
+    protocol_split,
     user_metrics,
-    warm_split,
     write_atomic_interactions,
 )
 from app.training.evaluate_report import EvaluationReport, MethodScores, ProtocolResult
@@ -95,11 +94,7 @@ def evaluate(
             notes.append(NO_TIME_NOTE)
         results = []
         for protocol in protocols:
-            split = (
-                warm_split(dataset.interactions)
-                if protocol == "warm"
-                else cold_split(dataset.interactions, seed=seed)
-            )
+            split = protocol_split(protocol, dataset.interactions, seed)
             run = ProtocolRun(protocol, dataset, split, source.name)
             results.append(
                 run.execute(settings, source, work / protocol, served, tuning_budget_seconds)

@@ -80,6 +80,17 @@ def cold_split(
     return _split(interactions[~is_test], interactions[is_test])
 
 
+def protocol_split(
+    protocol: str, interactions: pd.DataFrame, cold_seed: int = DEFAULT_COLD_SEED
+) -> EvaluationSplit:
+    """The split of ``protocol``: ``warm`` (``warm_split``) or ``cold`` (``cold_split``)."""
+    if protocol == "warm":
+        return warm_split(interactions)
+    if protocol == "cold":
+        return cold_split(interactions, seed=cold_seed)
+    raise ValueError(f"unknown protocol {protocol!r}; expected 'warm' or 'cold'")
+
+
 def _split(train: pd.DataFrame, test: pd.DataFrame) -> EvaluationSplit:
     seen = set(zip(train[USER_ID].astype(str), train[ITEM_ID].astype(str), strict=True))
     relevant: dict[str, set[str]] = {}

@@ -257,8 +257,9 @@ def demographic_columns(
     without attribute tokens), and their columns of ``interactions``. Only those columns are
     fitted: a cold user is shown popular items, and [n_tokens, n_items] stays small whatever
     the catalogue."""
-    items = np.sort(popularity.top_items(n_items)).astype(np.int64)
-    if not data.n_tokens or n_items <= 0:
+    if data.n_tokens and n_items > 0:
+        items = np.sort(popularity.top_items(n_items)).astype(np.int64)
+    else:
         items = np.empty(0, dtype=np.int64)
     return items, sp.csr_matrix(interactions[:, items])
 

@@ -95,3 +95,10 @@ def test_a_bad_cold_seed_is_refused_naming_the_option(tmp_path, capsys, seed):
         main(["--home", str(tmp_path), "evaluate", "--data", str(tmp_path), "--cold-seed", seed])
     assert exit_info.value.code == 2
     assert "argument --cold-seed" in capsys.readouterr().err
+
+
+def test_the_cold_seed_help_names_the_default_the_evaluation_uses(capsys):
+    with pytest.raises(SystemExit):
+        main(["evaluate", "--help"])
+    help_text = " ".join(capsys.readouterr().out.split())  # however argparse wrapped it
+    assert f"default {DEFAULT_COLD_SEED}" in help_text

@@ -10,7 +10,9 @@ import pytest
 
 from app.data.ingest import ingest, load_dataset
 from app.training.evaluate_protocol import (
+    DEFAULT_COLD_SEED,
     cold_split,
+    protocol_split,
     user_metrics,
     warm_split,
     write_atomic_interactions,
@@ -63,6 +65,17 @@ def test_cold_split_moves_a_tenth_of_users_deterministically():
     assert not cold & set(first.train["user_id"])
     assert all(len(first.relevant[u]) == 3 for u in cold)
     assert set(cold_split(frame, seed=4).relevant) != cold
+
+
+def test_protocol_split_is_the_named_split_and_refuses_others():
+    rows = [(f"u{u:02d}", f"i{(u + k) % 7}", k) for u in range(40) for k in range(5)]
+    frame = interactions(rows)
+    assert protocol_split("warm", frame).relevant == warm_split(frame).relevant
+    assert protocol_split("cold", frame, 3).relevant == cold_split(frame, seed=3).relevant
+    default = cold_split(frame, seed=DEFAULT_COLD_SEED).relevant
+    assert protocol_split("cold", frame).relevant == default
+    with pytest.raises(ValueError, match="'hot'"):
+        protocol_split("hot", frame)
 
 
 def test_ndcg_recall_and_hit_against_hand_computed_values():
