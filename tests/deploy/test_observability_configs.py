@@ -60,7 +60,7 @@ def test_alert_rules_use_only_exported_series_and_name_a_runbook_section() -> No
             assert f"### {anchor}" in operations.replace("`", ""), anchor
 
 
-def test_the_issues_alerts_exist() -> None:
+def test_the_runbook_alerts_exist() -> None:
     alerts = {rule["alert"] for rule in rules() if "alert" in rule}
     assert {
         "RecommendLatencyBudgetFastBurn",
