@@ -7,8 +7,8 @@ lock/unlock pair) or a Redis round trip, plus the fixed Python cost of a read, p
 With ``ReadCoalescer.get`` the first request of a pass yields once, so that the requests
 already queued behind it in that pass join its batch, then makes one batched read (``fetch``)
 for all of them and carries on; the others resume one pass later with their answers. The
-answers are as fresh as separate reads': the requests of one batch were in flight together, so no order
-between them and a concurrent write was promised.
+answers are as fresh as separate reads': the requests of one batch were in flight together,
+so no order between them and a concurrent write was promised.
 
 Waiting a pass costs a lone request ~50 µs of CPU (a loop iteration and its ``epoll_wait``),
 which at a light load buys nothing. So after ``LONE_READS_BEFORE_SKIPPING`` reads in a row that
