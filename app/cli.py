@@ -24,6 +24,15 @@ if TYPE_CHECKING:
     from app.training.evaluate import ServedList
 
 
+DESCRIPTION = (
+    "A recommendation service. Build a model from interaction data (RecBole atomic files), "
+    "measure it offline, and serve recommendations, similar items and content blocks over "
+    "HTTP; data, features and models live in the --home directory. Try it with 'recserve "
+    "demo'; with your own data, 'recserve build --data DIR' then 'recserve serve'. "
+    "'recserve COMMAND --help' describes each command."
+)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
@@ -48,7 +57,7 @@ def non_negative_int(text: str) -> int:
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="recserve", description=__doc__)
+    parser = argparse.ArgumentParser(prog="recserve", description=DESCRIPTION)
     parser.add_argument(
         "--home",
         type=Path,
@@ -84,7 +93,7 @@ def _parser() -> argparse.ArgumentParser:
         type=non_negative_int,
         default=None,
         help="seed of the cold protocol's user draw (default 276: the draw whose baselines "
-        "come closest to issue #3's reference table on ml-100k)",
+        "come closest to the figures a peer library publishes for ml-100k)",
     )
     evaluate.set_defaults(handler=_evaluate)
 

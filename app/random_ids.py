@@ -3,9 +3,9 @@ of OS randomness.
 
 Every answer needs fresh ids. Asking the OS for them one by one (``os.urandom``, ``uuid4``)
 is one ``getrandom`` system call each: the two of an answer cost 11-16 µs more than ids cut
-from this buffer, measured between the engine's answers (docs/benchmarks.md); one 4 KiB read
-serves about a hundred answers. The bytes are the OS's and each is handed out once, so the
-ids are exactly as unpredictable as before. A forked child drops the buffer it inherited, so
+from this buffer, measured between the engine's answers (``loadtests.engine_loop``); one 4 KiB
+read serves about a hundred answers. The bytes are the OS's and each is handed out once, so the
+ids are as unpredictable as ``os.urandom``'s. A forked child drops the buffer it inherited, so
 parent and child never share ids.
 """
 

@@ -17,9 +17,9 @@ of users that the warm-up requested before.
 ``--redis-home`` measures both online stores in one run: ``HOME`` on SQLite with the cache off,
 then ``REDIS_HOME`` (built with ``--redis-url`` from the same data) on Redis with the cache off
 and on, each full pipeline's open loop at half its own maximum, then the ceiling. After each
-round the bench checks issue #7's targets (full pipeline >= 0.3x the ceiling, cache hit >= 0.6x,
-each full pipeline's open-loop p99 <= 10 ms, no errors; set for ml-100k and 2 workers) and
-prints which are met.
+round the bench checks the service's throughput targets (full pipeline >= 0.3x the ceiling,
+cache hit >= 0.6x, each full pipeline's open-loop p99 <= 10 ms, no errors; set for ml-100k and
+2 workers) and prints which are met.
 
 With ``--url`` it starts no recserve: it loads the server already running there (a container,
 a server started with other settings, another host) with the cache-off stream drawn from
@@ -269,13 +269,13 @@ def run(args: argparse.Namespace) -> Phases:
     return phases
 
 
-# Issue #7's targets: (phase name prefix, closed-loop ratio to the ceiling at least).
+# Throughput targets: (phase name prefix, closed-loop ratio to the ceiling at least).
 RATIO_TARGETS = (("full pipeline", 0.3), ("cache hit", 0.6))
 OPEN_P99_TARGET_MS = 10.0  # for each full pipeline's open loop, with zero errors
 
 
 def check_targets(phases: Phases) -> list[dict[str, Any]]:
-    """Each of issue #7's targets that applies to a phase of this round, met or not."""
+    """Each throughput target that applies to a phase of this round, met or not."""
     checks = []
     for name, phase in phases.items():
         for prefix, floor in RATIO_TARGETS:

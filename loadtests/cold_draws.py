@@ -9,7 +9,8 @@ For each seed in ``0 .. --seeds - 1`` the users are drawn by ``cold_split`` exac
 demographic ridge are scored by the evaluation's own code, so a seed's row equals that run's
 baseline figures. The served model is never built: choosing draws by these figures stays blind
 to it. Prints the distribution of each baseline and the seeds whose three baselines are all
-within ``--tolerance`` of the issue's reference (``ML100K_REFERENCE``), closest first.
+within ``--tolerance`` of the baselines a peer library publishes for ml-100k
+(``ML100K_REFERENCE``), closest first.
 """
 
 from __future__ import annotations

@@ -67,7 +67,7 @@ async def measure(
             started = time.process_time()
             for group in groups:
                 answers = (
-                    [await engine.recommend(group[0])]  # no task: as measured before batching
+                    [await engine.recommend(group[0])]  # no task: a lone request
                     if concurrency == 1
                     else await asyncio.gather(*map(engine.recommend, group))
                 )

@@ -1,5 +1,5 @@
 """Does ``/recommend`` over HTTP answer every test user with the list ``recserve evaluate``
-scored? (issue #3's parity check)
+scored? (offline/served parity)
 
 ```bash
 python -m loadtests.served_parity --data ../shared/data/ml-100k [--protocol warm|cold]

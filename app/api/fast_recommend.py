@@ -3,8 +3,8 @@
 FastAPI matches the path against every included router and then solves the route's
 parameters and dependencies afresh on each request, inspecting every annotation again; its
 own middleware stack wraps every request in six layers (error page, telemetry, body limits),
-each with its own ``send`` wrapper. For ``GET /recommend`` that was most of the server's CPU
-per request besides the engine (docs/benchmarks.md, "where the time goes").
+each with its own ``send`` wrapper. For ``GET /recommend`` that is most of the server's CPU
+per request besides the engine (a py-spy profile of a worker under ``loadtests.bench``).
 ``RecserveAPI`` answers a well-formed, authorised ``GET /recommend`` before any of that: it
 validates the query with the route's own model (``RecommendQuery``), checks the key with the
 app's authenticator as the route's dependency does, and calls the route's endpoint inside the

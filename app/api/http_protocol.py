@@ -9,9 +9,9 @@ event loop's current iteration, whichever comes first, so head and body leave to
 At most one write is ever held, so a streamed response is never buffered beyond one chunk and
 flow control still sees every byte once the next chunk comes.
 
-Measured on the trivial ceiling endpoint (2 workers, closed loop, medians of three alternated
-pairs): 19.7k -> 21.6k requests/s; on recserve's full pipeline 256 -> 250 µs of CPU per answer
-(docs/benchmarks.md, session 11).
+Measured with ``loadtests.bench``, runs with and without it alternated: on the trivial ceiling
+endpoint (2 workers, closed loop) 19.7k -> 21.6k requests/s; on recserve's full pipeline
+256 -> 250 µs of CPU per answer.
 """
 
 from __future__ import annotations

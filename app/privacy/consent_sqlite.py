@@ -8,8 +8,8 @@ at once. Each worker keeps the records it read (an LRU) for as long as SQLite's
 ``PRAGMA data_version`` on its read connection stays the same: that number changes whenever
 any other connection (another worker's, or this store's own writer) commits to the file, so a
 consent change anywhere empties every worker's copy before its next read, at the price of a
-pragma (4 µs alone; in a request, with its read transaction's three system calls, nearer 40 µs,
-see docs/benchmarks.md) instead of a query (~20 µs alone) per request.
+pragma (4 µs alone; in a request, with its read transaction's three system calls, nearer 40 µs
+in ``loadtests.engine_loop``) instead of a query (~20 µs alone) per request.
 """
 
 from __future__ import annotations

@@ -1,14 +1,14 @@
 """One store read for every request that asks during the same event-loop pass.
 
 Under load a worker's event loop wakes with several requests ready at once (uvicorn starts a
-task per request; they run one after another in the same pass). Each used to make its own
-consent and online-feature read: a SQLite read transaction (an ``fstat`` and a lock/unlock
-pair) or a Redis round trip, plus the fixed Python cost of a read, per user.
+task per request; they run one after another in the same pass). Read one by one, each would
+make its own consent and online-feature read: a SQLite read transaction (an ``fstat`` and a
+lock/unlock pair) or a Redis round trip, plus the fixed Python cost of a read, per user.
 With ``ReadCoalescer.get`` the first request of a pass yields once, so that the requests
 already queued behind it in that pass join its batch, then makes one batched read (``fetch``)
 for all of them and carries on; the others resume one pass later with their answers. The
-answers are as fresh as before: the requests of one batch were in flight together, so no order
-between them and a concurrent write was promised.
+answers are as fresh as separate reads': the requests of one batch were in flight together,
+so no order between them and a concurrent write was promised.
 
 Waiting a pass costs a lone request ~50 µs of CPU (a loop iteration and its ``epoll_wait``),
 which at a light load buys nothing. So after ``LONE_READS_BEFORE_SKIPPING`` reads in a row that

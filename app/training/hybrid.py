@@ -35,9 +35,9 @@ from app.training.types import TrainingData, Vocabulary
 # A recency weight below this fraction of the newest item's is not worth reading a matrix row
 # for: with decay 0.95 the 59 newest items carry 95% of the weight, so a 500-item history costs
 # 59 gathered rows of the item-item matrix instead of 500 (memory traffic is most of the cost
-# of a score, see docs/benchmarks.md). Measured on ml-100k (warm split, decay 0.95): cutting at
-# 5% instead of 1% (90 rows) moved warm NDCG@10 from 0.2732 to 0.2730, left the real-time lift
-# at 1.54x, and took 9% off the engine's CPU per answer (session 11).
+# of a score). Cutting at 5% rather than 1% (90 rows) takes about a tenth off the engine's CPU
+# per answer for a change in offline quality and real-time lift far below the noise between
+# draws (``recserve evaluate``, ``loadtests.realtime_lift``).
 NEGLIGIBLE_WEIGHT = 5e-2
 
 
@@ -58,9 +58,8 @@ class HybridParams:
     ``history_decay`` weighs the history for both the EASE + content term and the next-items
     regression (which also trains with it), so the two read the same rows with the same
     weights and the graph folds their matrices into one: a third fewer rows gathered per
-    request than with a decay each (docs/benchmarks.md, session 8). On ml-100k one shared 0.95
-    scored like separate ones on validation (warm NDCG@10 0.2740 against 0.2746 with EASE at
-    0.9) and better on test (0.2732 against 0.2722). ``seq_last`` is the regression's training
+    request than with a decay each; on validation one shared decay scores like separate ones.
+    ``seq_last`` is the regression's training
     context; serving reads the history term's window (``history_items``), the newest 59 of them
     at the default decay (a decay of 0.971 or more would widen it beyond the 100 trained on).
     """

@@ -60,7 +60,7 @@ def test_alert_rules_use_only_exported_series_and_name_a_runbook_section() -> No
             assert f"### {anchor}" in operations.replace("`", ""), anchor
 
 
-def test_the_issues_alerts_exist() -> None:
+def test_the_runbook_alerts_exist() -> None:
     alerts = {rule["alert"] for rule in rules() if "alert" in rule}
     assert {
         "RecommendLatencyBudgetFastBurn",
@@ -138,7 +138,7 @@ def test_dashboard_queries_exported_series_on_the_provisioned_datasource() -> No
             assert target["datasource"]["uid"] == uid
             assert not unknown_series(target["expr"]), (panel["title"], target["expr"])
     text = json.dumps(dashboard())
-    # What the issue asks the dashboard to show.
+    # What an operator needs the dashboard to show.
     for series in (
         "recserve_api_request_seconds_bucket",
         "recserve_cache_lookups_total",

@@ -1,6 +1,6 @@
 """Redis (Feast online store and shared cache tier) dies, or hangs, under a running server.
 
-The issue's acceptance test: answers stay 200 and fast while Redis is down, /readyz and
+What must hold: answers stay 200 and fast while Redis is down, /readyz and
 /metrics say what is wrong, and personalised answers return without restarting the API.
 """
 

@@ -173,7 +173,7 @@ def _targets_round(full: float, p99: float, hit: float, errors: int = 0) -> dict
         (_targets_round(0.5, 3.0, 0.59), [True, True, False]),
     ],
 )
-def test_targets_are_the_issues_limits(phases: dict[str, Any], verdicts: list[bool]) -> None:
+def test_targets_are_the_throughput_limits(phases: dict[str, Any], verdicts: list[bool]) -> None:
     checks = check_targets(phases)
     assert [check["phase"] for check in checks] == list(phases)[:3]
     assert [check["met"] for check in checks] == verdicts
