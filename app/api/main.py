@@ -36,8 +36,7 @@ from app.api.routers import (
     webhooks,
 )
 from app.api.state import Services
-from app.privacy.erasure import UserDataService
-from app.serving.bootstrap import (
+from app.bootstrap import (
     build_content_blocks,
     build_engine,
     build_event_ingest,
@@ -45,8 +44,9 @@ from app.serving.bootstrap import (
     close_engine,
     user_pseudonyms,
 )
-from app.serving.lag_monitor import watch_event_log_lag
-from app.serving.model_reload import ModelReloader
+from app.privacy.erasure import UserDataService
+from app.serving.realtime.lag_monitor import watch_event_log_lag
+from app.serving.recommend.model_reload import ModelReloader
 from app.settings import Settings
 from app.webhooks.runtime import start_webhooks
 

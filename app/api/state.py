@@ -5,12 +5,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from app.privacy.erasure import UserDataService
-from app.serving.content_blocks import ContentBlocks
-from app.serving.engine import RecommendationEngine
-from app.serving.event_ingest import EventIngestor
-from app.serving.experiments import ExperimentService
-from app.serving.model_reload import ModelReloader
-from app.serving.strategies import StrategyRecommender
+from app.serving.experiments.service import ExperimentService
+from app.serving.experiments.strategies import StrategyRecommender
+from app.serving.realtime.event_ingest import EventIngestor
+from app.serving.recommend.engine import RecommendationEngine
+from app.serving.recommend.model_reload import ModelReloader
+from app.serving.surfaces.content_blocks import ContentBlocks
 from app.settings import Settings
 from app.webhooks.runtime import Webhooks
 

@@ -27,7 +27,7 @@ from app.features.schema import (
     UserFeatures,
 )
 from app.features.store import open_store
-from app.memo import SizedLRU
+from app.infra.memo import SizedLRU
 from app.settings import Settings
 
 if TYPE_CHECKING:

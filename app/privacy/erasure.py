@@ -40,10 +40,10 @@ from app.privacy.consent import ConsentUnavailable
 from app.privacy.offline import erase_from_tables, rows_of_user
 from app.privacy.service import ConsentService
 from app.privacy.tombstones import ErasureList
-from app.serving.cache import TieredCache
-from app.serving.engine import RecommendationEngine
-from app.serving.event_ingest import EventIngestor
-from app.serving.experiments import ExperimentService
+from app.serving.cache.tiered import TieredCache
+from app.serving.experiments.service import ExperimentService
+from app.serving.realtime.event_ingest import EventIngestor
+from app.serving.recommend.engine import RecommendationEngine
 from app.settings import Settings
 from app.webhooks.outbox import Outbox
 from app.webhooks.types import OutboxUnavailable

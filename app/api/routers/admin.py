@@ -9,7 +9,7 @@ from pydantic import BaseModel, Field
 
 from app.api.deps import ServicesDep
 from app.api.responses import json_response
-from app.serving.model_reload import ModelRefused
+from app.serving.recommend.model_reload import ModelRefused
 
 router = APIRouter(prefix="/admin", tags=["admin"])
 

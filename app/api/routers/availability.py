@@ -9,9 +9,9 @@ from fastapi import APIRouter, HTTPException, Path, Response
 from app.api.content_schemas import AvailabilityBody, AvailabilityResponse
 from app.api.deps import ServicesDep
 from app.api.responses import json_response
-from app.serving.availability import AvailabilityStoreError
-from app.serving.catalogue import Availability
-from app.serving.rules import ItemRules, ItemState
+from app.serving.catalogue.availability import AvailabilityStoreError
+from app.serving.catalogue.items import Availability
+from app.serving.catalogue.rules import ItemRules, ItemState
 
 router = APIRouter(prefix="/items", tags=["catalogue"])
 

@@ -21,7 +21,7 @@ from app.api.deps import ServicesDep
 from app.api.responses import json_response
 from app.api.schemas import USER_ID_FIELD
 from app.api.state import Services
-from app.serving.content_blocks import UnknownSlotError
+from app.serving.surfaces.content_blocks import UnknownSlotError
 
 router = APIRouter(tags=["content blocks"])
 

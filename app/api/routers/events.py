@@ -8,7 +8,7 @@ from app.api.deps import ServicesDep
 from app.events.schemas import MAX_BATCH_EVENTS, EventBatchIn, EventBatchOut
 from app.events.types import EventLogUnavailable
 from app.privacy.consent import ConsentUnavailable
-from app.serving.cart import cart_recommendations
+from app.serving.surfaces.cart import cart_recommendations
 
 router = APIRouter(tags=["events"])
 

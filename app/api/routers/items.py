@@ -9,7 +9,7 @@ from fastapi import APIRouter, HTTPException, Path, Query, Response
 from app.api.deps import ServicesDep
 from app.api.responses import json_response
 from app.api.schemas import SimilarItemsResponse
-from app.serving.similar import NoNeighbourIndexError, UnknownItemError, similar_items
+from app.serving.surfaces.similar import NoNeighbourIndexError, UnknownItemError, similar_items
 
 router = APIRouter(prefix="/items", tags=["items"])
 

@@ -11,8 +11,8 @@ from app.api.deps import ServicesDep
 from app.api.responses import json_response
 from app.api.schemas import RecommendBody, RecommendQuery, RecommendResponse
 from app.api.state import Services
-from app.serving.experiments import ExperimentTag
-from app.serving.explain import Explanations, explain_recommendation
+from app.serving.experiments.service import ExperimentTag
+from app.serving.surfaces.explain import Explanations, explain_recommendation
 from app.serving.types import Recommendation, RecommendRequest
 
 router = APIRouter(tags=["recommendations"])

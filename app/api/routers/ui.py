@@ -23,8 +23,8 @@ from app.experiments.assignment import is_running
 from app.experiments.attribution import ExposureStoreUnavailable
 from app.features.client import FeatureStoreError
 from app.privacy.consent import ConsentUnavailable
-from app.serving.explain import explain_recommendation
 from app.serving.health import check_dependencies
+from app.serving.surfaces.explain import explain_recommendation
 from app.serving.types import RecommendRequest
 
 router = APIRouter(prefix="/ui", tags=["operator console"], include_in_schema=False)
