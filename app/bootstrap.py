@@ -1,4 +1,6 @@
-"""Build the engine and its clients from settings, once per process (called by the lifespan)."""
+"""The composition root: build the engine, its stores and every service around it from
+settings, once per process (called by the API's lifespan and the CLI). The only module that
+knows every package; the packages themselves know only what they use."""
 
 from __future__ import annotations
 
@@ -8,16 +10,20 @@ from datetime import timedelta
 
 from app.artifacts import current_version
 from app.events.log import open_event_log
+from app.experiments.attribution import ExposureStoreUnavailable
 from app.experiments.store import open_exposure_store
 from app.features.client import FeastFeatureClient, FeatureClient, FeatureStoreError
+from app.features.erase import OnlineUserEraser
 from app.features.guarded import BreakerFeatureClient
 from app.features.push import FeastBehaviourStore
 from app.infra.breaker import CircuitBreaker
 from app.observability import metrics
 from app.privacy.consent_redis import RedisConsentStore
 from app.privacy.consent_sqlite import CONSENT_FILE, SqliteConsentStore
+from app.privacy.erasure import UserDataService
 from app.privacy.pseudonym import Pseudonymizer
 from app.privacy.service import ConsentService, policy_from_settings
+from app.privacy.tombstones import ErasureList
 from app.serving.cache.invalidation import SubscribedLocalCache, subscriber_client_from_url
 from app.serving.cache.local_tier import LocalCache
 from app.serving.cache.redis_tier import RedisCache, redis_client_from_url
@@ -39,6 +45,8 @@ from app.serving.recommend.engine import RecommendationEngine
 from app.serving.surfaces.content_blocks import ContentBlocks
 from app.serving.surfaces.content_slots import load_slots
 from app.settings import Settings
+from app.webhooks.outbox import Outbox
+from app.webhooks.types import OutboxUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -238,3 +246,28 @@ def build_content_blocks(
         raise RuntimeError("content blocks need an engine built with business rules")
     slots = load_slots(settings.content_slots_file, rules.catalogue)
     return ContentBlocks(slots, engine, rules, recommender)
+
+
+def build_user_data(
+    settings: Settings,
+    engine: RecommendationEngine,
+    ingest: EventIngestor,
+    experiments: ExperimentService,
+    outbox: Outbox,
+) -> UserDataService:
+    """Erasure and export over the stores the engine, the event ingestor, the experiments and
+    the webhooks already hold."""
+    if engine.consent is None:
+        raise ValueError("the engine was built without a consent service")
+    return UserDataService(
+        engine.consent,
+        engine.features,
+        OnlineUserEraser.from_settings(settings),
+        ingest.event_log,
+        engine.cache,
+        ErasureList(settings.privacy_dir),
+        [settings.data_dir, settings.offline_dir, settings.event_parts_dir],
+        experiments,
+        outbox,
+        unreachable=(ExposureStoreUnavailable, OutboxUnavailable),
+    )

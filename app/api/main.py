@@ -41,10 +41,10 @@ from app.bootstrap import (
     build_engine,
     build_event_ingest,
     build_experiments,
+    build_user_data,
     close_engine,
     user_pseudonyms,
 )
-from app.privacy.erasure import UserDataService
 from app.serving.realtime.lag_monitor import watch_event_log_lag
 from app.serving.recommend.model_reload import ModelReloader
 from app.settings import Settings
@@ -78,7 +78,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             engine,
             listeners=[experiments.attribute, webhooks.publisher.publish_events],
         )
-        user_data = UserDataService.for_app(resolved, engine, ingest, experiments, webhooks.outbox)
+        user_data = build_user_data(resolved, engine, ingest, experiments, webhooks.outbox)
         app.state.services = Services(
             settings=resolved,
             engine=engine,

@@ -42,7 +42,7 @@ from app.experiments.config import Experiment
 from app.experiments.report import ExperimentReport, build_report
 from app.infra.random_ids import random_hex
 from app.observability import metrics
-from app.privacy.pseudonym import Pseudonymizer
+from app.privacy import Pseudonymizer
 
 log = logging.getLogger(__name__)
 RECOMMENDATION_ID_BYTES = 16  # 32 hex digits, as the uuid4 hex ids were

@@ -11,8 +11,7 @@ from app.events.log import EventLog
 from app.events.schemas import EventBatchOut, EventRejection, validate_events
 from app.events.types import AppendResult, Event, EventType
 from app.observability import metrics
-from app.privacy.consent import Purpose
-from app.privacy.service import ConsentService
+from app.privacy import ConsentService, Purpose
 from app.serving.realtime.profile_updates import ProfileUpdater
 
 _KNOWN_TYPES = frozenset(get_args(EventType))

@@ -18,7 +18,7 @@ import orjson
 from app.features.client import FeatureClient
 from app.features.schema import UserFeatures
 from app.observability import metrics
-from app.privacy.service import ConsentService
+from app.privacy import ConsentService
 from app.serving.cache.tiered import TieredCache
 from app.serving.catalogue.rule_config import ItemFilter
 from app.serving.catalogue.rules import ItemRules

@@ -18,8 +18,7 @@ from dataclasses import dataclass
 from app.features.client import FeatureClient, FeatureStoreError
 from app.features.schema import SCORING_FEATURES, UserFeatures
 from app.observability import metrics
-from app.privacy.consent import ConsentUnavailable, Purpose
-from app.privacy.service import ConsentService
+from app.privacy import ConsentService, ConsentUnavailable, Purpose
 from app.serving.recommend.coalesce import ReadCoalescer
 from app.serving.types import FallbackReason
 
