@@ -1,5 +1,7 @@
-"""Business filters applied to a full score vector (or a two-stage model's candidates'
-scores) before the top-k cut."""
+"""The top-k cut every list goes through: the best ``k`` of a full score vector (or of a
+two-stage model's candidates' scores) with excluded indices masked, those winners as scored
+items, and fills ranked below them. What is excluded is decided before, by the business rules
+(``catalogue.rules``)."""
 
 from __future__ import annotations
 

@@ -8,8 +8,8 @@ Freshness rule shared by every tier: a user's group expires ``ttl`` after its *f
 later writes of other variants do not extend it, so no answer is ever served more than ``ttl``
 after it was computed.
 
-Backends live in ``cache_local`` (in-process) and ``cache_redis`` (shared); both run the same
-contract tests (``tests/serving/test_cache_contract.py``).
+Backends live in ``local_tier`` (in-process) and ``redis_tier`` (shared); both run the same
+contract tests (``tests/serving/cache/test_cache_contract.py``).
 """
 
 from __future__ import annotations

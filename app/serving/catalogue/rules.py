@@ -3,7 +3,7 @@ boosts. Applied to a full score vector before the top-k cut (so exclusions never
 list that had other candidates) by every path that returns items: model scores, the
 popularity fallback, similar items and content blocks.
 
-Masks are computed over the catalogue index (``catalogue.py``) once per (filter, availability
+Masks are computed over the catalogue index (``items.py``) once per (filter, availability
 generation) and mapped to each model's item index, so a pinned older model is filtered too.
 """
 
