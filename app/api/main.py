@@ -47,6 +47,7 @@ from app.bootstrap import (
 )
 from app.serving.realtime.lag_monitor import watch_event_log_lag
 from app.serving.recommend.model_reload import ModelReloader
+from app.serving.surfaces.served_lists import ServedLists
 from app.settings import Settings
 from app.webhooks.runtime import start_webhooks
 
@@ -84,10 +85,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             engine=engine,
             events=ingest,
             experiments=experiments,
-            recommender=recommender,
+            served=ServedLists(engine, experiments, recommender, blocks),
             reloader=reloader,
             user_data=user_data,
-            content_blocks=blocks,
             webhooks=webhooks,
         )
         log.info("serving model %s", engine.model.version)

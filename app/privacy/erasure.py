@@ -162,7 +162,7 @@ class UserDataService:
         exposure key): an admin operation. Raises the unavailable store's error."""
         resolved, record = await self._consent.current(user_id)
         history = await self._consent.history(user_id)
-        profile = self._features.get_user(user_id)
+        profile = await asyncio.to_thread(self._features.get_user, user_id)
         offline = await asyncio.to_thread(rows_of_user, self._batch_dirs, user_id)
         exposures = await self._experiments.exposures_of(user_id)
         erased_at = self._erasure_list.erased().get(self._consent.pseudonyms.of(user_id))
