@@ -2,10 +2,12 @@
 
 Where a request goes, by sub-package (each ``__init__`` names its public modules):
 
-* ``recommend``: ``GET|POST /recommend``: consent, cache, features, scoring, rules, fallback
-  (``recommend.engine.RecommendationEngine``), and the model's hot reload;
-* ``surfaces``: what is built on top of the engine's lists: content blocks, similar items,
-  cart complements, explanations;
+* ``recommend``: the engine behind ``GET|POST /recommend``: consent, cache, features,
+  scoring, rules, fallback (``recommend.engine.RecommendationEngine``), and the model's hot
+  reload;
+* ``surfaces``: where lists are shown: the experiment variant, exposure and explanation around
+  every served list (``surfaces.served_lists``, the entry of ``/recommend``), content blocks,
+  similar items, cart complements;
 * ``experiments``: A/B strategies (model, popular, diversified, candidate mix) and exposures;
 * ``realtime``: ``POST /events``: the append to the event log and the profile update;
 * ``catalogue``: the items, their availability overrides and the business rules;
