@@ -169,7 +169,7 @@ def served_top_k(settings: Settings, user_ids: Sequence[str], k: int) -> list[Se
     """Answer every user through the engine ``/recommend`` uses, cache bypassed."""
     import asyncio
 
-    from app.serving.bootstrap import build_engine, close_engine
+    from app.bootstrap import build_engine, close_engine
     from app.serving.types import RecommendRequest
     from app.training.evaluate import ServedList
 
@@ -192,11 +192,11 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
 
     from app.api.api_keys import AuthConfigError
     from app.api.auth import load_key_ring
+    from app.bootstrap import load_current_model
     from app.experiments.config import ExperimentConfigError
     from app.observability.logging import log_config
-    from app.serving.bootstrap import load_current_model
-    from app.serving.ranking import ModelLoadError
-    from app.serving.strategies import load_experiment_setup
+    from app.serving.experiments.strategies import load_experiment_setup
+    from app.serving.model.ranking import ModelLoadError
 
     try:
         # Checked here, before any worker starts: a worker failing its start-up only logs a

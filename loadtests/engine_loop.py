@@ -50,7 +50,7 @@ async def measure(
     """Build the engine from the environment's settings and time ``passes`` passes over
     ``user_ids`` (after ``warmup`` answers), ``concurrency`` requests at a time."""
     # Imported here: the Prometheus storage mode is fixed when prometheus_client is imported.
-    from app.serving.bootstrap import build_engine, close_engine
+    from app.bootstrap import build_engine, close_engine
     from app.serving.types import RecommendRequest
     from app.settings import Settings
 

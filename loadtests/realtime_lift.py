@@ -35,7 +35,7 @@ from app.api.main import create_app
 from app.data.types import EVENT_TYPE, ITEM_ID, TIMESTAMP, USER_ID, VALUE, DataFormatError
 from app.events.schemas import EARLIEST_TIMESTAMP
 from app.events.types import EventType
-from app.serving.profile_updates import NOT_HISTORY
+from app.serving.realtime.profile_updates import NOT_HISTORY
 from app.settings import CacheSettings, Settings
 from app.training.evaluate import _write_train_dataset, ingested_copy
 from app.training.evaluate_protocol import EvaluationSplit, user_metrics, warm_split

@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-FIRST_IMPORTS = ("app.retrieval", "app.training.two_stage", "app.serving.two_stage")
+FIRST_IMPORTS = ("app.retrieval", "app.training.two_stage", "app.serving.model.two_stage")
 
 
 @pytest.mark.parametrize("module", FIRST_IMPORTS)

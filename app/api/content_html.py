@@ -15,8 +15,8 @@ from urllib.parse import urlsplit
 
 import orjson
 
-from app.serving.content_blocks import Block, BlockItem
-from app.serving.experiments import ExperimentTag
+from app.serving.experiments.service import ExperimentTag
+from app.serving.surfaces.content_blocks import Block, BlockItem
 
 HTML_MEDIA_TYPE = "text/html; charset=utf-8"
 JSON_MEDIA_TYPE = "application/json"

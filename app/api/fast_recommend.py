@@ -28,6 +28,7 @@ from starlette.requests import Request
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from app.api.auth import Access, Authenticator, presented_key
+from app.api.deps import services_of
 from app.api.routers.recommend import recommend_get, router
 from app.api.schemas import RecommendQuery
 
@@ -119,5 +120,6 @@ class RecserveAPI(FastAPI):
 
 async def _answer(scope: Scope, receive: Receive, send: Send) -> None:
     request = Request(scope, receive)
-    response = await recommend_get(request, request.app.state.services, scope[_QUERY_KEY])
+    services = services_of(request)
+    response = await recommend_get(request, services.settings, services.served, scope[_QUERY_KEY])
     await response(scope, receive, send)

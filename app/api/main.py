@@ -36,17 +36,18 @@ from app.api.routers import (
     webhooks,
 )
 from app.api.state import Services
-from app.privacy.erasure import UserDataService
-from app.serving.bootstrap import (
+from app.bootstrap import (
     build_content_blocks,
     build_engine,
     build_event_ingest,
     build_experiments,
+    build_user_data,
     close_engine,
     user_pseudonyms,
 )
-from app.serving.lag_monitor import watch_event_log_lag
-from app.serving.model_reload import ModelReloader
+from app.serving.realtime.lag_monitor import watch_event_log_lag
+from app.serving.recommend.model_reload import ModelReloader
+from app.serving.surfaces.served_lists import ServedLists
 from app.settings import Settings
 from app.webhooks.runtime import start_webhooks
 
@@ -78,16 +79,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             engine,
             listeners=[experiments.attribute, webhooks.publisher.publish_events],
         )
-        user_data = UserDataService.for_app(resolved, engine, ingest, experiments, webhooks.outbox)
+        user_data = build_user_data(resolved, engine, ingest, experiments, webhooks.outbox)
         app.state.services = Services(
             settings=resolved,
             engine=engine,
             events=ingest,
             experiments=experiments,
-            recommender=recommender,
+            served=ServedLists(engine, experiments, recommender, blocks),
             reloader=reloader,
             user_data=user_data,
-            content_blocks=blocks,
             webhooks=webhooks,
         )
         log.info("serving model %s", engine.model.version)

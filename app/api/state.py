@@ -5,12 +5,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from app.privacy.erasure import UserDataService
-from app.serving.content_blocks import ContentBlocks
-from app.serving.engine import RecommendationEngine
-from app.serving.event_ingest import EventIngestor
-from app.serving.experiments import ExperimentService
-from app.serving.model_reload import ModelReloader
-from app.serving.strategies import StrategyRecommender
+from app.serving.experiments.service import ExperimentService
+from app.serving.realtime.event_ingest import EventIngestor
+from app.serving.recommend.engine import RecommendationEngine
+from app.serving.recommend.model_reload import ModelReloader
+from app.serving.surfaces.served_lists import ServedLists
 from app.settings import Settings
 from app.webhooks.runtime import Webhooks
 
@@ -20,15 +19,14 @@ class Services:
     settings: Settings
     engine: RecommendationEngine
     events: EventIngestor
-    # Assign a request, record its exposure, attribute feedback: any surface (see the module).
+    # The experiments, their exposures, attribution and reports.
     experiments: ExperimentService
-    # The engine behind each experiment variant's strategy; no assignment = the engine itself.
-    recommender: StrategyRecommender
+    # Lists served under the user's variant (/recommend, content blocks, the console): the
+    # assignment, the variant's strategy, the exposure and the explanation in one place.
+    served: ServedLists
     # Swaps in a newly published model after checking it (POST /admin/models/reload, poll).
     reloader: ModelReloader
     # Consent, erasure and export of a user's data (/users/{user_id} routes).
     user_data: UserDataService
-    # The CMS content slots (/content-blocks).
-    content_blocks: ContentBlocks
     # CRM webhooks: the outbox the event path enqueues into, the background delivery worker.
     webhooks: Webhooks

@@ -22,7 +22,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from app.events.types import AppendResult, Event, EventLogUnavailable, LoggedEvent
-from app.sqlite_file import SqliteFile, erase, transaction
+from app.infra.sqlite_file import SqliteFile, erase, transaction
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS events (

@@ -30,7 +30,7 @@ from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from app.experiments.attribution import Counter, Exposure, ExposureStoreUnavailable, VariantCounts
-from app.redis_scan import scan_pages
+from app.infra.redis_scan import scan_pages
 
 EXPOSURE_FIELD = "e"
 _SEPARATOR = "\x1f"

@@ -29,7 +29,7 @@ from pathlib import Path
 import orjson
 
 from app.experiments.attribution import Counter, Exposure, ExposureStoreUnavailable, VariantCounts
-from app.sqlite_file import SqliteFile, erase, transaction
+from app.infra.sqlite_file import SqliteFile, erase, transaction
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS exposures (

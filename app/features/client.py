@@ -6,7 +6,7 @@ one online-store read plus a direct decode of the stored protobufs (about twice 
 ``OnlineResponse.to_dict()``). Decoded values are remembered by their stored bytes
 (``decoded_memo_bytes``): a profile unchanged since its last read, the common case for a user
 browsing, is read but not decoded again, and its history comes back as the same tuple, which
-serving maps to item indices once (``serving.history_index``).
+serving maps to item indices once (``serving.recommend.history_index``).
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ from app.features.schema import (
     UserFeatures,
 )
 from app.features.store import open_store
-from app.memo import SizedLRU
+from app.infra.memo import SizedLRU
 from app.settings import Settings
 
 if TYPE_CHECKING:

@@ -11,7 +11,7 @@ import re
 from contextvars import ContextVar
 from dataclasses import dataclass
 
-from app.random_ids import random_hex
+from app.infra.random_ids import random_hex
 
 # version-traceid-parentid-flags; later versions may append fields after a dash.
 _TRACEPARENT = re.compile(r"([0-9a-f]{2})-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})(-.*)?")

@@ -16,9 +16,9 @@ import orjson
 from redis.asyncio import Redis
 from redis.exceptions import RedisError, WatchError
 
+from app.infra.breaker import CircuitBreaker
+from app.infra.invalidation_message import encode_invalidation
 from app.privacy.consent import ConsentChange, ConsentRecord, ConsentUnavailable
-from app.serving.breaker import CircuitBreaker
-from app.serving.invalidation_message import encode_invalidation
 
 MAX_WRITE_ATTEMPTS = 5  # optimistic retries when two writers change one user at once
 

@@ -21,8 +21,8 @@ from pathlib import Path
 import orjson
 from cachetools import LRUCache
 
+from app.infra.sqlite_file import SqliteFile, erase, transaction
 from app.privacy.consent import ConsentChange, ConsentRecord, ConsentUnavailable
-from app.sqlite_file import SqliteFile, erase, transaction
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS consent (

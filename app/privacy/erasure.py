@@ -11,7 +11,7 @@ What holds a user, and how erasure reaches it:
   rewritten without the user's rows;
 * consent store: choices and history deleted (the defaults apply again);
 * experiment exposure store (SQLite or Redis, keyed by pseudonym): the user's exposures
-  deleted (``ExperimentService.erase_user``); the variants' counters stay, anonymous totals;
+  deleted (``ExposureRecords.erase_user``); the variants' counters stay, anonymous totals;
 * webhook outbox (SQLite or Redis): waiting and dead-lettered deliveries about the user (found
   by the pseudonym stamped on them at enqueue; their bodies hold the raw id) deleted;
 * recommendation cache: the user's lists dropped from every tier and every worker, last, so no
@@ -19,6 +19,11 @@ What holds a user, and how erasure reaches it:
 
 Each step is idempotent, so an erasure that failed half-way (``ErasureFailed``, answered 503)
 is completed by repeating it.
+
+The exposure records, the webhook outbox and the recommendation cache belong to packages that
+themselves read consent and pseudonyms; this module names only what it needs of them
+(``ExposureRecords``, ``PendingDeliveries``, ``CachedLists``) and the composition root
+(``app/bootstrap.py``) hands the real ones in, so privacy imports none of those packages.
 """
 
 from __future__ import annotations
@@ -29,26 +34,39 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from app.events.log import EventLog
 from app.events.types import EventLogUnavailable
-from app.experiments.attribution import ExposureStoreUnavailable
+from app.experiments.attribution import Exposure
 from app.features.client import FeatureClient, FeatureStoreError
 from app.features.erase import OnlineUserEraser
 from app.privacy.consent import ConsentUnavailable
 from app.privacy.offline import erase_from_tables, rows_of_user
 from app.privacy.service import ConsentService
 from app.privacy.tombstones import ErasureList
-from app.serving.cache import TieredCache
-from app.serving.engine import RecommendationEngine
-from app.serving.event_ingest import EventIngestor
-from app.serving.experiments import ExperimentService
-from app.settings import Settings
-from app.webhooks.outbox import Outbox
-from app.webhooks.types import OutboxUnavailable
 
 EXPORT_PAGE = 10_000
+
+
+class ExposureRecords(Protocol):
+    """The experiments' exposures of a user, by raw id (the holder pseudonymises)."""
+
+    async def exposures_of(self, user_id: str) -> list[Exposure]: ...
+
+    async def erase_user(self, user_id: str) -> int: ...
+
+
+class PendingDeliveries(Protocol):
+    """Webhook deliveries waiting or dead-lettered, found by the user's pseudonym."""
+
+    async def delete_user(self, user_key: str) -> int: ...
+
+
+class CachedLists(Protocol):
+    """Recommendation lists computed for a user, in every cache tier and worker."""
+
+    async def invalidate_user(self, user_id: str) -> None: ...
 
 
 class ErasureFailed(Exception):
@@ -87,13 +105,16 @@ class UserDataService:
         features: FeatureClient,
         eraser: OnlineUserEraser,
         event_log: EventLog,
-        cache: TieredCache | None,
+        cache: CachedLists | None,
         erasure_list: ErasureList,
         batch_dirs: Sequence[Path],
-        experiments: ExperimentService,
-        outbox: Outbox,
+        experiments: ExposureRecords,
+        outbox: PendingDeliveries,
+        unreachable: tuple[type[Exception], ...],
         clock: Callable[[], float] = time.time,
     ) -> None:
+        """``unreachable``: the errors by which ``experiments`` and ``outbox`` say their store
+        cannot be reached right now (an erasure then fails, to be repeated)."""
         self._consent = consent
         self._features = features
         self._eraser = eraser
@@ -103,36 +124,18 @@ class UserDataService:
         self._batch_dirs = tuple(batch_dirs)
         self._experiments = experiments
         self._outbox = outbox
+        self._store_errors: tuple[type[Exception], ...] = (
+            OSError,
+            EventLogUnavailable,
+            FeatureStoreError,
+            ConsentUnavailable,
+            *unreachable,
+        )
         self._clock = clock
 
     @property
     def consent(self) -> ConsentService:
         return self._consent
-
-    @classmethod
-    def for_app(
-        cls,
-        settings: Settings,
-        engine: RecommendationEngine,
-        ingest: EventIngestor,
-        experiments: ExperimentService,
-        outbox: Outbox,
-    ) -> UserDataService:
-        """Over the stores the engine, the event ingestor, the experiments and the webhooks
-        already hold."""
-        if engine.consent is None:
-            raise ValueError("the engine was built without a consent service")
-        return cls(
-            engine.consent,
-            engine.features,
-            OnlineUserEraser.from_settings(settings),
-            ingest.event_log,
-            engine.cache,
-            ErasureList(settings.privacy_dir),
-            [settings.data_dir, settings.offline_dir, settings.event_parts_dir],
-            experiments,
-            outbox,
-        )
 
     async def erase(self, user_id: str) -> ErasureReport:
         """Remove ``user_id`` from every store (see the module docstring for the order)."""
@@ -148,14 +151,7 @@ class UserDataService:
             consent = await self._consent.erase(user_id)
             exposures = await self._experiments.erase_user(user_id)
             deliveries = await self._outbox.delete_user(pseudonym)
-        except (
-            OSError,
-            EventLogUnavailable,
-            FeatureStoreError,
-            ConsentUnavailable,
-            ExposureStoreUnavailable,
-            OutboxUnavailable,
-        ) as exc:
+        except self._store_errors as exc:
             raise ErasureFailed(f"{type(exc).__name__}: {exc}") from exc
         if self._cache is not None:
             await self._cache.invalidate_user(user_id)
@@ -166,7 +162,7 @@ class UserDataService:
         exposure key): an admin operation. Raises the unavailable store's error."""
         resolved, record = await self._consent.current(user_id)
         history = await self._consent.history(user_id)
-        profile = self._features.get_user(user_id)
+        profile = await asyncio.to_thread(self._features.get_user, user_id)
         offline = await asyncio.to_thread(rows_of_user, self._batch_dirs, user_id)
         exposures = await self._experiments.exposures_of(user_id)
         erased_at = self._erasure_list.erased().get(self._consent.pseudonyms.of(user_id))

@@ -8,10 +8,10 @@ from app.events.log import EventLog
 from app.events.types import EventLogUnavailable
 from app.features.client import FeatureStoreError
 from app.observability import metrics
-from app.privacy.consent import ConsentUnavailable
-from app.serving.cache import CacheUnavailable
-from app.serving.engine import RecommendationEngine
-from app.serving.model_reload import ModelReloader
+from app.privacy import ConsentUnavailable
+from app.serving.cache.tiered import CacheUnavailable
+from app.serving.recommend.engine import RecommendationEngine
+from app.serving.recommend.model_reload import ModelReloader
 
 
 @dataclass(frozen=True, slots=True)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from enum import StrEnum
 
-from app.serving.item_filter import ItemFilter
+from app.serving.catalogue.rule_config import ItemFilter
 
 
 class Source(StrEnum):

@@ -21,7 +21,7 @@ from typing import Any, TypeVar
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
-from app.redis_scan import scan_pages
+from app.infra.redis_scan import scan_pages
 from app.webhooks.types import DeadLetter, Delivery, OutboxStats, OutboxUnavailable
 
 T = TypeVar("T")

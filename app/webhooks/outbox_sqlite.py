@@ -17,7 +17,7 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from app.sqlite_file import SqliteFile, erase, transaction
+from app.infra.sqlite_file import SqliteFile, erase, transaction
 from app.webhooks.types import DeadLetter, Delivery, OutboxStats, OutboxUnavailable
 
 _COLUMNS = "delivery_id, endpoint, kind, body, created_at, attempts, last_error, user_key"

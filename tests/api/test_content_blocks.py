@@ -15,9 +15,9 @@ from fastapi.testclient import TestClient
 
 from app.api.main import create_app
 from app.artifacts import CATALOGUE_FILE, MANIFEST_FILE, current_version
-from app.serving.bootstrap import build_engine, close_engine
-from app.serving.item_filter import RulesConfigError
-from app.serving.ranking import load_model
+from app.bootstrap import build_engine, close_engine
+from app.serving.catalogue.rule_config import RulesConfigError
+from app.serving.model.ranking import load_model
 from app.settings import AvailabilitySettings, Settings
 
 pytestmark = pytest.mark.integration

@@ -18,7 +18,7 @@ from fastapi.testclient import TestClient
 from app.api.main import create_app
 from app.artifacts import MODEL_FILE, OUTPUT_SCORES, current_version
 from app.features.schema import UserFeatures
-from app.serving.explain import explain_items
+from app.serving.surfaces.explain import explain_items
 from app.serving.types import RecommendRequest, ScoredItem
 from app.settings import Settings
 from tests.integration.conftest import copy_home, users_with_history

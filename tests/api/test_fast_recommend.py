@@ -15,7 +15,7 @@ from fastapi.testclient import TestClient
 from starlette.datastructures import QueryParams
 from starlette.types import Message, Receive, Scope, Send
 
-from app.api.deps import get_services
+from app.api.deps import get_settings
 from app.api.fast_recommend import parse_query
 from app.api.main import create_app
 from app.api.schemas import RecommendQuery
@@ -49,7 +49,7 @@ def known_user(built_home: Settings) -> str:
 
 def _through_fastapi(app: FastAPI, client: TestClient, params: Any) -> httpx.Response:
     # The fast path leaves an app with dependency overrides to FastAPI; this one changes nothing.
-    app.dependency_overrides[get_services] = get_services
+    app.dependency_overrides[get_settings] = get_settings
     try:
         return client.get("/recommend", params=params)
     finally:

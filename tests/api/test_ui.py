@@ -144,3 +144,20 @@ def test_user_lookup_shows_consent_in_force(built_home: Settings, tmp_path: Path
     assert "refused" in rows["personalization"]
     assert "default" not in rows["personalization"]
     assert "(default: never chosen)" in rows["tracking"]
+
+
+def test_a_console_lookup_shows_the_variant_but_records_no_exposure(
+    built_home: Settings, tmp_path: Path
+) -> None:
+    """The console previews the list the API would serve; only served lists are exposures."""
+    untargeted = two_arm_experiment("ui-preview", "web").replace(
+        'targeting = { devices = ["web"] }\n', ""
+    )
+    users = users_with_history(built_home)[:6]
+    with experiment_client(built_home, tmp_path, untargeted) as client:
+        pages = [client.get("/ui/users", params={"user_id": user}).text for user in users]
+        for user in users[:2]:
+            client.get("/recommend", params={"user_id": user})
+        report = client.get("/ui/experiments/ui-preview").text
+    assert all("ui-preview" in page for page in pages)  # each lookup names the variant
+    assert sum(int(n) for n in cells(report, "num exposures")) == 2

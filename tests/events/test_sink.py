@@ -111,7 +111,7 @@ def test_build_trains_on_events_from_the_log(built_home: Settings, tmp_path: Pat
 def test_lag_gauge_follows_the_offline_consumer(tmp_path: Path) -> None:
     from prometheus_client import REGISTRY
 
-    from app.serving.lag_monitor import sample_event_log_lag
+    from app.serving.realtime.lag_monitor import sample_event_log_lag
 
     def gauge() -> float | None:
         return REGISTRY.get_sample_value("recserve_event_log_lag_events", {"group": OFFLINE_GROUP})

@@ -11,11 +11,11 @@ import pytest
 from fastapi.testclient import TestClient
 from prometheus_client import REGISTRY
 
+from app.bootstrap import build_consent, load_current_model
 from app.features.client import FeastFeatureClient
 from app.features.schema import UserFeatures
 from app.privacy.consent import Purpose
-from app.serving.bootstrap import build_consent, load_current_model
-from app.serving.engine import RecommendationEngine
+from app.serving.recommend.engine import RecommendationEngine
 from app.serving.types import FallbackReason, RecommendRequest, Source
 from app.settings import Settings
 from tests.privacy.helpers import event, logged_events

@@ -8,11 +8,11 @@ from pathlib import Path
 import pytest
 from redis.asyncio import Redis
 
+from app.infra.breaker import BreakerState, CircuitBreaker
+from app.infra.invalidation_message import decode_invalidation
 from app.privacy.consent import ConsentStore, ConsentUnavailable
 from app.privacy.consent_redis import RedisConsentStore
 from app.privacy.consent_sqlite import SqliteConsentStore
-from app.serving.breaker import BreakerState, CircuitBreaker
-from app.serving.invalidation_message import decode_invalidation
 from tests.conftest import TEST_REDIS_URL
 from tests.privacy.conftest import redis_consent_store
 

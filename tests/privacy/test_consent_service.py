@@ -11,14 +11,14 @@ from pathlib import Path
 import pytest
 from redis.asyncio import Redis
 
+from app.bootstrap import build_consent
 from app.privacy.consent import ConsentPolicy, ConsentRecord, Purpose
 from app.privacy.consent_redis import RedisConsentStore
 from app.privacy.consent_sqlite import SqliteConsentStore
 from app.privacy.pseudonym import Pseudonymizer
 from app.privacy.service import ConsentService
-from app.serving.bootstrap import build_consent
-from app.serving.cache_local import LocalCache
-from app.serving.invalidation import SubscribedLocalCache, subscriber_client_from_url
+from app.serving.cache.invalidation import SubscribedLocalCache, subscriber_client_from_url
+from app.serving.cache.local_tier import LocalCache
 from app.settings import Settings
 from tests.conftest import TEST_REDIS_URL, delete_redis_keys
 from tests.privacy.conftest import redis_consent_store

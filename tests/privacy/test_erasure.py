@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import shutil
+import sqlite3
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,6 +22,7 @@ from app.privacy.consent_sqlite import CONSENT_FILE, SqliteConsentStore
 from app.privacy.pseudonym import Pseudonymizer
 from app.privacy.tombstones import ErasureList
 from app.settings import Settings
+from app.webhooks.outbox import SQLITE_FILE as OUTBOX_FILE
 from tests.privacy.helpers import (
     EXPERIMENT,
     batch_tables_holding,
@@ -193,3 +195,33 @@ def test_a_build_after_erasure_has_no_trace_of_the_user(
     assert _online(home, bystander) is not None
     for path in result.model_dir.iterdir():  # tokens, items, popular list, manifest...
         assert user.encode() not in path.read_bytes(), path.name
+
+
+def test_an_erasure_stopped_by_an_unreachable_outbox_answers_503_and_a_repeat_completes_it(
+    built_home: Settings, tmp_path: Path, two_users: tuple[str, str]
+) -> None:
+    """The outbox is the last store erased before the cache: its failure must surface as an
+    incomplete erasure (503), never as a 500 or a silent success."""
+    target = tmp_path / "home"
+    shutil.copytree(built_home.home, target)
+    settings = Settings(home=target, events={"sqlite_busy_timeout_ms": 50})
+    user = two_users[0]
+    with TestClient(create_app(settings)) as client:
+        posted = client.post("/events", json={"events": [event(user, "sku-000003")]})
+        assert posted.json()["accepted_count"] == 1
+        # Another process holds the outbox's write lock past the busy timeout.
+        settings.webhooks_dir.mkdir(parents=True, exist_ok=True)
+        holder = sqlite3.connect(settings.webhooks_dir / OUTBOX_FILE, isolation_level=None)
+        holder.execute("BEGIN IMMEDIATE")
+        try:
+            stopped = client.delete(f"/users/{user}")
+        finally:
+            holder.execute("ROLLBACK")
+            holder.close()
+        repeated = client.delete(f"/users/{user}")
+
+    assert stopped.status_code == 503
+    assert "erasure incomplete" in stopped.text
+    assert "OutboxUnavailable" in stopped.text
+    assert repeated.status_code == 200
+    assert repeated.json()["events_deleted"] == 0  # deleted by the first attempt

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from app.artifacts import EXPLAIN_TERM_OUTPUTS
-from app.serving.ranking import load_model
+from app.serving.model.ranking import load_model
 from app.training.export import export_model, make_probes
 from app.training.hybrid import HybridParams, HybridRecommender
 from app.training.types import TrainingData

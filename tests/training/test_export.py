@@ -19,7 +19,7 @@ from app.artifacts import (
     read_json_list,
     read_manifest,
 )
-from app.serving.ranking import ModelLoadError, load_model
+from app.serving.model.ranking import ModelLoadError, load_model
 from app.training import export as export_module
 from app.training.export import ParityError, Probe, export_graph, export_model, make_probes
 from app.training.hybrid import HybridParams, HybridRecommender

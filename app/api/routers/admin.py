@@ -7,9 +7,9 @@ from typing import Literal
 from fastapi import APIRouter, Response
 from pydantic import BaseModel, Field
 
-from app.api.deps import ServicesDep
+from app.api.deps import EngineDep, ReloaderDep
 from app.api.responses import json_response
-from app.serving.model_reload import ModelRefused
+from app.serving.recommend.model_reload import ModelRefused
 
 router = APIRouter(prefix="/admin", tags=["admin"])
 
@@ -41,15 +41,15 @@ class ModelRefusedResponse(BaseModel):
     ),
     responses={409: {"model": ModelRefusedResponse, "description": "Model refused."}},
 )
-async def reload_model(services: ServicesDep) -> Response:
+async def reload_model(reloader: ReloaderDep, engine: EngineDep) -> Response:
     try:
-        result = await services.reloader.reload()
+        result = await reloader.reload()
     except ModelRefused as exc:
         return json_response(
             {
                 "detail": exc.refusal.reason,
                 "refused_version": exc.refusal.version,
-                "serving_version": services.engine.model.version,
+                "serving_version": engine.model.version,
             },
             status_code=409,
         )

@@ -7,11 +7,11 @@ from typing import Annotated
 from fastapi import APIRouter, HTTPException, Path, Response
 
 from app.api.content_schemas import AvailabilityBody, AvailabilityResponse
-from app.api.deps import ServicesDep
+from app.api.deps import EngineDep
 from app.api.responses import json_response
-from app.serving.availability import AvailabilityStoreError
-from app.serving.catalogue import Availability
-from app.serving.rules import ItemRules, ItemState
+from app.serving.catalogue.availability import AvailabilityStoreError
+from app.serving.catalogue.items import Availability
+from app.serving.catalogue.rules import ItemRules, ItemState
 
 router = APIRouter(prefix="/items", tags=["catalogue"])
 
@@ -24,8 +24,8 @@ ItemIdPath = Annotated[str, Path(min_length=1, max_length=256, description="The 
     summary="An item's availability as served",
     responses={404: {"description": "Unknown item."}},
 )
-async def get_availability(services: ServicesDep, item_id: ItemIdPath) -> Response:
-    rules = _known(services.engine.rules, item_id)
+async def get_availability(engine: EngineDep, item_id: ItemIdPath) -> Response:
+    rules = _known(engine.rules, item_id)
     await rules.refresh()
     return _respond(item_id, rules.state(item_id))
 
@@ -42,9 +42,9 @@ async def get_availability(services: ServicesDep, item_id: ItemIdPath) -> Respon
     responses={404: {"description": "Unknown item."}, 503: {"description": "Store down."}},
 )
 async def put_availability(
-    services: ServicesDep, item_id: ItemIdPath, body: AvailabilityBody
+    engine: EngineDep, item_id: ItemIdPath, body: AvailabilityBody
 ) -> Response:
-    rules = _known(services.engine.rules, item_id)
+    rules = _known(engine.rules, item_id)
     try:
         state = await rules.set_availability(item_id, Availability(body.hidden, body.in_stock))
     except AvailabilityStoreError as exc:

@@ -17,11 +17,11 @@ from app.api.content_html import (
     strong_etag,
 )
 from app.api.content_schemas import ContentBlockResponse, ContentBlocksResponse
-from app.api.deps import ServicesDep
+from app.api.deps import ServedListsDep, SettingsDep
 from app.api.responses import json_response
 from app.api.schemas import USER_ID_FIELD
-from app.api.state import Services
-from app.serving.content_blocks import UnknownSlotError
+from app.serving.surfaces.content_blocks import UnknownSlotError
+from app.serving.surfaces.served_lists import ServedLists
 
 router = APIRouter(tags=["content blocks"])
 
@@ -55,7 +55,8 @@ _CACHING = (
 )
 async def content_block(
     request: Request,
-    services: ServicesDep,
+    settings: SettingsDep,
+    served: ServedListsDep,
     slot: Annotated[str, Path(min_length=1, max_length=64, description="Slot id.")],
     user_id: UserIdQuery,
     device: DeviceQuery = None,
@@ -63,7 +64,15 @@ async def content_block(
     if_none_match: IfNoneMatchHeader = None,
 ) -> Response:
     return await _answer(
-        request, services, [slot], user_id, device, accept, if_none_match, single=True
+        request,
+        served,
+        [slot],
+        user_id,
+        device,
+        accept,
+        if_none_match,
+        use_cache=settings.cache.enabled,
+        single=True,
     )
 
 
@@ -77,7 +86,8 @@ async def content_block(
 )
 async def content_blocks(
     request: Request,
-    services: ServicesDep,
+    settings: SettingsDep,
+    served: ServedListsDep,
     slots: Annotated[
         str,
         Query(
@@ -98,7 +108,15 @@ async def content_blocks(
             422, [{"loc": ["query", "slots"], "msg": problem, "type": "value_error"}]
         )
     return await _answer(
-        request, services, slot_ids, user_id, device, accept, if_none_match, single=False
+        request,
+        served,
+        slot_ids,
+        user_id,
+        device,
+        accept,
+        if_none_match,
+        use_cache=settings.cache.enabled,
+        single=False,
     )
 
 
@@ -115,20 +133,18 @@ def _slots_problem(slot_ids: list[str]) -> str | None:
 
 async def _answer(
     request: Request,
-    services: Services,
+    served: ServedLists,
     slot_ids: list[str],
     user_id: str,
     device: str | None,
     accept: str | None,
     if_none_match: str | None,
     *,
+    use_cache: bool,
     single: bool,
 ) -> Response:
-    assignment = await services.experiments.assign(user_id, segment=None, device=device)
     try:
-        blocks = await services.content_blocks.fill(
-            slot_ids, user_id, assignment, use_cache=services.settings.cache.enabled
-        )
+        blocks = await served.content_blocks(slot_ids, user_id, device=device, use_cache=use_cache)
     except UnknownSlotError as exc:
         raise HTTPException(404, str(exc)) from exc
     html = prefers_html(accept)
@@ -143,13 +159,10 @@ async def _answer(
     if etag_matches(if_none_match, etag):
         # The client shows what it has, under the recommendation id it was served with.
         return Response(status_code=304, headers=headers)
-    bodies = []
-    for block, content in zip(blocks, contents, strict=True):
-        shown = [item.display.item_id for item in block.items]
-        tag = await services.experiments.record(block.assignment, user_id, shown)
-        bodies.append(block_body(content, tag))
-        if single:
-            headers |= tag.headers()
+    tags = await served.record_blocks(blocks, user_id)
+    bodies = [block_body(content, tag) for content, tag in zip(contents, tags, strict=True)]
+    if single:
+        headers |= tags[0].headers()
     if html:
         return Response(render_html(bodies), media_type=HTML_MEDIA_TYPE, headers=headers)
     body: dict[str, Any] = {"user_id": user_id}

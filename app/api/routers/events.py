@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from fastapi import APIRouter, HTTPException
 
-from app.api.deps import ServicesDep
+from app.api.deps import EngineDep, EventsDep
 from app.events.schemas import MAX_BATCH_EVENTS, EventBatchIn, EventBatchOut
 from app.events.types import EventLogUnavailable
 from app.privacy.consent import ConsentUnavailable
-from app.serving.cart import cart_recommendations
+from app.serving.surfaces.cart import cart_recommendations
 
 router = APIRouter(tags=["events"])
 
@@ -31,9 +31,9 @@ router = APIRouter(tags=["events"])
         }
     },
 )
-async def post_events(services: ServicesDep, body: EventBatchIn) -> EventBatchOut:
+async def post_events(events: EventsDep, engine: EngineDep, body: EventBatchIn) -> EventBatchOut:
     try:
-        outcome = await services.events.ingest(body.events)
+        outcome = await events.ingest(body.events)
     except EventLogUnavailable as exc:
         raise HTTPException(
             status_code=503, detail=f"event log unavailable, nothing was stored: {exc}"
@@ -44,6 +44,6 @@ async def post_events(services: ServicesDep, body: EventBatchIn) -> EventBatchOu
         ) from exc
     if body.return_recommendations:
         outcome.recommendations = await cart_recommendations(
-            services.engine, body.events, outcome, body.recommendations_k
+            engine, body.events, outcome, body.recommendations_k
         )
     return outcome

@@ -8,7 +8,7 @@ from typing import Any
 from fastapi import APIRouter, HTTPException
 from pydantic import BaseModel, Field
 
-from app.api.deps import ServicesDep
+from app.api.deps import ExperimentsDep
 from app.experiments.assignment import is_running
 from app.experiments.attribution import ExposureStoreUnavailable
 from app.experiments.config import Experiment
@@ -47,9 +47,9 @@ class ExperimentsOut(BaseModel):
     summary="List the configured experiments",
     description="The experiments of `RECSERVE_EXPERIMENTS_FILE`, as validated at start-up.",
 )
-async def list_experiments(services: ServicesDep) -> ExperimentsOut:
+async def list_experiments(experiments: ExperimentsDep) -> ExperimentsOut:
     now = datetime.now(UTC)
-    return ExperimentsOut(experiments=[_summary(e, now) for e in services.experiments.experiments])
+    return ExperimentsOut(experiments=[_summary(e, now) for e in experiments.experiments])
 
 
 @router.get(
@@ -68,9 +68,9 @@ async def list_experiments(services: ServicesDep) -> ExperimentsOut:
         503: {"description": "The exposure store is unavailable."},
     },
 )
-async def experiment_report(experiment_id: str, services: ServicesDep) -> ExperimentReport:
+async def experiment_report(experiment_id: str, experiments: ExperimentsDep) -> ExperimentReport:
     try:
-        report = await services.experiments.report(experiment_id)
+        report = await experiments.report(experiment_id)
     except ExposureStoreUnavailable as exc:
         raise HTTPException(status_code=503, detail=f"exposure store unavailable: {exc}") from exc
     if report is None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Response
 
 from app.api.auth import METRICS_ACCESS
-from app.api.deps import ServicesDep
+from app.api.deps import EngineDep, EventsDep, ReloaderDep
 from app.api.responses import json_response
 from app.api.schemas import ReadinessResponse
 from app.observability import metrics
@@ -37,15 +37,13 @@ async def healthz() -> dict[str, str]:
     ),
     responses={503: {"description": "No model loaded"}},
 )
-async def readyz(services: ServicesDep) -> Response:
-    statuses = await check_dependencies(
-        services.engine, services.events.event_log, services.reloader
-    )
+async def readyz(engine: EngineDep, events: EventsDep, reloader: ReloaderDep) -> Response:
+    statuses = await check_dependencies(engine, events.event_log, reloader)
     model_ok = statuses["model"].ok
     body = {
         "ready": model_ok,
         "degraded": not all(s.ok for s in statuses.values()),
-        "model_version": services.engine.model.version if model_ok else None,
+        "model_version": engine.model.version if model_ok else None,
         "dependencies": {name: {"ok": s.ok, "detail": s.detail} for name, s in statuses.items()},
     }
     return json_response(body, status_code=200 if model_ok else 503)

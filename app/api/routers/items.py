@@ -6,10 +6,10 @@ from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Path, Query, Response
 
-from app.api.deps import ServicesDep
+from app.api.deps import EngineDep, SettingsDep
 from app.api.responses import json_response
 from app.api.schemas import SimilarItemsResponse
-from app.serving.similar import NoNeighbourIndexError, UnknownItemError, similar_items
+from app.serving.surfaces.similar import NoNeighbourIndexError, UnknownItemError, similar_items
 
 router = APIRouter(prefix="/items", tags=["items"])
 
@@ -28,17 +28,16 @@ router = APIRouter(prefix="/items", tags=["items"])
     responses={404: {"description": "Unknown item."}, 503: {"description": "No index."}},
 )
 async def similar(
-    services: ServicesDep,
+    engine: EngineDep,
+    settings: SettingsDep,
     item_id: Annotated[str, Path(min_length=1, max_length=256, description="The item id.")],
     k: Annotated[int | None, Query(ge=1, le=100, description="How many items (1..100).")] = None,
 ) -> Response:
-    rules = services.engine.rules
+    rules = engine.rules
     if rules is not None:
         await rules.refresh()
     try:
-        answer = similar_items(
-            services.engine.model, item_id, k or services.settings.api.default_k, rules
-        )
+        answer = similar_items(engine.model, item_id, k or settings.api.default_k, rules)
     except UnknownItemError as exc:
         raise HTTPException(status_code=404, detail=str(exc)) from exc
     except NoNeighbourIndexError as exc:

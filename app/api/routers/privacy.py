@@ -8,7 +8,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, HTTPException, Path
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from app.api.deps import ServicesDep
+from app.api.deps import UserDataDep
 from app.events.types import EventLogUnavailable
 from app.experiments.attribution import ExposureStoreUnavailable
 from app.features.client import FeatureStoreError
@@ -115,8 +115,8 @@ class ExportOut(BaseModel):
     "no profile; without `tracking`, `POST /events` stores none of the user's events.",
     responses=_UNAVAILABLE,
 )
-async def put_consent(services: ServicesDep, user_id: UserIdPath, body: ConsentIn) -> ConsentOut:
-    consent = services.user_data.consent
+async def put_consent(user_data: UserDataDep, user_id: UserIdPath, body: ConsentIn) -> ConsentOut:
+    consent = user_data.consent
     try:
         resolved, record = await consent.update(user_id, body.changes())
         history = await consent.history(user_id)
@@ -132,8 +132,8 @@ async def put_consent(services: ServicesDep, user_id: UserIdPath, body: ConsentI
     description="Consent in force per purpose (defaults for purposes never chosen) and history.",
     responses=_UNAVAILABLE,
 )
-async def get_consent(services: ServicesDep, user_id: UserIdPath) -> ConsentOut:
-    consent = services.user_data.consent
+async def get_consent(user_data: UserDataDep, user_id: UserIdPath) -> ConsentOut:
+    consent = user_data.consent
     try:
         resolved, record = await consent.current(user_id)
         history = await consent.history(user_id)
@@ -152,9 +152,9 @@ async def get_consent(services: ServicesDep, user_id: UserIdPath) -> ConsentOut:
     "source. Idempotent: after a 503, repeat it.",
     responses=_UNAVAILABLE,
 )
-async def erase_user(services: ServicesDep, user_id: UserIdPath) -> ErasureOut:
+async def erase_user(user_data: UserDataDep, user_id: UserIdPath) -> ErasureOut:
     try:
-        report = await services.user_data.erase(user_id)
+        report = await user_data.erase(user_id)
     except ErasureFailed as exc:
         raise HTTPException(
             status_code=503, detail=f"erasure incomplete, repeat it: {exc}"
@@ -171,9 +171,9 @@ async def erase_user(services: ServicesDep, user_id: UserIdPath) -> ErasureOut:
     "operation.",
     responses=_UNAVAILABLE,
 )
-async def export_user(services: ServicesDep, user_id: UserIdPath) -> ExportOut:
+async def export_user(user_data: UserDataDep, user_id: UserIdPath) -> ExportOut:
     try:
-        export = await services.user_data.export(user_id)
+        export = await user_data.export(user_id)
     except (
         ConsentUnavailable,
         FeatureStoreError,

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Annotated, Any
 
 import orjson
 from fastapi import APIRouter, HTTPException, Path
 
-from app.api.deps import ServicesDep
+from app.api.deps import EngineDep
 from app.api.schemas import BehaviourOut, CategoryShare, ProfileResponse
 from app.features.client import FeatureStoreError
 from app.features.schema import UserFeatures
@@ -33,11 +34,12 @@ RECENT_ITEMS_SHOWN = 20
     },
 )
 async def get_profile(
-    services: ServicesDep,
+    engine: EngineDep,
     user_id: Annotated[str, Path(min_length=1, max_length=256, description="The user's id.")],
 ) -> ProfileResponse:
     try:
-        features = services.engine.features.get_user(user_id)
+        # A synchronous store read: off the event loop.
+        features = await asyncio.to_thread(engine.features.get_user, user_id)
     except FeatureStoreError as exc:
         raise HTTPException(status_code=503, detail=f"feature store unavailable: {exc}") from exc
     if features is None:

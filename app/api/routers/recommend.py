@@ -2,18 +2,16 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, replace
+from dataclasses import asdict
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request, Response
 
-from app.api.deps import ServicesDep
+from app.api.deps import ServedListsDep, SettingsDep
 from app.api.responses import json_response
 from app.api.schemas import RecommendBody, RecommendQuery, RecommendResponse
-from app.api.state import Services
-from app.serving.experiments import ExperimentTag
-from app.serving.explain import Explanations, explain_recommendation
-from app.serving.types import Recommendation, RecommendRequest
+from app.serving.surfaces.served_lists import ServedRecommendation
+from app.serving.types import RecommendRequest
 
 router = APIRouter(tags=["recommendations"])
 
@@ -35,17 +33,21 @@ _DESCRIPTION = (
     description=_DESCRIPTION,
 )
 async def recommend_get(
-    request: Request, services: ServicesDep, query: Annotated[RecommendQuery, Query()]
+    request: Request,
+    settings: SettingsDep,
+    served: ServedListsDep,
+    query: Annotated[RecommendQuery, Query()],
 ) -> Response:
     req = RecommendRequest(
         user_id=query.user_id,
-        k=query.k or services.settings.api.default_k,
+        k=query.k or settings.api.default_k,
         exclude=tuple(query.exclude or ()),
-        use_cache=services.settings.cache.enabled,
+        use_cache=settings.cache.enabled,
     )
-    return await _recommend(
-        request, services, req, device=query.device, segment=query.segment, explain=query.explain
+    answer = await served.recommend(
+        req, segment=query.segment, device=query.device, explain=query.explain
     )
+    return _respond(request, answer)
 
 
 @router.post(
@@ -54,51 +56,31 @@ async def recommend_get(
     summary="Recommend items (POST)",
     description=_DESCRIPTION,
 )
-async def recommend_post(request: Request, services: ServicesDep, body: RecommendBody) -> Response:
+async def recommend_post(
+    request: Request, settings: SettingsDep, served: ServedListsDep, body: RecommendBody
+) -> Response:
     req = RecommendRequest(
         user_id=body.user_id,
-        k=body.k or services.settings.api.default_k,
+        k=body.k or settings.api.default_k,
         exclude=tuple(body.exclude),
-        use_cache=services.settings.cache.enabled,
+        use_cache=settings.cache.enabled,
     )
     context = body.context or {}
-    return await _recommend(
-        request,
-        services,
+    answer = await served.recommend(
         req,
-        device=_text(context.get("device")),
         segment=_text(context.get("segment")),
+        device=_text(context.get("device")),
         explain=body.explain,
     )
+    return _respond(request, answer)
 
 
 def _text(value: Any) -> str | None:
     return value if isinstance(value, str) else None
 
 
-async def _recommend(
-    request: Request,
-    services: Services,
-    req: RecommendRequest,
-    *,
-    device: str | None,
-    segment: str | None,
-    explain: bool,
-) -> Response:
-    """Assign the user to an experiment variant, answer with its strategy, record the exposure."""
-    if explain:  # computed afresh and not cached: the explanation must describe this answer
-        req = replace(req, use_cache=False)
-    assignment = await services.experiments.assign(req.user_id, segment=segment, device=device)
-    rec = await services.recommender.recommend(req, assignment)
-    tag = await services.experiments.record(assignment, rec.user_id, [i.item_id for i in rec.items])
-    engine = services.engine
-    explained = explain_recommendation(engine.model, engine.features, req, rec) if explain else None
-    return _respond(request, rec, tag, explained)
-
-
-def _respond(
-    request: Request, rec: Recommendation, tag: ExperimentTag, explained: Explanations | None
-) -> Response:
+def _respond(request: Request, answer: ServedRecommendation) -> Response:
+    rec, tag, explained = answer.recommendation, answer.tag, answer.explained
     request_id = tag.recommendation_id
     request.state.source = rec.source.value
     items: list[dict[str, object]] = [{"item_id": i.item_id, "score": i.score} for i in rec.items]

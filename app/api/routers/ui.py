@@ -8,6 +8,7 @@ changes state: the console's recommendations skip the cache and record no exposu
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
@@ -15,16 +16,25 @@ from fastapi import APIRouter, Query
 from fastapi.responses import HTMLResponse
 from jinja2 import Environment, PackageLoader, StrictUndefined
 
-from app.api.deps import ServicesDep
+from app.api.deps import (
+    EngineDep,
+    EventsDep,
+    ExperimentsDep,
+    ReloaderDep,
+    ServedListsDep,
+    SettingsDep,
+    UserDataDep,
+)
 from app.api.routers.profiles import profile_of
-from app.api.state import Services
 from app.api.ui import panels
 from app.experiments.assignment import is_running
 from app.experiments.attribution import ExposureStoreUnavailable
 from app.features.client import FeatureStoreError
 from app.privacy.consent import ConsentUnavailable
-from app.serving.explain import explain_recommendation
+from app.privacy.erasure import UserDataService
 from app.serving.health import check_dependencies
+from app.serving.recommend.engine import RecommendationEngine
+from app.serving.surfaces.served_lists import ServedLists
 from app.serving.types import RecommendRequest
 
 router = APIRouter(prefix="/ui", tags=["operator console"], include_in_schema=False)
@@ -58,52 +68,57 @@ def _page(
 
 
 @router.get("", response_class=HTMLResponse, summary="Console: serving overview")
-async def overview(services: ServicesDep) -> HTMLResponse:
-    engine = services.engine
-    dependencies = await check_dependencies(engine, services.events.event_log, services.reloader)
+async def overview(
+    settings: SettingsDep, engine: EngineDep, events: EventsDep, reloader: ReloaderDep
+) -> HTMLResponse:
+    dependencies = await check_dependencies(engine, events.event_log, reloader)
     return _page(
         "overview.html",
         "Overview",
         "/ui",
         model=engine.model,
         dependencies=dependencies,
-        health=panels.serving_health(),
-        cache_enabled=services.settings.cache.enabled,
+        health=await asyncio.to_thread(panels.serving_health),  # reads the metrics files
+        cache_enabled=settings.cache.enabled,
     )
 
 
 @router.get("/users", response_class=HTMLResponse, summary="Console: look up a user")
 async def user_lookup(
-    services: ServicesDep,
+    engine: EngineDep,
+    user_data: UserDataDep,
+    served: ServedListsDep,
     user_id: Annotated[str | None, Query(max_length=256)] = None,
     k: Annotated[int, Query(ge=1, le=100)] = 10,
 ) -> HTMLResponse:
     if not user_id:
         return _page("user.html", "Users", "/ui/users", user_id=None, k=k)
-    return _page("user.html", f"User {user_id}", "/ui/users", **await _user(services, user_id, k))
+    found = await _user(engine, user_data, served, user_id, k)
+    return _page("user.html", f"User {user_id}", "/ui/users", **found)
 
 
-async def _user(services: Services, user_id: str, k: int) -> dict[str, Any]:
-    engine = services.engine
+async def _user(
+    engine: RecommendationEngine,
+    user_data: UserDataService,
+    served: ServedLists,
+    user_id: str,
+    k: int,
+) -> dict[str, Any]:
     profile, profile_error = None, None
     try:
-        features = engine.features.get_user(user_id)
+        features = await asyncio.to_thread(engine.features.get_user, user_id)
         profile = None if features is None else profile_of(features)
     except FeatureStoreError as exc:
         profile_error = f"feature store unavailable: {exc}"
     consent, consent_error = None, None
     try:
-        resolved, record = await services.user_data.consent.current(user_id)
+        resolved, record = await user_data.consent.current(user_id)
         chosen = record.choices if record is not None else {}
         consent = [(p.value, granted, p.value not in chosen) for p, granted in resolved.items()]
     except ConsentUnavailable as exc:
         consent_error = f"consent store unavailable: {exc}"
-    request = RecommendRequest(user_id=user_id, k=k, use_cache=False)
-    # The variant the API would serve, without recording an exposure: operators' lookups
-    # must not count in experiment reports.
-    assignment = await services.experiments.assign(user_id, segment=None, device=None)
-    rec = await services.recommender.recommend(request, assignment)
-    explained = explain_recommendation(engine.model, engine.features, request, rec)
+    preview = await served.preview(RecommendRequest(user_id=user_id, k=k, use_cache=False))
+    explained = preview.explained
     return {
         "user_id": user_id,
         "k": k,
@@ -111,17 +126,18 @@ async def _user(services: Services, user_id: str, k: int) -> dict[str, Any]:
         "profile_error": profile_error,
         "consent": consent,
         "consent_error": consent_error,
-        "assignment": assignment,
-        "rec": rec,
+        "assignment": preview.assignment,
+        "rec": preview.recommendation,
         "explained": explained,
         "explanations": {e.item_id: e for e in explained.items},
     }
 
 
 @router.get("/models", response_class=HTMLResponse, summary="Console: model versions")
-async def models(services: ServicesDep) -> HTMLResponse:
-    settings = services.settings
-    rows = panels.model_versions(settings.model_root, services.engine.model.version)
+async def models(settings: SettingsDep, engine: EngineDep) -> HTMLResponse:
+    # Both read files: off the event loop.
+    rows = await asyncio.to_thread(panels.model_versions, settings.model_root, engine.model.version)
+    evaluation = await asyncio.to_thread(panels.evaluation_report, settings.home)
     return _page(
         "models.html",
         "Model versions",
@@ -129,19 +145,19 @@ async def models(services: ServicesDep) -> HTMLResponse:
         model_root=settings.model_root,
         rows=rows,
         metric_names=panels.offline_metric_names(rows),
-        evaluation=panels.evaluation_report(settings.home),
+        evaluation=evaluation,
         evaluation_metrics=panels.EVALUATION_METRICS,
     )
 
 
 @router.get("/experiments", response_class=HTMLResponse, summary="Console: experiments")
-async def experiments(services: ServicesDep) -> HTMLResponse:
+async def experiments(experiment_service: ExperimentsDep) -> HTMLResponse:
     now = datetime.now(UTC)
     return _page(
         "experiments.html",
         "Experiments",
         "/ui/experiments",
-        experiments=services.experiments.experiments,
+        experiments=experiment_service.experiments,
         is_running=lambda experiment: is_running(experiment, now),
     )
 
@@ -149,10 +165,10 @@ async def experiments(services: ServicesDep) -> HTMLResponse:
 @router.get(
     "/experiments/{experiment_id}", response_class=HTMLResponse, summary="Console: a report"
 )
-async def experiment(experiment_id: str, services: ServicesDep) -> HTMLResponse:
+async def experiment(experiment_id: str, experiment_service: ExperimentsDep) -> HTMLResponse:
     title = f"Experiment {experiment_id}"
     try:
-        report = await services.experiments.report(experiment_id)
+        report = await experiment_service.report(experiment_id)
     except ExposureStoreUnavailable as exc:
         error = f"exposure store unavailable: {exc}"
         return _page("experiment.html", title, "/ui/experiments", 503, report=None, error=error)

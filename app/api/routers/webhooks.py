@@ -8,7 +8,7 @@ import orjson
 from fastapi import APIRouter, HTTPException, Query
 from pydantic import BaseModel, ConfigDict, Field
 
-from app.api.deps import ServicesDep
+from app.api.deps import WebhooksDep
 from app.webhooks.types import DeadLetter, OutboxUnavailable
 
 router = APIRouter(prefix="/admin/webhooks", tags=["webhooks"])
@@ -55,11 +55,11 @@ class ReplayOut(BaseModel):
     responses=_UNAVAILABLE,
 )
 async def list_dead_letters(
-    services: ServicesDep,
+    webhooks: WebhooksDep,
     limit: int = Query(100, ge=1, le=1000, description="At most this many, oldest first."),
 ) -> DeadLettersOut:
     try:
-        parked = await services.webhooks.outbox.dead_letters(limit)
+        parked = await webhooks.outbox.dead_letters(limit)
     except OutboxUnavailable as exc:
         raise HTTPException(503, f"webhook outbox unavailable: {exc}") from exc
     return DeadLettersOut(dead_letters=[_out(letter) for letter in parked], count=len(parked))
@@ -73,10 +73,10 @@ async def list_dead_letters(
     "the delivery workers send them with their original delivery ids.",
     responses=_UNAVAILABLE,
 )
-async def replay(services: ServicesDep, body: ReplayIn | None = None) -> ReplayOut:
+async def replay(webhooks: WebhooksDep, body: ReplayIn | None = None) -> ReplayOut:
     delivery_ids = body.delivery_ids if body is not None else None
     try:
-        replayed = await services.webhooks.outbox.replay(delivery_ids)
+        replayed = await webhooks.outbox.replay(delivery_ids)
     except OutboxUnavailable as exc:
         raise HTTPException(503, f"webhook outbox unavailable: {exc}") from exc
     return ReplayOut(replayed=replayed)

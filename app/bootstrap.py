@@ -1,0 +1,273 @@
+"""The composition root: build the engine, its stores and every service around it from
+settings, once per process (called by the API's lifespan and the CLI). The only module that
+knows every package; the packages themselves know only what they use."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from datetime import timedelta
+
+from app.artifacts import current_version
+from app.events.log import open_event_log
+from app.experiments.attribution import ExposureStoreUnavailable
+from app.experiments.store import open_exposure_store
+from app.features.client import FeastFeatureClient, FeatureClient, FeatureStoreError
+from app.features.erase import OnlineUserEraser
+from app.features.guarded import BreakerFeatureClient
+from app.features.push import FeastBehaviourStore
+from app.infra.breaker import CircuitBreaker
+from app.observability import metrics
+from app.privacy.consent_redis import RedisConsentStore
+from app.privacy.consent_sqlite import CONSENT_FILE, SqliteConsentStore
+from app.privacy.erasure import UserDataService
+from app.privacy.pseudonym import Pseudonymizer
+from app.privacy.service import ConsentService, policy_from_settings
+from app.privacy.tombstones import ErasureList
+from app.serving.cache.invalidation import SubscribedLocalCache, subscriber_client_from_url
+from app.serving.cache.local_tier import LocalCache
+from app.serving.cache.redis_tier import RedisCache, redis_client_from_url
+from app.serving.cache.tiered import TieredCache
+from app.serving.catalogue.availability import (
+    AvailabilityStore,
+    RedisAvailabilityStore,
+    SqliteAvailabilityStore,
+)
+from app.serving.catalogue.items import load_catalogue
+from app.serving.catalogue.rule_config import load_business_rules
+from app.serving.catalogue.rules import ItemRules
+from app.serving.experiments.service import ExperimentService
+from app.serving.experiments.strategies import StrategyRecommender, load_experiment_setup
+from app.serving.model.ranking import LoadedModel, ModelLoadError, load_model
+from app.serving.realtime.event_ingest import EventIngestor, EventListener
+from app.serving.realtime.profile_updates import ProfileUpdater
+from app.serving.recommend.engine import RecommendationEngine
+from app.serving.surfaces.content_blocks import ContentBlocks
+from app.serving.surfaces.content_slots import load_slots
+from app.settings import Settings
+from app.webhooks.outbox import Outbox
+from app.webhooks.types import OutboxUnavailable
+
+log = logging.getLogger(__name__)
+
+
+def load_current_model(settings: Settings) -> LoadedModel:
+    root = settings.model_root
+    version = current_version(root)
+    if version is None:
+        raise ModelLoadError(
+            f"no published model under {root}: run `recserve build --data DIR` first"
+        )
+    return load_model(root / version)
+
+
+def build_cache(settings: Settings) -> TieredCache | None:
+    """The cache tiers from settings; call from the running event loop (with Redis it starts
+    the worker's invalidation subscriber, stopped by ``TieredCache.close``)."""
+    if not settings.cache.enabled:
+        return None
+    local = LocalCache(settings.cache.local_max_entries, settings.cache.local_ttl_seconds)
+    if not settings.redis_url:
+        # Without Redis no channel reaches the other workers' in-process tiers, so with several
+        # workers there is no cache at all: each computes fresh and read-your-writes holds.
+        return TieredCache([local], on_result=_count_lookup) if settings.api.workers == 1 else None
+    client = redis_client_from_url(
+        settings.redis_url,
+        socket_timeout=settings.redis.socket_timeout_seconds,
+        connect_timeout=settings.redis.connect_timeout_seconds,
+    )
+    shared = RedisCache(
+        client,
+        ttl_seconds=settings.cache.redis_ttl_seconds,
+        breaker=CircuitBreaker(settings.redis.retry_after_seconds),
+        on_error=_count_cache_error("redis"),
+    )
+    subscribed = SubscribedLocalCache(
+        local,
+        subscriber_client_from_url(settings.redis_url, settings.redis.connect_timeout_seconds),
+        shared.channel,
+        on_error=_count_cache_error("local"),
+    )
+    subscribed.start()
+    return TieredCache([subscribed, shared], on_result=_count_lookup)
+
+
+def _count_lookup(tier: str, hit: bool) -> None:
+    metrics.labelled(metrics.CACHE_LOOKUPS, tier, "hit" if hit else "miss").inc()
+
+
+def _count_cache_error(tier: str) -> Callable[[str, BaseException], None]:
+    def on_error(operation: str, _exc: BaseException) -> None:
+        metrics.CACHE_ERRORS.labels(tier, operation).inc()
+
+    return on_error
+
+
+async def build_engine(settings: Settings) -> RecommendationEngine:
+    model = load_current_model(settings)
+    features = FeastFeatureClient.from_settings(settings)
+    try:
+        # Read the registry now so the first request does not pay for it.
+        features.load_registry()
+    except FeatureStoreError as exc:
+        # Serve anyway: requests fall back to popular items and /readyz names the store.
+        log.warning("feature store not ready at start-up: %s", exc)
+    consent = build_consent(settings)
+    rules = build_item_rules(settings, model)
+    # A hung Redis would cost each read its socket timeout; a failing SQLite file fails at once
+    # and needs no breaker (and recovers on the very next read).
+    reads: FeatureClient = (
+        BreakerFeatureClient(features, CircuitBreaker(settings.redis.retry_after_seconds))
+        if settings.redis_url
+        else features
+    )
+    return RecommendationEngine(
+        model,
+        reads,
+        build_cache(settings),
+        consent=consent,
+        rules=rules,
+        history_memo_bytes=settings.feast.decoded_memo_mb * 2**20,
+    )
+
+
+def build_item_rules(settings: Settings, model: LoadedModel) -> ItemRules:
+    """The model's item catalogue, the business rules file and the availability overrides
+    (SQLite under the home, or Redis with ``redis_url``). Raises ``RulesConfigError`` for an
+    unusable rules file and ``ModelLoadError`` for a corrupt catalogue."""
+    store: AvailabilityStore
+    if settings.redis_url:
+        client = redis_client_from_url(
+            settings.redis_url,
+            socket_timeout=settings.redis.socket_timeout_seconds,
+            connect_timeout=settings.redis.connect_timeout_seconds,
+        )
+        store = RedisAvailabilityStore(client, settings.availability.redis_key)
+    else:
+        store = SqliteAvailabilityStore(
+            settings.availability_db, busy_timeout_ms=settings.events.sqlite_busy_timeout_ms
+        )
+    return ItemRules(
+        load_catalogue(settings.model_root / model.version, model),
+        model.version,
+        settings.model_root,
+        load_business_rules(settings.business_rules_file),
+        store,
+        settings.availability.refresh_seconds,
+    )
+
+
+def build_consent(settings: Settings) -> ConsentService:
+    """Consent in SQLite under the home (each worker reads the file: always current), or in
+    Redis behind a per-worker cache that every change invalidates over pub/sub. Call from the
+    running event loop (the Redis cache starts its subscriber)."""
+    pseudonyms = Pseudonymizer.from_settings(settings)
+    policy = policy_from_settings(settings)
+    if not settings.redis_url:
+        store = SqliteConsentStore(
+            settings.privacy_dir / CONSENT_FILE,
+            busy_timeout_ms=settings.events.sqlite_busy_timeout_ms,
+            cache_max_entries=settings.privacy.consent_cache_max_entries,
+        )
+        return ConsentService(store, policy, pseudonyms)
+    shared = RedisConsentStore(
+        redis_client_from_url(
+            settings.redis_url,
+            socket_timeout=settings.redis.socket_timeout_seconds,
+            connect_timeout=settings.redis.connect_timeout_seconds,
+        ),
+        prefix=settings.privacy.consent_redis_prefix,
+        breaker=CircuitBreaker(settings.redis.retry_after_seconds),
+    )
+    cache = SubscribedLocalCache(
+        LocalCache(
+            settings.privacy.consent_cache_max_entries, settings.privacy.consent_cache_ttl_seconds
+        ),
+        subscriber_client_from_url(settings.redis_url, settings.redis.connect_timeout_seconds),
+        shared.channel,
+        on_error=_count_cache_error("consent"),
+    )
+    cache.start()
+    return ConsentService(shared, policy, pseudonyms, cache=cache)
+
+
+async def close_engine(engine: RecommendationEngine) -> None:
+    if engine.cache is not None:
+        await engine.cache.close()
+    if engine.consent is not None:
+        await engine.consent.close()
+    if engine.rules is not None:
+        await engine.rules.close()
+    engine.features.close()
+
+
+def build_event_ingest(
+    settings: Settings, engine: RecommendationEngine, listeners: Sequence[EventListener] = ()
+) -> EventIngestor:
+    """The event log (SQLite, or a Redis Stream with ``redis_url``) and the behaviour store,
+    sharing the engine's feature client and cache so ingested events reach the next answer;
+    ``listeners`` see every batch's stored events (e.g. experiment attribution)."""
+    updater = ProfileUpdater(FeastBehaviourStore.from_settings(settings), engine.cache)
+    return EventIngestor(open_event_log(settings), updater, listeners, consent=engine.consent)
+
+
+def build_experiments(
+    settings: Settings, engine: RecommendationEngine
+) -> tuple[ExperimentService, StrategyRecommender]:
+    """The experiments file's experiments with their exposure store (Redis with ``redis_url``,
+    else SQLite under the home) and the recommender that applies their strategies. Raises
+    ``ExperimentConfigError`` for a file serving cannot use."""
+    experiments, pinned = load_experiment_setup(settings.experiments_file, settings.model_root)
+    service = ExperimentService(
+        experiments,
+        open_exposure_store(settings),
+        engine.segment,
+        timedelta(seconds=settings.attribution.window_seconds),
+        user_pseudonyms(settings, engine),
+    )
+    return service, StrategyRecommender(engine, pinned)
+
+
+def user_pseudonyms(settings: Settings, engine: RecommendationEngine) -> Pseudonymizer:
+    """The pseudonyms every store keys users by: the consent service's, so the process has
+    one key (and logs the missing-key warning once)."""
+    if engine.consent is not None:
+        return engine.consent.pseudonyms
+    return Pseudonymizer.from_settings(settings)
+
+
+def build_content_blocks(
+    settings: Settings, engine: RecommendationEngine, recommender: StrategyRecommender
+) -> ContentBlocks:
+    """The slots file's content slots, checked against the catalogue; raises
+    ``RulesConfigError`` naming the file, slot and field."""
+    rules = engine.rules
+    if rules is None:
+        raise RuntimeError("content blocks need an engine built with business rules")
+    slots = load_slots(settings.content_slots_file, rules.catalogue)
+    return ContentBlocks(slots, engine, rules, recommender)
+
+
+def build_user_data(
+    settings: Settings,
+    engine: RecommendationEngine,
+    ingest: EventIngestor,
+    experiments: ExperimentService,
+    outbox: Outbox,
+) -> UserDataService:
+    """Erasure and export over the stores the engine, the event ingestor, the experiments and
+    the webhooks already hold."""
+    if engine.consent is None:
+        raise ValueError("the engine was built without a consent service")
+    return UserDataService(
+        engine.consent,
+        engine.features,
+        OnlineUserEraser.from_settings(settings),
+        ingest.event_log,
+        engine.cache,
+        ErasureList(settings.privacy_dir),
+        [settings.data_dir, settings.offline_dir, settings.event_parts_dir],
+        experiments,
+        outbox,
+        unreachable=(ExposureStoreUnavailable, OutboxUnavailable),
+    )

@@ -1,0 +1,149 @@
+"""Cross-worker invalidation on real Redis: two "workers" (each a local tier subscribed to the
+channel) and the shared tier that publishes, under a channel and key prefix unique to the test."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import time
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from redis.asyncio import Redis
+
+from app.bootstrap import build_cache
+from app.infra.breaker import CircuitBreaker
+from app.serving.cache.invalidation import SubscribedLocalCache, subscriber_client_from_url
+from app.serving.cache.local_tier import LocalCache
+from app.serving.cache.redis_tier import RedisCache, redis_client_from_url
+from app.serving.cache.tiered import CacheUnavailable
+from app.settings import ApiSettings, Settings
+
+pytestmark = [pytest.mark.redis, pytest.mark.integration]
+
+REDIS_URL = os.environ.get("RECSERVE_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+SUBSCRIBE_TIMEOUT_SECONDS = 5.0
+# Loopback delivery takes well under a millisecond; this bound only fails a lost message.
+DELIVERY_BOUND_SECONDS = 0.1
+
+
+@dataclass
+class Cluster:
+    shared: RedisCache
+    workers: list[SubscribedLocalCache]
+    subscriber_name: str
+
+
+@pytest.fixture
+async def cluster() -> AsyncIterator[Cluster]:
+    """The shared tier and two subscribed local tiers, as two workers would build them."""
+    prefix = f"test:{uuid.uuid4().hex}:"
+    shared = RedisCache(
+        redis_client_from_url(REDIS_URL, socket_timeout=1.0, connect_timeout=1.0),
+        ttl_seconds=60,
+        prefix=prefix,
+        breaker=CircuitBreaker(retry_after_seconds=60),
+    )
+    name = f"sub-{uuid.uuid4().hex}"
+    workers = []
+    for _ in range(2):
+        client = subscriber_client_from_url(REDIS_URL, connect_timeout=1.0)
+        # Named so a test can cut exactly these connections on the shared server.
+        client.connection_pool.connection_kwargs["client_name"] = name
+        workers.append(SubscribedLocalCache(LocalCache(100, 60), client, shared.channel))
+    yield Cluster(shared, workers, name)
+    for worker in workers:
+        await worker.close()
+    await shared.close()
+
+
+async def _start(workers: list[SubscribedLocalCache]) -> None:
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        await worker.wait_subscribed(SUBSCRIBE_TIMEOUT_SECONDS)
+
+
+async def _dropped_after(worker: SubscribedLocalCache, user_id: str) -> float:
+    """Seconds until ``worker`` no longer holds ``user_id``; fails past the delivery bound."""
+    started = time.perf_counter()
+    while await worker.get(user_id, "k5") is not None:
+        assert time.perf_counter() - started < DELIVERY_BOUND_SECONDS, "invalidation lost"
+        await asyncio.sleep(0)
+    return time.perf_counter() - started
+
+
+async def test_invalidation_reaches_every_worker_local_tier(cluster: Cluster) -> None:
+    await _start(cluster.workers)
+    for worker in cluster.workers:
+        await worker.set("u1", "k5", b"stale")
+        await worker.set("u2", "k5", b"other user")
+    await cluster.workers[0].invalidate_user("u1")  # what the publishing worker does itself
+    await cluster.shared.invalidate_user("u1")
+    windows = [await _dropped_after(worker, "u1") for worker in cluster.workers]
+    assert max(windows) < DELIVERY_BOUND_SECONDS
+    assert [await worker.get("u2", "k5") for worker in cluster.workers] == [b"other user"] * 2
+
+
+async def test_one_message_invalidates_a_batch_and_garbage_is_skipped(cluster: Cluster) -> None:
+    await _start(cluster.workers)
+    worker = cluster.workers[0]
+    for user_id in ("u1", "u2", "u3"):
+        await worker.set(user_id, "k5", b"stale")
+    async with Redis.from_url(REDIS_URL) as raw:
+        # Not ours (another version, a stray client): logged and skipped, the listener lives on.
+        await raw.publish(cluster.shared.channel, b"u3")
+        await raw.publish(cluster.shared.channel, b'{"not": "a list"}')
+    await cluster.shared.invalidate_users(["u1", "u2"])
+    await _dropped_after(worker, "u1")
+    await _dropped_after(worker, "u2")
+    assert await worker.get("u3", "k5") == b"stale"
+    assert worker.subscribed
+
+
+async def test_local_tier_unused_until_subscribed(cluster: Cluster) -> None:
+    worker = cluster.workers[0]
+    await worker.set("u1", "k5", b"value")
+    assert await worker.get("u1", "k5") is None
+    with pytest.raises(CacheUnavailable):
+        await worker.ping()
+    await _start([worker])
+    await worker.ping()
+    await worker.set("u1", "k5", b"value")
+    assert await worker.get("u1", "k5") == b"value"
+
+
+async def test_lost_subscription_bypasses_then_resubscribes_empty(cluster: Cluster) -> None:
+    worker = cluster.workers[0]
+    await _start([worker])
+    await worker.set("u1", "k5", b"stored before the cut")
+    admin = Redis.from_url(REDIS_URL)
+    try:
+        # Invalidations published while disconnected are lost, so nothing from before may stay.
+        ours = [c["id"] for c in await admin.client_list() if c["name"] == cluster.subscriber_name]
+        assert ours, "the subscriber's connection is not named"
+        for client_id in ours:
+            await admin.client_kill_filter(_id=client_id)
+    finally:
+        await admin.aclose()
+    started = time.perf_counter()
+    while worker.subscribed:
+        assert time.perf_counter() - started < SUBSCRIBE_TIMEOUT_SECONDS, "cut not noticed"
+        await asyncio.sleep(0.001)
+    assert await worker.get("u1", "k5") is None
+    await worker.wait_subscribed(SUBSCRIBE_TIMEOUT_SECONDS)
+    assert await worker.get("u1", "k5") is None
+    await worker.set("u1", "k5", b"fresh")
+    assert await worker.get("u1", "k5") == b"fresh"
+
+
+@pytest.mark.parametrize(("workers", "tiers"), [(1, ["local"]), (2, None)])
+def test_without_redis_several_workers_keep_no_cache(
+    tmp_path: Path, workers: int, tiers: list[str] | None
+) -> None:
+    # No channel would reach the other workers' local tiers, so none may hold a stale list.
+    cache = build_cache(Settings(home=tmp_path, api=ApiSettings(workers=workers)))
+    assert (None if cache is None else [tier.tier for tier in cache.tiers]) == tiers
