@@ -26,6 +26,7 @@ from app.serving.history_index import HistoryIndexer
 from app.serving.item_filter import ItemFilter
 from app.serving.profiles import Profile, ProfileReader
 from app.serving.ranking import LoadedModel
+from app.serving.repeat_blend import blend_repeats
 from app.serving.rules import ItemRules
 from app.serving.types import (
     FallbackReason,
@@ -162,7 +163,20 @@ class RecommendationEngine:
             items = (*items, *ranked_below(items, [f.item_id for f in fill]))
         source = Source.PERSONALIZED if history.size else Source.COLD_START
         metrics.labelled(metrics.RECOMMENDATIONS, source.value, user.segment or "none").inc()
-        return Recommendation(request.user_id, items, source, model.version)
+        repeats: frozenset[str] = frozenset()
+        if request.repeat and model.repeats is not None:
+            rules, filters = self._rules, request.filters
+            items, repeats = blend_repeats(
+                model,
+                model.repeats,
+                request.user_id,
+                user.history_items,
+                items,
+                request.k,
+                set(request.exclude),
+                None if rules is None else lambda ids: rules.allowed(ids, filters),
+            )
+        return Recommendation(request.user_id, items, source, model.version, repeats=repeats)
 
     def popular(
         self,
@@ -199,6 +213,8 @@ class RecommendationEngine:
 
 def _variant_key(model_version: str, request: RecommendRequest) -> str:
     scope = f"{request.cache_scope}|" if request.cache_scope else ""
+    if request.repeat:  # repeat mode answers another list than "exclude seen"
+        scope += "repeat|"
     if not request.exclude:
         return f"{scope}{model_version}|{request.k}"
     digest = hashlib.blake2b("\x1f".join(sorted(request.exclude)).encode(), digest_size=8)
@@ -211,6 +227,7 @@ def _to_cache(answer: Recommendation) -> bytes:
             "items": [(i.item_id, i.score) for i in answer.items],
             "source": answer.source.value,
             "model_version": answer.model_version,
+            "repeats": sorted(answer.repeats),
         }
     )
 
@@ -219,7 +236,12 @@ def _from_cache(user_id: str, payload: bytes, tier: str | None) -> Recommendatio
     data = orjson.loads(payload)
     items = tuple(ScoredItem(item_id, score) for item_id, score in data["items"])
     return Recommendation(
-        user_id, items, Source(data["source"]), data["model_version"], cache_tier=tier
+        user_id,
+        items,
+        Source(data["source"]),
+        data["model_version"],
+        cache_tier=tier,
+        repeats=frozenset(data.get("repeats", ())),
     )
 
 

@@ -18,7 +18,8 @@ from app.serving.types import Recommendation, RecommendRequest
 router = APIRouter(tags=["recommendations"])
 
 _DESCRIPTION = (
-    "Top-k items for a user, excluding items they already interacted with. Known users are "
+    "Top-k items for a user, excluding items they already interacted with (with `repeat=true`, "
+    "their likely rebuys blended in, each item flagged `repeat`). Known users are "
     "scored by the ONNX hybrid model from their online features (history and attributes); "
     "unknown users, and any failing dependency, get the popularity fallback "
     "(`source: popular` with a `fallback_reason`). Never answers 5xx for a dependency failure. "
@@ -42,6 +43,7 @@ async def recommend_get(
         k=query.k or services.settings.api.default_k,
         exclude=tuple(query.exclude or ()),
         use_cache=services.settings.cache.enabled,
+        repeat=query.repeat,
     )
     return await _recommend(
         request, services, req, device=query.device, segment=query.segment, explain=query.explain
@@ -60,6 +62,7 @@ async def recommend_post(request: Request, services: ServicesDep, body: Recommen
         k=body.k or services.settings.api.default_k,
         exclude=tuple(body.exclude),
         use_cache=services.settings.cache.enabled,
+        repeat=body.repeat,
     )
     context = body.context or {}
     return await _recommend(
@@ -93,15 +96,23 @@ async def _recommend(
     tag = await services.experiments.record(assignment, rec.user_id, [i.item_id for i in rec.items])
     engine = services.engine
     explained = explain_recommendation(engine.model, engine.features, req, rec) if explain else None
-    return _respond(request, rec, tag, explained)
+    return _respond(request, rec, tag, explained, repeat=req.repeat)
 
 
 def _respond(
-    request: Request, rec: Recommendation, tag: ExperimentTag, explained: Explanations | None
+    request: Request,
+    rec: Recommendation,
+    tag: ExperimentTag,
+    explained: Explanations | None,
+    *,
+    repeat: bool,
 ) -> Response:
     request_id = tag.recommendation_id
     request.state.source = rec.source.value
     items: list[dict[str, object]] = [{"item_id": i.item_id, "score": i.score} for i in rec.items]
+    if repeat:
+        for item in items:
+            item["repeat"] = item["item_id"] in rec.repeats
     body = {
         "user_id": rec.user_id,
         "items": items,
