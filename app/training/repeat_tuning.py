@@ -14,7 +14,7 @@ rebuys (film ratings) ends with repeats off.
 from __future__ import annotations
 
 import itertools
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -32,7 +32,10 @@ MAX_VALIDATION_USERS = 5000
 HALF_LIVES_DAYS: tuple[float | None, ...] = (None, 365.0, 120.0, 45.0, 15.0)
 PROPENSITY_POWERS = (0.0, 0.5, 1.0)
 DUE_WEIGHTS = (0.0, 0.5, 1.0)
-EXPLORATION_WEIGHTS: tuple[float | None, ...] = (0.0, 0.05, 0.1, 0.2, 0.35, 0.5, 1.0, 2.0, None)
+EXPLORATION_WEIGHTS: tuple[float | None, ...] = (
+    *(0.0, 0.05, 0.1, 0.2, 0.35, 0.5, 1.0, 2.0, 5.0),
+    None,
+)
 
 
 @dataclass(frozen=True)
@@ -90,7 +93,10 @@ class _Validation:
         """Mean NDCG@K over the scored users of lists given as (user, item, rank) rows."""
         keep = self.scored[users] & (ranks < K)
         users, items, ranks = users[keep], items[keep], ranks[keep]
-        hit = np.isin(users * self.n_items + items, self.truth)
+        keys = users * self.n_items + items
+        # Membership by binary search in the sorted truth: np.isin hashes it on every call.
+        found = np.searchsorted(self.truth, keys).clip(max=max(len(self.truth) - 1, 0))
+        hit = self.truth[found] == keys if len(self.truth) else np.zeros(len(keys), dtype=bool)
         dcg = np.bincount(
             users[hit], weights=self.discounts[ranks[hit]], minlength=len(self.scored)
         )
@@ -109,23 +115,34 @@ def tune_repeat(purchases: Purchases, seed: int = 0) -> tuple[RepeatParams, Repe
     stats = pair_stats(validation.train)
     has_quantity = bool(np.any(purchases.quantity != 1.0))
 
+    frequencies: dict[tuple[float | None, bool], np.ndarray] = {}
+
     def repeats_ndcg(params: RepeatParams) -> tuple[float, np.ndarray, np.ndarray]:
-        scores = pair_scores(stats, params)
+        key = (params.half_life_days, params.quantity_weighted)
+        if key not in frequencies:
+            frequencies[key] = stats.frequency(*key)
+        scores = pair_scores(stats, params, frequencies[key])
         kept = ranked_pairs(stats, scores, K)
         users, items = stats.user[kept], stats.item[kept]
         return validation.ndcg(users, items, _ranks(users)), kept, scores
 
-    grid = itertools.product(
-        HALF_LIVES_DAYS, (False, True) if has_quantity else (False,), PROPENSITY_POWERS, DUE_WEIGHTS
-    )
+    # Coordinate search, one choice at a time in this order: the frequency's recency and
+    # quantity weighting, then the propensity power, then the due weight.
     best = RepeatParams()
     frequency_ndcg, best_kept, best_scores = repeats_ndcg(best)
     best_ndcg = frequency_ndcg
-    for half_life, quantity, power, due in grid:
-        params = RepeatParams(half_life, power, due, quantity)
-        ndcg, kept, scores = repeats_ndcg(params)
-        if ndcg > best_ndcg:
-            best, best_ndcg, best_kept, best_scores = params, ndcg, kept, scores
+    quantities = (False, True) if has_quantity else (False,)
+    candidates: list[list[RepeatParams]] = [
+        [RepeatParams(h, 0.0, 0.0, q) for h, q in itertools.product(HALF_LIVES_DAYS, quantities)],
+        [RepeatParams(propensity_power=power) for power in PROPENSITY_POWERS],
+        [RepeatParams(due_weight=due) for due in DUE_WEIGHTS],
+    ]
+    for step, options in enumerate(candidates):
+        for option in options:
+            params = _combine(best, option, step)
+            ndcg, kept, scores = repeats_ndcg(params)
+            if ndcg > best_ndcg:
+                best, best_ndcg, best_kept, best_scores = params, ndcg, kept, scores
 
     explore_users, explore_items = _exploration(validation)
     explore_ranks = _ranks(explore_users)
@@ -156,6 +173,19 @@ def tune_repeat(purchases: Purchases, seed: int = 0) -> tuple[RepeatParams, Repe
     )
 
 
+def _combine(current: RepeatParams, option: RepeatParams, step: int) -> RepeatParams:
+    """``current`` with the choice of coordinate ``step`` taken from ``option``."""
+    if step == 0:
+        return replace(
+            current,
+            half_life_days=option.half_life_days,
+            quantity_weighted=option.quantity_weighted,
+        )
+    if step == 1:
+        return replace(current, propensity_power=option.propensity_power)
+    return replace(current, due_weight=option.due_weight)
+
+
 def _exploration(validation: _Validation) -> tuple[np.ndarray, np.ndarray]:
     """Per scored user, the ``K`` most popular items (distinct train buyers) they never had,
     as (user, item) rows in rank order."""
@@ -166,10 +196,13 @@ def _exploration(validation: _Validation) -> tuple[np.ndarray, np.ndarray]:
     bounds = np.searchsorted(pairs // validation.n_items, np.arange(train.n_users + 1))
     users: list[np.ndarray] = []
     items: list[np.ndarray] = []
+    owned = np.zeros(validation.n_items, dtype=bool)
     for user in validation.users:
         seen = pairs[bounds[user] : bounds[user + 1]] % validation.n_items
+        owned[seen] = True
         head = popular[: K + len(seen)]
-        chosen = head[~np.isin(head, seen)][:K]
+        chosen = head[~owned[head]][:K]
+        owned[seen] = False
         users.append(np.full(len(chosen), user, dtype=np.int64))
         items.append(chosen)
     empty = np.empty(0, dtype=np.int64)
