@@ -14,6 +14,7 @@ from fastapi.testclient import TestClient
 from app.api.main import create_app
 from app.artifacts import REPEAT_HYPERPARAMETERS, current_version, read_manifest
 from app.settings import Settings
+from tests.api.experiment_support import experiment_client
 
 pytestmark = pytest.mark.integration
 
@@ -149,3 +150,49 @@ def test_explanations_cover_repeat_items(client: TestClient, rebuyers: list[str]
     items = body["items"]
     assert any(i["repeat"] for i in items)
     assert all("explanation" in i for i in items)
+
+
+REPEAT_EXPERIMENT = """
+[[experiments]]
+id = "repeat-strategies"
+traffic_share = 1.0
+control = "model"
+min_detectable_effect = 0.2
+targeting = { devices = ["kiosk"] }
+[[experiments.variants]]
+name = "model"
+weight = 1
+strategy = { kind = "model" }
+[[experiments.variants]]
+name = "diversified"
+weight = 1
+strategy = { kind = "diversified", lambda = 0.7 }
+[[experiments.variants]]
+name = "mix"
+weight = 1
+strategy = { kind = "candidate_mix", source_weights = { model = 2, popular = 1 } }
+"""
+
+
+def test_every_experiment_strategy_keeps_the_repeat_flags_true(
+    built_home: Settings,
+    tmp_path_factory: pytest.TempPathFactory,
+    seen: dict[str, set[str]],
+    rebuyers: list[str],
+) -> None:
+    directory = tmp_path_factory.mktemp("repeat-experiments")
+    variants: dict[str, int] = {}
+    with experiment_client(built_home, directory, REPEAT_EXPERIMENT) as client:
+        for user_id in rebuyers:
+            body = client.post(
+                "/recommend",
+                json={"user_id": user_id, "k": K, "repeat": True, "context": {"device": "kiosk"}},
+            ).json()
+            items = body["items"]
+            assert len(items) == K
+            flagged = {i["item_id"] for i in items if i["repeat"]}
+            assert flagged <= seen[user_id], body["variant"]
+            assert not {i["item_id"] for i in items if not i["repeat"]} & seen[user_id]
+            variants[body["variant"]] = variants.get(body["variant"], 0) + bool(flagged)
+    assert set(variants) == {"model", "diversified", "mix"}
+    assert all(variants.values())  # each strategy served rebuys
