@@ -33,7 +33,8 @@ Models trained since the demographic cold-start term also list ``demographic_ite
 without them a cold user's affinity feature is zero, which their weights ignore.
 
 Either family may ship the repeat model (``/recommend?repeat=true``), listed in ``artifacts``
-when the build's validation kept repeats on: ``repeat_users.json`` (user ids, row order),
+when the build's validation kept repeats on: ``repeat_users.json`` (user pseudonyms, the
+keyed hash of ``app.privacy.pseudonym``, in row order; never raw ids),
 ``repeat_indptr.npy`` (int64 [n_users + 1]), ``repeat_items.npy`` (int32) and
 ``repeat_scores.npy`` (float32, in ``(0, 1]``): a CSR matrix whose row holds the user's best
 rebuys as of the build, best first. Its parameters are ``hyperparameters["repeat"]``.

@@ -55,6 +55,9 @@ class RecommendationEngine:
     ) -> None:
         self._model = model
         self._consent = consent  # None: every user is personalised (no consent store)
+        # The repeat model keys its rows by pseudonym, as the consent store does; without a
+        # consent service repeat mode reads no row (the history alone ranks rebuys).
+        self._pseudonyms = consent.pseudonyms if consent is not None else None
         self._features = features
         self._cache = cache
         self._rules = rules  # None: no business rules (hidden items included)
@@ -166,10 +169,11 @@ class RecommendationEngine:
         repeats: frozenset[str] = frozenset()
         if request.repeat and model.repeats is not None:
             rules, filters = self._rules, request.filters
+            pseudonyms = self._pseudonyms
             items, repeats = blend_repeats(
                 model,
                 model.repeats,
-                request.user_id,
+                None if pseudonyms is None else pseudonyms.of(request.user_id),
                 user.history_items,
                 items,
                 request.k,

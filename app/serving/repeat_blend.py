@@ -25,14 +25,16 @@ Allowed = Callable[[list[str]], list[str]]
 def rebuy_candidates(
     model: LoadedModel,
     index: RepeatIndex,
-    user_id: str,
+    user_key: str | None,
     history: Sequence[str],
     exclude: Collection[str],
     limit: int,
 ) -> list[ScoredItem]:
-    """Up to ``limit`` of the user's items, most likely rebuy first, none in ``exclude``."""
+    """Up to ``limit`` of the user's items, most likely rebuy first, none in ``exclude``.
+    ``user_key``: the user's pseudonym, which keys the repeat model's rows (None: no row is
+    read, the history alone answers)."""
     owned = set(history)
-    items, scores = index.rebuys(user_id)
+    items, scores = index.rebuys(user_key)
     item_ids = model.item_ids
     ranked = [
         ScoredItem(item_ids[i], s)
@@ -53,7 +55,7 @@ def rebuy_candidates(
 def blend_repeats(
     model: LoadedModel,
     index: RepeatIndex,
-    user_id: str,
+    user_key: str | None,
     history: Sequence[str],
     exploration: Sequence[ScoredItem],
     k: int,
@@ -62,7 +64,7 @@ def blend_repeats(
 ) -> tuple[tuple[ScoredItem, ...], frozenset[str]]:
     """The best ``k`` of rebuys and exploration items, and which of them are rebuys."""
     # More candidates than k: business rules may refuse some.
-    rebuys = rebuy_candidates(model, index, user_id, history, exclude, 2 * k + 10)
+    rebuys = rebuy_candidates(model, index, user_key, history, exclude, 2 * k + 10)
     if allowed is not None:
         shown = set(allowed([r.item_id for r in rebuys]))
         rebuys = [r for r in rebuys if r.item_id in shown]

@@ -24,8 +24,9 @@ from app.artifacts import (
 
 @dataclass(frozen=True)
 class RepeatIndex:
-    """Per user, item indices and repeat scores (in ``(0, 1]``), best first, and the weight
-    of the exploration list in the blend (its item at rank ``j`` scores ``weight / (1 + j)``)."""
+    """Per user pseudonym, item indices and repeat scores (in ``(0, 1]``), best first, and
+    the weight of the exploration list in the blend (its item at rank ``j`` scores
+    ``weight / (1 + j)``)."""
 
     user_rows: dict[str, int]
     indptr: np.ndarray
@@ -33,10 +34,10 @@ class RepeatIndex:
     scores: np.ndarray
     exploration_weight: float
 
-    def rebuys(self, user_id: str) -> tuple[np.ndarray, np.ndarray]:
-        """The user's rebuy candidates as ``(item indices, scores)``; empty when the build
-        did not know the user."""
-        row = self.user_rows.get(user_id)
+    def rebuys(self, user_key: str | None) -> tuple[np.ndarray, np.ndarray]:
+        """The rebuy candidates of the user whose pseudonym is ``user_key``, as ``(item
+        indices, scores)``; empty when the build did not know the user (or no key)."""
+        row = None if user_key is None else self.user_rows.get(user_key)
         if row is None:
             return self.items[:0], self.scores[:0]
         start, end = int(self.indptr[row]), int(self.indptr[row + 1])

@@ -29,6 +29,7 @@ from app.features.schema import (
 )
 from app.features.store import apply_and_materialize
 from app.privacy.offline import drop_erased_from_ingested
+from app.privacy.pseudonym import Pseudonymizer
 from app.settings import Settings
 from app.training.catalogue import catalogue_json, catalogue_parquet
 from app.training.export import Probe, export_model
@@ -140,7 +141,8 @@ def build(
             extra_files={CATALOGUE_FILE: catalogue_json(dataset.items)},
         )
     lap("export")
-    repeats = fit_repeat_model(dataset.interactions, data.user_ids, data.item_ids)
+    pseudonyms = Pseudonymizer.from_settings(settings)
+    repeats = fit_repeat_model(dataset.interactions, data.user_ids, data.item_ids, pseudonyms.of)
     manifest = write_repeat_model(repeats, staged)
     model_dir = publish(root, staged, version)
     lap("repeat")

@@ -8,6 +8,7 @@ one build publishes both together (``app/artifacts.py`` names the files).
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -34,12 +35,12 @@ REPEAT_FILES = (REPEAT_USERS_FILE, REPEAT_INDPTR_FILE, REPEAT_ITEMS_FILE, REPEAT
 
 @dataclass(frozen=True)
 class RepeatModel:
-    """The tuned parameters, their validation figures, and the served CSR rows (empty when
-    validation turned repeats off)."""
+    """The tuned parameters, their validation figures, and the served CSR rows by user
+    pseudonym (empty when validation turned repeats off)."""
 
     params: RepeatParams
     tuning: RepeatTuning
-    user_ids: tuple[str, ...]
+    user_keys: tuple[str, ...]
     indptr: np.ndarray
     items: np.ndarray
     scores: np.ndarray
@@ -50,16 +51,22 @@ class RepeatModel:
 
 
 def fit_repeat_model(
-    interactions: pd.DataFrame, user_ids: tuple[str, ...], item_ids: tuple[str, ...]
+    interactions: pd.DataFrame,
+    user_ids: tuple[str, ...],
+    item_ids: tuple[str, ...],
+    user_key: Callable[[str], str],
 ) -> RepeatModel:
-    """Tune on validation, then fit on every interaction with the chosen parameters."""
+    """Tune on validation, then fit on every interaction with the chosen parameters. Rows are
+    stored under ``user_key(user_id)`` (the user's pseudonym): the model files never hold a
+    raw user id."""
     purchases = purchases_from(interactions, user_ids, item_ids)
     params, tuning = tune_repeat(purchases)
     if params.exploration_weight is None:
         empty = np.empty(0)
         return RepeatModel(params, tuning, (), np.zeros(1, dtype=np.int64), empty, empty)
     indptr, items, scores = repeat_matrix(purchases, params, SERVED_PER_USER)
-    return RepeatModel(params, tuning, user_ids, indptr, items, scores)
+    keys = tuple(user_key(user) for user in user_ids)
+    return RepeatModel(params, tuning, keys, indptr, items, scores)
 
 
 def write_repeat_model(model: RepeatModel, model_dir: Path) -> ModelManifest:
@@ -68,7 +75,7 @@ def write_repeat_model(model: RepeatModel, model_dir: Path) -> ModelManifest:
     manifest = read_manifest(model_dir)
     artifacts = list(manifest.artifacts)
     if model.enabled:
-        (model_dir / REPEAT_USERS_FILE).write_text(json.dumps(list(model.user_ids)))
+        (model_dir / REPEAT_USERS_FILE).write_text(json.dumps(list(model.user_keys)))
         np.save(model_dir / REPEAT_INDPTR_FILE, model.indptr)
         np.save(model_dir / REPEAT_ITEMS_FILE, model.items)
         np.save(model_dir / REPEAT_SCORES_FILE, model.scores)

@@ -3,6 +3,7 @@ model and the repeat model the build shipped beside it."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -12,7 +13,13 @@ import pytest
 from fastapi.testclient import TestClient
 
 from app.api.main import create_app
-from app.artifacts import REPEAT_HYPERPARAMETERS, current_version, read_manifest
+from app.artifacts import (
+    REPEAT_HYPERPARAMETERS,
+    REPEAT_USERS_FILE,
+    current_version,
+    read_manifest,
+)
+from app.privacy.pseudonym import Pseudonymizer
 from app.settings import Settings
 from tests.api.experiment_support import experiment_client
 
@@ -61,11 +68,19 @@ def _repeat_get(client: TestClient, user_id: str, **extra: str) -> dict[str, Any
     return body
 
 
-def test_the_build_kept_repeats_on_for_a_shop_whose_users_rebuy(built_home: Settings) -> None:
+def test_the_build_kept_repeats_on_for_a_shop_whose_users_rebuy(
+    built_home: Settings, seen: dict[str, set[str]]
+) -> None:
     version = current_version(built_home.model_root)
     assert version is not None
-    params = read_manifest(Path(built_home.model_root) / version).hyperparameters
+    model_dir = Path(built_home.model_root) / version
+    params = read_manifest(model_dir).hyperparameters
     assert params[REPEAT_HYPERPARAMETERS]["exploration_weight"] is not None
+    # Rows are keyed by pseudonym: the model files hold no raw user id.
+    keys = set(json.loads((model_dir / REPEAT_USERS_FILE).read_text()))
+    pseudonyms = Pseudonymizer.from_settings(built_home)
+    assert keys == {pseudonyms.of(user) for user in seen}
+    assert not keys & set(seen)
 
 
 def test_repeat_mode_returns_bought_items_flagged_and_the_default_excludes_them(
