@@ -32,6 +32,13 @@ Models trained since the demographic cold-start term also list ``demographic_ite
 (int64 [D], sorted item indices) and ``demographic_weights.npy`` (float32 [n_tokens, D]);
 without them a cold user's affinity feature is zero, which their weights ignore.
 
+Either family may ship the repeat model (``/recommend?repeat=true``), listed in ``artifacts``
+when the build's validation kept repeats on: ``repeat_users.json`` (user pseudonyms, the
+keyed hash of ``app.privacy.pseudonym``, in row order; never raw ids),
+``repeat_indptr.npy`` (int64 [n_users + 1]), ``repeat_items.npy`` (int32) and
+``repeat_scores.npy`` (float32, in ``(0, 1]``): a CSR matrix whose row holds the user's best
+rebuys as of the build, best first. Its parameters are ``hyperparameters["repeat"]``.
+
 ``<models_root>/CURRENT`` names the published version. Publishing writes the directory under a
 temporary name, renames it into place, then replaces ``CURRENT`` atomically, so a reader never
 sees half a model.
@@ -62,6 +69,11 @@ POPULARITY_FILE = "popularity.npy"
 ANN_INDEX_FILE = "items.usearch"
 DEMOGRAPHIC_ITEMS_FILE = "demographic_items.npy"
 DEMOGRAPHIC_WEIGHTS_FILE = "demographic_weights.npy"
+REPEAT_USERS_FILE = "repeat_users.json"
+REPEAT_INDPTR_FILE = "repeat_indptr.npy"
+REPEAT_ITEMS_FILE = "repeat_items.npy"
+REPEAT_SCORES_FILE = "repeat_scores.npy"
+REPEAT_HYPERPARAMETERS = "repeat"
 TWO_STAGE_MODEL_TYPE = "two_stage_ann"
 CURRENT_POINTER = "CURRENT"
 FORMAT_VERSION = 1

@@ -13,6 +13,7 @@ import os
 import shutil
 import sys
 from collections.abc import Sequence
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -86,7 +87,12 @@ def _parser() -> argparse.ArgumentParser:
 
     evaluate = sub.add_parser("evaluate", help="offline metrics of the served model and baselines")
     evaluate.add_argument("--data", type=Path, required=True, help="RecBole atomic dataset dir")
-    evaluate.add_argument("--protocol", choices=("warm", "cold", "all"), default="all")
+    evaluate.add_argument(
+        "--protocol",
+        choices=("warm", "cold", "all", "repeat"),
+        default="all",
+        help="all: warm and cold; repeat: repeat mode on a repeat-inclusive split",
+    )
     evaluate.add_argument("--out", type=Path, default=None, help="default: HOME/evaluation")
     evaluate.add_argument(
         "--cold-seed",
@@ -153,7 +159,12 @@ def _evaluate(args: argparse.Namespace, settings: Settings) -> int:
     protocols = PROTOCOLS if args.protocol == "all" else (args.protocol,)
     seed = DEFAULT_COLD_SEED if args.cold_seed is None else args.cold_seed
     try:
-        report = evaluate(settings, args.data, served_top_k, protocols=protocols, seed=seed)
+        if args.protocol == "repeat":
+            from app.training.evaluate_repeat import evaluate_repeat
+
+            report = evaluate_repeat(settings, args.data, partial(served_top_k, repeat=True))
+        else:
+            report = evaluate(settings, args.data, served_top_k, protocols=protocols, seed=seed)
     except DataFormatError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -165,8 +176,11 @@ def _evaluate(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
-def served_top_k(settings: Settings, user_ids: Sequence[str], k: int) -> list[ServedList]:
-    """Answer every user through the engine ``/recommend`` uses, cache bypassed."""
+def served_top_k(
+    settings: Settings, user_ids: Sequence[str], k: int, *, repeat: bool = False
+) -> list[ServedList]:
+    """Answer every user through the engine ``/recommend`` uses, cache bypassed (``repeat``:
+    in repeat mode)."""
     import asyncio
 
     from app.bootstrap import build_engine, close_engine
@@ -178,7 +192,9 @@ def served_top_k(settings: Settings, user_ids: Sequence[str], k: int) -> list[Se
         try:
             answers = []
             for user_id in user_ids:
-                reply = await engine.recommend(RecommendRequest(user_id, k, use_cache=False))
+                reply = await engine.recommend(
+                    RecommendRequest(user_id, k, use_cache=False, repeat=repeat)
+                )
                 answers.append(ServedList([i.item_id for i in reply.items], reply.source.value))
             return answers
         finally:

@@ -31,6 +31,14 @@ class RecommendQuery(BaseModel):
         description="Attach to each item why it was recommended (`items[].explanation`); "
         "computed afresh, never read from or written to the cache.",
     )
+    repeat: bool = Field(
+        False,
+        description="Repeat mode, for consumables: items the user bought before may be "
+        "returned, ranked by the repeat model (personal frequency and recency, item "
+        "repurchase cycles) and blended with unseen recommendations; each item then says "
+        "whether it is a `repeat`. `exclude` still wins. Default: items the user already "
+        "interacted with are never returned.",
+    )
 
 
 class RecommendBody(BaseModel):
@@ -54,6 +62,14 @@ class RecommendBody(BaseModel):
         False,
         description="Attach to each item why it was recommended (`items[].explanation`). Slower: "
         "the answer is computed afresh, never read from or written to the cache.",
+    )
+    repeat: bool = Field(
+        False,
+        description="Repeat mode, for consumables: items the user bought before may be "
+        "returned, ranked by the repeat model (personal frequency and recency, item "
+        "repurchase cycles) and blended with unseen recommendations; each item then says "
+        "whether it is a `repeat`. `exclude` still wins. Default: items the user already "
+        "interacted with are never returned.",
     )
 
 
@@ -116,6 +132,11 @@ class ExplanationOut(BaseModel):
 
 
 class RecommendedItemOut(ItemOut):
+    repeat: bool | None = Field(
+        None,
+        description="With `repeat=true`: whether the user bought this item before (a rebuy "
+        "ranked by the repeat model); absent otherwise.",
+    )
     explanation: ExplanationOut | None = Field(
         None,
         description="Why the item was chosen; only with `explain=true` (null for an item the "

@@ -28,6 +28,7 @@ from app.data.types import (
     INTERACTIONS_FILE,
     ITEM_ID,
     ITEMS_FILE,
+    RETAIL_COLUMNS,
     SCHEMA_FILE,
     SUMMARY_FILE,
     TIMESTAMP,
@@ -110,9 +111,9 @@ def _merge_logged_events(validated: ValidatedTables, events: pd.DataFrame) -> No
         unknown = ~events[ITEM_ID].isin(validated.items.accepted[ITEM_ID]).to_numpy()
     kept = events[~shown_only & ~unknown]
     table = validated.interactions
-    table.accepted = pd.concat(
-        [table.accepted, kept[list(table.accepted.columns)]], ignore_index=True
-    )
+    # Retail columns the source has and the events lack stay unknown (NaN / None).
+    joined = kept.reindex(columns=table.accepted.columns).astype(table.accepted.dtypes)
+    table.accepted = pd.concat([table.accepted, joined], ignore_index=True)
     table.notes = (
         *table.notes,
         f"event log: {len(kept)} events merged, {int(shown_only.sum())} impressions and "
@@ -169,7 +170,10 @@ def _write_tables(validated: ValidatedTables, out_dir: Path) -> str:
         "item_fields": {name: kind.value for name, kind in item_fields.items()},
     }
     files = {
-        INTERACTIONS_FILE: (validated.interactions.accepted, INTERACTIONS_SCHEMA),
+        INTERACTIONS_FILE: (
+            validated.interactions.accepted,
+            _interactions_schema(validated.interactions.accepted),
+        ),
         USERS_FILE: _attribute_frame(validated.users, USER_ID, user_fields),
         ITEMS_FILE: _attribute_frame(validated.items, ITEM_ID, item_fields),
     }
@@ -188,6 +192,16 @@ def _write_tables(validated: ValidatedTables, out_dir: Path) -> str:
             (out_dir / QUARANTINE_DIR).mkdir(exist_ok=True)
             table.quarantine.to_csv(out_dir / QUARANTINE_DIR / f"{table.name}.csv", index=False)
     return f"sha256:{digest.hexdigest()}"
+
+
+def _interactions_schema(accepted: pd.DataFrame) -> pa.Schema:
+    """The canonical columns, then the retail columns the source had."""
+    retail = [
+        (name, pa.string() if kind == "token" else pa.float64())
+        for name, kind in RETAIL_COLUMNS.items()
+        if name in accepted
+    ]
+    return pa.schema([*INTERACTIONS_SCHEMA, *retail])
 
 
 def _attribute_frame(

@@ -7,6 +7,10 @@ the synthetic generator's output) into these three tables, written as Parquet un
 * ``interactions.parquet``: ``user_id`` (str), ``item_id`` (str), ``timestamp`` (int64, Unix
   seconds), ``event_type`` (str: view|click|add_to_cart|purchase|rate|impression|interaction),
   ``value`` (float64: rating, price paid, or 1.0).
+  Retail data may add, and ingestion then keeps: ``quantity`` (float64, units bought; NaN when
+  a row has none), ``price`` (float64, what the line cost; NaN when none) and ``basket_id``
+  (str, the order or basket the line belongs to; None when none). A column is written only
+  when the source has it.
 * ``users.parquet``: ``user_id`` (str) plus one column per attribute.
 * ``items.parquet``: ``item_id`` (str) plus one column per attribute.
 
@@ -33,6 +37,11 @@ TIMESTAMP = "timestamp"
 EVENT_TYPE = "event_type"
 VALUE = "value"
 INTERACTION_COLUMNS = (USER_ID, ITEM_ID, TIMESTAMP, EVENT_TYPE, VALUE)
+QUANTITY = "quantity"
+PRICE = "price"
+BASKET_ID = "basket_id"
+# Optional retail columns of the interactions, with their atomic field types.
+RETAIL_COLUMNS = {QUANTITY: "float", PRICE: "float", BASKET_ID: "token"}
 EVENT_TYPES = ("view", "click", "add_to_cart", "purchase", "rate", "impression", "interaction")
 
 

@@ -20,6 +20,7 @@ from app.data.types import (
     EVENT_TYPE,
     EVENT_TYPES,
     ITEM_ID,
+    RETAIL_COLUMNS,
     TIMESTAMP,
     USER_ID,
     VALUE,
@@ -118,6 +119,8 @@ def validate_interactions(raw: RawTable, known_items: pd.Index | None, now: int)
     else:
         values = np.ones(len(frame))
 
+    retail = _retail_columns(frame, verdicts)
+
     if known_items is not None:
         verdicts.reject(~items.isin(known_items), f"unknown {ITEM_ID}")
 
@@ -128,13 +131,14 @@ def validate_interactions(raw: RawTable, known_items: pd.Index | None, now: int)
             TIMESTAMP: np.floor(seconds[verdicts.ok]).astype(np.int64),
             EVENT_TYPE: events[verdicts.ok],
             VALUE: values[verdicts.ok],
+            **{name: column[verdicts.ok] for name, column in retail.items()},
         }
     )
     repeated = accepted.duplicated(subset=[USER_ID, ITEM_ID, TIMESTAMP, EVENT_TYPE]).to_numpy()
     duplicates = np.zeros(len(frame), dtype=bool)
     duplicates[verdicts.ok] = repeated
     verdicts.reject(duplicates, "duplicate interaction")
-    used = {USER_ID, ITEM_ID, TIMESTAMP, event_column, value_column}
+    used = {USER_ID, ITEM_ID, TIMESTAMP, event_column, value_column, *retail}
     return ValidatedTable(
         name=raw.name,
         accepted=accepted[~repeated].reset_index(drop=True),
@@ -143,6 +147,23 @@ def validate_interactions(raw: RawTable, known_items: pd.Index | None, now: int)
         ignored_columns=tuple(c for c in raw.fields if c not in used),
         notes=tuple(notes),
     )
+
+
+def _retail_columns(frame: pd.DataFrame, verdicts: _Verdicts) -> dict[str, pd.Series]:
+    """The retail columns the source has: quantity and price as floats (empty: NaN, unknown;
+    negative values are returns or refunds, kept), basket ids as text (empty: None)."""
+    columns: dict[str, pd.Series] = {}
+    for name, kind in RETAIL_COLUMNS.items():
+        if name not in frame:
+            continue
+        text = frame[name].str.strip()
+        if kind == "token":
+            columns[name] = text.where(text != "", None)
+            continue
+        numbers = _parse_floats(text)
+        verdicts.reject((text != "").to_numpy() & ~np.isfinite(numbers), f"invalid float in {name}")
+        columns[name] = pd.Series(numbers, index=frame.index)
+    return columns
 
 
 def validate_attributes(raw: RawTable, id_column: str) -> ValidatedTable:

@@ -36,6 +36,8 @@ class RecommendRequest:
     cache_scope: str = ""
     # Narrows the list beyond the business rules (a content slot's categories, prices...).
     filters: ItemFilter | None = None
+    # Repeat mode: items the user bought before may come back, ranked by the repeat model.
+    repeat: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,3 +55,4 @@ class Recommendation:
     cache_tier: str | None = None  # "local" or "redis" when served from a cache tier
     fallback_reason: FallbackReason | None = None
     timings_ms: dict[str, float] = field(default_factory=dict)
+    repeats: frozenset[str] = frozenset()  # ids of ``items`` the user bought before

@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from app.data.types import EVENT_TYPE, ITEM_ID, TIMESTAMP, USER_ID, VALUE
+from app.data.types import EVENT_TYPE, ITEM_ID, RETAIL_COLUMNS, TIMESTAMP, USER_ID, VALUE
 
 WARM_TEST_SHARE = 0.2
 COLD_USER_SHARE = 0.1
@@ -104,13 +104,18 @@ def _split(train: pd.DataFrame, test: pd.DataFrame) -> EvaluationSplit:
 
 
 def write_atomic_interactions(train: pd.DataFrame, path: Path) -> Path:
-    """Write ``train`` as a RecBole ``.inter`` file that ingestion reads back unchanged."""
-    columns = list(ATOMIC_INTERACTION_FIELDS)
+    """Write ``train`` as a RecBole ``.inter`` file that ingestion reads back unchanged,
+    retail columns (quantity, price, basket id) included when ``train`` has them."""
+    fields = {
+        **ATOMIC_INTERACTION_FIELDS,
+        **{name: kind for name, kind in RETAIL_COLUMNS.items() if name in train},
+    }
+    columns = list(fields)
     for column in (USER_ID, ITEM_ID, EVENT_TYPE):
         bad = train[column].astype(str).str.contains(r"[\t\r\n]", regex=True)
         if bad.any():
             raise ValueError(f"{column} {train[column][bad].iloc[0]!r} holds a tab or newline")
-    header = "\t".join(f"{name}:{kind}" for name, kind in ATOMIC_INTERACTION_FIELDS.items())
+    header = "\t".join(f"{name}:{kind}" for name, kind in fields.items())
     path.parent.mkdir(parents=True, exist_ok=True)
     body = train[columns].to_csv(sep="\t", header=False, index=False, lineterminator="\n")
     path.write_text(header + "\n" + body, encoding="utf-8")

@@ -29,16 +29,20 @@ from app.features.schema import (
 )
 from app.features.store import apply_and_materialize
 from app.privacy.offline import drop_erased_from_ingested
+from app.privacy.pseudonym import Pseudonymizer
 from app.settings import Settings
 from app.training.catalogue import catalogue_json, catalogue_parquet
 from app.training.export import Probe, export_model
 from app.training.export_two_stage import export_two_stage
+from app.training.repeat_export import fit_repeat_model, write_repeat_model
 from app.training.segment_job import write_segments
 from app.training.segments import SegmentsReport
 from app.training.tuning import TuningReport, train_hybrid
 from app.training.two_stage_tuning import TwoStageTuningReport, train_two_stage
 from app.training.types import TrainingData, training_data_from
 
+# Offline metrics the build's summary prints beside the validation NDCG.
+SHOWN_METRICS = ("ann_recall", "candidate_recall", "candidates_per", "validation_ndcg@10_repeat")
 # Real users whose two-stage answers are compared with exact search at export.
 RECALL_USERS = 100
 
@@ -68,7 +72,7 @@ class BuildResult:
                 *(
                     f"{name}: {value:.3f}"
                     for name, value in self.manifest.offline_metrics.items()
-                    if name.startswith(("ann_recall", "candidate_recall", "candidates_per"))
+                    if name.startswith(SHOWN_METRICS)
                 ),
                 f"published to {self.model_dir}",
                 f"timings: {steps}",
@@ -136,8 +140,12 @@ def build(
             offline_metrics=_offline_metrics(tuning),
             extra_files={CATALOGUE_FILE: catalogue_json(dataset.items)},
         )
-    model_dir = publish(root, staged, version)
     lap("export")
+    pseudonyms = Pseudonymizer.from_settings(settings)
+    repeats = fit_repeat_model(dataset.interactions, data.user_ids, data.item_ids, pseudonyms.of)
+    manifest = write_repeat_model(repeats, staged)
+    model_dir = publish(root, staged, version)
+    lap("repeat")
     return BuildResult(report, features, segments, tuning, manifest, model_dir, seconds)
 
 

@@ -16,7 +16,8 @@ from app.serving.types import RecommendRequest
 router = APIRouter(tags=["recommendations"])
 
 _DESCRIPTION = (
-    "Top-k items for a user, excluding items they already interacted with. Known users are "
+    "Top-k items for a user, excluding items they already interacted with (with `repeat=true`, "
+    "their likely rebuys blended in, each item flagged `repeat`). Known users are "
     "scored by the ONNX hybrid model from their online features (history and attributes); "
     "unknown users, and any failing dependency, get the popularity fallback "
     "(`source: popular` with a `fallback_reason`). Never answers 5xx for a dependency failure. "
@@ -43,11 +44,12 @@ async def recommend_get(
         k=query.k or settings.api.default_k,
         exclude=tuple(query.exclude or ()),
         use_cache=settings.cache.enabled,
+        repeat=query.repeat,
     )
     answer = await served.recommend(
         req, segment=query.segment, device=query.device, explain=query.explain
     )
-    return _respond(request, answer)
+    return _respond(request, answer, repeat=req.repeat)
 
 
 @router.post(
@@ -64,6 +66,7 @@ async def recommend_post(
         k=body.k or settings.api.default_k,
         exclude=tuple(body.exclude),
         use_cache=settings.cache.enabled,
+        repeat=body.repeat,
     )
     context = body.context or {}
     answer = await served.recommend(
@@ -72,18 +75,21 @@ async def recommend_post(
         device=_text(context.get("device")),
         explain=body.explain,
     )
-    return _respond(request, answer)
+    return _respond(request, answer, repeat=req.repeat)
 
 
 def _text(value: Any) -> str | None:
     return value if isinstance(value, str) else None
 
 
-def _respond(request: Request, answer: ServedRecommendation) -> Response:
+def _respond(request: Request, answer: ServedRecommendation, *, repeat: bool) -> Response:
     rec, tag, explained = answer.recommendation, answer.tag, answer.explained
     request_id = tag.recommendation_id
     request.state.source = rec.source.value
     items: list[dict[str, object]] = [{"item_id": i.item_id, "score": i.score} for i in rec.items]
+    if repeat:
+        for item in items:
+            item["repeat"] = item["item_id"] in rec.repeats
     body = {
         "user_id": rec.user_id,
         "items": items,

@@ -37,6 +37,7 @@ from app.artifacts import (
     read_json_list,
     read_manifest,
 )
+from app.serving.model.repeat_index import RepeatIndex, load_repeat_index
 from app.serving.model.two_stage import TwoStageRanker, load_ranker
 
 
@@ -108,6 +109,7 @@ class LoadedModel:
     neighbours: NeighbourIndex | None = None
     explainable: bool = False  # the graph's outputs are the scores and the EXPLAIN_OUTPUTS
     ranker: TwoStageRanker | None = None  # a two-stage model: scores candidates only
+    repeats: RepeatIndex | None = None  # the repeat model, when the build kept repeats on
 
     @property
     def version(self) -> str:
@@ -226,6 +228,10 @@ def load_model(model_dir: Path) -> LoadedModel:
             ranker = load_ranker(model_dir, manifest, session, popular_indices.astype(np.int64))
         except Exception as exc:  # any unreadable or mismatched file is the same refusal
             raise ModelLoadError(f"{model_dir}: cannot load the two-stage arrays: {exc}") from exc
+    try:
+        repeats = load_repeat_index(model_dir, manifest)
+    except Exception as exc:  # unreadable or mismatched repeat files: the same refusal
+        raise ModelLoadError(f"{model_dir}: cannot load the repeat model: {exc}") from exc
     model = LoadedModel(
         manifest=manifest,
         session=session,
@@ -236,6 +242,7 @@ def load_model(model_dir: Path) -> LoadedModel:
         neighbours=_load_neighbours(model_dir, manifest),
         explainable=outputs == {OUTPUT_SCORES, *EXPLAIN_OUTPUTS},
         ranker=ranker,
+        repeats=repeats,
     )
     _probe(model, model_dir)
     return model

@@ -26,6 +26,7 @@ from app.serving.model.ranking import LoadedModel
 from app.serving.recommend.fallback import popular_items
 from app.serving.recommend.history_index import HistoryIndexer
 from app.serving.recommend.profiles import Profile, ProfileReader
+from app.serving.recommend.repeat_blend import blend_repeats
 from app.serving.top_k import ranked_below, scored_items, top_k
 from app.serving.types import (
     FallbackReason,
@@ -54,6 +55,9 @@ class RecommendationEngine:
     ) -> None:
         self._model = model
         self._consent = consent  # None: every user is personalised (no consent store)
+        # The repeat model keys its rows by pseudonym, as the consent store does; without a
+        # consent service repeat mode reads no row (the history alone ranks rebuys).
+        self._pseudonyms = consent.pseudonyms if consent is not None else None
         self._features = features
         self._cache = cache
         self._rules = rules  # None: no business rules (hidden items included)
@@ -162,7 +166,21 @@ class RecommendationEngine:
             items = (*items, *ranked_below(items, [f.item_id for f in fill]))
         source = Source.PERSONALIZED if history.size else Source.COLD_START
         metrics.labelled(metrics.RECOMMENDATIONS, source.value, user.segment or "none").inc()
-        return Recommendation(request.user_id, items, source, model.version)
+        repeats: frozenset[str] = frozenset()
+        if request.repeat and model.repeats is not None:
+            rules, filters = self._rules, request.filters
+            pseudonyms = self._pseudonyms
+            items, repeats = blend_repeats(
+                model,
+                model.repeats,
+                None if pseudonyms is None else pseudonyms.of(request.user_id),
+                user.history_items,
+                items,
+                request.k,
+                set(request.exclude),
+                None if rules is None else lambda ids: rules.allowed(ids, filters),
+            )
+        return Recommendation(request.user_id, items, source, model.version, repeats=repeats)
 
     def popular(
         self,
@@ -199,6 +217,8 @@ class RecommendationEngine:
 
 def _variant_key(model_version: str, request: RecommendRequest) -> str:
     scope = f"{request.cache_scope}|" if request.cache_scope else ""
+    if request.repeat:  # repeat mode answers another list than "exclude seen"
+        scope += "repeat|"
     if not request.exclude:
         return f"{scope}{model_version}|{request.k}"
     digest = hashlib.blake2b("\x1f".join(sorted(request.exclude)).encode(), digest_size=8)
@@ -211,6 +231,7 @@ def _to_cache(answer: Recommendation) -> bytes:
             "items": [(i.item_id, i.score) for i in answer.items],
             "source": answer.source.value,
             "model_version": answer.model_version,
+            "repeats": sorted(answer.repeats),
         }
     )
 
@@ -219,7 +240,12 @@ def _from_cache(user_id: str, payload: bytes, tier: str | None) -> Recommendatio
     data = orjson.loads(payload)
     items = tuple(ScoredItem(item_id, score) for item_id, score in data["items"])
     return Recommendation(
-        user_id, items, Source(data["source"]), data["model_version"], cache_tier=tier
+        user_id,
+        items,
+        Source(data["source"]),
+        data["model_version"],
+        cache_tier=tier,
+        repeats=frozenset(data.get("repeats", ())),
     )
 
 

@@ -104,7 +104,12 @@ class ContentBlocks:
         used: Assignment | None = None
         if slot.strategy is SlotStrategy.PERSONALIZED:
             request = RecommendRequest(
-                user_id, slot.k, tuple(sorted(taken)), use_cache=use_cache, filters=slot.filters
+                user_id,
+                slot.k,
+                tuple(sorted(taken)),
+                use_cache=use_cache,
+                filters=slot.filters,
+                repeat=slot.repeat,
             )
             rec = await self._recommender.recommend(request, assignment)
             items, source, version = list(rec.items), rec.source.value, rec.model_version

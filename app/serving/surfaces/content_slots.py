@@ -45,6 +45,10 @@ class Slot(StrictConfig):
     fallback_items: list[str] = Field(
         default_factory=list, description="Shown, when allowed, if the strategy has too few."
     )
+    repeat: bool = Field(
+        default=False,
+        description="A personalized slot in repeat mode: the user's likely rebuys may appear.",
+    )
     max_age_seconds: int = Field(
         default=60, ge=0, le=86_400, description="Cache-Control max-age of the block."
     )
