@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from app.batch.commands import add_batch_commands
 from app.jobs import add_job_commands, build_with_events
 from app.settings import Settings
 from app.webhooks.commands import add_webhooks_command
@@ -97,6 +98,7 @@ def _parser() -> argparse.ArgumentParser:
     demo.set_defaults(handler=_demo)
 
     add_job_commands(sub)
+    add_batch_commands(sub)
     add_webhooks_command(sub)
     return parser
 
@@ -123,12 +125,23 @@ def _generate(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _build(args: argparse.Namespace, settings: Settings) -> int:
+    from app.batch.gates import BuildRefused
+    from app.batch.lock import BatchBusy, batch_lock
     from app.data.types import DataFormatError
+    from app.training.segment_job import NoUsersToSegment
 
     try:
-        print(build_with_events(settings, args.data).format())
-    except DataFormatError as exc:
+        with batch_lock(settings.home, "build"):
+            print(build_with_events(settings, args.data).format())
+    except BatchBusy as exc:
         print(f"error: {exc}", file=sys.stderr)
+        return 3
+    except (BuildRefused, DataFormatError, NoUsersToSegment) as exc:
+        print(
+            f"error: build refused: {exc}.\nNothing was published: the data, features and "
+            "model in use are unchanged (`recserve data history` lists the runs).",
+            file=sys.stderr,
+        )
         return 2
     return 0
 
