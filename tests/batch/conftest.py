@@ -51,7 +51,9 @@ def home_state(settings: Settings) -> HomeState:
 def probe_users(settings: Settings) -> list[str]:
     import pandas as pd
 
-    behaviour = pd.read_parquet(settings.offline_dir / "user_behaviour.parquet", columns=["user_id"])
+    behaviour = pd.read_parquet(
+        settings.offline_dir / "user_behaviour.parquet", columns=["user_id"]
+    )
     return sorted(behaviour["user_id"].astype(str))[:PROBE_USERS]
 
 

@@ -3,6 +3,7 @@ answers; it says what failed and what to do, without a traceback, and exits non-
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -12,8 +13,7 @@ from app.settings import Settings
 from tests.batch.conftest import copy_source, home_state, run_cli
 
 
-def _rewrite(path: Path, edit: object) -> None:
-    assert callable(edit)
+def _rewrite(path: Path, edit: Callable[[list[str]], list[str]]) -> None:
     lines = path.read_text().splitlines()
     path.write_text("\n".join(edit(lines)) + "\n")
 
@@ -25,11 +25,11 @@ def _all_invalid(lines: list[str]) -> list[str]:
 
 def _keep_forty_percent(lines: list[str]) -> list[str]:
     body = lines[1:]
-    return [lines[0]] + body[: int(len(body) * 0.4)]
+    return [lines[0], *body[: int(len(body) * 0.4)]]
 
 
 def _rename_value_column(lines: list[str]) -> list[str]:
-    return [lines[0].replace("value:float", "amount:float")] + lines[1:]
+    return [lines[0].replace("value:float", "amount:float"), *lines[1:]]
 
 
 CASES = {
@@ -59,7 +59,8 @@ def test_refused_build_leaves_the_home_serving_as_before(
     assert home_state(versioned_home) == before
     history = read_history(versioned_home.versions_dir)
     assert len(history) == runs_before + 1
-    assert history[-1].outcome == "refused" and history[-1].data_version is None
+    assert history[-1].outcome == "refused"
+    assert history[-1].data_version is None
 
 
 def test_all_invalid_rows_are_kept_where_the_message_says(
@@ -84,14 +85,15 @@ def test_missing_required_column_is_refused_without_change(
     source = copy_source(shop_source, tmp_path / "shop")
     _rewrite(
         source / "shop.inter",
-        lambda lines: [lines[0].replace("user_id:token", "customer:token")] + lines[1:],
+        lambda lines: [lines[0].replace("user_id:token", "customer:token"), *lines[1:]],
     )
     before = home_state(versioned_home)
 
     result = run_cli(versioned_home.home, "build", "--data", str(source))
 
     assert result.returncode == 2
-    assert "user_id" in result.stderr and "Traceback" not in result.stderr
+    assert "user_id" in result.stderr
+    assert "Traceback" not in result.stderr
     assert home_state(versioned_home) == before
 
 
