@@ -54,6 +54,9 @@ OFFLINE_VIEWS = (USER_ATTRIBUTES_VIEW, USER_BEHAVIOUR_VIEW, ITEM_FEATURES_VIEW, 
 # Side files kept with each data version, by the directory they live in.
 SIDE_FILES = {"data": (SCHEMA_FILE, SUMMARY_FILE), "offline": (REPORT_FILE,)}
 REFUSED_DIR = "refused"
+# Refused runs whose quarantine is kept: a source that stays broken is retried every few
+# minutes by the scheduler, and each run would otherwise keep a full copy of its rejects.
+KEEP_REFUSED_RUNS = 5
 
 
 @dataclass
@@ -204,6 +207,9 @@ def _keep_for_inspection(stage: Stage) -> None:
         if path.exists():
             stage.refused_dir.mkdir(parents=True, exist_ok=True)
             os.replace(path, stage.refused_dir / name)
+    kept = sorted(stage.refused_dir.parent.glob("*"), key=lambda p: p.stat().st_mtime)
+    for old in kept[:-KEEP_REFUSED_RUNS]:
+        shutil.rmtree(old, ignore_errors=True)
 
 
 def _record(stage: Stage, outcome: Literal["refused", "failed"], message: str) -> None:

@@ -116,3 +116,21 @@ def test_a_schema_drift_warning_setting_lets_the_build_through(
         "input schema changed: interactions: column(s) value missing",
         "input schema changed: interactions: new column(s) amount",
     ]
+
+
+def test_only_the_last_refused_runs_keep_their_rejects(
+    versioned_home: Settings, shop_source: Path, tmp_path: Path
+) -> None:
+    from app.batch.gates import BuildRefused
+    from app.batch.transaction import KEEP_REFUSED_RUNS, REFUSED_DIR
+    from app.training.pipeline import build
+
+    source = copy_source(shop_source, tmp_path / "shop")
+    _rewrite(source / "shop.inter", _all_invalid)
+    for _ in range(KEEP_REFUSED_RUNS + 2):
+        with pytest.raises(BuildRefused):
+            build(versioned_home, source)
+
+    kept = sorted(p.name for p in (versioned_home.versions_dir / REFUSED_DIR).iterdir())
+    newest = read_history(versioned_home.versions_dir)[-KEEP_REFUSED_RUNS:]
+    assert kept == sorted(record.run_id for record in newest)
