@@ -102,6 +102,7 @@ def build_transaction(settings: Settings, source: Path | None) -> Iterator[Stage
     """Stage a run; on a refusal keep its quarantine, record it and re-raise; always clean the
     staging. ``commit`` inside the block makes the run's result current."""
     stage = Stage(settings, source=None if source is None else str(source))
+    _remove_leftovers(settings)
     stage.root.mkdir(parents=True)
     try:
         yield stage
@@ -185,6 +186,23 @@ def _swap(staged: Path, live: Path) -> Path | None:
         os.replace(live, retired)
     os.replace(staged, live)
     return retired
+
+
+def _remove_leftovers(settings: Settings) -> None:
+    """Staging left by a run that was killed. Runs of one home are serialised (the batch lock),
+    so none is in use when a new run starts."""
+    for root in (settings.versions_dir, settings.model_root):
+        for leftover in root.glob(".staging-*") if root.is_dir() else ():
+            shutil.rmtree(leftover, ignore_errors=True)
+    for live in (settings.data_dir, settings.offline_dir):
+        retired = sorted(
+            live.parent.glob(f".{live.name}.retired-*"), key=lambda p: p.stat().st_mtime
+        )
+        if retired and not live.exists():
+            # Killed between moving the live copy aside and the staged one in: put it back.
+            os.replace(retired.pop(), live)
+        for leftover in retired:
+            shutil.rmtree(leftover, ignore_errors=True)
 
 
 def _stamp_manifest(model_dir: Path, data_version: int, tables: dict[str, int]) -> None:

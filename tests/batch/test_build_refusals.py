@@ -134,3 +134,25 @@ def test_only_the_last_refused_runs_keep_their_rejects(
     kept = sorted(p.name for p in (versioned_home.versions_dir / REFUSED_DIR).iterdir())
     newest = read_history(versioned_home.versions_dir)[-KEEP_REFUSED_RUNS:]
     assert kept == sorted(record.run_id for record in newest)
+
+
+def test_a_run_killed_mid_switch_is_repaired_by_the_next_run(
+    versioned_home: Settings, shop_source: Path, tmp_path: Path
+) -> None:
+    from app.batch.gates import BuildRefused
+    from app.training.pipeline import build
+
+    before = home_state(versioned_home)
+    # As a run killed after moving the live data aside, before moving its staged copy in.
+    data = versioned_home.data_dir
+    data.rename(data.with_name(".data.retired-killed"))
+    (versioned_home.versions_dir / ".staging-killed").mkdir()
+    source = copy_source(shop_source, tmp_path / "shop")
+    _rewrite(source / "shop.inter", _all_invalid)
+
+    with pytest.raises(BuildRefused):
+        build(versioned_home, source)
+
+    assert home_state(versioned_home) == before
+    assert not (versioned_home.versions_dir / ".staging-killed").exists()
+    assert not data.with_name(".data.retired-killed").exists()
