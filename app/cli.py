@@ -1,5 +1,5 @@
-"""The ``recserve`` command: generate, build, evaluate, serve, demo (plus ``app.jobs`` and
-``app.webhooks.commands``).
+"""The ``recserve`` command: generate, build, evaluate, serve, demo (plus ``app.jobs``,
+``app.batch.commands`` and ``app.webhooks.commands``).
 
 Heavy modules (Feast, onnxruntime, pandas) are imported inside each command so ``--help``
 answers at once.

@@ -19,7 +19,14 @@ def add_batch_commands(sub: Any) -> None:
     rollback = actions.add_parser(
         "rollback", help="make an earlier data version and its model current again"
     )
-    rollback.add_argument("--to", type=int, required=True, metavar="VERSION", dest="version")
+    rollback.add_argument(
+        "--to",
+        type=int,
+        required=True,
+        metavar="VERSION",
+        dest="version",
+        help="a data version from `recserve data history`",
+    )
     rollback.set_defaults(handler=_rollback)
     status = sub.add_parser(
         "status", help="last build and its outcome, data and model in use, event-log lag"
