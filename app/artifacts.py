@@ -128,6 +128,13 @@ class ModelManifest(BaseModel):
     model_type: str
     trained_at: datetime
     data_fingerprint: str = Field(description="SHA-256 over the training tables.")
+    data_version: int | None = Field(
+        None, description="The data version trained on (``recserve data history``)."
+    )
+    table_versions: dict[str, int] = Field(
+        default_factory=dict,
+        description="Versioned (Delta) table name -> the version of it the model was trained on.",
+    )
     n_items: int
     n_tokens: int
     history_max_items: int = Field(
@@ -178,7 +185,12 @@ def publish(models_root: Path, staged_dir: Path, version: str) -> Path:
     """Move a fully written ``staged_dir`` to ``models_root/version`` and point CURRENT at it."""
     final_dir = models_root / version
     os.replace(staged_dir, final_dir)
+    point_current(models_root, version)
+    return final_dir
+
+
+def point_current(models_root: Path, version: str) -> None:
+    """Replace ``CURRENT`` atomically so it names ``version`` (an already published model)."""
     tmp_pointer = models_root / f".{CURRENT_POINTER}.tmp"
     tmp_pointer.write_text(version + "\n")
     os.replace(tmp_pointer, models_root / CURRENT_POINTER)
-    return final_dir

@@ -1,5 +1,5 @@
-"""The ``recserve`` command: generate, build, evaluate, serve, demo (plus ``app.jobs`` and
-``app.webhooks.commands``).
+"""The ``recserve`` command: generate, build, evaluate, serve, demo (plus ``app.jobs``,
+``app.batch.commands`` and ``app.webhooks.commands``).
 
 Heavy modules (Feast, onnxruntime, pandas) are imported inside each command so ``--help``
 answers at once.
@@ -17,6 +17,7 @@ from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from app.batch.commands import add_batch_commands
 from app.jobs import add_job_commands, build_with_events
 from app.settings import Settings
 from app.webhooks.commands import add_webhooks_command
@@ -112,6 +113,7 @@ def _parser() -> argparse.ArgumentParser:
     demo.set_defaults(handler=_demo)
 
     add_job_commands(sub)
+    add_batch_commands(sub)
     add_webhooks_command(sub)
     return parser
 
@@ -138,12 +140,23 @@ def _generate(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _build(args: argparse.Namespace, settings: Settings) -> int:
+    from app.batch.gates import BuildRefused
+    from app.batch.lock import BatchBusy, batch_lock
     from app.data.types import DataFormatError
+    from app.training.segment_job import NoUsersToSegment
 
     try:
-        print(build_with_events(settings, args.data).format())
-    except DataFormatError as exc:
+        with batch_lock(settings.home, "build"):
+            print(build_with_events(settings, args.data).format())
+    except BatchBusy as exc:
         print(f"error: {exc}", file=sys.stderr)
+        return 3
+    except (BuildRefused, DataFormatError, NoUsersToSegment) as exc:
+        print(
+            f"error: build refused: {exc}.\nNothing was published: the data, features and "
+            "model in use are unchanged (`recserve data history` lists the runs).",
+            file=sys.stderr,
+        )
         return 2
     return 0
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -102,20 +101,28 @@ def _consume(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _segment(args: argparse.Namespace, settings: Settings) -> int:
-    from app.features.schema import USER_SEGMENTS_VIEW
-    from app.features.store import apply_and_materialize
-    from app.training.segment_job import previous_segments, write_segments
+    from app.batch.lock import BatchBusy, batch_lock
+    from app.batch.restore import refresh_segments
+    from app.training.segment_job import NoUsersToSegment, previous_segments
 
-    if args.clusters is not None:
-        settings = settings.model_copy(update={"segment_clusters": args.clusters})
-    as_of = datetime.now(UTC).replace(microsecond=0)
     before = previous_segments(settings)
     try:
-        _, report = write_segments(settings, as_of=as_of)
+        with batch_lock(settings.home, "segment"):
+            report, record = refresh_segments(settings, args.clusters)
+    except BatchBusy as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 3
     except FileNotFoundError as exc:
         print(f"error: {exc}; run `recserve build` first", file=sys.stderr)
         return 2
-    apply_and_materialize(settings, as_of=as_of, only=[USER_SEGMENTS_VIEW])
+    except NoUsersToSegment as exc:
+        print(
+            f"error: segments not refreshed: {exc}; the segments in use are unchanged",
+            file=sys.stderr,
+        )
+        return 2
     print(report.format())
+    if record is not None:
+        print(f"data version {record.data_version}")
     notify_segment_changes(settings, before)
     return 0

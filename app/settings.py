@@ -79,6 +79,30 @@ class FeastSettings(BaseModel):
     )
 
 
+class BuildGateSettings(BaseModel):
+    """When ``recserve build`` refuses to publish: the last good data and model stay served."""
+
+    max_quarantined_percent: float = Field(
+        20.0,
+        ge=0,
+        le=100,
+        description="Refuse a build when more than this share of the input rows (all tables) "
+        "was quarantined. Empty or all-rejected input is always refused.",
+    )
+    max_interaction_drop_percent: float = Field(
+        50.0,
+        ge=0,
+        le=100,
+        description="Refuse a build whose accepted interactions are fewer than the current data "
+        "version's by more than this share (a truncated export); 100 disables the check.",
+    )
+    schema_drift: Literal["refuse", "warn"] = Field(
+        "refuse",
+        description="An input column added, renamed or gone since the current data version: "
+        "`refuse` the build, or `warn` and publish. A missing required column always refuses.",
+    )
+
+
 class EventLogSettings(BaseModel):
     backend: Literal["sqlite", "redis", "nats"] | None = Field(
         None,
@@ -326,6 +350,7 @@ class Settings(BaseSettings):
     redis: RedisSettings = RedisSettings()
     feast: FeastSettings = FeastSettings()
     events: EventLogSettings = EventLogSettings()
+    build_gates: BuildGateSettings = BuildGateSettings()
     experiments_file: Path | None = Field(
         None,
         description="TOML file declaring A/B experiments (see examples/experiments.toml), "
@@ -374,6 +399,11 @@ class Settings(BaseSettings):
     def offline_dir(self) -> Path:
         """Feast offline source tables (Parquet)."""
         return self.home / "offline"
+
+    @property
+    def versions_dir(self) -> Path:
+        """Versioned tables (Delta Lake), the build history and the staging of running builds."""
+        return self.home / "versions"
 
     @property
     def feast_dir(self) -> Path:

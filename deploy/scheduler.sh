@@ -6,19 +6,30 @@
 #   every BUILD_EVERY seconds:   `recserve build --data $RECSERVE_DATA` (features + new model;
 #                                the API's model poller picks the new version up)
 # With no dataset at RECSERVE_DATA, a synthetic shop is generated there first (the demo).
-# A failed job is logged and retried on its next turn; the loop never exits on its own.
+# Locking: build, segment and `data rollback` each hold HOME/batch.lock (flock) while they run,
+# so two of them never overlap, whether started here or by hand; the second exits 3 at once.
+# A failed job is logged and retried: a failed or refused build after RETRY_EVERY seconds
+# (it left the last good data and model in use), the others on their next turn. The loop
+# never exits on its own; `recserve status` tells the last build's outcome.
 set -u
 
 : "${RECSERVE_DATA:=${RECSERVE_HOME:-/var/lib/recserve}/source/shop}"
 : "${CONSUME_EVERY:=60}"
 : "${SEGMENT_EVERY:=3600}"
 : "${BUILD_EVERY:=86400}"
+: "${RETRY_EVERY:=900}"
 
 log() { printf '{"ts":"%s","level":"INFO","logger":"scheduler","msg":"%s"}\n' "$(date -u +%FT%T)" "$*"; }
 
 run() {
     log "start: recserve $*"
-    if recserve "$@"; then log "done: recserve $*"; else log "failed ($?): recserve $*"; fi
+    if recserve "$@"; then
+        log "done: recserve $*"
+    else
+        rc=$?
+        log "failed ($rc): recserve $*"
+        return "$rc"
+    fi
 }
 
 if [ ! -e "$RECSERVE_DATA" ]; then
@@ -38,6 +49,12 @@ while :; do
     t=$(now)
     if [ "$t" -ge "$next_consume" ]; then run consume --once; next_consume=$(( t + CONSUME_EVERY )); fi
     if [ "$t" -ge "$next_segment" ]; then run segment; next_segment=$(( t + SEGMENT_EVERY )); fi
-    if [ "$t" -ge "$next_build" ]; then run build --data "$RECSERVE_DATA"; next_build=$(( t + BUILD_EVERY )); fi
+    if [ "$t" -ge "$next_build" ]; then
+        if run build --data "$RECSERVE_DATA"; then
+            next_build=$(( t + BUILD_EVERY ))
+        else
+            next_build=$(( t + RETRY_EVERY ))
+        fi
+    fi
     sleep 5
 done

@@ -12,6 +12,7 @@ import os
 import shutil
 import time
 import uuid
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -82,6 +83,12 @@ def ingest(
         tables = read_atomic_dir(source)
     else:
         tables = read_tabular(source, mapping or TabularMapping())
+    # The input's columns as read, so a build can tell when the source's schema drifted.
+    source_columns = {
+        raw.name: tuple(raw.frame.columns)
+        for raw in (tables.interactions, tables.users, tables.items)
+        if raw is not None
+    }
     validated = validate_tables(tables, now=int(time.time()))
     if logged_events is not None and len(logged_events):
         _merge_logged_events(validated, logged_events)
@@ -92,7 +99,10 @@ def ingest(
     staging.mkdir()
     try:
         fingerprint = _write_tables(validated, staging)
-        report = _report(source, data_dir, validated, fingerprint, time.perf_counter() - started)
+        report = replace(
+            _report(source, data_dir, validated, fingerprint, time.perf_counter() - started),
+            source_columns=source_columns,
+        )
         (staging / SUMMARY_FILE).write_text(json.dumps(report.to_dict(), indent=2) + "\n")
         _swap_into_place(staging, data_dir)
     except BaseException:

@@ -35,6 +35,7 @@ class IngestReport:
     fingerprint: str
     seconds: float
     notes: tuple[str, ...] = ()
+    source_columns: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
     @property
     def quarantined(self) -> int:

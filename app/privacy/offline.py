@@ -42,10 +42,12 @@ def erase_from_tables(
     return dropped
 
 
-def drop_erased_from_ingested(settings: Settings) -> int:
-    """``erase_from_tables`` for the home's freshly ingested data and its erasure list."""
+def drop_erased_from_ingested(settings: Settings, data_dir: Path | None = None) -> int:
+    """``erase_from_tables`` for freshly ingested data (the home's, or a build's staged
+    ``data_dir``) and the home's erasure list."""
     erased = set(ErasureList(settings.privacy_dir).erased())
-    return erase_from_tables([settings.data_dir], erased, Pseudonymizer.from_settings(settings))
+    directory = settings.data_dir if data_dir is None else data_dir
+    return erase_from_tables([directory], erased, Pseudonymizer.from_settings(settings))
 
 
 def _filter_parquet(path: Path, erased: set[str], pseudonyms: Pseudonymizer) -> int:

@@ -7,7 +7,6 @@ so the strings it was trained on are exactly the strings serving looks up.
 from __future__ import annotations
 
 import time
-import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -15,9 +14,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from app.artifacts import CATALOGUE_FILE, CATALOGUE_PARQUET_FILE, ModelManifest, publish
+from app.artifacts import CATALOGUE_FILE, CATALOGUE_PARQUET_FILE, ModelManifest
+from app.batch.gates import check_ingest
+from app.batch.transaction import build_transaction, commit
 from app.data.ingest import ingest, load_dataset
 from app.data.report import IngestReport
+from app.data.versions import BuildRecord, current_record
 from app.features.offline import FeatureTablesReport, build_feature_tables
 from app.features.schema import (
     ITEM_FEATURES_VIEW,
@@ -27,7 +29,6 @@ from app.features.schema import (
     USER_JOIN_KEY,
     USER_SEGMENTS_VIEW,
 )
-from app.features.store import apply_and_materialize
 from app.privacy.offline import drop_erased_from_ingested
 from app.privacy.pseudonym import Pseudonymizer
 from app.settings import Settings
@@ -56,6 +57,8 @@ class BuildResult:
     manifest: ModelManifest
     model_dir: Path
     seconds: dict[str, float]
+    record: BuildRecord
+    warnings: list[str]
 
     def format(self) -> str:
         t = self.tuning
@@ -63,6 +66,7 @@ class BuildResult:
         return "\n".join(
             [
                 self.ingest.format(),
+                *(f"warning: {warning}" for warning in self.warnings),
                 f"features: {self.features.rows} rows written, materialized to the online store",
                 self.segments.format(),
                 f"model {self.manifest.version}: validation NDCG@10 warm {t.warm_ndcg:.4f} "
@@ -74,7 +78,7 @@ class BuildResult:
                     for name, value in self.manifest.offline_metrics.items()
                     if name.startswith(SHOWN_METRICS)
                 ),
-                f"published to {self.model_dir}",
+                f"published to {self.model_dir} as data version {self.record.data_version}",
                 f"timings: {steps}",
             ]
         )
@@ -98,55 +102,71 @@ def build(
         seconds[step] = now - clock
         clock = now
 
-    report = ingest(source, settings.data_dir, logged_events=logged_events)
-    drop_erased_from_ingested(settings)  # erased users never come back from the source
-    dataset = load_dataset(settings.data_dir)
-    lap("ingest")
-    as_of = datetime.now(UTC).replace(microsecond=0)
-    features = build_feature_tables(dataset, settings.offline_dir, as_of=as_of)
-    _, segments = write_segments(settings, as_of=as_of)
-    apply_and_materialize(settings, as_of=as_of, only=_online_views(settings, features))
-    lap("features")
-    data = training_data_from(
-        dataset,
-        _tokens(settings.offline_dir / f"{USER_ATTRIBUTES_VIEW}.parquet", USER_JOIN_KEY),
-        _tokens(settings.offline_dir / f"{ITEM_FEATURES_VIEW}.parquet", ITEM_JOIN_KEY),
+    with build_transaction(settings, source) as stage:
+        report = ingest(source, stage.data_dir, logged_events=logged_events)
+        drop_erased_from_ingested(settings, stage.data_dir)  # erased users never come back
+        warnings = check_ingest(
+            report,
+            current_record(settings.versions_dir),
+            settings.build_gates,
+            stage.quarantine_hint(report),
+        )
+        dataset = load_dataset(stage.data_dir)
+        lap("ingest")
+        as_of = datetime.now(UTC).replace(microsecond=0)
+        features = build_feature_tables(dataset, stage.offline_dir, as_of=as_of)
+        _, segments = write_segments(settings, as_of=as_of, offline_dir=stage.offline_dir)
+        lap("features")
+        data = training_data_from(
+            dataset,
+            _tokens(stage.offline_dir / f"{USER_ATTRIBUTES_VIEW}.parquet", USER_JOIN_KEY),
+            _tokens(stage.offline_dir / f"{ITEM_FEATURES_VIEW}.parquet", ITEM_JOIN_KEY),
+        )
+        version = as_of.strftime("%Y%m%dT%H%M%SZ") + "-" + report.fingerprint.split(":")[-1][:8]
+        staged = stage.model_dir
+        tuning: TuningReport | TwoStageTuningReport
+        if data.n_items > settings.dense_max_items:
+            two_stage, tuning = train_two_stage(data)
+            lap("train")
+            manifest, _ = export_two_stage(
+                two_stage,
+                staged,
+                version=version,
+                data_fingerprint=report.fingerprint,
+                offline_metrics=_offline_metrics(tuning),
+                recall_users=_recall_users(data, two_stage.params.history_max),
+                extra_files={CATALOGUE_PARQUET_FILE: catalogue_parquet(dataset.items)},
+            )
+        else:
+            model, tuning = train_hybrid(data, time_budget_seconds=tuning_budget_seconds)
+            lap("train")
+            manifest = export_model(
+                model,
+                staged,
+                version=version,
+                data_fingerprint=report.fingerprint,
+                offline_metrics=_offline_metrics(tuning),
+                extra_files={CATALOGUE_FILE: catalogue_json(dataset.items)},
+            )
+        lap("export")
+        pseudonyms = Pseudonymizer.from_settings(settings)
+        repeats = fit_repeat_model(
+            dataset.interactions, data.user_ids, data.item_ids, pseudonyms.of
+        )
+        manifest = write_repeat_model(repeats, staged)
+        lap("repeat")
+        record = commit(
+            stage,
+            report=report,
+            model_version=version,
+            as_of=as_of,
+            online_views=_online_views(settings, features),
+        )
+        lap("publish")
+    model_dir = settings.model_root / version
+    return BuildResult(
+        report, features, segments, tuning, manifest, model_dir, seconds, record, warnings
     )
-    version = as_of.strftime("%Y%m%dT%H%M%SZ") + "-" + report.fingerprint.split(":")[-1][:8]
-    root = settings.model_root
-    root.mkdir(parents=True, exist_ok=True)
-    staged = root / f".staging-{uuid.uuid4().hex}"
-    tuning: TuningReport | TwoStageTuningReport
-    if data.n_items > settings.dense_max_items:
-        two_stage, tuning = train_two_stage(data)
-        lap("train")
-        manifest, _ = export_two_stage(
-            two_stage,
-            staged,
-            version=version,
-            data_fingerprint=report.fingerprint,
-            offline_metrics=_offline_metrics(tuning),
-            recall_users=_recall_users(data, two_stage.params.history_max),
-            extra_files={CATALOGUE_PARQUET_FILE: catalogue_parquet(dataset.items)},
-        )
-    else:
-        model, tuning = train_hybrid(data, time_budget_seconds=tuning_budget_seconds)
-        lap("train")
-        manifest = export_model(
-            model,
-            staged,
-            version=version,
-            data_fingerprint=report.fingerprint,
-            offline_metrics=_offline_metrics(tuning),
-            extra_files={CATALOGUE_FILE: catalogue_json(dataset.items)},
-        )
-    lap("export")
-    pseudonyms = Pseudonymizer.from_settings(settings)
-    repeats = fit_repeat_model(dataset.interactions, data.user_ids, data.item_ids, pseudonyms.of)
-    manifest = write_repeat_model(repeats, staged)
-    model_dir = publish(root, staged, version)
-    lap("repeat")
-    return BuildResult(report, features, segments, tuning, manifest, model_dir, seconds)
 
 
 def _online_views(settings: Settings, features: FeatureTablesReport) -> list[str] | None:

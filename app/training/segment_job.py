@@ -23,14 +23,29 @@ from app.training.segments import SegmentsReport, assign_segments
 REPORT_FILE = "segments.json"
 
 
-def write_segments(settings: Settings, *, as_of: datetime) -> tuple[pd.DataFrame, SegmentsReport]:
-    """Cluster the users of the current offline tables and write the ``user_segments`` table
-    (stamped ``as_of``) plus ``segments.json`` beside it. Returns the rows and the report."""
-    offline = settings.offline_dir
+class NoUsersToSegment(ValueError):
+    """The behaviour table has no user: segmenting would publish k=0."""
+
+
+def write_segments(
+    settings: Settings,
+    *,
+    as_of: datetime,
+    offline_dir: Path | None = None,
+    out_dir: Path | None = None,
+) -> tuple[pd.DataFrame, SegmentsReport]:
+    """Cluster the users of the offline tables in ``offline_dir`` (default: the home's) and
+    write the ``user_segments`` table (stamped ``as_of``) plus ``segments.json`` to ``out_dir``
+    (default: ``offline_dir``). Returns the rows and the report. Raises ``NoUsersToSegment``
+    when no user has an interaction, before writing anything."""
+    offline = settings.offline_dir if offline_dir is None else offline_dir
+    out = offline if out_dir is None else out_dir
     behaviour = pd.read_parquet(
         offline / f"{USER_BEHAVIOUR_VIEW}.parquet",
         columns=[USER_JOIN_KEY, "last_event_at", "interaction_count", "monetary"],
     )
+    if behaviour.empty:
+        raise NoUsersToSegment(f"{offline}: no user has an interaction; nothing to segment")
     attribute_users = pd.read_parquet(
         offline / f"{USER_ATTRIBUTES_VIEW}.parquet", columns=[USER_JOIN_KEY]
     )[USER_JOIN_KEY]
@@ -38,8 +53,8 @@ def write_segments(settings: Settings, *, as_of: datetime) -> tuple[pd.DataFrame
         behaviour, attribute_users.astype(str).tolist(), n_clusters=settings.segment_clusters
     )
     table = pa.Table.from_pandas(frame, preserve_index=False)
-    write_view_table(table, offline, USER_SEGMENTS_VIEW, as_of)
-    _write_report(offline / REPORT_FILE, report)
+    write_view_table(table, out, USER_SEGMENTS_VIEW, as_of)
+    _write_report(out / REPORT_FILE, report)
     return frame, report
 
 

@@ -1,0 +1,1 @@
+"""The batch tier: builds as transactions over versioned data, rollback, status and locking."""
