@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 
 from app.events.log import EventLog
@@ -34,7 +35,7 @@ async def check_dependencies(
             else DependencyState(False, f"{refusal.version or 'nothing'} refused: {refusal.reason}")
         )
     try:
-        engine.features.ping()
+        await asyncio.to_thread(engine.features.ping)  # a store round trip: off the loop
         states["feature_store"] = DependencyState(True, "online store answered")
     except FeatureStoreError as exc:
         states["feature_store"] = DependencyState(False, str(exc))
