@@ -51,6 +51,17 @@ from app.webhooks.types import OutboxUnavailable
 log = logging.getLogger(__name__)
 
 
+def migrate_database(settings: Settings) -> None:
+    """Bring the database of record's schema to the newest revision when ``database_url`` is
+    set and ``database.migrate_on_start`` allows it (blocking: call from a worker thread)."""
+    if settings.database_url is None or not settings.database.migrate_on_start:
+        return
+    # Imported here: Alembic and psycopg are the optional extra `postgres`.
+    from app.storage.postgres import upgrade
+
+    upgrade(settings.database_url.get_secret_value(), settings.database.schema_name)
+
+
 def load_current_model(settings: Settings) -> LoadedModel:
     root = settings.model_root
     version = current_version(root)
