@@ -169,11 +169,19 @@ def build_item_rules(settings: Settings, model: LoadedModel) -> ItemRules:
 
 
 def build_consent(settings: Settings) -> ConsentService:
-    """Consent in SQLite under the home (each worker reads the file: always current), or in
+    """Consent in PostgreSQL with ``database_url`` (every worker reads the table: always
+    current), else in SQLite under the home (each worker reads the file: always current), or in
     Redis behind a per-worker cache that every change invalidates over pub/sub. Call from the
     running event loop (the Redis cache starts its subscriber)."""
     pseudonyms = Pseudonymizer.from_settings(settings)
     policy = policy_from_settings(settings)
+    if settings.database_url is not None:
+        # Imported here: psycopg is the optional extra `postgres`.
+        from app.privacy.consent_postgres import PostgresConsentStore, unavailable
+        from app.storage.postgres import database_from_settings
+
+        database = database_from_settings(settings, unavailable)
+        return ConsentService(PostgresConsentStore(database), policy, pseudonyms)
     if not settings.redis_url:
         store = SqliteConsentStore(
             settings.privacy_dir / CONSENT_FILE,
