@@ -144,10 +144,20 @@ async def build_engine(settings: Settings) -> RecommendationEngine:
 
 def build_item_rules(settings: Settings, model: LoadedModel) -> ItemRules:
     """The model's item catalogue, the business rules file and the availability overrides
-    (SQLite under the home, or Redis with ``redis_url``). Raises ``RulesConfigError`` for an
-    unusable rules file and ``ModelLoadError`` for a corrupt catalogue."""
+    (PostgreSQL with ``database_url``, Redis with ``redis_url``, else SQLite under the home).
+    Raises ``RulesConfigError`` for an unusable rules file and ``ModelLoadError`` for a corrupt
+    catalogue."""
     store: AvailabilityStore
-    if settings.redis_url:
+    if settings.database_url is not None:
+        # Imported here: psycopg is the optional extra `postgres`.
+        from app.serving.catalogue.availability_postgres import (
+            PostgresAvailabilityStore,
+            unavailable,
+        )
+        from app.storage.postgres import database_from_settings
+
+        store = PostgresAvailabilityStore(database_from_settings(settings, unavailable))
+    elif settings.redis_url:
         client = redis_client_from_url(
             settings.redis_url,
             socket_timeout=settings.redis.socket_timeout_seconds,
