@@ -78,12 +78,13 @@ def build_cache(settings: Settings) -> TieredCache | None:
     if not settings.cache.enabled:
         return None
     local = LocalCache(settings.cache.local_max_entries, settings.cache.local_ttl_seconds)
-    if not settings.redis_url:
+    redis_url = settings.redis_url_for("cache")
+    if not redis_url:
         # Without Redis no channel reaches the other workers' in-process tiers, so with several
         # workers there is no cache at all: each computes fresh and read-your-writes holds.
         return TieredCache([local], on_result=_count_lookup) if settings.api.workers == 1 else None
     client = redis_client_from_url(
-        settings.redis_url,
+        redis_url,
         socket_timeout=settings.redis.socket_timeout_seconds,
         connect_timeout=settings.redis.connect_timeout_seconds,
     )
@@ -95,7 +96,7 @@ def build_cache(settings: Settings) -> TieredCache | None:
     )
     subscribed = SubscribedLocalCache(
         local,
-        subscriber_client_from_url(settings.redis_url, settings.redis.connect_timeout_seconds),
+        subscriber_client_from_url(redis_url, settings.redis.connect_timeout_seconds),
         shared.channel,
         on_error=_count_cache_error("local"),
     )
@@ -129,7 +130,7 @@ async def build_engine(settings: Settings) -> RecommendationEngine:
     # and needs no breaker (and recovers on the very next read).
     reads: FeatureClient = (
         BreakerFeatureClient(features, CircuitBreaker(settings.redis.retry_after_seconds))
-        if settings.redis_url
+        if settings.redis_url_for("online_store")
         else features
     )
     return RecommendationEngine(
