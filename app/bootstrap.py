@@ -23,7 +23,7 @@ from app.privacy.consent_sqlite import CONSENT_FILE, SqliteConsentStore
 from app.privacy.erasure import UserDataService
 from app.privacy.pseudonym import Pseudonymizer
 from app.privacy.service import ConsentService, policy_from_settings
-from app.privacy.tombstones import ErasureList
+from app.privacy.tombstones import open_tombstones
 from app.serving.cache.invalidation import SubscribedLocalCache, subscriber_client_from_url
 from app.serving.cache.local_tier import LocalCache
 from app.serving.cache.redis_tier import RedisCache, redis_client_from_url
@@ -295,7 +295,7 @@ def build_user_data(
         OnlineUserEraser.from_settings(settings),
         ingest.event_log,
         engine.cache,
-        ErasureList(settings.privacy_dir),
+        open_tombstones(settings),
         [settings.data_dir, settings.offline_dir, settings.event_parts_dir],
         experiments,
         outbox,

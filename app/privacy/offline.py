@@ -21,7 +21,7 @@ import pyarrow.parquet as pq
 
 from app.data.types import USER_ID
 from app.privacy.pseudonym import Pseudonymizer
-from app.privacy.tombstones import ErasureList
+from app.privacy.tombstones import open_tombstones
 from app.settings import Settings
 
 QUARANTINE_DIR = "quarantine"
@@ -44,7 +44,7 @@ def erase_from_tables(
 
 def drop_erased_from_ingested(settings: Settings) -> int:
     """``erase_from_tables`` for the home's freshly ingested data and its erasure list."""
-    erased = set(ErasureList(settings.privacy_dir).erased())
+    erased = set(open_tombstones(settings).erased())
     return erase_from_tables([settings.data_dir], erased, Pseudonymizer.from_settings(settings))
 
 
