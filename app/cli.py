@@ -100,6 +100,11 @@ def _parser() -> argparse.ArgumentParser:
     db_sub = db.add_subparsers(required=True, metavar="ACTION")
     upgrade = db_sub.add_parser("upgrade", help="apply pending schema migrations")
     upgrade.set_defaults(handler=_db_upgrade)
+    retain = db_sub.add_parser(
+        "retain-events", help="drop the event log's daily partitions older than --days"
+    )
+    retain.add_argument("--days", type=non_negative_int, required=True, help="days to keep")
+    retain.set_defaults(handler=_db_retain_events)
 
     add_job_commands(sub)
     add_webhooks_command(sub)
@@ -122,6 +127,31 @@ def _db_upgrade(args: argparse.Namespace, settings: Settings) -> int:
     url, schema = settings.database_url.get_secret_value(), settings.database.schema_name
     upgrade(url, schema)
     print(f"schema {schema} at revision {current(url, schema)}")
+    return 0
+
+
+def _db_retain_events(args: argparse.Namespace, settings: Settings) -> int:
+    if settings.database_url is None:
+        print(
+            "RECSERVE_DATABASE_URL is not set: the event log is not in PostgreSQL", file=sys.stderr
+        )
+        return 2
+    import asyncio
+    import datetime as dt
+
+    from app.events.log_postgres import PostgresEventLog, unavailable
+    from app.storage.postgres import database_from_settings
+
+    async def drop() -> list[str]:
+        log = PostgresEventLog(database_from_settings(settings, unavailable))
+        try:
+            today = dt.datetime.now(dt.UTC).date()
+            return await log.drop_days_before(today - dt.timedelta(days=args.days))
+        finally:
+            await log.close()
+
+    dropped = asyncio.run(drop())
+    print(f"dropped {len(dropped)} partitions" + (f": {', '.join(dropped)}" if dropped else ""))
     return 0
 
 

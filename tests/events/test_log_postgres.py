@@ -13,6 +13,7 @@ from collections.abc import AsyncIterator
 import psycopg
 import pytest
 
+from app.cli import main
 from app.events.log_postgres import PostgresEventLog, unavailable
 from app.events.types import EventLogUnavailable
 from app.storage.postgres import PostgresDatabase
@@ -63,6 +64,28 @@ async def test_retention_drops_whole_days_with_their_ids_and_pending_entries(
     assert [e.event.event_id for e in await log.iter_all()] == ["new"]
     assert await log.lag("g") == 1  # "old" was pending: its entry went with the partition
     assert (await log.append([make_event("old")])).appended == ("old",)  # its id is forgotten
+
+
+async def test_the_retention_command_keeps_the_days_asked_for(
+    log: PostgresEventLog,
+    postgres_empty_schema: str,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    await log.append([make_event("e1")])  # creates yesterday's to next week's partitions
+    monkeypatch.setenv("RECSERVE_DATABASE_URL", TEST_DATABASE_URL)
+    monkeypatch.setenv("RECSERVE_DATABASE__SCHEMA_NAME", postgres_empty_schema)
+    yesterday = f"events_{dt.datetime.now(dt.UTC).date() - dt.timedelta(days=1):%Y%m%d}"
+
+    assert await asyncio.to_thread(main, ["db", "retain-events", "--days", "1"]) == 0
+    assert yesterday in partitions(postgres_empty_schema)
+    assert await asyncio.to_thread(main, ["db", "retain-events", "--days", "0"]) == 0
+    assert yesterday not in partitions(postgres_empty_schema)
+    assert capsys.readouterr().out.splitlines() == [
+        "dropped 0 partitions",
+        f"dropped 1 partitions: {yesterday}",
+    ]
+    assert [e.event.event_id for e in await log.iter_all()] == ["e1"]  # today's stay
 
 
 async def test_concurrent_writers_never_leave_a_gap_behind_a_groups_mark(
