@@ -106,6 +106,18 @@ def postgres_empty_schema(postgres_schema: str) -> str:
     return postgres_schema
 
 
+@pytest.fixture
+def fresh_postgres_schema(postgres_schema: str) -> Iterator[str]:
+    """A schema name nothing has made yet (the session schema proves PostgreSQL is up),
+    dropped after the test."""
+    import psycopg
+
+    schema = f"test_{uuid.uuid4().hex[:12]}"
+    yield schema
+    with psycopg.connect(TEST_DATABASE_URL, autocommit=True) as connection:
+        connection.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+
+
 def postgres_database(schema: str, unavailable: Callable[[str], Exception]) -> PostgresDatabase:
     """A small pool on the test database's ``schema``; the caller closes it."""
     return PostgresDatabase(TEST_DATABASE_URL, schema=schema, unavailable=unavailable, max_size=4)

@@ -5,8 +5,6 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import uuid
-from collections.abc import Iterator
 
 import psycopg
 import pytest
@@ -18,33 +16,24 @@ from tests.conftest import POSTGRES_MARKS, TEST_DATABASE_URL
 pytestmark = POSTGRES_MARKS
 
 
-@pytest.fixture
-def fresh_schema(postgres_schema: str) -> Iterator[str]:
-    """A schema name nothing has made yet (the session schema proves PostgreSQL is up)."""
-    schema = f"test_{uuid.uuid4().hex[:12]}"
-    yield schema
-    with psycopg.connect(TEST_DATABASE_URL, autocommit=True) as connection:
-        connection.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
-
-
 def newest_revision() -> str:
     return max(path.name.split("_")[0] for path in (MIGRATIONS / "versions").glob("[0-9]*.py"))
 
 
 def test_db_upgrade_creates_the_schema_and_a_second_run_changes_nothing(
-    fresh_schema: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    fresh_postgres_schema: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     monkeypatch.setenv("RECSERVE_DATABASE_URL", TEST_DATABASE_URL)
-    monkeypatch.setenv("RECSERVE_DATABASE__SCHEMA_NAME", fresh_schema)
+    monkeypatch.setenv("RECSERVE_DATABASE__SCHEMA_NAME", fresh_postgres_schema)
     assert main(["db", "upgrade"]) == 0
     assert main(["db", "upgrade"]) == 0
     lines = capsys.readouterr().out.splitlines()
-    assert lines == [f"schema {fresh_schema} at revision {newest_revision()}"] * 2
+    assert lines == [f"schema {fresh_postgres_schema} at revision {newest_revision()}"] * 2
     with psycopg.connect(TEST_DATABASE_URL) as connection:
         kind = connection.execute(
             "SELECT c.relkind FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
             "WHERE n.nspname = %s AND c.relname = 'events'",
-            (fresh_schema,),
+            (fresh_postgres_schema,),
         ).fetchone()
     assert kind == ("p",)  # the event log is a partitioned table
 
@@ -57,11 +46,11 @@ def test_db_upgrade_without_a_database_url_says_so(
     assert "RECSERVE_DATABASE_URL is not set" in capsys.readouterr().err
 
 
-def test_replicas_upgrading_together_migrate_once(fresh_schema: str) -> None:
+def test_replicas_upgrading_together_migrate_once(fresh_postgres_schema: str) -> None:
     env = {
         **os.environ,
         "RECSERVE_DATABASE_URL": TEST_DATABASE_URL,
-        "RECSERVE_DATABASE__SCHEMA_NAME": fresh_schema,
+        "RECSERVE_DATABASE__SCHEMA_NAME": fresh_postgres_schema,
     }
     command = [
         sys.executable,
@@ -71,4 +60,4 @@ def test_replicas_upgrading_together_migrate_once(fresh_schema: str) -> None:
     replicas = [subprocess.Popen(command, env=env, stderr=subprocess.PIPE) for _ in range(3)]
     failures = [p.stderr.read() for p in replicas if p.wait(timeout=120) != 0 and p.stderr]
     assert failures == []
-    assert current(TEST_DATABASE_URL, fresh_schema) == newest_revision()
+    assert current(TEST_DATABASE_URL, fresh_postgres_schema) == newest_revision()
