@@ -23,7 +23,7 @@ from app.privacy.consent_sqlite import CONSENT_FILE, SqliteConsentStore
 from app.privacy.erasure import UserDataService
 from app.privacy.pseudonym import Pseudonymizer
 from app.privacy.service import ConsentService, policy_from_settings
-from app.privacy.tombstones import ErasureList
+from app.privacy.tombstones import open_tombstones
 from app.serving.cache.invalidation import SubscribedLocalCache, subscriber_client_from_url
 from app.serving.cache.local_tier import LocalCache
 from app.serving.cache.redis_tier import RedisCache, redis_client_from_url
@@ -51,6 +51,17 @@ from app.webhooks.types import OutboxUnavailable
 log = logging.getLogger(__name__)
 
 
+def migrate_database(settings: Settings) -> None:
+    """Bring the database of record's schema to the newest revision when ``database_url`` is
+    set and ``database.migrate_on_start`` allows it (blocking: call from a worker thread)."""
+    if settings.database_url is None or not settings.database.migrate_on_start:
+        return
+    # Imported here: Alembic and psycopg are the optional extra `postgres`.
+    from app.storage.postgres import upgrade
+
+    upgrade(settings.database_url.get_secret_value(), settings.database.schema_name)
+
+
 def load_current_model(settings: Settings) -> LoadedModel:
     root = settings.model_root
     version = current_version(root)
@@ -67,12 +78,13 @@ def build_cache(settings: Settings) -> TieredCache | None:
     if not settings.cache.enabled:
         return None
     local = LocalCache(settings.cache.local_max_entries, settings.cache.local_ttl_seconds)
-    if not settings.redis_url:
+    redis_url = settings.redis_url_for("cache")
+    if not redis_url:
         # Without Redis no channel reaches the other workers' in-process tiers, so with several
         # workers there is no cache at all: each computes fresh and read-your-writes holds.
         return TieredCache([local], on_result=_count_lookup) if settings.api.workers == 1 else None
     client = redis_client_from_url(
-        settings.redis_url,
+        redis_url,
         socket_timeout=settings.redis.socket_timeout_seconds,
         connect_timeout=settings.redis.connect_timeout_seconds,
     )
@@ -84,7 +96,7 @@ def build_cache(settings: Settings) -> TieredCache | None:
     )
     subscribed = SubscribedLocalCache(
         local,
-        subscriber_client_from_url(settings.redis_url, settings.redis.connect_timeout_seconds),
+        subscriber_client_from_url(redis_url, settings.redis.connect_timeout_seconds),
         shared.channel,
         on_error=_count_cache_error("local"),
     )
@@ -118,7 +130,7 @@ async def build_engine(settings: Settings) -> RecommendationEngine:
     # and needs no breaker (and recovers on the very next read).
     reads: FeatureClient = (
         BreakerFeatureClient(features, CircuitBreaker(settings.redis.retry_after_seconds))
-        if settings.redis_url
+        if settings.redis_url_for("online_store")
         else features
     )
     return RecommendationEngine(
@@ -133,10 +145,20 @@ async def build_engine(settings: Settings) -> RecommendationEngine:
 
 def build_item_rules(settings: Settings, model: LoadedModel) -> ItemRules:
     """The model's item catalogue, the business rules file and the availability overrides
-    (SQLite under the home, or Redis with ``redis_url``). Raises ``RulesConfigError`` for an
-    unusable rules file and ``ModelLoadError`` for a corrupt catalogue."""
+    (PostgreSQL with ``database_url``, Redis with ``redis_url``, else SQLite under the home).
+    Raises ``RulesConfigError`` for an unusable rules file and ``ModelLoadError`` for a corrupt
+    catalogue."""
     store: AvailabilityStore
-    if settings.redis_url:
+    if settings.database_url is not None:
+        # Imported here: psycopg is the optional extra `postgres`.
+        from app.serving.catalogue.availability_postgres import (
+            PostgresAvailabilityStore,
+            unavailable,
+        )
+        from app.storage.postgres import database_from_settings
+
+        store = PostgresAvailabilityStore(database_from_settings(settings, unavailable))
+    elif settings.redis_url:
         client = redis_client_from_url(
             settings.redis_url,
             socket_timeout=settings.redis.socket_timeout_seconds,
@@ -158,11 +180,19 @@ def build_item_rules(settings: Settings, model: LoadedModel) -> ItemRules:
 
 
 def build_consent(settings: Settings) -> ConsentService:
-    """Consent in SQLite under the home (each worker reads the file: always current), or in
+    """Consent in PostgreSQL with ``database_url`` (every worker reads the table: always
+    current), else in SQLite under the home (each worker reads the file: always current), or in
     Redis behind a per-worker cache that every change invalidates over pub/sub. Call from the
     running event loop (the Redis cache starts its subscriber)."""
     pseudonyms = Pseudonymizer.from_settings(settings)
     policy = policy_from_settings(settings)
+    if settings.database_url is not None:
+        # Imported here: psycopg is the optional extra `postgres`.
+        from app.privacy.consent_postgres import PostgresConsentStore, unavailable
+        from app.storage.postgres import database_from_settings
+
+        database = database_from_settings(settings, unavailable)
+        return ConsentService(PostgresConsentStore(database), policy, pseudonyms)
     if not settings.redis_url:
         store = SqliteConsentStore(
             settings.privacy_dir / CONSENT_FILE,
@@ -265,7 +295,7 @@ def build_user_data(
         OnlineUserEraser.from_settings(settings),
         ingest.event_log,
         engine.cache,
-        ErasureList(settings.privacy_dir),
+        open_tombstones(settings),
         [settings.data_dir, settings.offline_dir, settings.event_parts_dir],
         experiments,
         outbox,

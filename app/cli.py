@@ -112,6 +112,16 @@ def _parser() -> argparse.ArgumentParser:
     _serve_args(demo)
     demo.set_defaults(handler=_demo)
 
+    db = sub.add_parser("db", help="the PostgreSQL database of record (RECSERVE_DATABASE_URL)")
+    db_sub = db.add_subparsers(required=True, metavar="ACTION")
+    upgrade = db_sub.add_parser("upgrade", help="apply pending schema migrations")
+    upgrade.set_defaults(handler=_db_upgrade)
+    retain = db_sub.add_parser(
+        "retain-events", help="drop the event log's daily partitions older than --days"
+    )
+    retain.add_argument("--days", type=non_negative_int, required=True, help="days to keep")
+    retain.set_defaults(handler=_db_retain_events)
+
     add_job_commands(sub)
     add_batch_commands(sub)
     add_webhooks_command(sub)
@@ -122,6 +132,44 @@ def _serve_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--host", default=None, help="bind address (default 127.0.0.1)")
     parser.add_argument("--port", type=int, default=None, help="port (default 8000)")
     parser.add_argument("--workers", type=int, default=None, help="uvicorn workers (default 1)")
+
+
+def _db_upgrade(args: argparse.Namespace, settings: Settings) -> int:
+    if settings.database_url is None:
+        print("RECSERVE_DATABASE_URL is not set: nothing to migrate", file=sys.stderr)
+        return 2
+    from app.storage.postgres import upgrade
+    from app.storage.postgres.migrate import current
+
+    url, schema = settings.database_url.get_secret_value(), settings.database.schema_name
+    upgrade(url, schema)
+    print(f"schema {schema} at revision {current(url, schema)}")
+    return 0
+
+
+def _db_retain_events(args: argparse.Namespace, settings: Settings) -> int:
+    if settings.database_url is None:
+        print(
+            "RECSERVE_DATABASE_URL is not set: the event log is not in PostgreSQL", file=sys.stderr
+        )
+        return 2
+    import asyncio
+    import datetime as dt
+
+    from app.events.log_postgres import PostgresEventLog, unavailable
+    from app.storage.postgres import database_from_settings
+
+    async def drop() -> list[str]:
+        log = PostgresEventLog(database_from_settings(settings, unavailable))
+        try:
+            today = dt.datetime.now(dt.UTC).date()
+            return await log.drop_days_before(today - dt.timedelta(days=args.days))
+        finally:
+            await log.close()
+
+    dropped = asyncio.run(drop())
+    print(f"dropped {len(dropped)} partitions" + (f": {', '.join(dropped)}" if dropped else ""))
+    return 0
 
 
 def _generate(args: argparse.Namespace, settings: Settings) -> int:

@@ -58,6 +58,50 @@ class RedisSettings(BaseModel):
     )
 
 
+class DatabaseSettings(BaseModel):
+    """PostgreSQL, the system of record when ``database_url`` is set."""
+
+    schema_name: str = Field(
+        "recserve",
+        pattern=r"^[a-z_][a-z0-9_]*$",
+        description="Schema holding every record-of-truth table (created by the migrations).",
+    )
+    pool_min_size: int = Field(1, ge=0, description="Connections each store's pool keeps open.")
+    pool_max_size: int = Field(
+        8, ge=1, description="Most connections each store's pool opens (per process)."
+    )
+    pool_timeout_seconds: float = Field(
+        2.0, gt=0, description="Wait this long for a free pooled connection before failing."
+    )
+    connect_timeout_seconds: int = Field(
+        2, ge=1, description="Bound on opening one connection (libpq whole seconds)."
+    )
+    statement_timeout_ms: int = Field(
+        2000, ge=1, description="Server-side bound on every statement a store runs."
+    )
+    migrate_on_start: bool = Field(
+        True,
+        description="The API applies pending migrations at start-up (under an advisory lock, "
+        "so replicas starting together migrate once); off: run `recserve db upgrade` first.",
+    )
+    event_partition_days_ahead: int = Field(
+        7,
+        ge=1,
+        description="Event log: daily partitions are created this many days ahead of today.",
+    )
+
+
+class RedisRoleUrls(BaseModel):
+    """Where a role's Redis lives when it is not ``redis_url`` (e.g. the cache on its own
+    instance, the event stream on a persistent one)."""
+
+    cache: str | None = Field(
+        None, description="Recommendation cache tier and its invalidation channel."
+    )
+    online_store: str | None = Field(None, description="Feast online store.")
+    event_log: str | None = Field(None, description="Redis-Stream event log.")
+
+
 class FeastSettings(BaseModel):
     project: str = Field("recserve", description="Feast project name.")
     # Infinite registry cache: the registry is read once at start-up and never on a request.
@@ -104,10 +148,11 @@ class BuildGateSettings(BaseModel):
 
 
 class EventLogSettings(BaseModel):
-    backend: Literal["sqlite", "redis", "nats"] | None = Field(
+    backend: Literal["sqlite", "redis", "nats", "postgres"] | None = Field(
         None,
-        description="Event log backend. Unset: a Redis Stream when RECSERVE_REDIS_URL is set, "
-        "else SQLite under HOME/events. `nats` is a NATS JetStream stream (extra `nats`).",
+        description="Event log backend. Unset: PostgreSQL when RECSERVE_DATABASE_URL is set, "
+        "else a Redis Stream when the event log has a Redis URL, else SQLite under HOME/events. "
+        "`nats` is a NATS JetStream stream (extra `nats`).",
     )
     nats_url: str = Field(
         "nats://127.0.0.1:4222", description="NATS backend: server URL (comma-separate several)."
@@ -327,6 +372,15 @@ class Settings(BaseSettings):
         description="When set (e.g. redis://127.0.0.1:6379/0), Redis is the Feast online store "
         "and the shared recommendation cache tier. Unset: SQLite online store, in-process cache.",
     )
+    redis_urls: RedisRoleUrls = RedisRoleUrls()
+    database_url: SecretStr | None = Field(
+        None,
+        description="When set (e.g. postgresql://app@db.internal:5432/recserve), PostgreSQL holds "
+        "the records of truth: consent, exposures, the webhook outbox, availability overrides, "
+        "erasure tombstones and the event log (extra `postgres`). Unset: SQLite files (or Redis "
+        "with redis_url) under the home.",
+    )
+    database: DatabaseSettings = DatabaseSettings()
     models_dir: Path | None = Field(
         None, description="Where model versions live; defaults to HOME/models."
     )
@@ -378,6 +432,10 @@ class Settings(BaseSettings):
         "validated at start-up. Unset: no slots, /content-blocks answers 404.",
     )
     availability: AvailabilitySettings = AvailabilitySettings()
+
+    def redis_url_for(self, role: Literal["cache", "online_store", "event_log"]) -> str | None:
+        """The Redis a role uses: its own URL when given, else ``redis_url``."""
+        return getattr(self.redis_urls, role) or self.redis_url
 
     @field_validator("home", "models_dir")
     @classmethod

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import os
 import shutil
-from collections.abc import Iterator
+import uuid
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -12,8 +13,13 @@ from fastapi.testclient import TestClient
 from redis.asyncio import Redis
 
 from app.settings import Settings
+from app.storage.postgres import PostgresDatabase, upgrade
 
 TEST_REDIS_URL = os.environ.get("RECSERVE_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+TEST_DATABASE_URL = os.environ.get(
+    "RECSERVE_TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/test"
+)
+POSTGRES_MARKS = [pytest.mark.postgres, pytest.mark.integration]
 
 
 async def delete_redis_keys(match: str) -> None:
@@ -58,3 +64,60 @@ def client(home: Settings) -> Iterator[TestClient]:
 
     with TestClient(create_app(home)) as test_client:
         yield test_client
+
+
+@pytest.fixture(scope="session")
+def postgres_schema() -> Iterator[str]:
+    """A schema of this test run's own in the test database, migrated to the newest revision
+    and dropped at the end. Without a reachable PostgreSQL the tests skip, except on CI
+    (``CI=true``), where they fail."""
+    import psycopg
+
+    try:
+        psycopg.connect(TEST_DATABASE_URL, connect_timeout=2).close()
+    except psycopg.OperationalError as exc:
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"PostgreSQL is required on CI (RECSERVE_TEST_DATABASE_URL): {exc}")
+        pytest.skip(f"no PostgreSQL at RECSERVE_TEST_DATABASE_URL: {exc}")
+    schema = f"test_{uuid.uuid4().hex[:12]}"
+    upgrade(TEST_DATABASE_URL, schema)
+    yield schema
+    with psycopg.connect(TEST_DATABASE_URL, autocommit=True) as connection:
+        connection.execute(f'DROP SCHEMA "{schema}" CASCADE')
+
+
+@pytest.fixture
+def postgres_empty_schema(postgres_schema: str) -> str:
+    """The test run's schema with every table emptied for this test."""
+    import psycopg
+
+    with psycopg.connect(TEST_DATABASE_URL, autocommit=True) as connection:
+        tables = [
+            row[0]
+            for row in connection.execute(
+                "SELECT tablename FROM pg_tables WHERE schemaname = %s "
+                "AND tablename <> 'alembic_version'",
+                (postgres_schema,),
+            )
+        ]
+        if tables:
+            names = ", ".join(f'"{postgres_schema}"."{table}"' for table in tables)
+            connection.execute(f"TRUNCATE {names}")
+    return postgres_schema
+
+
+@pytest.fixture
+def fresh_postgres_schema(postgres_schema: str) -> Iterator[str]:
+    """A schema name nothing has made yet (the session schema proves PostgreSQL is up),
+    dropped after the test."""
+    import psycopg
+
+    schema = f"test_{uuid.uuid4().hex[:12]}"
+    yield schema
+    with psycopg.connect(TEST_DATABASE_URL, autocommit=True) as connection:
+        connection.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+
+
+def postgres_database(schema: str, unavailable: Callable[[str], Exception]) -> PostgresDatabase:
+    """A small pool on the test database's ``schema``; the caller closes it."""
+    return PostgresDatabase(TEST_DATABASE_URL, schema=schema, unavailable=unavailable, max_size=4)

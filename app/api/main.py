@@ -43,6 +43,7 @@ from app.bootstrap import (
     build_experiments,
     build_user_data,
     close_engine,
+    migrate_database,
     user_pseudonyms,
 )
 from app.serving.realtime.lag_monitor import watch_event_log_lag
@@ -68,6 +69,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        await asyncio.to_thread(migrate_database, resolved)  # before any store is used
         engine = await build_engine(resolved)
         experiments, recommender = build_experiments(resolved, engine)
         blocks = build_content_blocks(resolved, engine, recommender)  # slots file checked here

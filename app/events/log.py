@@ -1,8 +1,9 @@
 """The durable event log: one interface by role, and the factory that picks a backend.
 
 Backends: ``log_sqlite`` (embedded default, one local file), ``log_redis`` (a Redis Stream
-shared by several API workers and consumer processes) and ``log_nats`` (a NATS JetStream stream
-on a broker). A Kafka or RabbitMQ Streams backend implements the same protocol;
+shared by several API workers and consumer processes), ``log_nats`` (a NATS JetStream stream
+on a broker) and ``log_postgres`` (daily-partitioned tables in the database of record). A
+Kafka or RabbitMQ Streams backend implements the same protocol;
 ``tests/events/test_log_contract.py`` is its contract.
 
 Delivery is at-least-once per consumer group: ``read`` hands each new event to one consumer of
@@ -30,7 +31,7 @@ SQLITE_FILE = "events.db"
 class EventLog(Protocol):
     """Append-only, deduplicated, durable store of events with consumer groups."""
 
-    backend: str  # metric and readiness label: "sqlite", "redis" or "nats"
+    backend: str  # metric and readiness label: "sqlite", "redis", "nats" or "postgres"
 
     async def append(self, events: Sequence[Event]) -> AppendResult:
         """Store the new events of ``events`` in one round trip and return once they are
@@ -81,12 +82,20 @@ class EventLog(Protocol):
 
 
 def open_event_log(settings: Settings, redis_client: Redis | None = None) -> EventLog:
-    """The backend ``settings.events.backend`` names; unset, the Redis Stream log when
-    ``settings.redis_url`` is set, else SQLite under ``settings.events_dir``. No I/O happens
-    here; the first call connects. ``redis_client`` overrides the client built from the URL
-    (the log takes ownership of it)."""
+    """The backend ``settings.events.backend`` names; unset, PostgreSQL when
+    ``settings.database_url`` is set, else the Redis Stream log when the event log has a Redis
+    URL, else SQLite under ``settings.events_dir``. No I/O happens here; the first call
+    connects. ``redis_client`` overrides the client built from the URL (the log takes
+    ownership of it)."""
     config = settings.events
-    backend = config.backend or ("sqlite" if settings.redis_url is None else "redis")
+    redis_url = settings.redis_url_for("event_log")
+    backend = config.backend or (
+        "postgres"
+        if settings.database_url is not None
+        else "sqlite"
+        if redis_url is None
+        else "redis"
+    )
     if backend == "nats":
         # Imported here: nats-py is the optional extra `nats`.
         from app.events.log_nats import NatsEventLog
@@ -97,16 +106,25 @@ def open_event_log(settings: Settings, redis_client: Redis | None = None) -> Eve
             dedupe_window_seconds=config.dedupe_window_seconds,
             timeout_seconds=config.socket_timeout_seconds,
         )
+    if backend == "postgres":
+        # Imported here: psycopg is the optional extra `postgres`.
+        from app.events.log_postgres import PostgresEventLog, unavailable
+        from app.storage.postgres import database_from_settings
+
+        return PostgresEventLog(
+            database_from_settings(settings, unavailable),
+            days_ahead=settings.database.event_partition_days_ahead,
+        )
     if backend == "sqlite":
         return SqliteEventLog(
             settings.events_dir / SQLITE_FILE, busy_timeout_ms=config.sqlite_busy_timeout_ms
         )
-    if settings.redis_url is None:
+    if redis_url is None:
         raise ValueError("RECSERVE_EVENTS__BACKEND=redis needs RECSERVE_REDIS_URL")
     # No retries: a failed append is answered 503 and the client retries the batch, which
     # the dedupe keys make safe; a hidden retry would only stretch the latency bound.
     client = redis_client or Redis.from_url(
-        settings.redis_url,
+        redis_url,
         socket_timeout=config.socket_timeout_seconds,
         socket_connect_timeout=settings.redis.connect_timeout_seconds,
         retry=Retry(NoBackoff(), retries=0),

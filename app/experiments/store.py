@@ -1,4 +1,5 @@
-"""Pick the ``ExposureStore`` backend from settings: Redis when configured, else SQLite."""
+"""Pick the ``ExposureStore`` backend from settings: PostgreSQL or Redis when configured, else
+SQLite."""
 
 from __future__ import annotations
 
@@ -15,8 +16,15 @@ SQLITE_FILE = "exposures.db"
 
 
 def open_exposure_store(settings: Settings) -> ExposureStore:
-    """The Redis store when ``settings.redis_url`` is set, else SQLite under
-    ``settings.experiments_dir``. No I/O here; the first call connects."""
+    """PostgreSQL when ``settings.database_url`` is set, else the Redis store when
+    ``settings.redis_url`` is set, else SQLite under ``settings.experiments_dir``. No I/O here;
+    the first call connects."""
+    if settings.database_url is not None:
+        # Imported here: psycopg is the optional extra `postgres`.
+        from app.experiments.store_postgres import PostgresExposureStore, unavailable
+        from app.storage.postgres import database_from_settings
+
+        return PostgresExposureStore(database_from_settings(settings, unavailable))
     if settings.redis_url is None:
         return SqliteExposureStore(settings.experiments_dir / SQLITE_FILE)
     # The store is on the request path: the same bound as the cache, and no hidden retries

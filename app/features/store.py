@@ -35,7 +35,8 @@ MATERIALIZE_WINDOW = timedelta(seconds=1)
 
 def repo_config(settings: Settings, *, writes_are_newest: bool = False) -> RepoConfig:
     """The Feast configuration for ``settings``: file registry under ``feast_dir``, SQLite
-    online store there too unless ``redis_url`` is set (then Redis), file offline store.
+    online store there too unless the online store has a Redis URL (``redis_urls.online_store``,
+    else ``redis_url``; then Redis), file offline store.
 
     ``writes_are_newest``: the caller only writes rows stamped with the current time, so
     Feast's Redis check that each row is newer than the stored one (a round trip reading
@@ -43,11 +44,12 @@ def repo_config(settings: Settings, *, writes_are_newest: bool = False) -> RepoC
     from feast.repo_config import RegistryConfig, RepoConfig
 
     online_store: dict[str, Any]
-    if settings.redis_url:
+    redis_url = settings.redis_url_for("online_store")
+    if redis_url:
         online_store = {
             "type": "redis",
             "connection_string": redis_connection_string(
-                settings.redis_url,
+                redis_url,
                 socket_timeout=settings.redis.socket_timeout_seconds,
                 connect_timeout=settings.redis.connect_timeout_seconds,
             ),
@@ -149,7 +151,7 @@ def apply_and_materialize(
     store = open_store(settings)
     started = time.perf_counter()
     store.apply(repo.objects())
-    if not settings.redis_url:
+    if not settings.redis_url_for("online_store"):
         use_write_ahead_log(sqlite_path(settings))
     applied = time.perf_counter()
     store.materialize(

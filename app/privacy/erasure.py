@@ -44,7 +44,7 @@ from app.features.erase import OnlineUserEraser
 from app.privacy.consent import ConsentUnavailable
 from app.privacy.offline import erase_from_tables, rows_of_user
 from app.privacy.service import ConsentService
-from app.privacy.tombstones import ErasureList
+from app.privacy.tombstones import Tombstones
 
 EXPORT_PAGE = 10_000
 
@@ -106,7 +106,7 @@ class UserDataService:
         eraser: OnlineUserEraser,
         event_log: EventLog,
         cache: CachedLists | None,
-        erasure_list: ErasureList,
+        erasure_list: Tombstones,
         batch_dirs: Sequence[Path],
         experiments: ExposureRecords,
         outbox: PendingDeliveries,
@@ -165,7 +165,8 @@ class UserDataService:
         profile = await asyncio.to_thread(self._features.get_user, user_id)
         offline = await asyncio.to_thread(rows_of_user, self._batch_dirs, user_id)
         exposures = await self._experiments.exposures_of(user_id)
-        erased_at = self._erasure_list.erased().get(self._consent.pseudonyms.of(user_id))
+        pseudonym = self._consent.pseudonyms.of(user_id)
+        erased_at = await asyncio.to_thread(self._erasure_list.erased_at, pseudonym)
         return UserExport(
             consent={purpose.value: granted for purpose, granted in resolved.items()},
             consent_updated_at=record.updated_at if record is not None else None,

@@ -21,7 +21,7 @@ import pyarrow.parquet as pq
 
 from app.data.types import USER_ID
 from app.privacy.pseudonym import Pseudonymizer
-from app.privacy.tombstones import ErasureList
+from app.privacy.tombstones import open_tombstones
 from app.settings import Settings
 
 QUARANTINE_DIR = "quarantine"
@@ -44,8 +44,8 @@ def erase_from_tables(
 
 def drop_erased_from_ingested(settings: Settings, data_dir: Path | None = None) -> int:
     """``erase_from_tables`` for freshly ingested data (the home's, or a build's staged
-    ``data_dir``) and the home's erasure list."""
-    erased = set(ErasureList(settings.privacy_dir).erased())
+    ``data_dir``) and the erasure list."""
+    erased = set(open_tombstones(settings).erased())
     directory = settings.data_dir if data_dir is None else data_dir
     return erase_from_tables([directory], erased, Pseudonymizer.from_settings(settings))
 

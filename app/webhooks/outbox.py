@@ -1,8 +1,9 @@
-"""The durable webhook outbox: one interface, two backends, and the factory that picks one.
+"""The durable webhook outbox: one interface, three backends, and the factory that picks one.
 
-Backends: ``outbox_sqlite`` (embedded default, a WAL file under the home) and ``outbox_redis``
-(shared by every host when ``RECSERVE_REDIS_URL`` is set). ``tests/webhooks/test_outbox_
-contract.py`` is the contract both pass.
+Backends: ``outbox_sqlite`` (embedded default, a WAL file under the home), ``outbox_redis``
+(shared by every host when ``RECSERVE_REDIS_URL`` is set) and ``outbox_postgres`` (the database
+of record, when ``RECSERVE_DATABASE_URL`` is set). ``tests/webhooks/test_outbox_contract.py``
+is the contract all pass.
 
 Claim/lease: each delivery has a due time. ``claim`` takes due deliveries and pushes their due
 time to the end of a lease in the same atomic step, so two workers (uvicorn processes or hosts)
@@ -30,7 +31,7 @@ T = TypeVar("T")
 
 
 class Outbox(Protocol):
-    backend: str  # metric label: "sqlite" or "redis"
+    backend: str  # metric label: "sqlite", "redis" or "postgres"
 
     async def enqueue(self, deliveries: Sequence[Delivery]) -> int:
         """Store the deliveries durably, due now; an id already waiting or dead is left as it
@@ -83,9 +84,16 @@ class Outbox(Protocol):
 
 
 def open_outbox(settings: Settings) -> Outbox:
-    """Redis when ``settings.redis_url`` is set, else SQLite under ``settings.webhooks_dir``.
-    No I/O here; the first call connects. The Redis client is the outbox's own: its calls run
-    off the request path's tight socket timeout, since only enqueue sits on the request path."""
+    """PostgreSQL when ``settings.database_url`` is set, else Redis when ``settings.redis_url``
+    is set, else SQLite under ``settings.webhooks_dir``. No I/O here; the first call connects.
+    The Redis client is the outbox's own: its calls run off the request path's tight socket
+    timeout, since only enqueue sits on the request path."""
+    if settings.database_url is not None:
+        # Imported here: psycopg is the optional extra `postgres`.
+        from app.storage.postgres import database_from_settings
+        from app.webhooks.outbox_postgres import PostgresOutbox, unavailable
+
+        return PostgresOutbox(database_from_settings(settings, unavailable))
     if settings.redis_url is None:
         return SqliteOutbox(
             settings.webhooks_dir / SQLITE_FILE,

@@ -1,11 +1,13 @@
-"""Manual benchmark (not collected by pytest): append throughput and per-batch ack latency.
+"""Manual benchmark (not collected by pytest): append throughput and per-batch ack latency,
+then the throughput of one consumer reading and acking everything back.
 
     .venv/bin/python -m tests.events.bench_append --backend sqlite --batches 500
     .venv/bin/python -m tests.events.bench_append --backend redis --concurrency 4
+    .venv/bin/python -m tests.events.bench_append --backend postgres --concurrency 4
 
 One process, ``concurrency`` appends in flight (as a uvicorn worker with concurrent requests).
-SQLite writes to a temp dir; Redis to a unique stream key on RECSERVE_TEST_REDIS_URL, deleted
-afterwards.
+SQLite writes to a temp dir; Redis to a unique stream key on RECSERVE_TEST_REDIS_URL;
+PostgreSQL to a schema of its own on RECSERVE_TEST_DATABASE_URL; each deleted afterwards.
 """
 
 from __future__ import annotations
@@ -18,13 +20,19 @@ import time
 import uuid
 from pathlib import Path
 
+import psycopg
 from redis.asyncio import Redis
 
 from app.events.log import EventLog
+from app.events.log_postgres import PostgresEventLog, unavailable
 from app.events.log_redis import RedisEventLog
 from app.events.log_sqlite import SqliteEventLog
 from app.events.types import Event
+from app.storage.postgres import PostgresDatabase, upgrade
+from tests.conftest import TEST_DATABASE_URL
 from tests.events.conftest import REDIS_URL
+
+READ_PAGE = 500
 
 
 async def measure(log: EventLog, batches: int, batch_size: int, concurrency: int) -> None:
@@ -56,11 +64,20 @@ async def measure(log: EventLog, batches: int, batch_size: int, concurrency: int
         f"{statistics.median(latencies) * 1000:.2f} ms, p99 {p99 * 1000:.2f} ms, "
         f"max {latencies[-1] * 1000:.2f} ms"
     )
+    started, read = time.perf_counter(), 0
+    while page := await log.read("bench", "c", count=READ_PAGE, block_ms=0):
+        await log.ack("bench", [entry.position for entry in page])
+        read += len(page)
+    elapsed = time.perf_counter() - started
+    print(
+        f"{log.backend}: read and acked {read} events in pages of {READ_PAGE}: "
+        f"{read / elapsed:,.0f} events/s"
+    )
 
 
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--backend", choices=["sqlite", "redis"], default="sqlite")
+    parser.add_argument("--backend", choices=["sqlite", "redis", "postgres"], default="sqlite")
     parser.add_argument("--batches", type=int, default=300)
     parser.add_argument("--batch-size", type=int, default=100)
     parser.add_argument("--concurrency", type=int, default=1)
@@ -70,6 +87,18 @@ async def main() -> None:
             log: EventLog = SqliteEventLog(Path(home) / "events.db")
             await measure(log, args.batches, args.batch_size, args.concurrency)
             await log.close()
+        return
+    if args.backend == "postgres":
+        schema = f"bench_{uuid.uuid4().hex[:12]}"
+        await asyncio.to_thread(upgrade, TEST_DATABASE_URL, schema)
+        database = PostgresDatabase(TEST_DATABASE_URL, schema=schema, unavailable=unavailable)
+        log = PostgresEventLog(database)
+        try:
+            await measure(log, args.batches, args.batch_size, args.concurrency)
+        finally:
+            await log.close()
+            with psycopg.connect(TEST_DATABASE_URL, autocommit=True) as connection:
+                connection.execute(f'DROP SCHEMA "{schema}" CASCADE')
         return
     stream_key = f"bench:events:{uuid.uuid4().hex}"
     log = RedisEventLog(

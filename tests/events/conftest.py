@@ -1,5 +1,5 @@
 """Event factory and the event-log fixtures: SQLite in a temp dir, Redis under a unique key,
-NATS JetStream under a unique stream name."""
+NATS JetStream under a unique stream name, PostgreSQL in the test run's schema."""
 
 from __future__ import annotations
 
@@ -18,10 +18,11 @@ from redis.asyncio import Redis
 
 from app.events.log import EventLog
 from app.events.log_nats import NatsEventLog
+from app.events.log_postgres import PostgresEventLog, unavailable
 from app.events.log_redis import RedisEventLog
 from app.events.log_sqlite import SqliteEventLog
 from app.events.types import Event, EventType
-from tests.conftest import delete_redis_keys
+from tests.conftest import POSTGRES_MARKS, delete_redis_keys, postgres_database
 
 REDIS_URL = os.environ.get("RECSERVE_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
 REDIS_MARKS = [pytest.mark.redis, pytest.mark.integration]
@@ -108,6 +109,7 @@ def sqlite_path(tmp_path: Path) -> Path:
         "sqlite",
         pytest.param("redis", marks=REDIS_MARKS),
         pytest.param("nats", marks=NATS_MARKS),
+        pytest.param("postgres", marks=POSTGRES_MARKS),
     ]
 )
 async def open_log(
@@ -117,19 +119,26 @@ async def open_log(
     make_nats_log: Callable[[], NatsEventLog],
 ) -> AsyncIterator[Callable[[], Awaitable[EventLog]]]:
     """Opens logs on the same storage: two of them stand for two processes sharing it."""
-    sqlite_logs: list[SqliteEventLog] = []
+    closing: list[EventLog] = []
 
     async def open_one() -> EventLog:
         if request.param == "redis":
             return await make_redis_log()
         if request.param == "nats":
             return make_nats_log()
-        log = SqliteEventLog(sqlite_path, poll_interval_seconds=0.005)
-        sqlite_logs.append(log)
+        log: EventLog
+        if request.param == "postgres":
+            schema = request.getfixturevalue("postgres_empty_schema")
+            log = PostgresEventLog(
+                postgres_database(schema, unavailable), poll_interval_seconds=0.005
+            )
+        else:
+            log = SqliteEventLog(sqlite_path, poll_interval_seconds=0.005)
+        closing.append(log)
         return log
 
     yield open_one
-    for log in sqlite_logs:
+    for log in closing:
         await log.close()
 
 

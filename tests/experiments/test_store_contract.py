@@ -1,4 +1,5 @@
-"""One contract, every ``ExposureStore``: in-memory, SQLite (a file) and Redis (real server).
+"""One contract, every ``ExposureStore``: in-memory, SQLite (a file), Redis (real server) and
+PostgreSQL (the test run's schema).
 
 ``open_store`` opens stores on the same storage: two of them stand for two uvicorn workers
 (the in-memory store has no shared storage, so it hands back the same object). A new backend
@@ -24,9 +25,10 @@ from app.experiments.attribution import (
     InMemoryExposureStore,
     VariantCounts,
 )
+from app.experiments.store_postgres import PostgresExposureStore, unavailable
 from app.experiments.store_redis import RedisExposureStore
 from app.experiments.store_sqlite import SqliteExposureStore
-from tests.conftest import TEST_REDIS_URL, delete_redis_keys
+from tests.conftest import POSTGRES_MARKS, TEST_REDIS_URL, delete_redis_keys, postgres_database
 
 HOUR = timedelta(hours=1)
 OpenStore = Callable[[], Awaitable[ExposureStore]]
@@ -45,7 +47,14 @@ def exposure(rec: str, variant: str = "control", user: str = "u1", **kw: object)
     return Exposure(**fields)  # type: ignore[arg-type]
 
 
-@pytest.fixture(params=["memory", "sqlite", pytest.param("redis", marks=pytest.mark.redis)])
+@pytest.fixture(
+    params=[
+        "memory",
+        "sqlite",
+        pytest.param("redis", marks=pytest.mark.redis),
+        pytest.param("postgres", marks=POSTGRES_MARKS),
+    ]
+)
 async def open_store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[OpenStore]:
     opened: list[ExposureStore] = []
     prefix = f"test:exp:{uuid.uuid4().hex}"
@@ -57,6 +66,9 @@ async def open_store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIte
             return memory
         if request.param == "sqlite":
             store = SqliteExposureStore(tmp_path / "exposures.db")
+        elif request.param == "postgres":
+            schema = request.getfixturevalue("postgres_empty_schema")
+            store = PostgresExposureStore(postgres_database(schema, unavailable))
         else:
             store = RedisExposureStore(
                 Redis.from_url(TEST_REDIS_URL, socket_timeout=2), prefix=prefix

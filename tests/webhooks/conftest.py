@@ -1,5 +1,5 @@
-"""Outbox fixtures (SQLite in a temp dir, Redis under a unique key prefix), a factory of
-deliveries and a real local HTTP receiver."""
+"""Outbox fixtures (SQLite in a temp dir, Redis under a unique key prefix, PostgreSQL in the
+test run's schema), a factory of deliveries and a real local HTTP receiver."""
 
 from __future__ import annotations
 
@@ -14,10 +14,11 @@ from redis.asyncio import Redis
 
 from app.privacy.pseudonym import Pseudonymizer
 from app.webhooks.outbox import Outbox
+from app.webhooks.outbox_postgres import PostgresOutbox, unavailable
 from app.webhooks.outbox_redis import RedisOutbox
 from app.webhooks.outbox_sqlite import SqliteOutbox
 from app.webhooks.types import Delivery
-from tests.conftest import TEST_REDIS_URL, delete_redis_keys
+from tests.conftest import POSTGRES_MARKS, TEST_REDIS_URL, delete_redis_keys, postgres_database
 from tests.webhooks.receiver import Receiver
 
 REDIS_MARKS = [pytest.mark.redis, pytest.mark.integration]
@@ -39,7 +40,13 @@ def make_delivery(
     return Delivery(delivery_id, endpoint, kind, body, created_at=time.time(), user_key=user_key)
 
 
-@pytest.fixture(params=["sqlite", pytest.param("redis", marks=REDIS_MARKS)])
+@pytest.fixture(
+    params=[
+        "sqlite",
+        pytest.param("redis", marks=REDIS_MARKS),
+        pytest.param("postgres", marks=POSTGRES_MARKS),
+    ]
+)
 async def open_outbox(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[OpenOutbox]:
     """Opens outboxes on the same storage: two of them stand for two worker processes."""
     prefix = f"test:webhooks:{uuid.uuid4().hex}"
@@ -51,6 +58,9 @@ async def open_outbox(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIt
             outbox = RedisOutbox(
                 Redis.from_url(TEST_REDIS_URL, socket_timeout=2), key_prefix=prefix
             )
+        elif request.param == "postgres":
+            schema = request.getfixturevalue("postgres_empty_schema")
+            outbox = PostgresOutbox(postgres_database(schema, unavailable))
         else:
             outbox = SqliteOutbox(tmp_path / "webhooks" / "outbox.db")
         opened.append(outbox)

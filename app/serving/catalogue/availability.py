@@ -5,8 +5,9 @@ most once per ``refresh_seconds`` and applies what changed. Each write bumps a g
 number, so a poll that finds the same generation reads nothing else, and the generation goes
 into recommendation cache keys: a change makes every worker's cached lists miss.
 
-Backends: SQLite (``HOME/catalogue/availability.db``, shared by the workers of one host) or,
-with ``RECSERVE_REDIS_URL``, a Redis hash plus a counter (shared by every host).
+Backends: SQLite (``HOME/catalogue/availability.db``, shared by the workers of one host),
+with ``RECSERVE_REDIS_URL`` a Redis hash plus a counter (shared by every host), and with
+``RECSERVE_DATABASE_URL`` two PostgreSQL tables (``availability_postgres``).
 """
 
 from __future__ import annotations

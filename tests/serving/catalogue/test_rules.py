@@ -1,5 +1,5 @@
 """``ItemRules`` over a small catalogue: filters, and availability overrides shared by workers
-through the real SQLite and Redis stores."""
+through the real SQLite, Redis and PostgreSQL stores."""
 
 from __future__ import annotations
 
@@ -17,10 +17,11 @@ from app.serving.catalogue.availability import (
     RedisAvailabilityStore,
     SqliteAvailabilityStore,
 )
+from app.serving.catalogue.availability_postgres import PostgresAvailabilityStore, unavailable
 from app.serving.catalogue.items import Availability, build_catalogue
 from app.serving.catalogue.rule_config import BusinessRules, ItemFilter
 from app.serving.catalogue.rules import ItemRules
-from tests.conftest import TEST_REDIS_URL
+from tests.conftest import POSTGRES_MARKS, TEST_REDIS_URL, postgres_database
 
 ENTRIES = [
     CatalogueItem(item_id="a", title="A", categories=["books"], price=10.0),
@@ -39,7 +40,13 @@ class Clock:
         return self.now
 
 
-@pytest.fixture(params=["sqlite", pytest.param("redis", marks=pytest.mark.redis)])
+@pytest.fixture(
+    params=[
+        "sqlite",
+        pytest.param("redis", marks=pytest.mark.redis),
+        pytest.param("postgres", marks=POSTGRES_MARKS),
+    ]
+)
 async def store_factory(
     request: pytest.FixtureRequest, tmp_path: Path
 ) -> AsyncIterator[Callable[[], AvailabilityStore]]:
@@ -51,6 +58,9 @@ async def store_factory(
         store: AvailabilityStore
         if request.param == "sqlite":
             store = SqliteAvailabilityStore(tmp_path / "availability.db")
+        elif request.param == "postgres":
+            schema = request.getfixturevalue("postgres_empty_schema")
+            store = PostgresAvailabilityStore(postgres_database(schema, unavailable))
         else:
             store = RedisAvailabilityStore(Redis.from_url(TEST_REDIS_URL, socket_timeout=2), key)
         opened.append(store)

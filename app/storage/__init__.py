@@ -1,0 +1,1 @@
+"""Connections to the storage engines the stores share (PostgreSQL), built from settings."""

@@ -1,0 +1,1 @@
+"""Alembic's environment and the versioned scripts that make the records' schema."""

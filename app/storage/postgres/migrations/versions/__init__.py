@@ -1,0 +1,1 @@
+"""One script per schema change, applied in order by ``recserve db upgrade``."""
