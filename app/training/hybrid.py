@@ -78,6 +78,7 @@ class HybridParams:
     trans_window: int = 5
     trans_distance_decay: float = 0.5
     trans_smoothing: float = 5.0
+    trans_same_step: float = 0.0
     seq_decay: float = 0.95
     seq_window: int = 59
     seq_last: int = 100
@@ -253,6 +254,7 @@ def fit_transition_matrix(sequences: Steps, n_items: int, params: HybridParams) 
         distance_decay=params.trans_distance_decay,
         smoothing=params.trans_smoothing,
         steps=steps,
+        same_step=params.trans_same_step,
     )
 
 

@@ -73,10 +73,18 @@ DEMOGRAPHIC_CANDIDATES: tuple[tuple[DemographicModel, float], ...] = (
     *(("ridge", l2) for l2 in DEMO_L2_GRID),
     *(("lift", shrinkage) for shrinkage in LIFT_SHRINKAGE_GRID),
 )
-# (window in steps, distance decay, smoothing): adjacent steps only, or a long window where
-# the order of the last ~20 steps still counts (users who rate or buy in long sessions), the
-# latter also as plain row-normalised counts.
-TRANSITION_KERNELS = ((5, 0.5, 5.0), (20, 0.9, 5.0), (20, 1.0, 0.0))
+# (window in steps, distance decay, smoothing, same-step weight): adjacent steps only, or a
+# long window where the order of the last ~20 steps still counts (users who rate or buy many
+# items in a row), also as plain row-normalised counts; with or without the items of one step
+# linked to each other (both ways: chosen together, in no order).
+TransitionKernel = tuple[int, float, float, float]
+TRANSITION_KERNELS: tuple[TransitionKernel, ...] = (
+    (5, 0.5, 5.0, 0.0),
+    (20, 0.9, 5.0, 0.0),
+    (20, 1.0, 0.0, 0.0),
+    (5, 0.5, 5.0, 1.0),
+    (20, 0.9, 5.0, 1.0),
+)
 # (newest items read, recency decay) of the transitions term.
 TRANSITION_READS = ((3, 0.5), (10, 0.8), (20, 0.8), (20, 0.9))
 # The EASE term's recency decays; each is tried over the whole stored history and over the
@@ -237,30 +245,36 @@ def tune_hybrid(
     # Step 2: transitions beside EASE; step 3: EASE's history form beside them, then the
     # transitions again beside that form.
     sequences = fit_data.histories_with_steps(max_items=len(fit_data.item_index))
-    kernels: dict[tuple[int, float, float], np.ndarray] = {}
+    kernels: dict[TransitionKernel, np.ndarray] = {}
 
     def trans_part(p: HybridParams) -> np.ndarray:
-        kernel = (p.trans_window, p.trans_distance_decay, p.trans_smoothing)
+        kernel = (p.trans_window, p.trans_distance_decay, p.trans_smoothing, p.trans_same_step)
         if kernel not in kernels:
             kernels[kernel] = fit_transition_matrix(sequences, data.n_items, p)
         return val.history_part(kernels[kernel], p.trans_items, p.trans_decay)
 
-    def trans_variants(p: HybridParams) -> list[HybridParams]:
+    def trans_variants(p: HybridParams, kernels: Sequence[TransitionKernel]) -> list[HybridParams]:
         return [
             replace(_with_kernel(p, kernel), trans_last=last, trans_decay=decay)
-            for kernel in TRANSITION_KERNELS
+            for kernel in kernels
             for last, decay in TRANSITION_READS
         ]
 
     ease_now = ease_part(params)
     params, trans_raw, w_trans = _best_variant(
-        trans_variants(params), trans_part, ease_now, val, deadline
+        trans_variants(params, TRANSITION_KERNELS), trans_part, ease_now, val, deadline
     )
     params, ease_now, _ = _best_variant(
         _ease_forms(params), ease_part, w_trans * trans_raw, val, deadline
     )
+    chosen_kernel = (
+        params.trans_window,
+        params.trans_distance_decay,
+        params.trans_smoothing,
+        params.trans_same_step,
+    )
     params, trans_raw, w_trans = _best_variant(
-        trans_variants(params), trans_part, ease_now, val, deadline
+        trans_variants(params, [chosen_kernel]), trans_part, ease_now, val, deadline
     )
 
     # Step 4: the next-items regression beside both, with the EASE term's form or its own.
@@ -341,10 +355,14 @@ def tune_hybrid(
     )
 
 
-def _with_kernel(params: HybridParams, kernel: tuple[int, float, float]) -> HybridParams:
-    window, distance_decay, smoothing = kernel
+def _with_kernel(params: HybridParams, kernel: TransitionKernel) -> HybridParams:
+    window, distance_decay, smoothing, same_step = kernel
     return replace(
-        params, trans_window=window, trans_distance_decay=distance_decay, trans_smoothing=smoothing
+        params,
+        trans_window=window,
+        trans_distance_decay=distance_decay,
+        trans_smoothing=smoothing,
+        trans_same_step=same_step,
     )
 
 

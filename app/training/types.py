@@ -66,7 +66,7 @@ class TrainingData:
 
     def histories_with_steps(self, max_items: int) -> tuple[list[np.ndarray], list[np.ndarray]]:
         """``histories(max_items)`` and, aligned with each, the step of every item: items
-        whose last interactions share a timestamp (a basket, a bulk rating session) share a
+        whose last interactions share a timestamp (a basket, ratings entered in one go) share a
         step, and steps count up by one per distinct timestamp. Sequence models read a step
         as one move of the user, so the order inside it (by item id) is never a transition."""
         key = self.user_index * self.n_items + self.item_index

@@ -79,3 +79,17 @@ def test_one_item_per_step_counts_like_positions() -> None:
         steps=[seq(5, 6, 7, 8), seq(0, 1, 2)],
     )
     np.testing.assert_allclose(plain, stepped)
+
+
+def test_same_step_links_the_items_of_a_basket_both_ways_alike() -> None:
+    weights = fit_transitions(
+        [seq(0, 1, 2)],
+        3,
+        window=1,
+        distance_decay=1.0,
+        smoothing=0.0,
+        steps=[seq(0, 0, 1)],
+        same_step=0.5,
+    )
+    assert weights[0, 1] == pytest.approx(weights[1, 0])
+    np.testing.assert_allclose(weights[0], [0, 0.5 / 1.5, 1 / 1.5], rtol=1e-6)
