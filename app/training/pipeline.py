@@ -114,8 +114,9 @@ def build(
     root.mkdir(parents=True, exist_ok=True)
     staged = root / f".staging-{uuid.uuid4().hex}"
     tuning: TuningReport | TwoStageTuningReport
+    budget = tuning_budget_seconds or scaled_budget(len(data.user_index))
     if data.n_items > settings.dense_max_items:
-        two_stage, tuning = train_two_stage(data)
+        two_stage, tuning = train_two_stage(data, time_budget_seconds=budget)
         lap("train")
         manifest, _ = export_two_stage(
             two_stage,
@@ -127,7 +128,6 @@ def build(
             extra_files={CATALOGUE_PARQUET_FILE: catalogue_parquet(dataset.items)},
         )
     else:
-        budget = tuning_budget_seconds or scaled_budget(len(data.user_index))
         model, tuning = train_hybrid(data, time_budget_seconds=budget)
         lap("train")
         manifest = export_model(

@@ -84,9 +84,16 @@ def train_two_stage(
     *,
     max_validation_users: int = 1000,
     seed: int = 0,
+    time_budget_seconds: float = 240.0,
 ) -> tuple[TwoStageRecommender, TwoStageTuningReport]:
-    """Tune on a validation split, then fit on all of ``data``."""
-    report = tune_two_stage(data, base, max_validation_users=max_validation_users, seed=seed)
+    """Tune on a validation split within the budget, then fit on all of ``data``."""
+    report = tune_two_stage(
+        data,
+        base,
+        max_validation_users=max_validation_users,
+        seed=seed,
+        time_budget_seconds=time_budget_seconds,
+    )
     return TwoStageRecommender(report.params).fit(data), report
 
 
