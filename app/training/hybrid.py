@@ -85,6 +85,10 @@ class HybridParams:
     seq_horizon: int = 20
     seq_step: int = 5
     seq_l2: float = 1.0
+    # Cut the regression's samples only between steps (a basket is never split into its own
+    # past and future), or every ``seq_step`` items, the rest of a basket then being part of
+    # what follows the cut.
+    seq_whole_steps: bool = True
     demo_model: DemographicModel = "ridge"
     demo_strength: float = 100.0  # the ridge's λ, or the lift's shrinkage in pseudo-users
     popularity_half_life_days: float | None = None
@@ -270,7 +274,7 @@ def fit_sequential(sequences: Steps, n_items: int, params: HybridParams) -> np.n
         horizon=params.seq_horizon,
         step=params.seq_step,
         l2=params.seq_l2,
-        steps=steps,
+        steps=steps if params.seq_whole_steps else None,
     )
 
 

@@ -14,7 +14,8 @@ Each structural choice is judged at its best weight beside the part it will be b
    to 1, or scores divided by their per-user peak), beside the transitions; then the
    transitions once more beside the chosen form;
 4. the next-items regression: its own decay and window (the EASE term's, which lets the graph
-   fold both into one matrix, or a recency-weighted window) and λ, beside the two;
+   fold both into one matrix, or a recency-weighted window), whether its samples are cut only
+   between steps, and its λ, beside the two;
 5. cold start: only the demographic part and popularity reach a user without history. Like
    the evaluation's cold test, 10% of the users are drawn and all their interactions hidden
    from the fit; the demographic model (ridge or token lift, ``demographic.py``), its
@@ -277,29 +278,34 @@ def tune_hybrid(
         trans_variants(params, [chosen_kernel]), trans_part, ease_now, val, deadline
     )
 
-    # Step 4: the next-items regression beside both, with the EASE term's form or its own.
+    # Step 4: the next-items regression beside both, with the EASE term's form or its own,
+    # its samples cut between steps or anywhere; then its λ.
     own_decay, own_window = SEQ_OWN_FORM
     forms = {(params.ease_decay, params.ease_window), (own_decay, own_window)}
     seq_candidates = [
-        replace(params, seq_decay=decay, seq_window=window, seq_l2=l2, w_seq=1.0)
+        replace(params, seq_decay=decay, seq_window=window, seq_whole_steps=whole, w_seq=1.0)
         for decay, window in sorted(forms, reverse=True)
-        for l2 in SEQ_L2_GRID
+        for whole in (True, False)
     ]
-    seq_fits: dict[tuple[float, float], np.ndarray] = {}
+    seq_fits: dict[tuple[float, float, bool], np.ndarray] = {}
 
     def seq_part(p: HybridParams) -> np.ndarray:
-        key = (p.seq_decay, p.seq_l2)
+        key = (p.seq_decay, p.seq_l2, p.seq_whole_steps)
         if key not in seq_fits:
             seq_fits[key] = fit_sequential(sequences, data.n_items, p)
         return val.history_part(seq_fits[key], p.seq_items, p.seq_decay)
 
     seq_anchor = ease_now + w_trans * trans_raw
     chosen, _, w_seq = _best_variant(seq_candidates, seq_part, seq_anchor, val, deadline)
+    chosen, _, w_seq = _best_variant(
+        [replace(chosen, seq_l2=l2) for l2 in SEQ_L2_GRID], seq_part, seq_anchor, val, deadline
+    )
     params = replace(
         params,
         seq_decay=chosen.seq_decay,
         seq_window=chosen.seq_window,
         seq_l2=chosen.seq_l2,
+        seq_whole_steps=chosen.seq_whole_steps,
     )
 
     # Step 5: cold start on a draw of users whose interactions are all hidden.
