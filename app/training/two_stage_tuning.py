@@ -46,7 +46,9 @@ from app.training.types import TrainingData
 
 K = 10
 POP_WEIGHTS = (0.0, 0.03, 0.1, 0.3, 1.0)
-NEIGHBOUR_WEIGHTS = (0.0, 0.3, 1.0, 3.0, 10.0, 30.0, 100.0)
+# EASE weights are an order of magnitude below co-occurrence shares: the grid reaches far
+# enough for either source to lead the ranking.
+NEIGHBOUR_WEIGHTS = (0.0, 0.3, 1.0, 3.0, 10.0, 30.0, 100.0, 300.0, 1000.0, 3000.0)
 # (recent items, decay) the neighbour affinity and candidates read: the last few items with a
 # steep decay, or much of the history alike (a shopper's whole basket history).
 NEIGHBOUR_READS = ((10, 0.8), (30, 0.9), (100, 1.0))
