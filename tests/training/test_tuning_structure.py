@@ -93,3 +93,19 @@ def test_items_bought_together_never_lead_to_each_other() -> None:
     assert transitions[y, x] == 0.0
     assert transitions[x, z] > 0.0
     assert transitions[y, z] > 0.0
+
+
+def test_the_regression_cuts_inside_baskets_only_when_told_to() -> None:
+    # Baskets {x, y} then {z}: cut between steps, x never predicts y; cut anywhere, it does.
+    rows = []
+    for u in range(20):
+        rows += [(f"u{u}", "x", 10), (f"u{u}", "y", 10), (f"u{u}", "z", 20)]
+    data = training_data(rows)
+    x, y, z = (data.item_ids.index(i) for i in "xyz")
+    fitted = {}
+    for whole in (True, False):
+        params = HybridParams(seq_whole_steps=whole, seq_step=1, w_seq=1.0)
+        fitted[whole] = HybridRecommender(params).fit(data).matrices().sequential
+    assert abs(fitted[True][x, y]) < 1e-6
+    assert fitted[False][x, y] > 0.1
+    assert fitted[True][x, z] > 0.1
