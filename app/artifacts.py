@@ -86,12 +86,14 @@ OUTPUT_SCORES = "scores"
 # the outputs holding the normalised weight of each input slot ([S]) and the blend-weighted
 # matrix rows those slots gathered ([S, n_items]). The slots are the last S elements of the
 # input (``transitions`` reads only the newest history items), padding included, weight 0.
-# ``item_similarity`` is EASE + content + the next-items regression: one recency weighting,
-# one folded matrix. A graph with other terms (exported before they were folded) is not
+# ``item_similarity`` is EASE + content, with the next-items regression folded in when both
+# read the same recency weights; ``next_items`` is then empty (no slots), and otherwise the
+# regression's own term. A graph with other terms (exported by an older version) is not
 # explained, since its terms would not add up to its scores.
 EXPLAIN_TERM_OUTPUTS = {
     "item_similarity": (INPUT_HISTORY, "ease_normalised", "ease_rows"),
     "transitions": (INPUT_HISTORY, "trans_normalised", "trans_rows"),
+    "next_items": (INPUT_HISTORY, "seq_normalised", "seq_rows"),
     "demographic": (INPUT_USER_TOKENS, "demo_normalised", "demo_rows"),
 }
 OUTPUT_POPULARITY = "popularity_term"  # [n_items], the blend-weighted popularity prior

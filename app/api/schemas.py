@@ -81,8 +81,10 @@ class ItemOut(BaseModel):
 class SourceContributionOut(BaseModel):
     source: str = Field(
         description="A term of the hybrid model: `item_similarity` (EASE collaborative + content "
-        "similarity to the history, with the next items regressed on it), `transitions` (what "
-        "follows the newest history items), `demographic` (attribute tokens) or `popularity`."
+        "similarity to the history, with the next items regressed on it when both weigh the "
+        "history alike), `next_items` (that regression when it weighs the history its own way; "
+        "0 otherwise), `transitions` (what follows the newest history items), `demographic` "
+        "(attribute tokens) or `popularity`."
     )
     contribution: float = Field(description="This term's part of `model_score`.")
     rank: int = Field(

@@ -44,15 +44,20 @@ def _unit_weights(parts: Mapping[str, np.ndarray]) -> dict[str, float]:
 
 
 def coordinate_search(
-    parts: Mapping[str, np.ndarray], score: Score, deadline: float
+    parts: Mapping[str, np.ndarray],
+    score: Score,
+    deadline: float,
+    initial: Mapping[str, float] | None = None,
 ) -> tuple[dict[str, float], float]:
-    """Weights per part (``ease`` fixed at 1) maximising ``score``."""
+    """Weights per part (``ease`` fixed at 1) maximising ``score``, starting from ``initial``
+    (parts it does not name start at 0) when given."""
     unit = _unit_weights(parts)
     # The prior must stay > 0: it is all a cold user gets, and a zero would rank them randomly.
     # It starts at its smallest option, a tie-breaker: started large, the search compensates
     # with the other weights and stalls in a popularity-heavy corner.
     weights = {name: 0.0 for name in parts}
     weights[PRIOR] = WEIGHT_FACTORS[0] * unit[PRIOR]
+    weights.update({name: w for name, w in (initial or {}).items() if name in parts})
     weights[ANCHOR] = 1.0
     best = score(blend(parts, weights))
     for _ in range(3):

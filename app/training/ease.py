@@ -45,3 +45,30 @@ def _spd_inverse(matrix: np.ndarray) -> np.ndarray:
         raise np.linalg.LinAlgError(f"cannot invert the Gram matrix (dpotri info={info})")
     # dpotri fills only the upper triangle.
     return np.triu(upper) + np.triu(upper, 1).T
+
+
+def ease_neighbours(
+    interactions: sp.csr_matrix, items: np.ndarray, l2: float, m: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Neighbour lists from EASE fitted on the ``items`` columns only (a catalogue too large
+    for a dense fit keeps its most popular part): ``(indices int32, scores float32)``, both
+    [n_items, m], each listed item's ``m`` largest positive weights best first; every other
+    row, and the rest of a short row, padded with ``-1`` and ``-inf`` (the layout of
+    ``cooccurrence.cooccurrence_neighbours``)."""
+    n_items = interactions.shape[1]
+    items = np.asarray(items, dtype=np.int64)
+    weights = fit_ease(sp.csr_matrix(interactions[:, items]), l2)
+    keep = min(m, max(len(items) - 1, 0))
+    indices = np.full((n_items, m), -1, dtype=np.int32)
+    scores = np.full((n_items, m), -np.inf, dtype=np.float32)
+    if keep == 0:
+        return indices, scores
+    top = np.argpartition(-weights, keep - 1, axis=1)[:, :keep]
+    top_weights = np.take_along_axis(weights, top, axis=1)
+    order = np.argsort(-top_weights, axis=1, kind="stable")
+    top = np.take_along_axis(top, order, axis=1)
+    top_weights = np.take_along_axis(top_weights, order, axis=1)
+    positive = top_weights > 0
+    indices[items, :keep] = np.where(positive, items[top], -1)
+    scores[items, :keep] = np.where(positive, top_weights, -np.inf)
+    return indices, scores

@@ -2,13 +2,17 @@
 
 For a user with history items h (oldest -> newest) and attribute tokens t::
 
-    score(i) = w_ease  * Σ_h a_h · (B + βC)[h, i]      EASE + content neighbours
-             + w_trans * Σ_r d_r · T[r, i]             next-item transitions, last items only
-             + w_seq   * Σ_q s_q · S[q, i]             next-items regression, last items only
+    score(i) = w_ease  * N(Σ_h a_h · (B + βC)[h, i])   EASE + content neighbours
+             + w_trans * Σ_r d_r · T[r, i]             next-item transitions
+             + w_seq   * Σ_q s_q · S[q, i]             next-items regression
              + w_demo  * Σ_t W[t, i] / |t|             demographic (ridge or token lift)
              + w_pop   * p[i]                          log popularity
 
-``a``, ``d`` and ``s`` are recency weights ``decay ** age`` (age 0 = newest) normalised to sum 1.
+``a``, ``d`` and ``s`` are recency weights ``decay ** age`` (age 0 = newest) over each term's
+own window of the newest items, normalised to sum 1; each term has its own decay and window
+(decay 1 and the whole stored history: every item counts alike). ``N`` is the identity, or
+(``ease_norm="max"``) division by the term's largest absolute score for this user, which puts
+the EASE term on the same scale for a user with ten items as for one with five hundred.
 The user is represented only through features, never a user-id embedding, so a brand-new user
 with attributes, or one whose history just changed, is scored without retraining.
 """
@@ -18,7 +22,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import scipy.sparse as sp
@@ -32,18 +36,19 @@ from app.training.sequential import fit_next_items
 from app.training.transitions import fit_transitions
 from app.training.types import TrainingData, Vocabulary
 
-# A recency weight below this fraction of the newest item's is not worth reading a matrix row
-# for: with decay 0.95 the 59 newest items carry 95% of the weight, so a 500-item history costs
-# 59 gathered rows of the item-item matrix instead of 500 (memory traffic is most of the cost
-# of a score). Cutting at 5% rather than 1% (90 rows) takes about a tenth off the engine's CPU
-# per answer for a change in offline quality and real-time lift far below the noise between
-# draws (``recserve evaluate``, ``loadtests.realtime_lift``).
+# The cut tuning offers besides the whole window: a recency weight below this fraction of
+# the newest item's is not worth reading a matrix row for (with decay 0.95 the 59 newest items
+# carry 95% of the weight), and memory traffic is most of the cost of a score
+# (docs/benchmarks.md).
 NEGLIGIBLE_WEIGHT = 5e-2
+TermNorm = Literal["sum", "max"]
+# Guards the max normalisation of a term whose scores are all zero (an empty history).
+NORM_EPSILON = 1e-12
 
 
 def weighted_window(limit: int, decay: float) -> int:
-    """How many of the newest items a term weighted ``decay ** age`` reads: at most
-    ``limit``, and none whose weight is below ``NEGLIGIBLE_WEIGHT``."""
+    """How many of the newest items carry all but ``NEGLIGIBLE_WEIGHT`` of a term weighted
+    ``decay ** age``: at most ``limit``."""
     if decay >= 1.0:
         return limit
     if decay <= 0.0:
@@ -55,28 +60,35 @@ def weighted_window(limit: int, decay: float) -> int:
 class HybridParams:
     """Hyperparameters of ``HybridRecommender``; recorded verbatim in the manifest.
 
-    ``history_decay`` weighs the history for both the EASE + content term and the next-items
-    regression (which also trains with it), so the two read the same rows with the same
-    weights and the graph folds their matrices into one: a third fewer rows gathered per
-    request than with a decay each; on validation one shared decay scores like separate ones.
-    ``seq_last`` is the regression's training
-    context; serving reads the history term's window (``history_items``), the newest 59 of them
-    at the default decay (a decay of 0.971 or more would widen it beyond the 100 trained on).
+    Each history term reads its own window of the newest items with its own decay: EASE +
+    content (``ease_*``), the next-items regression (``seq_*``, which also trains with that
+    decay) and the transitions (``trans_last``, ``trans_decay``). When EASE and the
+    regression share decay, window and the plain sum normalisation, the graph folds their
+    matrices into one and gathers each row once (``folds_next_items``).
     """
 
     ease_l2: float = 300.0
     content_beta: float = 0.0
     history_max: int = MODEL_HISTORY_ITEMS
-    history_decay: float = 0.95
+    ease_decay: float = 0.95
+    ease_window: int = 59
+    ease_norm: TermNorm = "sum"
     trans_last: int = 10
     trans_decay: float = 0.8
     trans_window: int = 5
     trans_distance_decay: float = 0.5
     trans_smoothing: float = 5.0
+    trans_same_step: float = 0.0
+    seq_decay: float = 0.95
+    seq_window: int = 59
     seq_last: int = 100
     seq_horizon: int = 20
     seq_step: int = 5
     seq_l2: float = 1.0
+    # Cut the regression's samples only between steps (a basket is never split into its own
+    # past and future), or every ``seq_step`` items, the rest of a basket then being part of
+    # what follows the cut.
+    seq_whole_steps: bool = True
     demo_model: DemographicModel = "ridge"
     demo_strength: float = 100.0  # the ridge's λ, or the lift's shrinkage in pseudo-users
     popularity_half_life_days: float | None = None
@@ -91,19 +103,34 @@ class HybridParams:
         return asdict(self)
 
     @property
-    def history_items(self) -> int:
-        """Newest history items the EASE + content and next-items terms read."""
-        return weighted_window(self.history_max, self.history_decay)
+    def ease_items(self) -> int:
+        """Newest history items the EASE + content term reads."""
+        return min(self.ease_window, self.history_max)
+
+    @property
+    def seq_items(self) -> int:
+        """Newest history items the next-items regression reads (none when weighted 0)."""
+        return min(self.seq_window, self.history_max) if self.w_seq else 0
 
     @property
     def trans_items(self) -> int:
         """Newest history items the transitions term reads."""
-        return weighted_window(self.trans_last, self.trans_decay)
+        return min(self.trans_last, self.history_max)
+
+    @property
+    def folds_next_items(self) -> bool:
+        """Whether the next-items regression reads exactly the EASE term's weights, so the
+        graph can gather one row of ``w_ease (B + βC) + w_seq S`` per history item."""
+        return not self.w_seq or (
+            self.seq_decay == self.ease_decay
+            and self.seq_items == self.ease_items
+            and self.ease_norm == "sum"
+        )
 
     @property
     def read_items(self) -> int:
         """Newest history items the model reads at all: what serving needs to send."""
-        return max(self.history_items, self.trans_items)
+        return max(self.ease_items, self.trans_items, self.seq_items)
 
 
 @dataclass(frozen=True)
@@ -148,7 +175,7 @@ class HybridRecommender(Vocabulary):
         popularity = PopularityModel(params.popularity_half_life_days).fit(data)
         self.item_ids_ = data.item_ids
         self.tokens_ = data.tokens
-        sequences = data.histories(max_items=len(data.item_index))
+        sequences = data.histories_with_steps(max_items=len(data.item_index))
         self.item_item_ = item_item
         self.sequential_ = fit_sequential(sequences, data.n_items, params)
         self.transitions_ = fit_transition_matrix(sequences, data.n_items, params)
@@ -163,7 +190,7 @@ class HybridRecommender(Vocabulary):
         """Scores (float64, users x items) for a batch of users.
 
         ``histories[u]``: item indices oldest -> newest (each term reads only its window of
-        the newest: ``HybridParams.history_items`` and the like); ``tokens[u]``: attribute-token
+        the newest: ``HybridParams.ease_items`` and the like); ``tokens[u]``: attribute-token
         indices. Either may be empty.
         """
         m = self.matrices()
@@ -173,13 +200,16 @@ class HybridRecommender(Vocabulary):
         histories = [np.asarray(h, dtype=np.int64)[-params.read_items :] for h in histories]
         _check_indices(histories, self.n_items, "history item")
         _check_indices(tokens, self.n_tokens, "user token")
-        read = [h[-params.history_items :] for h in histories]
-        recent = [h[-params.trans_items :] for h in histories]
-        history = recency_weights(read, self.n_items, params.history_decay)
-        scores = params.w_ease * (history @ m.item_item)
-        scores += params.w_seq * (history @ m.sequential)
+        scores = params.w_ease * normalised(
+            _newest(histories, params.ease_items, params.ease_decay, self.n_items) @ m.item_item,
+            params.ease_norm,
+        )
+        if params.w_seq:
+            scores += params.w_seq * (
+                _newest(histories, params.seq_items, params.seq_decay, self.n_items) @ m.sequential
+            )
         scores += params.w_trans * (
-            recency_weights(recent, self.n_items, params.trans_decay) @ m.transitions
+            _newest(histories, params.trans_items, params.trans_decay, self.n_items) @ m.transitions
         )
         scores += params.w_demo * (mean_token_weights(tokens, self.n_tokens) @ m.demographic)
         scores += params.w_pop * m.popularity.astype(np.float64)
@@ -214,33 +244,54 @@ class HybridRecommender(Vocabulary):
         )
 
 
-def fit_transition_matrix(
-    sequences: Sequence[np.ndarray], n_items: int, params: HybridParams
-) -> np.ndarray:
-    """The transitions T with the ``trans_*`` hyperparameters of ``params``."""
+Steps = tuple[Sequence[np.ndarray], Sequence[np.ndarray]]
+
+
+def fit_transition_matrix(sequences: Steps, n_items: int, params: HybridParams) -> np.ndarray:
+    """The transitions T with the ``trans_*`` hyperparameters of ``params``, from
+    ``(sequences, steps)`` as ``TrainingData.histories_with_steps`` gives them."""
+    items, steps = sequences
     return fit_transitions(
-        list(sequences),
+        items,
         n_items,
         window=params.trans_window,
         distance_decay=params.trans_distance_decay,
         smoothing=params.trans_smoothing,
+        steps=steps,
+        same_step=params.trans_same_step,
     )
 
 
-def fit_sequential(
-    sequences: Sequence[np.ndarray], n_items: int, params: HybridParams
-) -> np.ndarray:
-    """The next-items regression S with the ``seq_*`` hyperparameters and the history decay
-    of ``params``."""
+def fit_sequential(sequences: Steps, n_items: int, params: HybridParams) -> np.ndarray:
+    """The next-items regression S with the ``seq_*`` hyperparameters of ``params``, from
+    ``(sequences, steps)`` as ``TrainingData.histories_with_steps`` gives them."""
+    items, steps = sequences
     return fit_next_items(
-        sequences,
+        items,
         n_items,
-        decay=params.history_decay,
+        decay=params.seq_decay,
         context=params.seq_last,
         horizon=params.seq_horizon,
         step=params.seq_step,
         l2=params.seq_l2,
+        steps=steps if params.seq_whole_steps else None,
     )
+
+
+def normalised(scores: np.ndarray | sp.spmatrix, norm: TermNorm) -> np.ndarray:
+    """A term's scores (users x items) as the blend adds them: unchanged (``sum``: the
+    recency weights already sum to 1) or divided per user by the largest absolute score."""
+    scores = np.asarray(scores, dtype=np.float64)
+    if norm == "sum":
+        return scores
+    peak = np.abs(scores).max(axis=1, keepdims=True) if scores.shape[1] else 1.0
+    return scores / np.maximum(peak, NORM_EPSILON)
+
+
+def _newest(
+    histories: Sequence[np.ndarray], items: int, decay: float, n_items: int
+) -> sp.csr_matrix:
+    return recency_weights([h[len(h) - min(items, len(h)) :] for h in histories], n_items, decay)
 
 
 def recency_weights(histories: Sequence[np.ndarray], n_items: int, decay: float) -> sp.csr_matrix:

@@ -6,9 +6,11 @@ Inputs are index arrays with padding at the *front* (``artifacts`` module docstr
 only maps ids to indices. Each term gathers the rows it needs, then takes one weighted sum,
 so a call costs O((H + T) · n_items), never a dense one-hot product over every item.
 
-Blend weights are folded into the initializers (``w_ease · (B + βC) + w_seq · S``, which share
-the history's recency weights, ``w_trans · T``, ...), each with an extra all-zero row for the
-padding index.
+Blend weights are folded into the initializers (``w_trans · T``, ...), each with an extra
+all-zero row for the padding index. The next-items regression shares the EASE term's rows
+(``w_ease · (B + βC) + w_seq · S``) when both read the same weights
+(``HybridParams.folds_next_items``); otherwise it is a term of its own. A max-normalised EASE
+term keeps its weight out of the matrix and applies it after dividing by the peak.
 
 Besides ``scores`` the graph outputs each term's slot weights and gathered rows
 (``EXPLAIN_TERM_OUTPUTS``) and the popularity term: tensors it computes anyway, fetched by
@@ -42,12 +44,13 @@ def build_graph(model: HybridRecommender) -> onnx.ModelProto:
     """The scoring graph of a fitted ``HybridRecommender``."""
     matrices = model.matrices()
     params = model.params
+    folded = params.folds_next_items
+    ease_weight = params.w_ease if params.ease_norm == "sum" else 1.0
+    history_terms = [(matrices.item_item, ease_weight)]
+    if folded and params.w_seq:
+        history_terms.append((matrices.sequential, params.w_seq))
     initializers = [
-        padded(
-            "history_terms",
-            (matrices.item_item, params.w_ease),
-            (matrices.sequential, params.w_seq),
-        ),
+        padded("history_terms", *history_terms),
         padded("transitions", (matrices.transitions, params.w_trans)),
         padded("demographic", (matrices.demographic, params.w_demo)),
         numpy_helper.from_array(
@@ -55,23 +58,35 @@ def build_graph(model: HybridRecommender) -> onnx.ModelProto:
         ),
         scalar("pad_item", model.n_items, np.int64),
         scalar("pad_token", model.n_tokens, np.int64),
-        *weight_scalars(params.history_decay),
+        *weight_scalars(params.ease_decay),
         scalar("trans_decay", params.trans_decay, np.float32),
-        numpy_helper.from_array(np.array([-params.history_items], dtype=np.int64), "read_start"),
-        numpy_helper.from_array(np.array([-params.trans_items], dtype=np.int64), "recent_start"),
-        numpy_helper.from_array(np.array([np.iinfo(np.int64).max], dtype=np.int64), "to_end"),
-        numpy_helper.from_array(np.array([0], dtype=np.int64), "axis0"),
-        numpy_helper.from_array(np.array([-1], dtype=np.int64), "flat"),
+        scalar("seq_decay", params.seq_decay, np.float32),
+        scalar("ease_weight", params.w_ease, np.float32),
+        start("read_start", -params.ease_items),
+        start("recent_start", -params.trans_items),
+        # Folded (or weighted 0), the regression's own term reads no item at all.
+        start("seq_start", np.iinfo(np.int64).max if folded else -params.seq_items),
+        start("to_end", np.iinfo(np.int64).max),
+        start("axis0", 0),
+        start("flat", -1),
     ]
+    if not folded:
+        initializers.append(padded("next_items", (matrices.sequential, params.w_seq)))
+    peak = "ease_weight" if params.ease_norm == "max" else None
     nodes = [
         helper.make_node("Slice", [INPUT_HISTORY, "read_start", "to_end", "axis0"], ["read"]),
         helper.make_node("Slice", [INPUT_HISTORY, "recent_start", "to_end", "axis0"], ["recent"]),
-        *weighted_rows("ease", "read", "pad_item", "history_decay", "history_terms"),
+        helper.make_node("Slice", [INPUT_HISTORY, "seq_start", "to_end", "axis0"], ["seq_read"]),
+        *weighted_rows("ease", "read", "pad_item", "history_decay", "history_terms", peak),
         *weighted_rows("trans", "recent", "pad_item", "trans_decay", "transitions"),
+        *weighted_rows(
+            "seq", "seq_read", "pad_item", "seq_decay", "history_terms" if folded else "next_items"
+        ),
         # decay 1 makes the normalised weights 1/|tokens|: the mean of the token rows.
         *weighted_rows("demo", INPUT_USER_TOKENS, "pad_token", "no_decay", "demographic"),
         helper.make_node("Add", ["ease_sum", "trans_sum"], ["item_terms"]),
-        helper.make_node("Add", ["item_terms", "demo_sum"], ["user_terms"]),
+        helper.make_node("Add", ["item_terms", "seq_sum"], ["sequence_terms"]),
+        helper.make_node("Add", ["sequence_terms", "demo_sum"], ["user_terms"]),
         helper.make_node("Reshape", ["user_terms", "flat"], ["user_terms_flat"]),
         helper.make_node("Add", ["user_terms_flat", "popularity"], [OUTPUT_SCORES]),
         helper.make_node("Identity", ["popularity"], [OUTPUT_POPULARITY]),
@@ -79,7 +94,7 @@ def build_graph(model: HybridRecommender) -> onnx.ModelProto:
     n_items = model.n_items
     float_output = TensorProto.FLOAT
     explain_outputs = [helper.make_tensor_value_info(OUTPUT_POPULARITY, float_output, [n_items])]
-    slot_dims = ("H", "R", "T")  # history, recent, tokens
+    slot_dims = ("H", "R", "S", "T")  # history, recent, next-items, tokens
     for slots, (_, weights, rows) in zip(slot_dims, EXPLAIN_TERM_OUTPUTS.values(), strict=True):
         explain_outputs += [
             helper.make_tensor_value_info(weights, float_output, [slots]),
@@ -106,15 +121,21 @@ def build_graph(model: HybridRecommender) -> onnx.ModelProto:
 
 
 def weighted_rows(
-    name: str, indices: str, pad: str, decay: str, matrix: str
+    name: str, indices: str, pad: str, decay: str, matrix: str, peak_weight: str | None = None
 ) -> list[onnx.NodeProto]:
     """Nodes computing ``Σ_j w_j · matrix[indices[j]]`` into ``{name}_sum`` ([1, n_items]),
-    with ``w_j = decay ** age_j`` (age 0 = last element), padding masked, normalised to 1."""
+    with ``w_j = decay ** age_j`` (age 0 = last element), padding masked, normalised to 1.
+
+    With ``peak_weight`` (a scalar's name) the sum is then scaled to ``peak_weight`` over its
+    largest absolute value, and ``{name}_normalised`` carries that factor too, so the slot
+    weights times the rows still add up to the term."""
 
     def n(suffix: str) -> str:
         return f"{name}_{suffix}"
 
-    return [
+    unit = n("unit") if peak_weight else n("normalised")
+    unit_sum = n("unit_sum") if peak_weight else n("sum")
+    nodes = [
         helper.make_node("Shape", [indices], [n("shape")]),
         helper.make_node("Cast", [n("shape")], [n("length_1d")], to=TensorProto.FLOAT),
         helper.make_node("Squeeze", [n("length_1d")], [n("length")]),
@@ -127,11 +148,21 @@ def weighted_rows(
         helper.make_node("Mul", [n("raw_weights"), n("mask")], [n("weights")]),
         helper.make_node("ReduceSum", [n("weights")], [n("total")], keepdims=0),
         helper.make_node("Max", [n("total"), "epsilon"], [n("safe_total")]),
-        helper.make_node("Div", [n("weights"), n("safe_total")], [n("normalised")]),
-        helper.make_node("Unsqueeze", [n("normalised"), "axis0"], [n("row_weights")]),
+        helper.make_node("Div", [n("weights"), n("safe_total")], [unit]),
+        helper.make_node("Unsqueeze", [unit, "axis0"], [n("row_weights")]),
         helper.make_node("Gather", [matrix, indices], [n("rows")], axis=0),
-        helper.make_node("MatMul", [n("row_weights"), n("rows")], [n("sum")]),
+        helper.make_node("MatMul", [n("row_weights"), n("rows")], [unit_sum]),
     ]
+    if peak_weight:
+        nodes += [
+            helper.make_node("Abs", [unit_sum], [n("magnitudes")]),
+            helper.make_node("ReduceMax", [n("magnitudes")], [n("peak")], keepdims=0),
+            helper.make_node("Max", [n("peak"), "epsilon"], [n("safe_peak")]),
+            helper.make_node("Div", [peak_weight, n("safe_peak")], [n("scale")]),
+            helper.make_node("Mul", [unit, n("scale")], [n("normalised")]),
+            helper.make_node("Mul", [unit_sum, n("scale")], [n("sum")]),
+        ]
+    return nodes
 
 
 def weight_scalars(history_decay: float) -> list[TensorProto]:
@@ -157,6 +188,11 @@ def padded(name: str, *weighted: tuple[np.ndarray, float]) -> TensorProto:
             stop = min(start + PADDED_BLOCK_ROWS, rows)
             padded[start:stop] += np.float32(weight) * matrix[start:stop].astype(np.float32)
     return numpy_helper.from_array(padded, name)
+
+
+def start(name: str, value: int) -> TensorProto:
+    """A one-element int64 tensor: a Slice bound or axis."""
+    return numpy_helper.from_array(np.array([value], dtype=np.int64), name)
 
 
 def scalar(name: str, value: float, dtype: type[np.generic]) -> TensorProto:

@@ -38,7 +38,7 @@ from app.training.export_two_stage import export_two_stage
 from app.training.repeat_export import fit_repeat_model, write_repeat_model
 from app.training.segment_job import write_segments
 from app.training.segments import SegmentsReport
-from app.training.tuning import TuningReport, train_hybrid
+from app.training.tuning import TuningReport, scaled_budget, train_hybrid
 from app.training.two_stage_tuning import TwoStageTuningReport, train_two_stage
 from app.training.types import TrainingData, training_data_from
 
@@ -88,11 +88,12 @@ def build(
     settings: Settings,
     source: Path,
     *,
-    tuning_budget_seconds: float = 120.0,
+    tuning_budget_seconds: float | None = None,
     logged_events: pd.DataFrame | None = None,
 ) -> BuildResult:
     """Run the whole batch job for ``source`` (plus ``logged_events``, the real-time events
-    sunk from the event log) into ``settings.home`` and publish the model."""
+    sunk from the event log) into ``settings.home`` and publish the model. The tuning budget
+    defaults to one that grows with the data (``scaled_budget``)."""
     seconds: dict[str, float] = {}
     clock = time.perf_counter()
 
@@ -125,8 +126,9 @@ def build(
         version = as_of.strftime("%Y%m%dT%H%M%SZ") + "-" + report.fingerprint.split(":")[-1][:8]
         staged = stage.model_dir
         tuning: TuningReport | TwoStageTuningReport
+        budget = tuning_budget_seconds or scaled_budget(len(data.user_index))
         if data.n_items > settings.dense_max_items:
-            two_stage, tuning = train_two_stage(data)
+            two_stage, tuning = train_two_stage(data, time_budget_seconds=budget)
             lap("train")
             manifest, _ = export_two_stage(
                 two_stage,
@@ -138,7 +140,7 @@ def build(
                 extra_files={CATALOGUE_PARQUET_FILE: catalogue_parquet(dataset.items)},
             )
         else:
-            model, tuning = train_hybrid(data, time_budget_seconds=tuning_budget_seconds)
+            model, tuning = train_hybrid(data, time_budget_seconds=budget)
             lap("train")
             manifest = export_model(
                 model,

@@ -1,10 +1,13 @@
 """Next-items regression: predict what a user does next from their recency-weighted history.
 
 EASE learns which items go together; this learns which items come *after* a history, which is
-what a temporal split asks. Every user sequence is cut every ``step`` items; each cut is one
-sample whose input is the recency-weighted last ``context`` items before the cut (weights
-``decay ** age``, age 0 = newest, normalised to sum 1: exactly the vector the hybrid scores at
-serving time) and whose target is the next ``horizon`` items. Ridge regression in closed form::
+what a temporal split asks. Every user sequence is cut every ``step`` items, a cut moved back
+to the start of the step it falls in (items sharing a timestamp are one move of the user,
+``TrainingData.histories_with_steps``: a basket is never split into its own past and future);
+each cut is one sample whose input is the recency-weighted last ``context`` items before the
+cut (weights ``decay ** age``, age 0 = newest, normalised to sum 1: exactly the vector the
+hybrid scores at serving time) and whose target is the next ``horizon`` items. Ridge
+regression in closed form::
 
     S = (XᵀX + λI)⁻¹ XᵀY        (items x items)
 
@@ -30,17 +33,20 @@ def fit_next_items(
     horizon: int,
     step: int,
     l2: float,
+    steps: Sequence[np.ndarray] | None = None,
 ) -> np.ndarray:
     """Ridge weights S (float32, items x items) from time-ordered item sequences.
 
-    A sequence shorter than ``step + 1`` gives no sample; with no samples at all S is zero.
+    ``steps[u]`` (aligned with ``sequences[u]``) groups items into steps; without it each
+    item is one. A sequence shorter than ``step + 1`` gives no sample; with no samples at all
+    S is zero.
     """
     if not 0.0 < decay <= 1.0 or min(context, horizon, step) < 1 or l2 <= 0:
         raise ValueError(
             f"need 0 < decay <= 1, context/horizon/step >= 1 and l2 > 0; got decay={decay}, "
             f"context={context}, horizon={horizon}, step={step}, l2={l2}"
         )
-    inputs, targets = _samples(sequences, n_items, decay, context, horizon, step)
+    inputs, targets = _samples(sequences, steps, n_items, decay, context, horizon, step)
     gram = (inputs.T @ inputs).toarray()
     gram[np.diag_indices_from(gram)] += l2
     rhs = (inputs.T @ targets).toarray()
@@ -49,6 +55,7 @@ def fit_next_items(
 
 def _samples(
     sequences: Sequence[np.ndarray],
+    steps: Sequence[np.ndarray] | None,
     n_items: int,
     decay: float,
     context: int,
@@ -66,6 +73,8 @@ def _samples(
         np.cumsum(cuts_per_sequence) - cuts_per_sequence, cuts_per_sequence
     )
     cut = (rank + 1) * step  # position (within its sequence) of the first target item
+    if steps is not None:
+        owner, cut = _cuts_at_step_starts(owner, cut, starts, lengths, steps)
     begin, end = starts[owner], starts[owner] + lengths[owner]
     n_samples = len(owner)
 
@@ -87,3 +96,26 @@ def _samples(
     inputs = sp.csr_matrix(sp.diags(1.0 / np.maximum(totals, 1e-300)) @ past)
     targets = gather(range(horizon), np.ones(horizon))
     return inputs, targets
+
+
+def _cuts_at_step_starts(
+    owner: np.ndarray,
+    cut: np.ndarray,
+    starts: np.ndarray,
+    lengths: np.ndarray,
+    steps: Sequence[np.ndarray],
+) -> tuple[np.ndarray, np.ndarray]:
+    """Each cut moved back to the first position of its step; cuts that land on a sequence's
+    first step (no past) or on an earlier cut are dropped."""
+    step = np.concatenate([np.empty(0, dtype=np.int64), *steps]).astype(np.int64)
+    if len(step) != lengths.sum():
+        raise ValueError("steps must be aligned with the sequences")
+    position = np.arange(len(step))
+    new_step = np.ones(len(step), dtype=bool)
+    new_step[1:] = step[1:] != step[:-1]
+    new_step[starts[lengths > 0]] = True
+    step_start = np.maximum.accumulate(np.where(new_step, position, 0))
+    moved = step_start[starts[owner] + cut] - starts[owner]
+    keep = moved > 0
+    keep[1:] &= (moved[1:] != moved[:-1]) | (owner[1:] != owner[:-1])
+    return owner[keep], moved[keep]

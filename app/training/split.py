@@ -24,8 +24,12 @@ class HoldoutSplit:
     targets: list[np.ndarray]
 
 
-def time_split(data: TrainingData, holdout_share: float = 0.2) -> HoldoutSplit:
-    """Hold out the last ``holdout_share`` of every user's interactions."""
+def time_split(
+    data: TrainingData, holdout_share: float = 0.2, *, whole_steps: bool = False
+) -> HoldoutSplit:
+    """Hold out the last ``holdout_share`` of every user's interactions. With ``whole_steps``
+    the interactions sharing the cut's timestamp (a basket) are held out together, never
+    split by their item ids."""
     if not 0.0 < holdout_share < 1.0:
         raise ValueError(f"holdout_share must be in (0, 1), got {holdout_share}")
     counts = np.bincount(data.user_index, minlength=data.n_users)
@@ -34,6 +38,9 @@ def time_split(data: TrainingData, holdout_share: float = 0.2) -> HoldoutSplit:
     starts = np.concatenate(([0], np.cumsum(counts)[:-1]))
     position = np.arange(len(data.user_index)) - starts[data.user_index]
     held = position >= (counts - n_held)[data.user_index]
+    if whole_steps and len(held):
+        first_held = np.minimum(starts + counts - n_held, len(held) - 1)
+        held |= data.timestamps >= data.timestamps[first_held][data.user_index]
 
     train = data.with_rows(~held)
     held_keys = np.unique(data.user_index[held] * data.n_items + data.item_index[held])

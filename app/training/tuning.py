@@ -1,21 +1,32 @@
-"""Choose the hybrid's λ and blend weights on a validation split, then refit on everything.
+"""Choose the hybrid's structure, λs and blend weights on a validation split, then refit on
+everything.
 
-Warm validation: per user, the last 20% of interactions by time (``time_split``), the same
-rule the evaluation's warm test follows. The score is linear in its parts, so every part is
-computed once for the validation users and the blend search only re-adds dense matrices:
+Warm validation: per user, the last 20% of interactions by time (``time_split``), a basket
+(interactions sharing a timestamp) held out whole. The score is linear in its parts, so every
+part is computed once for the validation users and a candidate only re-adds dense matrices.
+Each structural choice is judged at its best weight beside the part it will be blended with:
 
-1. EASE λ and history decay: a small grid, EASE alone. Then the transition kernel and the
-   next-items regression's λ, each candidate judged at its best weight beside EASE.
-2. Cold start: only the demographic part and popularity reach a user without history. Like
+1. EASE λ (EASE alone, the default history form);
+2. the transitions: kernel (window in steps, distance decay, smoothing) and which newest
+   items they read with which decay, beside EASE;
+3. the EASE term's history form: decay (1 = every item alike), window (the whole stored
+   history, or only the items carrying 95% of the weight) and normalisation (weights summing
+   to 1, or scores divided by their per-user peak), beside the transitions; then the
+   transitions once more beside the chosen form;
+4. the next-items regression: its own decay and window (the EASE term's, which lets the graph
+   fold both into one matrix, or a recency-weighted window), whether its samples are cut only
+   between steps, and its λ, beside the two;
+5. cold start: only the demographic part and popularity reach a user without history. Like
    the evaluation's cold test, 10% of the users are drawn and all their interactions hidden
    from the fit; the demographic model (ridge or token lift, ``demographic.py``), its
    strength and the demographic/popularity ratio are chosen on predicting everything those
-   users did.
-3. Warm blend: coordinate search over the weights of content, transitions, the next-items
-   regression and the cold-start prior (EASE anchored at 1), on a log grid scaled to each
-   part's magnitude, then Optuna (TPE) refining that point (``blend_search``).
+   users did;
+6. warm blend: coordinate search over the weights of content, transitions, the next-items
+   regression (0 drops it) and the cold-start prior (EASE anchored at 1), on a log grid
+   scaled to each part's magnitude, then Optuna (TPE) refining that point (``blend_search``).
 
-Every step stops at the time budget and keeps the best found so far.
+Every step stops at the time budget (``scaled_budget``: longer for more data) and keeps the
+best found so far.
 """
 
 from __future__ import annotations
@@ -37,12 +48,15 @@ from app.training.ease import check_dense_size, fit_ease
 from app.training.hybrid import (
     HybridParams,
     HybridRecommender,
+    TermNorm,
     fit_sequential,
     fit_transition_matrix,
     mean_token_weights,
+    normalised,
     recency_weights,
+    top_k,
+    weighted_window,
 )
-from app.training.metrics import ranking_metrics, top_k_excluding
 from app.training.popularity import PopularityModel
 from app.training.split import HoldoutSplit, time_split
 from app.training.types import TrainingData
@@ -60,11 +74,37 @@ DEMOGRAPHIC_CANDIDATES: tuple[tuple[DemographicModel, float], ...] = (
     *(("ridge", l2) for l2 in DEMO_L2_GRID),
     *(("lift", shrinkage) for shrinkage in LIFT_SHRINKAGE_GRID),
 )
-# (window, distance decay): adjacent steps only, or a long window where the order of the
-# last ~20 items still counts (better on ml-100k, whose users rate in long sessions).
-TRANSITION_KERNELS = ((5, 0.5), (20, 0.9))
+# (window in steps, distance decay, smoothing, same-step weight): adjacent steps only, or a
+# long window where the order of the last ~20 steps still counts (users who rate or buy many
+# items in a row), also as plain row-normalised counts; with or without the items of one step
+# linked to each other (both ways: chosen together, in no order).
+TransitionKernel = tuple[int, float, float, float]
+TRANSITION_KERNELS: tuple[TransitionKernel, ...] = (
+    (5, 0.5, 5.0, 0.0),
+    (20, 0.9, 5.0, 0.0),
+    (20, 1.0, 0.0, 0.0),
+    (5, 0.5, 5.0, 1.0),
+    (20, 0.9, 5.0, 1.0),
+)
+# (newest items read, recency decay) of the transitions term.
+TRANSITION_READS = ((3, 0.5), (10, 0.8), (20, 0.8), (20, 0.9))
+# The EASE term's recency decays; each is tried over the whole stored history and over the
+# items carrying all but NEGLIGIBLE_WEIGHT of it, decay 1 also over the newest 100 and 200.
+EASE_DECAYS = (1.0, 0.98, 0.95, 0.9)
+UNWEIGHTED_WINDOWS = (100, 200)
+TERM_NORMS: tuple[TermNorm, ...] = ("sum", "max")
+# Weights a structural candidate is tried at, relative to the part it is blended with: every
+# other factor of the blend search's grid, which refines the chosen one's weight afterwards.
+VARIANT_FACTORS = WEIGHT_FACTORS[::2]
 # Next-items regression λ: its Gram matrix grows with the number of sequence cuts.
 SEQ_L2_GRID = (1.0, 10.0)
+# The regression's own history form when it does not share the EASE term's.
+SEQ_OWN_FORM = (0.95, 59)
+# Tuning time: this long up to BUDGET_BASE_ROWS interactions, growing with the square root
+# of the data size beyond, at most BUDGET_MAX_SECONDS (the build's time limits).
+BUDGET_BASE_SECONDS = 120.0
+BUDGET_BASE_ROWS = 200_000
+BUDGET_MAX_SECONDS = 240.0
 
 
 @dataclass(frozen=True)
@@ -83,23 +123,56 @@ class TuningReport:
     coordinate_ndcg: float = 0.0  # warm validation NDCG@10 before Optuna refined the blend
 
 
+def scaled_budget(n_interactions: int) -> float:
+    """The tuning's time budget for a dataset of ``n_interactions``."""
+    growth = max(1.0, n_interactions / BUDGET_BASE_ROWS) ** 0.5
+    return min(BUDGET_MAX_SECONDS, BUDGET_BASE_SECONDS * growth)
+
+
 class _Validation:
-    """Validation users with their fixed inputs; scores a candidate score matrix."""
+    """Validation users with their fixed inputs; scores a candidate score matrix.
+
+    NDCG@K as ``metrics.ranking_metrics`` defines it, vectorised over users: tuning scores
+    thousands of candidate blends, and a per-user loop would be most of its time."""
 
     def __init__(self, split: HoldoutSplit, users: np.ndarray, history_max: int) -> None:
         seen = split.train.histories(max_items=len(split.train.item_index))
         all_histories = split.train.histories(history_max)
         all_tokens = split.train.user_token_lists()
+        n_items = split.train.n_items
         self.histories = [all_histories[u] for u in users]
         self.tokens = [all_tokens[u] for u in users]
         self.seen = [seen[u] for u in users]
         self.targets = [split.targets[u] for u in users]
         self.evaluations = 0
+        self._seen_at = _cells(self.seen)
+        self._relevant = np.zeros((len(users), n_items), dtype=bool)
+        self._relevant[_cells(self.targets)] = True
+        discounts = 1.0 / np.log2(np.arange(2, K + 2))
+        ideal_hits = np.minimum([len(t) for t in self.targets], K)
+        self._discounts = discounts
+        self._ideal = np.concatenate(([1.0], np.cumsum(discounts)))[ideal_hits]
+
+    def history_part(
+        self, matrix: np.ndarray, items: int, decay: float, norm: TermNorm = "sum"
+    ) -> np.ndarray:
+        """A history term's scores: the newest ``items`` weighted ``decay ** age``."""
+        newest = [h[len(h) - min(items, len(h)) :] for h in self.histories]
+        return normalised(recency_weights(newest, matrix.shape[0], decay) @ matrix, norm)
 
     def ndcg(self, scores: np.ndarray) -> float:
         self.evaluations += 1
-        top = top_k_excluding(scores.copy(), self.seen, K)
-        return ranking_metrics(top, self.targets, K)[f"ndcg@{K}"]
+        scores = scores.copy()
+        scores[self._seen_at] = -np.inf
+        top = top_k(scores, K)
+        hits = np.take_along_axis(self._relevant, top, axis=1)
+        return float(np.mean((hits @ self._discounts[: top.shape[1]]) / self._ideal))
+
+
+def _cells(per_user: Sequence[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """(row, column) indices of each user's items, for fancy indexing."""
+    rows = np.repeat(np.arange(len(per_user)), [len(items) for items in per_user])
+    return rows, np.concatenate([*per_user, np.empty(0, dtype=np.int64)]).astype(np.int64)
 
 
 def train_hybrid(
@@ -130,15 +203,14 @@ def tune_hybrid(
     seed: int = 0,
     l2_grid: Sequence[float] = (100.0, 300.0, 1000.0, 3000.0),
 ) -> TuningReport:
-    """Pick ``ease_l2``, ``content_beta``, the transition kernel, the next-items λ, the cold
-    start and the blend weights. The history decay is not searched: it is shared with the
-    next-items regression, which would have to be refitted for each value
-    (``HybridParams``)."""
+    """Pick the hybrid's structure (each history term's decay, window and normalisation, the
+    transition kernel, whether the next-items regression shares the EASE term's weights),
+    ``ease_l2``, ``content_beta``, the next-items λ, the cold start and the blend weights."""
     started = time.monotonic()
     deadline = started + time_budget_seconds
     params = base or HybridParams()
     check_dense_size(data.n_items, params.max_dense_items)
-    split = time_split(data, VALIDATION_SHARE)
+    split = time_split(data, VALIDATION_SHARE, whole_steps=True)
     fit_data = split.train
     eligible = np.flatnonzero(
         [
@@ -158,54 +230,111 @@ def tune_hybrid(
     popularity_ndcg = val.ndcg(pop_scores)
 
     # Step 1: λ, EASE alone.
-    history = recency_weights(val.histories, data.n_items, params.history_decay)
-    best_ndcg, best_ease = -1.0, np.empty(0)
+    best_ndcg, ease = -1.0, np.empty(0)
     for l2 in l2_grid:
         ease_weights = fit_ease(interactions, l2)
-        ndcg = val.ndcg(history @ ease_weights)
+        ndcg = val.ndcg(val.history_part(ease_weights, params.ease_items, params.ease_decay))
         if ndcg > best_ndcg:
-            best_ndcg, best_ease = ndcg, ease_weights
+            best_ndcg, ease = ndcg, ease_weights
             params = replace(params, ease_l2=l2)
         if time.monotonic() > deadline:
             break
 
-    recent = recency_weights(
-        [h[-params.trans_last :] for h in val.histories], data.n_items, params.trans_decay
+    def ease_part(p: HybridParams) -> np.ndarray:
+        return val.history_part(ease, p.ease_items, p.ease_decay, p.ease_norm)
+
+    # Step 2: transitions beside EASE; step 3: EASE's history form beside them, then the
+    # transitions again beside that form.
+    sequences = fit_data.histories_with_steps(max_items=len(fit_data.item_index))
+    kernels: dict[TransitionKernel, np.ndarray] = {}
+
+    def trans_part(p: HybridParams) -> np.ndarray:
+        kernel = (p.trans_window, p.trans_distance_decay, p.trans_smoothing, p.trans_same_step)
+        if kernel not in kernels:
+            kernels[kernel] = fit_transition_matrix(sequences, data.n_items, p)
+        return val.history_part(kernels[kernel], p.trans_items, p.trans_decay)
+
+    def trans_variants(p: HybridParams, kernels: Sequence[TransitionKernel]) -> list[HybridParams]:
+        return [
+            replace(_with_kernel(p, kernel), trans_last=last, trans_decay=decay)
+            for kernel in kernels
+            for last, decay in TRANSITION_READS
+        ]
+
+    ease_now = ease_part(params)
+    params, trans_raw, w_trans = _best_variant(
+        trans_variants(params, TRANSITION_KERNELS), trans_part, ease_now, val, deadline
     )
-    sequences = fit_data.histories(max_items=len(fit_data.item_index))
-    ease_part = np.asarray(history @ best_ease)
-    params, trans_part = _best_variant(
-        [replace(params, trans_window=w, trans_distance_decay=d) for w, d in TRANSITION_KERNELS],
-        lambda p: np.asarray(recent @ fit_transition_matrix(sequences, data.n_items, p)),
-        ease_part,
-        val,
-        deadline,
+    params, ease_now, _ = _best_variant(
+        _ease_forms(params), ease_part, w_trans * trans_raw, val, deadline
     )
-    params, seq_part = _best_variant(
-        [replace(params, seq_l2=l2) for l2 in SEQ_L2_GRID],
-        lambda p: np.asarray(history @ fit_sequential(sequences, data.n_items, p)),
-        ease_part,
-        val,
-        deadline,
+    chosen_kernel = (
+        params.trans_window,
+        params.trans_distance_decay,
+        params.trans_smoothing,
+        params.trans_same_step,
+    )
+    params, trans_raw, w_trans = _best_variant(
+        trans_variants(params, [chosen_kernel]), trans_part, ease_now, val, deadline
     )
 
-    # Step 2: cold start on a draw of users whose interactions are all hidden.
+    # Step 4: the next-items regression beside both, with the EASE term's form or its own,
+    # its samples cut between steps or anywhere; then its λ.
+    own_decay, own_window = SEQ_OWN_FORM
+    forms = {(params.ease_decay, params.ease_window), (own_decay, own_window)}
+    seq_candidates = [
+        replace(params, seq_decay=decay, seq_window=window, seq_whole_steps=whole, w_seq=1.0)
+        for decay, window in sorted(forms, reverse=True)
+        for whole in (True, False)
+    ]
+    seq_fits: dict[tuple[float, float, bool], np.ndarray] = {}
+
+    def seq_part(p: HybridParams) -> np.ndarray:
+        key = (p.seq_decay, p.seq_l2, p.seq_whole_steps)
+        if key not in seq_fits:
+            seq_fits[key] = fit_sequential(sequences, data.n_items, p)
+        return val.history_part(seq_fits[key], p.seq_items, p.seq_decay)
+
+    seq_anchor = ease_now + w_trans * trans_raw
+    chosen, _, w_seq = _best_variant(seq_candidates, seq_part, seq_anchor, val, deadline)
+    chosen, _, w_seq = _best_variant(
+        [replace(chosen, seq_l2=l2) for l2 in SEQ_L2_GRID], seq_part, seq_anchor, val, deadline
+    )
+    params = replace(
+        params,
+        seq_decay=chosen.seq_decay,
+        seq_window=chosen.seq_window,
+        seq_l2=chosen.seq_l2,
+        seq_whole_steps=chosen.seq_whole_steps,
+    )
+
+    # Step 5: cold start on a draw of users whose interactions are all hidden.
     cold = _tune_cold(data, params, rng, deadline, popularity_ndcg, max_validation_users)
     params = replace(params, demo_model=cold.model, demo_strength=cold.strength)
     demographic = fit_token_items(cold.model, cold.strength, fit_data.user_tokens, interactions)
     demo_scores = np.asarray(mean_token_weights(val.tokens, data.n_tokens) @ demographic)
     prior = cold.demo_share * demo_scores + (1 - cold.demo_share) * pop_scores
 
-    # Step 3: warm blend, EASE anchored at weight 1.
+    # Step 6: warm blend, EASE anchored at weight 1.
     parts = {
-        "ease": ease_part,
-        "trans": trans_part,
-        "seq": seq_part,
+        "ease": ease_part(params),
+        "trans": trans_part(params),
+        "seq": seq_part(replace(params, w_seq=1.0)),
         "prior": prior,
     }
     if fit_data.item_tokens.nnz:
-        parts["content"] = np.asarray(history @ content_similarity(fit_data.item_tokens))
-    start, coordinate_ndcg = coordinate_search(parts, val.ndcg, deadline)
+        # Content shares the EASE term's weights and its per-user peak (the peak of EASE
+        # alone: with a small β, as tuning finds, the folded term's peak barely moves).
+        content = val.history_part(
+            content_similarity(fit_data.item_tokens), params.ease_items, params.ease_decay
+        )
+        if params.ease_norm == "max":
+            raw = val.history_part(ease, params.ease_items, params.ease_decay)
+            content = content / np.maximum(np.abs(raw).max(axis=1, keepdims=True), 1e-12)
+        parts["content"] = content
+    # The search starts where steps 2-4 left the weights; the budget may end it there.
+    initial = {"trans": w_trans, "seq": w_seq}
+    start, coordinate_ndcg = coordinate_search(parts, val.ndcg, deadline, initial)
     weights, warm_ndcg, trials = refine_with_optuna(
         parts, start, coordinate_ndcg, val.ndcg, deadline, seed=seed
     )
@@ -232,29 +361,54 @@ def tune_hybrid(
     )
 
 
+def _with_kernel(params: HybridParams, kernel: TransitionKernel) -> HybridParams:
+    window, distance_decay, smoothing, same_step = kernel
+    return replace(
+        params,
+        trans_window=window,
+        trans_distance_decay=distance_decay,
+        trans_smoothing=smoothing,
+        trans_same_step=same_step,
+    )
+
+
+def _ease_forms(params: HybridParams) -> list[HybridParams]:
+    """The EASE term's history forms: each decay over the whole stored history and over its
+    NEGLIGIBLE_WEIGHT cut, decay 1 also over UNWEIGHTED_WINDOWS; each with each norm."""
+    limit = params.history_max
+    shapes = {(decay, window) for decay in EASE_DECAYS for window in (limit,)}
+    shapes |= {(decay, weighted_window(limit, decay)) for decay in EASE_DECAYS}
+    shapes |= {(1.0, min(window, limit)) for window in UNWEIGHTED_WINDOWS}
+    return [
+        replace(params, ease_decay=decay, ease_window=window, ease_norm=norm)
+        for decay, window in sorted(shapes, reverse=True)
+        for norm in TERM_NORMS
+    ]
+
+
 def _best_variant(
     candidates: Sequence[HybridParams],
     part_of: Callable[[HybridParams], np.ndarray],
     anchor: np.ndarray,
     val: _Validation,
     deadline: float,
-) -> tuple[HybridParams, np.ndarray]:
+) -> tuple[HybridParams, np.ndarray, float]:
     """Among ``candidates`` (params differing in one part's hyperparameters), the one whose
     validation part, at its best weight beside ``anchor``, scores highest; returned with
-    that part. Stops trying candidates at the deadline."""
+    that part and that weight. Stops trying candidates at the deadline."""
     scale = float(np.mean(np.abs(anchor).max(axis=1))) or 1.0
-    best_ndcg, best, best_part = -1.0, candidates[0], np.empty(0)
+    best_ndcg, best, best_part, best_weight = -1.0, candidates[0], np.empty(0), 0.0
     for candidate in candidates:
         part = part_of(candidate)
         part_scale = float(np.mean(np.abs(part).max(axis=1))) or 1.0
-        ndcg = max(
-            val.ndcg(anchor + factor * scale / part_scale * part) for factor in WEIGHT_FACTORS
-        )
-        if ndcg > best_ndcg:
-            best_ndcg, best, best_part = ndcg, candidate, part
+        for factor in VARIANT_FACTORS:
+            weight = factor * scale / part_scale
+            ndcg = val.ndcg(anchor + weight * part)
+            if ndcg > best_ndcg:
+                best_ndcg, best, best_part, best_weight = ndcg, candidate, part, weight
         if time.monotonic() > deadline:
             break
-    return best, best_part
+    return best, best_part, best_weight
 
 
 @dataclass(frozen=True)

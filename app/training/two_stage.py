@@ -29,7 +29,7 @@ whole history is held out.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import scipy.sparse as sp
@@ -44,10 +44,13 @@ from app.retrieval import (
 )
 from app.training.cooccurrence import cooccurrence_neighbours
 from app.training.demographic import fit_demographic, mean_token_rows
+from app.training.ease import ease_neighbours
 from app.training.embeddings import item_embeddings
 from app.training.hybrid import recency_weights
 from app.training.popularity import PopularityModel
 from app.training.types import TrainingData, Vocabulary
+
+NeighbourSource = Literal["cooccurrence", "ease"]
 
 
 @dataclass(frozen=True)
@@ -62,6 +65,11 @@ class TwoStageParams:
     neighbour_window: int = 5
     neighbour_decay: float = 0.7
     neighbour_smoothing: float = 5.0
+    # Where the neighbour lists come from: co-occurrence within ``neighbour_window`` steps,
+    # or EASE fitted on the ``ease_items`` most popular items (the others get no list).
+    neighbour_source: NeighbourSource = "cooccurrence"
+    ease_items: int = 5000
+    ease_l2: float = 300.0
     demo_l2: float = 10.0
     w_history: float = 1.0
     w_demo: float = 0.5
@@ -116,13 +124,8 @@ class TwoStageRecommender(Vocabulary):
         )
         self.popularity_ = popularity.prior()
         self.popular_items_ = popularity.top_items()
-        self.neighbours_, self.neighbour_scores_ = cooccurrence_neighbours(
-            sequences,
-            data.n_items,
-            params.neighbours,
-            window=params.neighbour_window,
-            distance_decay=params.neighbour_decay,
-            smoothing=params.neighbour_smoothing,
+        self.neighbours_, self.neighbour_scores_ = neighbour_lists(
+            params, sequences, interactions, popularity
         )
         self.demographic_items_, columns = demographic_columns(
             data, interactions, popularity, params.cold_items
@@ -248,6 +251,26 @@ class ExactSearch:
 @dataclass(frozen=True)
 class _Matches:
     keys: np.ndarray
+
+
+def neighbour_lists(
+    params: TwoStageParams,
+    sequences: list[np.ndarray],
+    interactions: sp.csr_matrix,
+    popularity: PopularityModel,
+) -> tuple[np.ndarray, np.ndarray]:
+    """The neighbour lists from ``params.neighbour_source``."""
+    if params.neighbour_source == "ease":
+        items = np.sort(popularity.top_items(params.ease_items)).astype(np.int64)
+        return ease_neighbours(interactions, items, params.ease_l2, params.neighbours)
+    return cooccurrence_neighbours(
+        sequences,
+        interactions.shape[1],
+        params.neighbours,
+        window=params.neighbour_window,
+        distance_decay=params.neighbour_decay,
+        smoothing=params.neighbour_smoothing,
+    )
 
 
 def demographic_columns(

@@ -6,7 +6,9 @@ features do not depend on the weights tuned here (the ANN query's direction is t
 vector's), so each is computed once per validation user and every weight combination only
 re-blends a few hundred numbers per user:
 
-1. warm: ``w_pop`` and ``w_neighbours`` on a grid, NDCG@10 of the held-out items;
+1. warm: the neighbour lists' source (co-occurrence in users' sequences, or EASE on the most
+   popular items) and how many recent items they are read for, with ``w_pop`` and
+   ``w_neighbours`` on a grid for each, NDCG@10 of the held-out items;
 2. cold: like the dense hybrid's cold tuning, a draw of users loses every interaction; the
    token vectors, popularity and the demographic lists are refitted on the other users, and
    the cold λ, ``w_pop_cold`` and ``w_demo_cold`` are chosen on ranking everything the drawn
@@ -37,13 +39,19 @@ from app.training.two_stage import (
     TwoStageRecommender,
     demographic_columns,
     demographic_weights,
+    neighbour_lists,
     token_vectors,
 )
 from app.training.types import TrainingData
 
 K = 10
 POP_WEIGHTS = (0.0, 0.03, 0.1, 0.3, 1.0)
-NEIGHBOUR_WEIGHTS = (0.0, 0.3, 1.0, 3.0, 10.0, 30.0, 100.0)
+# EASE weights are an order of magnitude below co-occurrence shares: the grid reaches far
+# enough for either source to lead the ranking.
+NEIGHBOUR_WEIGHTS = (0.0, 0.3, 1.0, 3.0, 10.0, 30.0, 100.0, 300.0, 1000.0, 3000.0)
+# (recent items, decay) the neighbour affinity and candidates read: the last few items with a
+# steep decay, or much of the history alike (a shopper's whole basket history).
+NEIGHBOUR_READS = ((10, 0.8), (30, 0.9), (100, 1.0))
 COLD_POP_WEIGHTS = (0.0, 0.01, 0.03, 0.1, 0.3, 1.0, 3.0, 10.0, 100.0)
 # The demographic term is a share of users (0..1) while the popularity prior is a log count:
 # large weights let it outvote the prior and the embedding term.
@@ -78,9 +86,16 @@ def train_two_stage(
     *,
     max_validation_users: int = 1000,
     seed: int = 0,
+    time_budget_seconds: float = 240.0,
 ) -> tuple[TwoStageRecommender, TwoStageTuningReport]:
-    """Tune on a validation split, then fit on all of ``data``."""
-    report = tune_two_stage(data, base, max_validation_users=max_validation_users, seed=seed)
+    """Tune on a validation split within the budget, then fit on all of ``data``."""
+    report = tune_two_stage(
+        data,
+        base,
+        max_validation_users=max_validation_users,
+        seed=seed,
+        time_budget_seconds=time_budget_seconds,
+    )
     return TwoStageRecommender(report.params).fit(data), report
 
 
@@ -90,10 +105,12 @@ def tune_two_stage(
     *,
     max_validation_users: int = 1000,
     seed: int = 0,
+    time_budget_seconds: float = 240.0,
 ) -> TwoStageTuningReport:
     started = time.monotonic()
+    deadline = started + time_budget_seconds
     params = base or TwoStageParams()
-    split = time_split(data, VALIDATION_SHARE)
+    split = time_split(data, VALIDATION_SHARE, whole_steps=True)
     model = TwoStageRecommender(params).fit(split.train)
     seen = split.train.histories(max_items=len(split.train.item_index))
     histories = split.train.histories(params.history_max)
@@ -106,22 +123,45 @@ def tune_two_stage(
     users = np.sort(np.random.default_rng(seed).permutation(eligible)[:max_validation_users])
     targets = [split.targets[u] for u in users]
     search = ExactSearch(model.arrays().item_vectors)
-    warm = [_parts(model.arrays(search), model, histories[u], tokens[u], seen[u]) for u in users]
     popular = model.arrays().popular
     pop_ndcg = _ndcg([_without(popular, seen[u])[:K] for u in users], targets)
-    best_warm, w_pop, w_neighbours = -1.0, params.w_pop, params.w_neighbours
-    for pop_weight in POP_WEIGHTS:
-        for neighbour_weight in NEIGHBOUR_WEIGHTS:
-            ndcg = _ndcg(_blended_top(warm, pop_weight, neighbour_weight), targets)
-            if ndcg > best_warm + 1e-6:
-                best_warm, w_pop, w_neighbours = ndcg, pop_weight, neighbour_weight
+    # The neighbour lists' source and how much of the history they read: each variant's
+    # candidates and affinities for the validation users, then the blend grid.
+    lists = {"cooccurrence": (model.arrays().neighbours, model.arrays().neighbour_scores)}
+    if time.monotonic() < deadline:
+        ease_params = replace(params, neighbour_source="ease")
+        lists["ease"] = neighbour_lists(
+            ease_params,
+            split.train.histories(max_items=len(split.train.item_index)),
+            split.train.interaction_matrix(),
+            PopularityModel().fit(split.train),
+        )
+    best_warm, chosen = -1.0, params
+    for (source, (neighbours, scores)), (recent, decay) in product(lists.items(), NEIGHBOUR_READS):
+        variant = copy.copy(model)
+        variant.params = replace(
+            params,
+            neighbour_source=source,
+            retrieval=replace(params.retrieval, recent_items=recent, recent_decay=decay),
+        )
+        arrays = replace(model.arrays(search), neighbours=neighbours, neighbour_scores=scores)
+        warm = [_parts(arrays, variant, histories[u], tokens[u], seen[u]) for u in users]
+        for pop_weight in POP_WEIGHTS:
+            for neighbour_weight in NEIGHBOUR_WEIGHTS:
+                ndcg = _ndcg(_blended_top(warm, pop_weight, neighbour_weight), targets)
+                if ndcg > best_warm + 1e-6:
+                    best_warm = ndcg
+                    chosen = replace(
+                        variant.params, w_pop=pop_weight, w_neighbours=neighbour_weight
+                    )
+        if time.monotonic() > deadline:
+            break
+    params = chosen
     rng = np.random.default_rng(seed)
     cold = _tune_cold(data, model, search, max_validation_users, rng, pop_ndcg)
     return TwoStageTuningReport(
         params=replace(
             params,
-            w_pop=w_pop,
-            w_neighbours=w_neighbours,
             w_pop_cold=cold.w_pop_cold,
             w_demo_cold=cold.w_demo_cold,
             cold_l2=cold.cold_l2,

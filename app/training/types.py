@@ -62,6 +62,13 @@ class TrainingData:
     def histories(self, max_items: int) -> list[np.ndarray]:
         """Per user, distinct items ordered by last interaction (oldest -> newest), the last
         ``max_items`` of them: exactly what the online store holds as ``history_items``."""
+        return self.histories_with_steps(max_items)[0]
+
+    def histories_with_steps(self, max_items: int) -> tuple[list[np.ndarray], list[np.ndarray]]:
+        """``histories(max_items)`` and, aligned with each, the step of every item: items
+        whose last interactions share a timestamp (a basket, ratings entered in one go) share a
+        step, and steps count up by one per distinct timestamp. Sequence models read a step
+        as one move of the user, so the order inside it (by item id) is never a transition."""
         key = self.user_index * self.n_items + self.item_index
         # Rows are time-sorted, so the first hit in reversed order is each pair's last event.
         _, first_in_reversed = np.unique(key[::-1], return_index=True)
@@ -69,9 +76,14 @@ class TrainingData:
         users = self.user_index[last_rows]
         bounds = np.searchsorted(users, np.arange(self.n_users + 1))
         items = self.item_index[last_rows]
-        return [
-            items[max(start, end - max_items) : end] for start, end in itertools.pairwise(bounds)
+        times = self.timestamps[last_rows]
+        new_step = np.ones(len(last_rows), dtype=np.int64)
+        new_step[1:] = (times[1:] != times[:-1]) | (users[1:] != users[:-1])
+        steps = np.cumsum(new_step)
+        windows = [
+            slice(max(start, end - max_items), end) for start, end in itertools.pairwise(bounds)
         ]
+        return [items[w] for w in windows], [steps[w] for w in windows]
 
     def user_token_lists(self) -> list[np.ndarray]:
         """Per user, the indices of their attribute tokens (possibly empty)."""

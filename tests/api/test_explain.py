@@ -25,7 +25,7 @@ from tests.integration.conftest import copy_home, users_with_history
 
 pytestmark = pytest.mark.integration
 
-SOURCES = {"item_similarity", "transitions", "demographic", "popularity"}
+SOURCES = {"item_similarity", "next_items", "transitions", "demographic", "popularity"}
 USERS = 12
 
 

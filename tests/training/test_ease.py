@@ -5,7 +5,7 @@ import pytest
 import scipy.sparse as sp
 
 from app.training.content import content_similarity
-from app.training.ease import check_dense_size, fit_ease
+from app.training.ease import check_dense_size, ease_neighbours, fit_ease
 
 
 def test_three_items_that_always_co_occur_in_pairs_get_one_third() -> None:
@@ -54,3 +54,21 @@ def test_content_similarity_is_cosine_over_item_tokens() -> None:
     assert similarity[0, 2] == 0.0
     assert not similarity[3].any()
     assert np.all(np.diag(similarity) == 0.0)
+
+
+def test_ease_neighbours_list_the_largest_positive_weights_of_the_fitted_items_only() -> None:
+    rng = np.random.default_rng(2)
+    users = sp.csr_matrix((rng.random((60, 8)) < 0.4).astype(float))
+    items = np.array([1, 3, 4, 6])
+    indices, scores = ease_neighbours(users, items, l2=2.0, m=2)
+    weights = fit_ease(sp.csr_matrix(users[:, items]), 2.0)
+    assert indices.shape == scores.shape == (8, 2)
+    for row, item in enumerate(items):
+        ranked = np.argsort(-weights[row], kind="stable")[:2]
+        expected = [items[k] if weights[row, k] > 0 else -1 for k in ranked]
+        assert indices[item].tolist() == expected
+        listed = indices[item] >= 0
+        np.testing.assert_allclose(scores[item][listed], weights[row, ranked][listed], rtol=1e-6)
+    others = np.setdiff1d(np.arange(8), items)
+    assert (indices[others] == -1).all()
+    assert np.isneginf(scores[others]).all()

@@ -18,8 +18,17 @@ from app.training.types import TrainingData
 pytestmark = pytest.mark.integration
 
 
+# Folded: the regression shares the EASE term's weights; apart: its own decay and window,
+# and a max-normalised EASE term.
+LAYOUTS = (
+    {},
+    {"seq_decay": 0.7, "seq_window": 5, "ease_decay": 1.0, "ease_window": 30, "ease_norm": "max"},
+)
+
+
+@pytest.mark.parametrize("layout", LAYOUTS, ids=["folded", "apart"])
 def test_term_outputs_sum_to_the_scores_with_every_term_on(
-    planted_data: TrainingData, tmp_path: Path
+    planted_data: TrainingData, tmp_path: Path, layout: dict[str, object]
 ) -> None:
     params = HybridParams(
         content_beta=0.1,
@@ -30,7 +39,9 @@ def test_term_outputs_sum_to_the_scores_with_every_term_on(
         history_max=30,
         trans_last=4,
         seq_last=8,
+        **layout,  # type: ignore[arg-type]
     )
+    assert params.folds_next_items == (not layout)
     fitted = HybridRecommender(params).fit(planted_data)
     export_model(fitted, tmp_path / "v1", version="v1", data_fingerprint="x", offline_metrics={})
     model = load_model(tmp_path / "v1")

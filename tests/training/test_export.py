@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -99,6 +100,30 @@ def test_the_next_items_term_is_folded_into_the_item_item_matrix(
     expected = model.params.w_ease * matrices.item_item + model.params.w_seq * matrices.sequential
     np.testing.assert_allclose(folded[:-1], expected, rtol=1e-5, atol=1e-7)
     assert not folded[-1].any()  # the padding row
+
+
+def test_terms_with_their_own_decays_are_read_apart_and_score_like_the_reference(
+    model: HybridRecommender, planted_data: TrainingData, tmp_path: Path
+) -> None:
+    """Whole history unweighted and max-normalised for EASE, a short decayed window for the
+    regression: the graph keeps a matrix for each and still matches the reference."""
+    params = replace(
+        model.params, ease_decay=1.0, ease_window=30, ease_norm="max", seq_decay=0.6, seq_window=4
+    )
+    apart = HybridRecommender(params).fit(planted_data)
+    graph = build_graph(apart)
+    square = [
+        t.name
+        for t in graph.graph.initializer
+        if list(t.dims) == [apart.n_items + 1, apart.n_items]
+    ]
+    assert sorted(square) == ["history_terms", "next_items", "transitions"]
+    export(apart, tmp_path / "v1")
+    served = load_model(tmp_path / "v1")
+    assert served.manifest.history_max_items == 30
+    for history in (EMPTY, np.array([7]), np.arange(45, dtype=np.int64)):
+        expected = apart.score([history], [EMPTY])[0]
+        np.testing.assert_allclose(served.score(history, []), expected, rtol=0, atol=1e-6)
 
 
 def test_manifest_round_trips_and_files_follow_the_contract(

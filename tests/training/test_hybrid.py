@@ -117,13 +117,38 @@ def test_weighted_window_drops_only_negligible_weights(
         assert decay**window <= NEGLIGIBLE_WEIGHT < decay ** (window - 1)
 
 
-def test_long_histories_score_as_if_read_whole(planted_data: TrainingData) -> None:
-    params = HybridParams(history_decay=0.9, w_trans=0.0, w_demo=0.0, w_pop=0.0)
+def test_each_history_term_reads_its_own_window_with_its_own_decay(
+    planted_data: TrainingData,
+) -> None:
+    params = HybridParams(
+        ease_decay=1.0,
+        ease_window=300,
+        seq_decay=0.5,
+        seq_window=7,
+        w_seq=0.5,
+        w_trans=0.0,
+        w_demo=0.0,
+        w_pop=0.0,
+    )
     model = HybridRecommender(params).fit(planted_data)
+    m = model.matrices()
     history = np.random.default_rng(3).integers(0, model.n_items, size=400)
-    assert params.history_items < len(history)
     none = np.empty(0, dtype=np.int64)
-    whole = recency_weights([history], model.n_items, 0.9) @ model.matrices().item_item
-    read = model.score([history], [none])
-    assert np.allclose(read, whole, rtol=0, atol=NEGLIGIBLE_WEIGHT * np.abs(whole).max())
-    assert not np.allclose(read, whole, rtol=0, atol=0)  # the window did cut something
+    ease = recency_weights([history[-300:]], model.n_items, 1.0) @ m.item_item
+    seq = recency_weights([history[-7:]], model.n_items, 0.5) @ m.sequential
+    assert not params.folds_next_items
+    assert params.read_items == 300
+    np.testing.assert_allclose(model.score([history], [none]), ease + 0.5 * seq, rtol=1e-6)
+
+
+def test_max_normalised_ease_term_peaks_at_its_weight_for_any_history_length(
+    planted_data: TrainingData,
+) -> None:
+    params = HybridParams(ease_norm="max", w_ease=2.0, w_trans=0.0, w_demo=0.0, w_pop=0.0)
+    model = HybridRecommender(params).fit(planted_data)
+    none = np.empty(0, dtype=np.int64)
+    for length in (1, 5, 40):
+        history = np.arange(length) % model.n_items
+        scores = model.score([history], [none])
+        assert np.abs(scores).max() == pytest.approx(2.0)
+    assert not model.score([none], [none]).any()  # no history: zeros, not a division by 0

@@ -38,6 +38,25 @@ def test_context_horizon_and_step_bound_each_sample() -> None:
     np.testing.assert_allclose(weights, ridge(inputs, targets, 1.0), rtol=1e-5, atol=1e-6)
 
 
+def test_a_cut_inside_a_step_moves_to_the_step_start() -> None:
+    # Steps {0}, {1, 2}, {3}. Step 1 cuts after items 0, 1 and 2; the cut after item 1 falls
+    # inside the basket {1, 2} and moves back to its start (a duplicate of the first cut), so
+    # the samples are past [0] -> next [1, 2] and past [0, 1, 2] -> next [3].
+    weights = fit_next_items(
+        [seq(0, 1, 2, 3)],
+        4,
+        decay=1.0,
+        context=3,
+        horizon=2,
+        step=1,
+        l2=0.5,
+        steps=[seq(4, 5, 5, 6)],
+    )
+    inputs = [[1, 0, 0, 0], [1 / 3, 1 / 3, 1 / 3, 0]]
+    targets = [[0, 1, 1, 0], [0, 0, 0, 1]]
+    np.testing.assert_allclose(weights, ridge(inputs, targets, 0.5), rtol=1e-5, atol=1e-6)
+
+
 def test_samples_never_cross_from_one_sequence_into_the_next() -> None:
     weights = fit_next_items(
         [seq(0), seq(1, 2), seq(3)], 4, decay=1.0, context=3, horizon=3, step=1, l2=1.0

@@ -54,3 +54,12 @@ def test_evaluate_scorer_never_recommends_train_items() -> None:
 
     # a-d are train items and excluded, so the only candidate left, e, is the hit.
     assert evaluate_scorer(prefers_old_items, split, history_max=10, k=1)["ndcg@1"] == 1.0
+
+
+def test_whole_steps_hold_out_a_basket_together() -> None:
+    # Five interactions; the last fifth is one, but it shares its timestamp with two others.
+    rows = [("u", "i0", 1), ("u", "i1", 2), ("u", "i2", 3), ("u", "i3", 3), ("u", "i4", 3)]
+    frame = pd.DataFrame(rows, columns=["user_id", "item_id", "timestamp"])
+    data = training_data_from(Dataset(frame, pd.DataFrame(), pd.DataFrame()), {}, {})
+    assert time_split(data).targets[0].tolist() == [4]
+    assert time_split(data, whole_steps=True).targets[0].tolist() == [2, 3, 4]

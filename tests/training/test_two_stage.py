@@ -276,3 +276,17 @@ def test_export_refuses_a_graph_that_scores_differently(
             graph=build_ranker_graph(model),
         )
     assert not (tmp_path / "bad").exists()
+
+
+def test_ease_neighbour_lists_cover_the_popular_items(planted_data: TrainingData) -> None:
+    params = TwoStageParams(dimensions=8, neighbour_source="ease", ease_items=30, ease_l2=10.0)
+    model = TwoStageRecommender(params).fit(planted_data)
+    arrays = model.arrays()
+    listed = np.flatnonzero((arrays.neighbours >= 0).any(axis=1))
+    assert 0 < len(listed) <= 30
+    assert set(listed) <= set(arrays.popular[:30].tolist())
+    # Only the fitted items appear in the lists, and every list is best first.
+    neighbours = arrays.neighbours[listed]
+    assert set(neighbours[neighbours >= 0].tolist()) <= set(listed.tolist())
+    scores = arrays.neighbour_scores[listed]
+    assert (np.diff(scores, axis=1)[np.isfinite(scores[:, 1:])] <= 0).all()

@@ -35,6 +35,7 @@ POPULAR_LIST = "popular_list"
 TERM_FEATURES = {
     "item_similarity": "history_items",
     "transitions": "history_items",
+    "next_items": "history_items",
     "demographic": "attribute_tokens",
 }
 HISTORY_TERMS = tuple(name for name, feature in TERM_FEATURES.items() if feature == "history_items")
