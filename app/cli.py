@@ -191,7 +191,6 @@ def _build(args: argparse.Namespace, settings: Settings) -> int:
     from app.batch.gates import BuildRefused
     from app.batch.lock import BatchBusy, batch_lock
     from app.data.types import DataFormatError
-    from app.training.segment_job import NoUsersToSegment
 
     try:
         with batch_lock(settings.home, "build"):
@@ -199,7 +198,7 @@ def _build(args: argparse.Namespace, settings: Settings) -> int:
     except BatchBusy as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 3
-    except (BuildRefused, DataFormatError, NoUsersToSegment) as exc:
+    except (BuildRefused, DataFormatError) as exc:
         print(
             f"error: build refused: {exc}.\nNothing was published: the data, features and "
             "model in use are unchanged (`recserve data history` lists the runs).",

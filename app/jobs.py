@@ -101,9 +101,9 @@ def _consume(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _segment(args: argparse.Namespace, settings: Settings) -> int:
+    from app.batch.gates import NoUsersToSegment
     from app.batch.lock import BatchBusy, batch_lock
-    from app.batch.restore import refresh_segments
-    from app.training.segment_job import NoUsersToSegment, previous_segments
+    from app.training.segment_job import previous_segments, refresh_segments
 
     before = previous_segments(settings)
     try:

@@ -1,5 +1,5 @@
-"""Runs that make a data version current without a build: a rollback to an earlier version,
-and the hourly segment refresh (a new version whose only changed table is ``user_segments``)."""
+"""A rollback: an earlier data version, and the model trained on it, current again without a
+build."""
 
 from __future__ import annotations
 
@@ -7,12 +7,11 @@ from datetime import UTC, datetime
 
 import pyarrow.parquet as pq
 
-from app.artifacts import current_version, point_current
+from app.artifacts import point_current
 from app.batch.gates import BuildRefused
 from app.batch.transaction import (
     DATA_TABLES,
     OFFLINE_VIEWS,
-    SIDE_FILES,
     Stage,
     build_transaction,
     switch_in,
@@ -20,21 +19,16 @@ from app.batch.transaction import (
 from app.data.versions import (
     BuildRecord,
     append_record,
-    current_record,
     export_versions,
     next_data_version,
     read_history,
     restore_side_files,
-    side_files,
-    write_versions,
 )
 from app.features.offline import write_view_table
-from app.features.schema import EVENT_TIMESTAMP, USER_SEGMENTS_VIEW
+from app.features.schema import EVENT_TIMESTAMP
 from app.features.store import apply_and_materialize
 from app.privacy.offline import drop_erased_from_ingested
 from app.settings import Settings
-from app.training.segment_job import REPORT_FILE, write_segments
-from app.training.segments import SegmentsReport
 
 
 class RollbackRefused(BuildRefused):
@@ -72,45 +66,6 @@ def rollback(settings: Settings, to_version: int) -> BuildRecord:
         append_record(settings.versions_dir, record)
     return record
 
-
-def refresh_segments(
-    settings: Settings, clusters: int | None
-) -> tuple[SegmentsReport, BuildRecord | None]:
-    """``recserve segment``: re-cluster the current behaviour table, then switch the new
-    ``user_segments`` in (a new data version when the home has versions) and materialise it.
-    Raises ``NoUsersToSegment`` before anything changes when there is nobody to segment."""
-    if clusters is not None:
-        settings = settings.model_copy(update={"segment_clusters": clusters})
-    with build_transaction(settings, None) as stage:
-        as_of = datetime.now(UTC).replace(microsecond=0)
-        stage.offline_dir.mkdir(parents=True)
-        frame, report = write_segments(settings, as_of=as_of, out_dir=stage.offline_dir)
-        current = current_record(settings.versions_dir)
-        staged_table = stage.offline_dir / f"{USER_SEGMENTS_VIEW}.parquet"
-        tables = write_versions(settings.versions_dir, {USER_SEGMENTS_VIEW: staged_table})
-        for name in (f"{USER_SEGMENTS_VIEW}.parquet", REPORT_FILE):
-            (stage.offline_dir / name).replace(settings.offline_dir / name)
-        apply_and_materialize(settings, as_of=as_of, only=[USER_SEGMENTS_VIEW])
-        if current is None:
-            return report, None
-        files = current.files | side_files({"offline": settings.offline_dir}, SIDE_FILES)
-        record = current.model_copy(
-            update={
-                "run_id": stage.run_id,
-                "started_at": stage.started_at,
-                "finished_at": datetime.now(UTC),
-                "outcome": "segments refreshed",
-                "message": f"{len(report.segments)} segments",
-                "data_version": next_data_version(settings.versions_dir),
-                "tables": current.tables | tables,
-                "rows": current.rows | {USER_SEGMENTS_VIEW: len(frame)},
-                "model_version": current_version(settings.model_root),
-                "files": files,
-                "source": None,
-            }
-        )
-        append_record(settings.versions_dir, record)
-    return report, record
 
 
 def _published(settings: Settings, version: int) -> BuildRecord:

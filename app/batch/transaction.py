@@ -41,18 +41,18 @@ from app.data.versions import (
 )
 from app.features.schema import (
     ITEM_FEATURES_VIEW,
+    SEGMENTS_REPORT_FILE,
     USER_ATTRIBUTES_VIEW,
     USER_BEHAVIOUR_VIEW,
     USER_SEGMENTS_VIEW,
 )
 from app.features.store import apply_and_materialize
 from app.settings import Settings
-from app.training.segment_job import REPORT_FILE, NoUsersToSegment
 
 DATA_TABLES = {"interactions": INTERACTIONS_FILE, "users": USERS_FILE, "items": ITEMS_FILE}
 OFFLINE_VIEWS = (USER_ATTRIBUTES_VIEW, USER_BEHAVIOUR_VIEW, ITEM_FEATURES_VIEW, USER_SEGMENTS_VIEW)
 # Side files kept with each data version, by the directory they live in.
-SIDE_FILES = {"data": (SCHEMA_FILE, SUMMARY_FILE), "offline": (REPORT_FILE,)}
+SIDE_FILES = {"data": (SCHEMA_FILE, SUMMARY_FILE), "offline": (SEGMENTS_REPORT_FILE,)}
 REFUSED_DIR = "refused"
 # Refused runs whose quarantine is kept: a source that stays broken is retried every few
 # minutes by the scheduler, and each run would otherwise keep a full copy of its rejects.
@@ -106,7 +106,7 @@ def build_transaction(settings: Settings, source: Path | None) -> Iterator[Stage
     stage.root.mkdir(parents=True)
     try:
         yield stage
-    except (BuildRefused, DataFormatError, NoUsersToSegment) as exc:
+    except (BuildRefused, DataFormatError) as exc:
         _keep_for_inspection(stage)
         _record(stage, "refused", str(exc))
         raise
