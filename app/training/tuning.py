@@ -1,16 +1,17 @@
 """Choose the hybrid's λ and blend weights on a validation split, then refit on everything.
 
-Warm validation: per user, the last 20% of interactions by time (``time_split``), the same
-rule the evaluation's warm test follows. The score is linear in its parts, so every part is
-computed once for the validation users and the blend search only re-adds dense matrices:
+Warm validation: per user, the last 20% of interactions by time (``split.time_split``),
+the rule the evaluation's warm test follows, same-timestamp steps kept whole. The score is
+linear in its parts, so every part is computed once for the validation users and the blend
+search only re-adds dense matrices:
 
 1. EASE λ and history decay: a small grid, EASE alone. Then the transition kernel and the
    next-items regression's λ, each candidate judged at its best weight beside EASE.
 2. Cold start: only the demographic part and popularity reach a user without history. Like
-   the evaluation's cold test, 10% of the users are drawn and all their interactions hidden
-   from the fit; the demographic model (ridge or token lift, ``demographic.py``), its
-   strength and the demographic/popularity ratio are chosen on predicting everything those
-   users did.
+   the evaluation's cold test, 10% of the users are drawn (``split.cold_user_split``) and
+   all their interactions hidden from the fit; the demographic model (ridge or token
+   lift, ``demographic.py``), its strength and the demographic/popularity ratio are chosen
+   on predicting everything those users did.
 3. Warm blend: coordinate search over the weights of content, transitions, the next-items
    regression and the cold-start prior (EASE anchored at 1), on a log grid scaled to each
    part's magnitude, then Optuna (TPE) refining that point (``blend_search``).
@@ -44,11 +45,18 @@ from app.training.hybrid import (
 )
 from app.training.metrics import ranking_metrics, top_k_excluding
 from app.training.popularity import PopularityModel
-from app.training.split import HoldoutSplit, time_split
+from app.training.split import (
+    COLD_USER_SHARE,
+    WARM_TEST_SHARE,
+    HoldoutSplit,
+    cold_user_split,
+    time_split,
+)
 from app.training.types import TrainingData
 
-VALIDATION_SHARE = 0.2
-COLD_VALIDATION_SHARE = 0.1
+# Validation follows the product's protocol (``split.py``), carved from the training data.
+VALIDATION_SHARE = WARM_TEST_SHARE
+COLD_VALIDATION_SHARE = COLD_USER_SHARE
 K = 10
 # The lift's best shares sit around 0.15-0.4 (log lift against log popularity scaled to
 # [0, 1]), the ridge's higher: the grid is finer where the lift needs it.
@@ -190,7 +198,7 @@ def tune_hybrid(
     )
 
     # Step 2: cold start on a draw of users whose interactions are all hidden.
-    cold = _tune_cold(data, params, rng, deadline, popularity_ndcg, max_validation_users)
+    cold = _tune_cold(data, params, seed, deadline, popularity_ndcg, max_validation_users)
     params = replace(params, demo_model=cold.model, demo_strength=cold.strength)
     demographic = fit_token_items(cold.model, cold.strength, fit_data.user_tokens, interactions)
     demo_scores = np.asarray(mean_token_weights(val.tokens, data.n_tokens) @ demographic)
@@ -269,7 +277,7 @@ class _ColdChoice:
 def _tune_cold(
     data: TrainingData,
     params: HybridParams,
-    rng: np.random.Generator,
+    seed: int,
     deadline: float,
     warm_popularity_ndcg: float,
     max_users: int,
@@ -281,18 +289,12 @@ def _tune_cold(
     keep = _ColdChoice(
         params.demo_model, params.demo_strength, 0.0, warm_popularity_ndcg, warm_popularity_ndcg
     )
-    # Capped like the warm validation: 96 blends are scored over every item for these users.
-    n_cold = min(max_users, int(np.rint(data.n_users * COLD_VALIDATION_SHARE)))
-    if not data.n_tokens or n_cold < 1 or n_cold >= data.n_users:
+    if not data.n_tokens or data.n_users * COLD_VALIDATION_SHARE < 1:
         return keep
-    users = np.sort(rng.choice(data.n_users, size=n_cold, replace=False))
-    is_cold = np.isin(data.user_index, users)
-    fit = data.with_rows(~is_cold)
-    keys = np.unique(data.user_index[is_cold] * data.n_items + data.item_index[is_cold])
-    owners, items = np.divmod(keys, data.n_items)
-    bounds = np.searchsorted(owners, np.arange(data.n_users + 1))
-    targets = [items[bounds[u] : bounds[u + 1]] for u in range(data.n_users)]
-    val = _Validation(HoldoutSplit(train=fit, targets=targets), users, params.history_max)
+    # Capped like the warm validation: 96 blends are scored over every item for these users.
+    split = cold_user_split(data, COLD_VALIDATION_SHARE, seed=seed, max_users=max_users)
+    fit, users = split.train, split.users_with_targets()
+    val = _Validation(split, users, params.history_max)
     if not any(len(t) for t in val.tokens):
         return keep
     popularity = PopularityModel(params.popularity_half_life_days).fit(fit).prior()
