@@ -101,6 +101,13 @@ def _parser() -> argparse.ArgumentParser:
         default=None,
         help="draws of cold users, seeds 0 .. N-1, each with its own build (default 10)",
     )
+    evaluate.add_argument(
+        "--tuning-budget",
+        type=positive_int,
+        default=120,
+        help="seconds of wall-clock time each build's tuning may take, as in `recserve build` "
+        "(default 120); a busy machine needs more for the same search",
+    )
     evaluate.set_defaults(handler=_evaluate)
 
     serve = sub.add_parser("serve", help="serve the published model over HTTP")
@@ -158,7 +165,14 @@ def _evaluate(args: argparse.Namespace, settings: Settings) -> int:
     protocols = PROTOCOLS if args.protocol == "all" else (args.protocol,)
     draws = DEFAULT_COLD_DRAWS if args.cold_draws is None else args.cold_draws
     try:
-        report = evaluate(settings, args.data, served_top_k, protocols=protocols, cold_draws=draws)
+        report = evaluate(
+            settings,
+            args.data,
+            served_top_k,
+            protocols=protocols,
+            cold_draws=draws,
+            tuning_budget_seconds=float(args.tuning_budget),
+        )
     except DataFormatError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -150,10 +150,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--data", type=Path, required=True, help="RecBole atomic dataset dir")
     parser.add_argument("--protocol", choices=("warm", "cold"), default="warm")
     parser.add_argument("--cold-draws", type=positive_int, default=10, help="seeds 0 .. N-1")
+    parser.add_argument("--tuning-budget", type=positive_int, default=120, help="seconds")
     parser.add_argument("--json", type=Path, default=None, help="write the report here")
     args = parser.parse_args(argv)
     try:
-        report = ablate(args.data, args.protocol, args.cold_draws)
+        report = ablate(args.data, args.protocol, args.cold_draws, float(args.tuning_budget))
     except DataFormatError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
