@@ -160,6 +160,7 @@ class ProtocolRun:
             methods=methods,
             seconds=seconds,
             model_params=built.tuning.params.as_dict(),
+            tuning_budget_exhausted=bool(getattr(built.tuning, "budget_exhausted", False)),
         )
 
     def baselines(self) -> list[TunedBaseline]:

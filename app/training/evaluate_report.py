@@ -18,6 +18,10 @@ JSON_FILE = "evaluation.json"
 # Smaller groups are listed but left out of the max gap: one or two users are noise.
 MIN_GAP_GROUP_USERS = 20
 SERVED = "served model"
+BUDGET_NOTE = (
+    "the build's tuning ran out of its time budget and kept the best it had found; on a busy "
+    "machine raise --tuning-budget"
+)
 
 
 @dataclass(frozen=True)
@@ -52,6 +56,8 @@ class ProtocolResult:
     # What the build's tuning chose for the served model (its manifest's hyperparameters).
     model_params: dict[str, Any] = field(default_factory=dict)
     seed: int | None = None  # the cold protocol's draw; None for warm
+    # The build's tuning ran out of its wall-clock budget: its search stopped early.
+    tuning_budget_exhausted: bool = False
 
     def method(self, name: str) -> MethodScores:
         return next(m for m in self.methods if m.name == name)
@@ -187,6 +193,11 @@ def _cold_markdown(summary: list[DrawSummary], draws: list[ProtocolResult]) -> l
         "",
         "mean ± sd over the draws; served wins: draws on which the served model's NDCG@10 is "
         "higher (paired, same users); served - method: the paired NDCG@10 difference.",
+    ]
+    starved = [str(r.seed) for r in draws if r.tuning_budget_exhausted]
+    if starved:
+        lines += ["", f"Warning, draws {', '.join(starved)}: {BUDGET_NOTE}."]
+    lines += [
         "",
         "NDCG@10 per draw",
         "",
@@ -230,6 +241,8 @@ def _protocol_markdown(result: ProtocolResult, title: str) -> list[str]:
     if result.model_params:
         settings = ", ".join(f"{k} {_setting(v)}" for k, v in _flat(result.model_params))
         lines += [f"Served model's settings: {settings}.", ""]
+    if result.tuning_budget_exhausted:
+        lines += [f"Warning: {BUDGET_NOTE}.", ""]
     lines += [
         "| method | NDCG@10 | Recall@10 | HR@10 | coverage | long-tail share | chosen |",
         "|---|---|---|---|---|---|---|",

@@ -108,3 +108,13 @@ def test_the_served_models_tuned_settings_are_reported() -> None:
     nested_text = EvaluationReport("shop", [nested]).to_markdown()
     assert "settings: retrieval.ann_candidates 200." in nested_text
     assert "settings" not in EvaluationReport("shop", [RESULT]).to_markdown()
+
+
+def test_a_tuning_stopped_by_its_budget_is_flagged() -> None:
+    starved = dataclasses.replace(RESULT, tuning_budget_exhausted=True)
+    assert (
+        "Warning: the build's tuning ran out" in EvaluationReport("shop", [starved]).to_markdown()
+    )
+    assert "Warning" not in EvaluationReport("shop", [RESULT]).to_markdown()
+    draws = [dataclasses.replace(DRAWS[0], tuning_budget_exhausted=True), *DRAWS[1:]]
+    assert "Warning, draws 0: the build's tuning" in EvaluationReport("shop", draws).to_markdown()
