@@ -29,9 +29,8 @@ from typing import Any
 
 from app.cli import positive_int
 from app.data.types import ITEM_ID, USER_ID, DataFormatError, Dataset
-from app.features.tokens import attribute_tokens
 from app.settings import Settings
-from app.training.evaluate_baselines import K, UserFeatures
+from app.training.evaluate_baselines import K, UserFeatures, attribute_tokens_by_id
 from app.training.evaluate_data import ingested_copy
 from app.training.hybrid import HybridParams, HybridRecommender
 from app.training.metrics import user_metrics
@@ -74,8 +73,8 @@ def ablate(
     started = time.perf_counter()
     with ingested_copy(source, "the ablation") as copy:
         dataset = copy.dataset
-    user_tokens = _tokens(dataset.users, dataset.user_fields, USER_ID)
-    item_tokens = _tokens(dataset.items, dataset.item_fields, ITEM_ID)
+    user_tokens = attribute_tokens_by_id(dataset.users, dataset.user_fields, USER_ID)
+    item_tokens = attribute_tokens_by_id(dataset.items, dataset.item_fields, ITEM_ID)
     variants: dict[str, Variant] = {}
     chosen = []
     for seed in [0] if protocol == "warm" else range(cold_draws):
@@ -112,13 +111,6 @@ def ablate(
         "tuned_params": chosen,
         "seconds": round(time.perf_counter() - started, 1),
     }
-
-
-def _tokens(table: Any, fields: Any, id_column: str) -> dict[str, tuple[str, ...]]:
-    """The build's attribute tokens per id (none without the table)."""
-    if id_column not in table.columns:
-        return {}
-    return attribute_tokens(table, fields, id_column).by_id()
 
 
 def format_table(report: dict[str, Any]) -> str:

@@ -26,10 +26,10 @@ from typing import Any
 import httpx
 
 from app.cli import non_negative_int, served_top_k
-from app.data.types import DataFormatError
+from app.data.types import USER_ID, DataFormatError
 from app.settings import Settings
 from app.training.evaluate import SERVED, K, ProtocolRun, ServedList
-from app.training.evaluate_baselines import demographic_tokens
+from app.training.evaluate_baselines import attribute_tokens_by_id
 from app.training.evaluate_data import ingested_copy
 from app.training.metrics import user_metrics
 from app.training.split import protocol_split
@@ -55,7 +55,7 @@ def run(
     with ingested_copy(source, "the parity check") as copy:
         work, dataset = copy.work, copy.dataset
         split = protocol_split(protocol, dataset.interactions, cold_seed)
-        tokens = demographic_tokens(dataset.users)
+        tokens = attribute_tokens_by_id(dataset.users, dataset.user_fields, USER_ID)
         seed = cold_seed if protocol == "cold" else None
         evaluation = ProtocolRun(protocol, dataset, split, tokens, seed)
         scored: list[ServedList] = []

@@ -22,15 +22,15 @@ from typing import Any
 
 import numpy as np
 
-from app.data.types import TIMESTAMP, Dataset
+from app.data.types import TIMESTAMP, USER_ID, Dataset
 from app.settings import Settings
 from app.training.baselines import SEGMENT_FIELDS
 from app.training.evaluate_baselines import (
     K,
     TunedBaseline,
     UserFeatures,
+    attribute_tokens_by_id,
     baseline_training_data,
-    demographic_tokens,
     tuned_baselines,
 )
 from app.training.evaluate_data import ingested_copy, write_train_dataset
@@ -87,7 +87,7 @@ def evaluate(
         work, dataset, notes = copy.work, copy.dataset, list(copy.notes)
         if "warm" in protocols and dataset.interactions[TIMESTAMP].nunique() <= 1:
             notes.append(NO_TIME_NOTE)
-        tokens = demographic_tokens(dataset.users)
+        tokens = attribute_tokens_by_id(dataset.users, dataset.user_fields, USER_ID)
         results = []
         for protocol in protocols:
             for seed in [None] if protocol == "warm" else range(cold_draws):

@@ -8,8 +8,8 @@ whole train part. So a margin of the served model over a baseline is a margin ov
 baseline given the same chance.
 
 Users reach every recommender the way they reach the served model: their train history and
-their attribute tokens, looked up by id; a user without train rows (a cold user) has tokens
-only.
+the attribute tokens the build makes of their ``.user`` row, looked up by id; a user without
+train rows (a cold user) has tokens only.
 """
 
 from __future__ import annotations
@@ -21,7 +21,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from app.data.types import ITEM_ID, USER_ID, Dataset
+from app.data.types import ITEM_ID, Dataset, FieldType
+from app.features.tokens import attribute_tokens
 from app.training.baselines import (
     EASE,
     SEGMENT_FIELDS,
@@ -45,7 +46,6 @@ from app.training.types import TrainingData, training_data_from
 K = 10
 MAX_VALIDATION_USERS = 3000
 VALIDATION_SEED = 0
-DEMOGRAPHIC_FIELDS = ("gender", "age", "occupation")
 L2_GRID = (10.0, 30.0, 100.0, 300.0, 1000.0, 3000.0)
 RIDGE_L2_GRID = (1.0, 3.0, 10.0, 30.0, 100.0, 300.0, 1000.0)
 NEIGHBOURS_GRID = (10, 25, 50, 100, 200, 400)
@@ -139,9 +139,7 @@ def validation_ndcg(model: Recommender[Any], split: HoldoutSplit, users: np.ndar
     model.fit(split.train)
     histories = split.train.histories(max_items=len(split.train.item_index))
     tokens = split.train.user_token_lists()
-    lists = recommend_in_blocks(
-        model, [histories[u] for u in users], [tokens[u] for u in users], K
-    )
+    lists = recommend_in_blocks(model, [histories[u] for u in users], [tokens[u] for u in users], K)
     position = {item: i for i, item in enumerate(split.train.item_ids)}
     top = np.full((len(users), K), -1, dtype=np.int64)
     for row, items in enumerate(lists):
@@ -149,17 +147,14 @@ def validation_ndcg(model: Recommender[Any], split: HoldoutSplit, users: np.ndar
     return ranking_metrics(top, [split.targets[u] for u in users], K)[f"ndcg@{K}"]
 
 
-def demographic_tokens(users: pd.DataFrame) -> dict[str, list[str]]:
-    """Per user id, ``field=value`` tokens of the present ``DEMOGRAPHIC_FIELDS``; age as a
-    decade (``age=20s``), so segments and the ridge see groups, not single years."""
-    fields = [f for f in DEMOGRAPHIC_FIELDS if f in users.columns]
-    if USER_ID not in users.columns or not fields:
+def attribute_tokens_by_id(
+    table: pd.DataFrame, fields: Mapping[str, FieldType], id_column: str
+) -> dict[str, tuple[str, ...]]:
+    """The attribute tokens the build gives each row of a users or items table (``gender=F``,
+    ``age=20s``, ...), by id; none without the table."""
+    if id_column not in table.columns:
         return {}
-    tokens: dict[str, list[str]] = {}
-    for record in users[[USER_ID, *fields]].to_dict("records"):
-        values = {f: (_age_decade if f == "age" else _text)(record[f]) for f in fields}
-        tokens[str(record[USER_ID])] = [f"{f}={v}" for f, v in values.items() if v is not None]
-    return tokens
+    return attribute_tokens(table, fields, id_column).by_id()
 
 
 def baseline_training_data(
@@ -168,15 +163,3 @@ def baseline_training_data(
     """The train part in index space, over the dataset's whole catalogue."""
     items = dataset.items[[ITEM_ID]] if ITEM_ID in dataset.items else pd.DataFrame()
     return training_data_from(Dataset(train, dataset.users, items), tokens, {})
-
-
-def _age_decade(value: object) -> str | None:
-    try:
-        return f"{int(float(str(value)) // 10) * 10}s"
-    except ValueError:
-        return _text(value)
-
-
-def _text(value: object) -> str | None:
-    text = "" if value is None else str(value).strip()
-    return None if text in ("", "nan", "None", "<NA>") else text

@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from app.data.types import Dataset
+from app.data.types import Dataset, FieldType
 from app.training.baselines import (
     EASE,
     DemographicRidge,
@@ -19,9 +19,9 @@ from app.training.evaluate_baselines import (
     L2_GRID,
     NEIGHBOURS_GRID,
     UserFeatures,
+    attribute_tokens_by_id,
     baseline_candidates,
     baseline_training_data,
-    demographic_tokens,
     tuned_baselines,
     validation_ndcg,
     validation_split,
@@ -47,7 +47,8 @@ TRAIN = pd.DataFrame(
         "timestamp": [1, 2, 1, 2, 1, 2, 1, 3],
     }
 )
-TOKENS = demographic_tokens(USERS)
+FIELDS = {"gender": FieldType.TOKEN, "age": FieldType.TOKEN, "zip": FieldType.TOKEN}
+TOKENS = attribute_tokens_by_id(USERS, FIELDS, "user_id")
 
 
 def data(train: pd.DataFrame = TRAIN) -> TrainingData:
@@ -60,15 +61,15 @@ def ask(model, users: list[str], k: int = 4, train: pd.DataFrame = TRAIN) -> lis
     return recommend_in_blocks(model, *UserFeatures(fitted, TOKENS).of(users), k)
 
 
-def test_demographic_tokens_keep_gender_age_decade_and_occupation_only():
-    assert TOKENS["m2"] == ["gender=M", "age=30s"]
-    assert TOKENS["f1"] == ["gender=F", "age=20s"]
-    assert demographic_tokens(pd.DataFrame({"user_id": ["x"], "zip": ["1"]})) == {}
+def test_users_carry_the_builds_attribute_tokens():
+    assert TOKENS["m2"] == ("gender=M", "age=30s", "zip=4")
+    assert attribute_tokens_by_id(pd.DataFrame({"zip": ["1"]}), {}, "user_id") == {}
 
 
 def test_a_user_without_train_rows_is_described_by_tokens_alone():
     histories, tokens = UserFeatures(data(), TOKENS).of(["new", "f1"])
     assert len(histories[0]) == 0
+    # gender=F and age=20s; zip=5 is no train user's token, so no recommender knows it.
     assert len(tokens[0]) == 2
     assert [data().item_ids[i] for i in histories[1]] == ["a", "c"]
 
