@@ -151,8 +151,10 @@ class EvaluationReport:
         lines = [f"# Offline evaluation: {self.dataset}", ""]
         if self.notes:
             lines += ["Data notes:", "", *(f"- {note}" for note in self.notes), ""]
-        for result in self.draws("warm"):
-            lines += _protocol_markdown(result, f"warm: {result.test_users} test users")
+        for result in self.results:  # one run each (warm, repeat); cold draws are summarised
+            if result.protocol != "cold":
+                title = f"{result.protocol}: {result.test_users} test users"
+                lines += _protocol_markdown(result, title)
         draws = self.draws()
         if draws:
             lines += _cold_markdown(self.cold_summary(), draws)
