@@ -433,6 +433,21 @@ class Settings(BaseSettings):
     )
     availability: AvailabilitySettings = AvailabilitySettings()
 
+    def embedded_at(self, home: Path) -> Settings:
+        """These settings on a private ``home`` with the embedded stores only (SQLite online
+        store and records, in-process cache): a scratch build never touches the configured
+        Redis, database or models."""
+        return self.model_copy(
+            update={
+                "home": home,
+                "redis_url": None,
+                "redis_urls": RedisRoleUrls(),
+                "database_url": None,
+                "models_dir": None,
+                "events": self.events.model_copy(update={"backend": None}),
+            }
+        )
+
     def redis_url_for(self, role: Literal["cache", "online_store", "event_log"]) -> str | None:
         """The Redis a role uses: its own URL when given, else ``redis_url``."""
         return getattr(self.redis_urls, role) or self.redis_url

@@ -37,9 +37,10 @@ from app.events.schemas import EARLIEST_TIMESTAMP
 from app.events.types import EventType
 from app.serving.realtime.profile_updates import NOT_HISTORY
 from app.settings import CacheSettings, Settings
-from app.training.evaluate import _write_train_dataset, ingested_copy
-from app.training.evaluate_protocol import EvaluationSplit, user_metrics, warm_split
+from app.training.evaluate_data import ingested_copy, write_train_dataset
+from app.training.metrics import user_metrics
 from app.training.pipeline import build
+from app.training.split import EvaluationSplit, warm_split
 from loadtests.latency import percentiles
 
 K = 10
@@ -106,7 +107,7 @@ def run(
     with ingested_copy(source, "the benchmark") as copy:
         work, interactions = copy.work, copy.dataset.interactions
         split = warm_split(interactions)
-        _write_train_dataset(split, source, work / "source" / source.name)
+        write_train_dataset(split.train, source, work / "source" / source.name)
         settings = build_train_home(source, work, tuning_budget_seconds)
         sessions = user_sessions(interactions, split)[:max_users]
         if not sessions:

@@ -26,10 +26,13 @@ from typing import Any
 import httpx
 
 from app.cli import non_negative_int, served_top_k
-from app.data.types import DataFormatError
+from app.data.types import USER_ID, DataFormatError
 from app.settings import Settings
-from app.training.evaluate import SERVED, K, ProtocolRun, ServedList, ingested_copy
-from app.training.evaluate_protocol import DEFAULT_COLD_SEED, protocol_split, user_metrics
+from app.training.evaluate import SERVED, K, ProtocolRun, ServedList
+from app.training.evaluate_baselines import attribute_tokens_by_id
+from app.training.evaluate_data import ingested_copy
+from app.training.metrics import user_metrics
+from app.training.split import protocol_split
 from loadtests.server import free_port, recserve_argv, running
 
 SHOWN_MISMATCHES = 5
@@ -43,7 +46,7 @@ def run(
     source: Path,
     protocol: str = "warm",
     *,
-    cold_seed: int = DEFAULT_COLD_SEED,
+    cold_seed: int = 0,
     tuning_budget_seconds: float = 120.0,
 ) -> dict[str, Any]:
     """The whole check on the RecBole atomic dataset ``source``; the report as a dict."""
@@ -52,7 +55,9 @@ def run(
     with ingested_copy(source, "the parity check") as copy:
         work, dataset = copy.work, copy.dataset
         split = protocol_split(protocol, dataset.interactions, cold_seed)
-        evaluation = ProtocolRun(protocol, dataset, split, source.name)
+        tokens = attribute_tokens_by_id(dataset.users, dataset.user_fields, USER_ID)
+        seed = cold_seed if protocol == "cold" else None
+        evaluation = ProtocolRun(protocol, dataset, split, tokens, seed)
         scored: list[ServedList] = []
 
         def recording(settings: Settings, users: Sequence[str], k: int) -> list[ServedList]:
@@ -118,7 +123,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--data", type=Path, required=True, help="RecBole atomic dataset dir")
     parser.add_argument("--protocol", choices=("warm", "cold"), default="warm")
-    parser.add_argument("--cold-seed", type=non_negative_int, default=DEFAULT_COLD_SEED)
+    parser.add_argument(
+        "--cold-seed", type=non_negative_int, default=0, help="the cold draw to check (default 0)"
+    )
     parser.add_argument("--tuning-budget", type=float, default=120.0, help="build's seconds")
     parser.add_argument("--json", type=Path, default=None, help="also write the report here")
     args = parser.parse_args(argv)

@@ -1,67 +1,58 @@
-"""``recserve evaluate``: the product's offline numbers, beside reference baselines.
+"""``recserve evaluate``: the product's offline numbers, beside tuned baselines.
 
-For each protocol (``evaluate_protocol``) the train part is written as a RecBole dataset and
-built exactly as ``recserve build`` builds (ingest, Feast features, tuning, ONNX export) into
-a throw-away home; the test users are then answered by the serving engine ``/recommend``
-uses, passed in as ``served`` because training code never imports serving.
+The source is ingested once. For each protocol (``split.py``: warm, and the cold protocol
+over ``cold_draws`` draws of users, seeds 0 .. N-1) the train part is written as a RecBole
+dataset and built exactly as ``recserve build`` builds it (ingest, Feast features, tuning,
+ONNX export) into a throw-away home; the test users are then answered by the serving engine
+``/recommend`` uses, passed in as ``served`` because training code never imports serving.
+Every baseline is tuned on a validation split of the same train part
+(``evaluate_baselines``) and asked through the recommender contract; all lists are scored
+by the same metric functions (``metrics``).
 """
 
 from __future__ import annotations
 
 import math
 import shutil
-import tempfile
 import time
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
-import pandas as pd
 
-from app.data.ingest import ingest, load_dataset
-from app.data.types import ITEM_ID, TIMESTAMP, USER_ID, DataFormatError, Dataset
+from app.data.types import TIMESTAMP, USER_ID, Dataset
 from app.settings import Settings
-from app.training.baselines import (
-    SEGMENT_FIELDS,
-    TrainMatrix,
-    demographic_ridge,
-    demographics,
-    ease,
-    ease_name,
-    one_hot_tokens,
-    popularity,
-    segment_popularity,
-    train_matrix,
+from app.training.baselines import SEGMENT_FIELDS
+from app.training.evaluate_baselines import (
+    K,
+    UserFeatures,
+    attribute_tokens_by_id,
+    baseline_training_data,
+    tuned_baselines,
 )
-from app.training.evaluate_protocol import (
-    DEFAULT_COLD_SEED,
-    EvaluationSplit,
-    protocol_split,
-    user_metrics,
-    write_atomic_interactions,
+from app.training.evaluate_data import ingested_copy, write_train_dataset
+from app.training.evaluate_report import (
+    SERVED,
+    EvaluationReport,
+    MethodScores,
+    ProtocolResult,
 )
-from app.training.evaluate_report import EvaluationReport, MethodScores, ProtocolResult
+from app.training.metrics import user_metrics
 from app.training.pipeline import build
+from app.training.recommender import Recommender, recommend_in_blocks
+from app.training.split import EvaluationSplit, protocol_split
 
-K = 10
 HEAD_SHARE = 0.2  # items outside the top 20% by train popularity are the long tail
 PROTOCOLS = ("warm", "cold")
+# Cold draws use seeds 0 .. N-1: a rule fixed in advance, never a seed picked by its figures.
+DEFAULT_COLD_DRAWS = 10
 NO_TIME_NOTE = (
-    "every interaction has the same timestamp: the warm split's tie rule makes each user's "
-    "highest item ids the test items, an order the served model's sequence terms can learn, "
-    "so the warm figures say little about recommendation quality"
+    "every interaction has the same timestamp: with no order to hold out by, the warm split "
+    "holds out a seeded random 20% of each user's interactions, so the warm figures measure "
+    "filling in a history, not predicting what comes next"
 )
-SERVED = "served model"
-# NDCG@10 a peer library reports on ml-100k under the same protocol.
-ML100K_REFERENCE = {
-    ("warm", "popularity"): 0.113,
-    ("cold", "popularity"): 0.578,
-    ("cold", "segment popularity"): 0.602,
-    ("warm", "EASE λ=250"): 0.195,
-    ("cold", "demographic ridge λ=100"): 0.605,
-}
 
 
 @dataclass(frozen=True)
@@ -81,97 +72,86 @@ def evaluate(
     served: ServedTopK,
     *,
     protocols: Sequence[str] = PROTOCOLS,
-    seed: int = DEFAULT_COLD_SEED,
-    tuning_budget_seconds: float = 120.0,
+    cold_draws: int = DEFAULT_COLD_DRAWS,
+    tuning_budget_seconds: float | None = None,
 ) -> EvaluationReport:
     """Evaluate the served model and the baselines on ``source`` (a RecBole atomic dir)."""
     unknown = [p for p in protocols if p not in PROTOCOLS]
     if unknown:
         raise ValueError(f"unknown protocol(s) {unknown}; expected some of {PROTOCOLS}")
+    if cold_draws < 1:
+        raise ValueError(f"cold_draws must be >= 1, got {cold_draws}")
+    started = time.perf_counter()
     with ingested_copy(source, "evaluate") as copy:
         work, dataset, notes = copy.work, copy.dataset, list(copy.notes)
         if "warm" in protocols and dataset.interactions[TIMESTAMP].nunique() <= 1:
             notes.append(NO_TIME_NOTE)
+        tokens = attribute_tokens_by_id(dataset.users, dataset.user_fields, USER_ID)
         results = []
         for protocol in protocols:
-            split = protocol_split(protocol, dataset.interactions, seed)
-            run = ProtocolRun(protocol, dataset, split, source.name)
-            results.append(
-                run.execute(settings, source, work / protocol, served, tuning_budget_seconds)
-            )
-    return EvaluationReport(dataset=source.name, results=results, cold_seed=seed, notes=notes)
-
-
-@dataclass(frozen=True)
-class IngestedCopy:
-    """``source`` ingested into ``work / "full"``: its dataset and ingestion's notes."""
-
-    work: Path
-    dataset: Dataset
-    notes: tuple[str, ...]
-
-
-@contextmanager
-def ingested_copy(source: Path, tool: str) -> Iterator[IngestedCopy]:
-    """Ingest ``source`` into a scratch directory that lives for the block, as every protocol
-    run reads it (the same interactions in the same user order); a ``DataFormatError`` when
-    ``source`` is missing or, naming ``tool``, not a directory."""
-    if not source.exists():
-        raise DataFormatError(f"{source}: no such file or directory")
-    if not source.is_dir():
-        raise DataFormatError(f"{source}: {tool} needs a RecBole atomic dataset directory")
-    with tempfile.TemporaryDirectory(prefix="recserve-") as scratch:
-        work = Path(scratch)
-        report = ingest(source, work / "full")
-        yield IngestedCopy(work, load_dataset(work / "full"), tuple(report.notes))
+            for seed in [None] if protocol == "warm" else range(cold_draws):
+                split = protocol_split(protocol, dataset.interactions, seed or 0)
+                run = ProtocolRun(protocol, dataset, split, tokens, seed)
+                scratch = work / f"{protocol}-{seed}"
+                budget = tuning_budget_seconds
+                results.append(run.execute(settings, source, scratch, served, budget))
+                shutil.rmtree(scratch, ignore_errors=True)  # a build's home per draw adds up
+    return EvaluationReport(
+        dataset=source.name,
+        results=results,
+        notes=notes,
+        seconds=time.perf_counter() - started,
+    )
 
 
 class ProtocolRun:
-    """One protocol: build on the train part, answer the test users, score every method."""
+    """One protocol (one draw of the cold protocol): build on the train part, answer the test
+    users, tune and ask every baseline, score every list the same way."""
 
-    def __init__(self, protocol: str, dataset: Dataset, split: EvaluationSplit, name: str) -> None:
-        self.protocol, self.dataset, self.split, self.name = protocol, dataset, split, name
+    def __init__(
+        self,
+        protocol: str,
+        dataset: Dataset,
+        split: EvaluationSplit,
+        tokens: Mapping[str, Sequence[str]],
+        seed: int | None = None,
+    ) -> None:
+        self.protocol, self.split, self.seed = protocol, split, seed
         self.users = split.test_users
         self.relevant = [split.relevant[u] for u in self.users]
-        interactions = dataset.interactions
-        user_ids = set(dataset.users.get(USER_ID, pd.Series(dtype=str)).astype(str))
-        item_ids = set(dataset.items.get(ITEM_ID, pd.Series(dtype=str)).astype(str))
-        self.matrix = train_matrix(
-            split.train,
-            sorted(user_ids | set(interactions[USER_ID].astype(str))),
-            sorted(item_ids | set(interactions[ITEM_ID].astype(str))),
-        )
-        profile = demographics(dataset.users) if USER_ID in dataset.users else None
-        # Without any demographic field there is nothing to segment or regress on.
-        self.profile = profile if profile is not None and len(profile.columns) else None
-        self.head = _head_items(self.matrix)
-        self.groups = self._user_groups()
+        self.train = baseline_training_data(split.train, dataset, tokens)
+        self.features = UserFeatures(self.train, tokens)
+        self.head = _head_items(self.train.interaction_matrix(), self.train.item_ids)
+        self.groups = _user_groups(self.users, tokens)
 
     def execute(
-        self, settings: Settings, source: Path, work: Path, served: ServedTopK, budget: float
+        self,
+        settings: Settings,
+        source: Path,
+        work: Path,
+        served: ServedTopK,
+        budget: float | None,
     ) -> ProtocolResult:
         seconds: dict[str, float] = {}
         started = time.perf_counter()
-        train_dir = work / "source" / self.name
-        _write_train_dataset(self.split, source, train_dir)
-        # A private home with the SQLite online store: never the configured Redis or models.
-        home = settings.model_copy(
-            update={"home": work / "home", "redis_url": None, "models_dir": None}
-        )
+        train_dir = work / "source" / source.name
+        write_train_dataset(self.split.train, source, train_dir)
+        home = settings.embedded_at(work / "home")
         built = build(home, train_dir, tuning_budget_seconds=budget)
         seconds["build"] = time.perf_counter() - started
         started = time.perf_counter()
         answers = served(home, self.users, K)
         seconds["serve"] = time.perf_counter() - started
         started = time.perf_counter()
-        lists = {**self.baseline_lists(), SERVED: [a.items for a in answers]}
-        methods = [self._score(name, recommended) for name, recommended in lists.items()]
+        methods = self.baseline_methods()
+        methods.append(self.score(SERVED, [a.items for a in answers], {}))
         seconds["baselines+metrics"] = time.perf_counter() - started
         sources: dict[str, int] = {}
         for answer in answers:
             sources[answer.source] = sources.get(answer.source, 0) + 1
         return ProtocolResult(
             protocol=self.protocol,
+            seed=self.seed,
             test_users=len(self.users),
             train_interactions=len(self.split.train),
             group_sizes={
@@ -181,51 +161,60 @@ class ProtocolRun:
             methods=methods,
             seconds=seconds,
             model_params=built.tuning.params.as_dict(),
+            tuning_budget_exhausted=bool(getattr(built.tuning, "budget_exhausted", False)),
         )
 
-    def baseline_lists(self) -> dict[str, list[list[str]]]:
-        matrix = self.matrix
-        scorers = {"popularity": popularity(matrix)}
-        if self.profile is not None and all(f in self.profile for f in SEGMENT_FIELDS):
-            segment = self.profile[list(SEGMENT_FIELDS)].astype(str).agg("|".join, axis=1)
-            segments = segment.where(self.profile[list(SEGMENT_FIELDS)].notna().all(axis=1))
-            per_user = segments.reindex(list(matrix.user_ids)).tolist()
-            scorers["segment popularity"] = segment_popularity(matrix, per_user)
-        if self.protocol == "warm":
-            scorers[ease_name(matrix)] = ease(matrix)
-        elif self.profile is not None:
-            tokens = one_hot_tokens(self.profile, matrix.user_ids)
-            scorers["demographic ridge λ=100"] = demographic_ridge(matrix, tokens)
-        return {name: matrix.top_k(s, self.users, K) for name, s in scorers.items()}
+    def baseline_methods(self) -> list[MethodScores]:
+        """Every baseline, tuned on a validation split of the train part, scored."""
+        baselines = tuned_baselines(self.protocol, self.train)
+        return [self.score_baseline(b.name, b.model, b.params) for b in baselines]
 
-    def _score(self, name: str, recommended: list[list[str]]) -> MethodScores:
+    def score_baseline(
+        self, name: str, model: Recommender[Any], params: dict[str, Any]
+    ) -> MethodScores:
+        histories, tokens = self.features.of(self.users)
+        return self.score(name, recommend_in_blocks(model, histories, tokens, K), params)
+
+    def score(
+        self, name: str, recommended: list[list[str]], params: dict[str, Any]
+    ) -> MethodScores:
         metrics = user_metrics(recommended, self.relevant, K)
         tail = np.array(
             [np.mean([i not in self.head for i in r]) if r else 0.0 for r in recommended]
         )
         shown = {item for r in recommended for item in r}
-        reference = ML100K_REFERENCE.get((self.protocol, name)) if self.name == "ml-100k" else None
         return MethodScores(
             name=name,
             ndcg=float(metrics.ndcg.mean()),
             recall=float(metrics.recall.mean()),
             hit_rate=float(metrics.hit.mean()),
-            coverage=len(shown) / len(self.matrix.item_ids),
+            coverage=len(shown) / len(self.train.item_ids),
             long_tail_share=float(tail.mean()),
             group_ndcg=_by_group(metrics.ndcg, self.groups),
             group_long_tail=_by_group(tail, self.groups),
-            reference_ndcg=reference,
+            params=params,
         )
 
-    def _user_groups(self) -> dict[str, dict[str, np.ndarray]]:
-        """Per attribute (gender, age decade), a mask over test users for each group."""
-        if self.profile is None:
-            return {}
-        groups = {}
-        for attribute in (f for f in SEGMENT_FIELDS if f in self.profile):
-            values = self.profile[attribute].reindex(self.users).fillna("unknown").to_numpy()
+
+def _user_groups(
+    users: Sequence[str], tokens: Mapping[str, Sequence[str]]
+) -> dict[str, dict[str, np.ndarray]]:
+    """Per attribute (gender, age decade), a mask over the test users for each group
+    ("unknown" for users without it); no attribute, no groups."""
+    groups: dict[str, dict[str, np.ndarray]] = {}
+    for attribute in SEGMENT_FIELDS:
+        prefix = f"{attribute}="
+        values = np.array(
+            [
+                next((t[len(prefix) :] for t in tokens.get(u, ()) if t.startswith(prefix)), "")
+                or "unknown"
+                for u in users
+            ],
+            dtype=object,
+        )
+        if (values != "unknown").any():
             groups[attribute] = {str(g): values == g for g in sorted(set(values))}
-        return groups
+    return groups
 
 
 def _by_group(
@@ -234,16 +223,8 @@ def _by_group(
     return {a: {g: float(values[m].mean()) for g, m in gs.items()} for a, gs in groups.items()}
 
 
-def _head_items(matrix: TrainMatrix) -> frozenset[str]:
+def _head_items(interactions: Any, item_ids: Sequence[str]) -> frozenset[str]:
     """The top ``HEAD_SHARE`` of items by train popularity (ties to the lower index)."""
-    head = matrix.most_popular(math.ceil(HEAD_SHARE * len(matrix.item_ids)))
-    return frozenset(matrix.item_ids[i] for i in head)
-
-
-def _write_train_dataset(split: EvaluationSplit, source: Path, target: Path) -> None:
-    """The train interactions plus the source's own ``.user``/``.item`` files, verbatim."""
-    write_atomic_interactions(split.train, target / f"{target.name}.inter")
-    for suffix in ("user", "item"):
-        original = source / f"{source.name}.{suffix}"
-        if original.is_file():
-            shutil.copyfile(original, target / f"{target.name}.{suffix}")
+    counts = np.asarray(interactions.sum(axis=0)).ravel()
+    head = np.lexsort((np.arange(len(counts)), -counts))[: math.ceil(HEAD_SHARE * len(counts))]
+    return frozenset(item_ids[i] for i in head)

@@ -23,9 +23,11 @@ import pandas as pd
 from app.artifacts import REPEAT_HYPERPARAMETERS, current_version, read_manifest
 from app.data.types import EVENT_TYPE, ITEM_ID, TIMESTAMP, USER_ID, Dataset
 from app.settings import Settings
-from app.training.evaluate import K, ProtocolRun, ServedTopK, ingested_copy
-from app.training.evaluate_protocol import EvaluationSplit, warm_split
-from app.training.evaluate_report import EvaluationReport
+from app.training.evaluate import ProtocolRun, ServedTopK
+from app.training.evaluate_baselines import K, attribute_tokens_by_id
+from app.training.evaluate_data import ingested_copy
+from app.training.evaluate_report import EvaluationReport, MethodScores
+from app.training.split import EvaluationSplit, warm_split
 
 PROTOCOL = "repeat"
 PERSONAL_POPULARITY = "personal popularity"
@@ -51,8 +53,12 @@ def repeat_split(interactions: pd.DataFrame) -> EvaluationSplit:
 class RepeatRun(ProtocolRun):
     """The warm protocol's run with the repeat-inclusive truth and its own anchors."""
 
-    def __init__(self, dataset: Dataset, name: str) -> None:
-        super().__init__(PROTOCOL, dataset, repeat_split(dataset.interactions), name)
+    def __init__(self, dataset: Dataset) -> None:
+        tokens = attribute_tokens_by_id(dataset.users, dataset.user_fields, USER_ID)
+        super().__init__(PROTOCOL, dataset, repeat_split(dataset.interactions), tokens)
+
+    def baseline_methods(self) -> list[MethodScores]:
+        return [self.score(name, lists, {}) for name, lists in self.baseline_lists().items()]
 
     def baseline_lists(self) -> dict[str, list[list[str]]]:
         train = self.split.train
@@ -79,14 +85,18 @@ class RepeatRun(ProtocolRun):
 
 
 def evaluate_repeat(
-    settings: Settings, source: Path, served: ServedTopK, *, tuning_budget_seconds: float = 120.0
+    settings: Settings,
+    source: Path,
+    served: ServedTopK,
+    *,
+    tuning_budget_seconds: float | None = None,
 ) -> EvaluationReport:
     """Evaluate repeat mode (``served`` answers with ``repeat=true``) and the anchors."""
     with ingested_copy(source, "evaluate") as copy:
-        run = RepeatRun(copy.dataset, source.name)
+        run = RepeatRun(copy.dataset)
         work = copy.work / PROTOCOL
         result = run.execute(settings, source, work, served, tuning_budget_seconds)
-        models = settings.model_copy(update={"home": work / "home", "models_dir": None}).model_root
+        models = settings.embedded_at(work / "home").model_root
         version = current_version(models)
         if version is not None:
             repeat = read_manifest(models / version).hyperparameters.get(REPEAT_HYPERPARAMETERS)

@@ -32,6 +32,7 @@ from app.training.content import content_similarity
 from app.training.demographic import DemographicModel, fit_token_items
 from app.training.ease import check_dense_size, fit_ease
 from app.training.popularity import PopularityModel
+from app.training.recommender import Recommender
 from app.training.sequential import fit_next_items
 from app.training.transitions import fit_transitions
 from app.training.types import TrainingData, Vocabulary
@@ -146,7 +147,7 @@ class HybridMatrices:
     popularity: np.ndarray
 
 
-class HybridRecommender(Vocabulary):
+class HybridRecommender(Vocabulary, Recommender[HybridParams]):
     """EASE + content + transitions + next-items regression + demographic + popularity,
     blended linearly.
 
@@ -214,16 +215,6 @@ class HybridRecommender(Vocabulary):
         scores += params.w_demo * (mean_token_weights(tokens, self.n_tokens) @ m.demographic)
         scores += params.w_pop * m.popularity.astype(np.float64)
         return np.asarray(scores, dtype=np.float64)
-
-    def recommend(
-        self, histories: Sequence[np.ndarray], tokens: Sequence[np.ndarray], k: int = 10
-    ) -> tuple[np.ndarray, np.ndarray]:
-        """Top-``k`` item indices and their scores per user, history items excluded."""
-        scores = self.score(histories, tokens)
-        for row, history in enumerate(histories):
-            scores[row, np.asarray(history, dtype=np.int64)] = -np.inf
-        top = top_k(scores, k)
-        return top, np.take_along_axis(scores, top, axis=1)
 
     def matrices(self) -> HybridMatrices:
         """The learned weights, unblended; raises if ``fit`` has not run."""
@@ -313,14 +304,6 @@ def mean_token_weights(tokens: Sequence[np.ndarray], n_tokens: int) -> sp.csr_ma
     columns = np.concatenate([*tokens, np.empty(0, dtype=np.int64)]).astype(np.int64)
     values = 1.0 / lengths[rows]
     return sp.csr_matrix((values, (rows, columns)), shape=(len(tokens), n_tokens))
-
-
-def top_k(scores: np.ndarray, k: int) -> np.ndarray:
-    """Column indices of the ``k`` largest scores per row, best first."""
-    k = min(k, scores.shape[1])
-    part = np.argpartition(-scores, k - 1, axis=1)[:, :k]
-    order = np.argsort(-np.take_along_axis(scores, part, axis=1), axis=1, kind="stable")
-    return np.take_along_axis(part, order, axis=1)
 
 
 def _check_indices(arrays: Sequence[np.ndarray], size: int, what: str) -> None:

@@ -1,41 +1,87 @@
-"""Top-k ranking metrics with binary relevance, and the loop that applies them to a scorer.
+"""Top-k ranking metrics with binary relevance: the one definition the build's tuning, the
+baselines' tuning and ``recserve evaluate`` share.
 
-NDCG@k uses an ideal DCG over ``min(|relevant|, k)`` hits; recall@k divides hits by
-``|relevant|``; hit rate is the share of users with at least one hit. Users with no relevant
-items are not counted.
+* NDCG@k: DCG of the hits over the ideal DCG of ``min(|relevant|, k)`` hits;
+* recall@k: hits / ``min(|relevant|, k)``, so a user with more relevant items than ``k`` can
+  still reach 1;
+* hit rate@k: 1 when any of the top ``k`` is relevant.
+
+A list shorter than ``k`` simply has fewer chances.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Hashable, Sequence
+from dataclasses import dataclass
 
 import numpy as np
 
-from app.training.hybrid import top_k
 from app.training.split import HoldoutSplit
 
 Scorer = Callable[[list[np.ndarray], list[np.ndarray]], np.ndarray]
 
 
-def ranking_metrics(top: np.ndarray, relevant: Sequence[np.ndarray], k: int) -> dict[str, float]:
-    """Mean NDCG@k, recall@k and hit rate@k of ranked item indices ``top`` (users x >=k)."""
+@dataclass(frozen=True)
+class UserMetrics:
+    """Per-user NDCG@k, recall@k and hit@k, parallel to the list of users scored."""
+
+    ndcg: np.ndarray
+    recall: np.ndarray
+    hit: np.ndarray
+
+    def means(self, k: int) -> dict[str, float]:
+        return {
+            f"ndcg@{k}": float(self.ndcg.mean()),
+            f"recall@{k}": float(self.recall.mean()),
+            f"hit_rate@{k}": float(self.hit.mean()),
+        }
+
+
+def user_metrics(
+    recommended: Sequence[Sequence[Hashable]], relevant: Sequence[Collection[Hashable]], k: int
+) -> UserMetrics:
+    """The metrics of each ranked list (best first) against its relevant set; every user
+    must have at least one relevant item."""
+    if len(recommended) != len(relevant):
+        raise ValueError(f"{len(recommended)} ranked lists but {len(relevant)} relevant sets")
+    is_hit = np.zeros((len(relevant), k), dtype=bool)
+    for row, (ranked, rel) in enumerate(zip(recommended, relevant, strict=True)):
+        if not len(rel):
+            raise ValueError(f"user row {row} has no relevant items")
+        wanted = set(rel)
+        hits = [item in wanted for item in list(ranked)[:k]]
+        is_hit[row, : len(hits)] = hits
+    return _from_hits(is_hit, np.array([len(set(r)) for r in relevant]), k)
+
+
+def _from_hits(is_hit: np.ndarray, n_relevant: np.ndarray, k: int) -> UserMetrics:
     discounts = 1.0 / np.log2(np.arange(2, k + 2))
-    ndcg, recall, hits = [], [], []
-    for ranked, rel in zip(top[:, :k], relevant, strict=True):
-        if len(rel) == 0:
-            continue
-        is_hit = np.isin(ranked, rel)
-        ideal = discounts[: min(len(rel), k)].sum()
-        ndcg.append(float(discounts[: len(ranked)][is_hit].sum() / ideal))
-        recall.append(float(is_hit.sum() / len(rel)))
-        hits.append(float(is_hit.any()))
-    if not ndcg:
+    ideal = np.cumsum(discounts)[np.minimum(n_relevant, k) - 1]
+    hits = is_hit.sum(axis=1)
+    return UserMetrics(
+        ndcg=(is_hit * discounts).sum(axis=1) / ideal,
+        recall=hits / np.minimum(n_relevant, k),
+        hit=(hits > 0).astype(np.float64),
+    )
+
+
+def ranking_metrics(top: np.ndarray, relevant: Sequence[np.ndarray], k: int) -> dict[str, float]:
+    """Mean NDCG@k, recall@k and hit rate@k of ranked item indices ``top`` (users x >= k;
+    negative entries pad short lists). Users with no relevant items are not counted."""
+    counted = [row for row, rel in enumerate(relevant) if len(rel)]
+    if not counted:
         raise ValueError("no user has relevant items: cannot compute ranking metrics")
-    return {
-        f"ndcg@{k}": float(np.mean(ndcg)),
-        f"recall@{k}": float(np.mean(recall)),
-        f"hit_rate@{k}": float(np.mean(hits)),
-    }
+    is_hit = np.stack([np.isin(top[row, :k], relevant[row]) for row in counted])
+    n_relevant = np.array([len(np.unique(relevant[row])) for row in counted])
+    return _from_hits(is_hit, n_relevant, k).means(k)
+
+
+def top_k(scores: np.ndarray, k: int) -> np.ndarray:
+    """Column indices of the ``k`` largest scores per row, best first."""
+    k = min(k, scores.shape[1])
+    part = np.argpartition(-scores, k - 1, axis=1)[:, :k]
+    order = np.argsort(-np.take_along_axis(scores, part, axis=1), axis=1, kind="stable")
+    return np.take_along_axis(part, order, axis=1)
 
 
 def top_k_excluding(scores: np.ndarray, exclude: Sequence[np.ndarray], k: int) -> np.ndarray:
@@ -58,7 +104,7 @@ def evaluate_scorer(
     rank all items except everything they interacted with in train, and compare with the
     held-out targets."""
     if users is None:
-        users = np.flatnonzero([len(t) > 0 for t in split.targets])
+        users = split.users_with_targets()
     seen = split.train.histories(max_items=len(split.train.item_index))
     histories = split.train.histories(history_max)
     tokens = split.train.user_token_lists()

@@ -12,6 +12,7 @@ instead of a confident 1.0.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Sequence
 
 import numpy as np
@@ -49,7 +50,8 @@ def fit_transitions(
     counts = sp.csr_matrix((n_items, n_items), dtype=np.float64)
     pairs = stop - first
     bounds = np.searchsorted(np.cumsum(pairs), np.arange(0, pairs.sum(), PAIRS_PER_CHUNK))
-    for begin, end in zip(bounds, [*bounds[1:], len(items)], strict=True):
+    # No pair at all (every history one step) leaves no chunk to count.
+    for begin, end in itertools.pairwise([*bounds, len(items)]):
         counts = counts + _pair_counts(
             items, step, first, stop, (begin, end), n_items, distance_decay, same_step
         )

@@ -54,15 +54,22 @@ from app.training.hybrid import (
     mean_token_weights,
     normalised,
     recency_weights,
-    top_k,
     weighted_window,
 )
+from app.training.metrics import top_k
 from app.training.popularity import PopularityModel
-from app.training.split import HoldoutSplit, time_split
+from app.training.split import (
+    COLD_USER_SHARE,
+    WARM_TEST_SHARE,
+    HoldoutSplit,
+    cold_user_split,
+    time_split,
+)
 from app.training.types import TrainingData
 
-VALIDATION_SHARE = 0.2
-COLD_VALIDATION_SHARE = 0.1
+# Validation follows the product's protocol (``split.py``), carved from the training data.
+VALIDATION_SHARE = WARM_TEST_SHARE
+COLD_VALIDATION_SHARE = COLD_USER_SHARE
 K = 10
 # The lift's best shares sit around 0.15-0.4 (log lift against log popularity scaled to
 # [0, 1]), the ridge's higher: the grid is finer where the lift needs it.
@@ -210,7 +217,7 @@ def tune_hybrid(
     deadline = started + time_budget_seconds
     params = base or HybridParams()
     check_dense_size(data.n_items, params.max_dense_items)
-    split = time_split(data, VALIDATION_SHARE, whole_steps=True)
+    split = time_split(data, VALIDATION_SHARE)
     fit_data = split.train
     eligible = np.flatnonzero(
         [
@@ -309,7 +316,7 @@ def tune_hybrid(
     )
 
     # Step 5: cold start on a draw of users whose interactions are all hidden.
-    cold = _tune_cold(data, params, rng, deadline, popularity_ndcg, max_validation_users)
+    cold = _tune_cold(data, params, seed, deadline, popularity_ndcg, max_validation_users)
     params = replace(params, demo_model=cold.model, demo_strength=cold.strength)
     demographic = fit_token_items(cold.model, cold.strength, fit_data.user_tokens, interactions)
     demo_scores = np.asarray(mean_token_weights(val.tokens, data.n_tokens) @ demographic)
@@ -423,7 +430,7 @@ class _ColdChoice:
 def _tune_cold(
     data: TrainingData,
     params: HybridParams,
-    rng: np.random.Generator,
+    seed: int,
     deadline: float,
     warm_popularity_ndcg: float,
     max_users: int,
@@ -435,18 +442,12 @@ def _tune_cold(
     keep = _ColdChoice(
         params.demo_model, params.demo_strength, 0.0, warm_popularity_ndcg, warm_popularity_ndcg
     )
-    # Capped like the warm validation: 96 blends are scored over every item for these users.
-    n_cold = min(max_users, int(np.rint(data.n_users * COLD_VALIDATION_SHARE)))
-    if not data.n_tokens or n_cold < 1 or n_cold >= data.n_users:
+    if not data.n_tokens or data.n_users * COLD_VALIDATION_SHARE < 1:
         return keep
-    users = np.sort(rng.choice(data.n_users, size=n_cold, replace=False))
-    is_cold = np.isin(data.user_index, users)
-    fit = data.with_rows(~is_cold)
-    keys = np.unique(data.user_index[is_cold] * data.n_items + data.item_index[is_cold])
-    owners, items = np.divmod(keys, data.n_items)
-    bounds = np.searchsorted(owners, np.arange(data.n_users + 1))
-    targets = [items[bounds[u] : bounds[u + 1]] for u in range(data.n_users)]
-    val = _Validation(HoldoutSplit(train=fit, targets=targets), users, params.history_max)
+    # Capped like the warm validation: 96 blends are scored over every item for these users.
+    split = cold_user_split(data, COLD_VALIDATION_SHARE, seed=seed, max_users=max_users)
+    fit, users = split.train, split.users_with_targets()
+    val = _Validation(split, users, params.history_max)
     if not any(len(t) for t in val.tokens):
         return keep
     popularity = PopularityModel(params.popularity_half_life_days).fit(fit).prior()

@@ -28,6 +28,7 @@ whole history is held out.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
@@ -48,6 +49,7 @@ from app.training.ease import ease_neighbours
 from app.training.embeddings import item_embeddings
 from app.training.hybrid import recency_weights
 from app.training.popularity import PopularityModel
+from app.training.recommender import Recommender
 from app.training.types import TrainingData, Vocabulary
 
 NeighbourSource = Literal["cooccurrence", "ease"]
@@ -88,7 +90,7 @@ class TwoStageParams:
         return asdict(self)
 
 
-class TwoStageRecommender(Vocabulary):
+class TwoStageRecommender(Vocabulary, Recommender[TwoStageParams]):
     """Item embeddings + token vectors + neighbour lists + popularity, ranked linearly.
 
     Everything ending in ``_`` is learned by ``fit``. The ANN index is built from
@@ -176,6 +178,13 @@ class TwoStageRecommender(Vocabulary):
         features = candidate_features(arrays, self.params.retrieval, history, tokens, items)
         user = self.user_vector(history, tokens)
         return self._blend(user, items, features, has_history=len(history) > 0)
+
+    def score(self, histories: Sequence[np.ndarray], tokens: Sequence[np.ndarray]) -> np.ndarray:
+        """Exact scores of every item per user (``score_all``): the recommender contract's
+        answer, which the two stages approximate."""
+        exact = ExactSearch(self._fitted_vectors())
+        rows = [self.score_all(h, t, exact) for h, t in zip(histories, tokens, strict=True)]
+        return np.stack(rows) if rows else np.zeros((0, self.n_items))
 
     def score_all(self, history: np.ndarray, tokens: np.ndarray, exact: ExactSearch) -> np.ndarray:
         """Exact scores (float64) of every item, the embedding term from ``exact``'s float32

@@ -31,7 +31,7 @@ import numpy as np
 from app.retrieval import RetrievalArrays, candidate_features, candidates
 from app.training.metrics import ranking_metrics
 from app.training.popularity import PopularityModel
-from app.training.split import time_split
+from app.training.split import cold_user_split, time_split
 from app.training.tuning import COLD_VALIDATION_SHARE, DEMO_L2_GRID, VALIDATION_SHARE
 from app.training.two_stage import (
     ExactSearch,
@@ -110,7 +110,7 @@ def tune_two_stage(
     started = time.monotonic()
     deadline = started + time_budget_seconds
     params = base or TwoStageParams()
-    split = time_split(data, VALIDATION_SHARE, whole_steps=True)
+    split = time_split(data, VALIDATION_SHARE)
     model = TwoStageRecommender(params).fit(split.train)
     seen = split.train.histories(max_items=len(split.train.item_index))
     histories = split.train.histories(params.history_max)
@@ -157,8 +157,7 @@ def tune_two_stage(
         if time.monotonic() > deadline:
             break
     params = chosen
-    rng = np.random.default_rng(seed)
-    cold = _tune_cold(data, model, search, max_validation_users, rng, pop_ndcg)
+    cold = _tune_cold(data, model, search, max_validation_users, seed, pop_ndcg)
     return TwoStageTuningReport(
         params=replace(
             params,
@@ -188,7 +187,7 @@ def _tune_cold(
     model: TwoStageRecommender,
     search: ExactSearch,
     max_users: int,
-    rng: np.random.Generator,
+    seed: int,
     warm_popularity_ndcg: float,
 ) -> _ColdChoice:
     """Draw ``COLD_VALIDATION_SHARE`` of the users with attributes and interactions (at most
@@ -206,13 +205,11 @@ def _tune_cold(
     has_tokens = np.diff(data.user_tokens.indptr) > 0
     active = np.bincount(data.user_index, minlength=data.n_users) > 0
     eligible = np.flatnonzero(has_tokens & active)
-    n_cold = min(max_users, int(np.rint(data.n_users * COLD_VALIDATION_SHARE)))
-    if n_cold < 1 or n_cold >= len(eligible):
+    if len(eligible) * COLD_VALIDATION_SHARE < 1 or len(eligible) < 2:
         return keep
-    users = np.sort(rng.choice(eligible, size=n_cold, replace=False))
-    fit = data.with_rows(~np.isin(data.user_index, users))
-    everything = data.interaction_matrix()  # CSR: each row's distinct items, sorted
-    targets = [everything.indices[everything.indptr[u] : everything.indptr[u + 1]] for u in users]
+    split = cold_user_split(data, COLD_VALIDATION_SHARE, seed, eligible, max_users)
+    fit, users = split.train, split.users_with_targets()
+    targets = [split.targets[u] for u in users]
     tokens = data.user_token_lists()
     popularity = PopularityModel().fit(fit)
     interactions = fit.interaction_matrix()

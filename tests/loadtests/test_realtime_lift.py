@@ -10,7 +10,7 @@ import pytest
 
 from app.data.synthetic import generate_shop
 from app.data.types import EVENT_TYPE, ITEM_ID, TIMESTAMP, USER_ID, VALUE
-from app.training.evaluate_protocol import EvaluationSplit
+from app.training.split import EvaluationSplit
 from loadtests.realtime_lift import format_report, run, user_sessions
 
 
