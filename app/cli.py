@@ -96,6 +96,19 @@ def _parser() -> argparse.ArgumentParser:
     _serve_args(demo)
     demo.set_defaults(handler=_demo)
 
+    token = sub.add_parser(
+        "user-token",
+        help="mint a user token (X-User-Token) with RECSERVE_AUTH__USER_TOKEN_SECRET",
+    )
+    token.add_argument("user_id", help="the user the token vouches for")
+    token.add_argument(
+        "--ttl",
+        type=int,
+        default=None,
+        help="seconds it stays valid (default: RECSERVE_AUTH__USER_TOKEN_TTL_SECONDS)",
+    )
+    token.set_defaults(handler=_user_token)
+
     add_job_commands(sub)
     add_webhooks_command(sub)
     return parser
@@ -105,6 +118,21 @@ def _serve_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--host", default=None, help="bind address (default 127.0.0.1)")
     parser.add_argument("--port", type=int, default=None, help="port (default 8000)")
     parser.add_argument("--workers", type=int, default=None, help="uvicorn workers (default 1)")
+
+
+def _user_token(args: argparse.Namespace, settings: Settings) -> int:
+    from app.api.user_tokens import mint_user_token
+
+    secret = settings.auth.user_token_secret
+    if secret is None:
+        print("error: RECSERVE_AUTH__USER_TOKEN_SECRET is not set", file=sys.stderr)
+        return 2
+    ttl = args.ttl if args.ttl is not None else settings.auth.user_token_ttl_seconds
+    if ttl <= 0:
+        print(f"error: --ttl must be positive, got {ttl}", file=sys.stderr)
+        return 2
+    print(mint_user_token(secret.get_secret_value(), args.user_id, ttl))
+    return 0
 
 
 def _generate(args: argparse.Namespace, settings: Settings) -> int:

@@ -226,6 +226,15 @@ class AuthSettings(BaseModel):
         False, description="Serve /recommend and /items/*/similar without a key."
     )
     open_metrics: bool = Field(True, description="Serve /metrics without a key (else admin).")
+    user_token_secret: SecretStr | None = Field(
+        None,
+        min_length=32,
+        description="Secret the shop's backend signs user tokens (X-User-Token) with; "
+        "without it only admin keys see a user's history and attributes in answers.",
+    )
+    user_token_ttl_seconds: int = Field(
+        3600, ge=60, le=86_400 * 30, description="Lifetime of a token `recserve user-token` mints."
+    )
 
 
 WebhookEventKind = Literal[

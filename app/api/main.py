@@ -36,6 +36,7 @@ from app.api.routers import (
     webhooks,
 )
 from app.api.state import Services
+from app.api.user_tokens import USER_TOKEN_HEADER
 from app.privacy.erasure import UserDataService
 from app.serving.bootstrap import (
     build_content_blocks,
@@ -137,7 +138,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             CORSMiddleware,
             allow_origins=resolved.api.cors_origins,
             allow_methods=["GET", "POST", "PUT", "DELETE"],
-            allow_headers=["Authorization", "X-API-Key", "Content-Type", *TRACE_HEADERS],
+            allow_headers=[
+                "Authorization",
+                "X-API-Key",
+                USER_TOKEN_HEADER,
+                "Content-Type",
+                *TRACE_HEADERS,
+            ],
             expose_headers=list(TRACE_HEADERS),
             max_age=600,
         )

@@ -6,6 +6,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, HTTPException, Path, Query, Request, Response
 
+from app.api.auth import may_read_profile
 from app.api.content_html import (
     HTML_MEDIA_TYPE,
     JSON_MEDIA_TYPE,
@@ -127,7 +128,11 @@ async def _answer(
     assignment = await services.experiments.assign(user_id, segment=None, device=device)
     try:
         blocks = await services.content_blocks.fill(
-            slot_ids, user_id, assignment, use_cache=services.settings.cache.enabled
+            slot_ids,
+            user_id,
+            assignment,
+            use_cache=services.settings.cache.enabled,
+            name_history=await may_read_profile(request, user_id),
         )
     except UnknownSlotError as exc:
         raise HTTPException(404, str(exc)) from exc

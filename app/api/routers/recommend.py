@@ -7,12 +7,13 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request, Response
 
+from app.api.auth import may_read_profile
 from app.api.deps import ServicesDep
 from app.api.responses import json_response
 from app.api.schemas import RecommendBody, RecommendQuery, RecommendResponse
 from app.api.state import Services
 from app.serving.experiments import ExperimentTag
-from app.serving.explain import Explanations, explain_recommendation
+from app.serving.explain import Explanations, explain_recommendation, item_level_only
 from app.serving.types import Recommendation, RecommendRequest
 
 router = APIRouter(tags=["recommendations"])
@@ -92,7 +93,11 @@ async def _recommend(
     rec = await services.recommender.recommend(req, assignment)
     tag = await services.experiments.record(assignment, rec.user_id, [i.item_id for i in rec.items])
     engine = services.engine
-    explained = explain_recommendation(engine.model, engine.features, req, rec) if explain else None
+    explained = None
+    if explain:
+        explained = explain_recommendation(engine.model, engine.features, req, rec)
+        if not await may_read_profile(request, req.user_id):
+            explained = item_level_only(explained)
     return _respond(request, rec, tag, explained)
 
 
