@@ -17,6 +17,7 @@ unconsumed entries included. Trimmed history is gone from ``iter_all`` too.
 
 ``delete_user`` scans the whole stream (``XRANGE`` in chunks of ``SCAN_CHUNK``, decoding every
 entry): O(stream length) round trips / SCAN_CHUNK and CPU, acceptable for rare erasure requests.
+It then rewrites the stream (``redis_compaction``), since ``XDEL`` leaves the bytes in place.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from typing import Any, cast
 from redis.asyncio import Redis
 from redis.exceptions import RedisError, ResponseError
 
+from app.events.redis_compaction import rewrite_stream
 from app.events.types import AppendResult, Event, EventLogUnavailable, LoggedEvent
 
 PAYLOAD_FIELD = b"e"
@@ -180,6 +182,8 @@ class RedisEventLog:
                     pipe.xack(self.stream_key, group, *positions)
                 await pipe.execute()
                 deleted += len(mine)
+            if deleted:
+                await rewrite_stream(self._client, self.stream_key)
         return deleted
 
     async def ping(self) -> None:

@@ -15,7 +15,9 @@ What holds a user, and how erasure reaches it:
 * webhook outbox (SQLite or Redis): waiting and dead-lettered deliveries about the user (found
   by the pseudonym stamped on them at enqueue; their bodies hold the raw id) deleted;
 * recommendation cache: the user's lists dropped from every tier and every worker, last, so no
-  list computed from the deleted features survives.
+  list computed from the deleted features survives;
+* Redis' files: with ``redis_url``, an AOF rewrite and a snapshot are started in the background
+  (``rewrite_persistence``), so the RDB and AOF stop holding what was deleted from memory.
 
 Each step is idempotent, so an erasure that failed half-way (``ErasureFailed``, answered 503)
 is completed by repeating it.
@@ -31,7 +33,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from redis.asyncio import Redis
+
 from app.events.log import EventLog
+from app.events.redis_compaction import rewrite_persistence
 from app.events.types import EventLogUnavailable
 from app.experiments.attribution import ExposureStoreUnavailable
 from app.features.client import FeatureClient, FeatureStoreError
@@ -49,6 +54,7 @@ from app.webhooks.outbox import Outbox
 from app.webhooks.types import OutboxUnavailable
 
 EXPORT_PAGE = 10_000
+PERSISTENCE_TIMEOUT_SECONDS = 5.0
 
 
 class ErasureFailed(Exception):
@@ -93,6 +99,7 @@ class UserDataService:
         experiments: ExperimentService,
         outbox: Outbox,
         clock: Callable[[], float] = time.time,
+        redis_url: str | None = None,
     ) -> None:
         self._consent = consent
         self._features = features
@@ -104,6 +111,8 @@ class UserDataService:
         self._experiments = experiments
         self._outbox = outbox
         self._clock = clock
+        self._redis_url = redis_url
+        self._persisting: set[asyncio.Task[bool]] = set()
 
     @property
     def consent(self) -> ConsentService:
@@ -132,6 +141,7 @@ class UserDataService:
             [settings.data_dir, settings.offline_dir, settings.event_parts_dir],
             experiments,
             outbox,
+            redis_url=settings.redis_url,
         )
 
     async def erase(self, user_id: str) -> ErasureReport:
@@ -159,6 +169,10 @@ class UserDataService:
             raise ErasureFailed(f"{type(exc).__name__}: {exc}") from exc
         if self._cache is not None:
             await self._cache.invalidate_user(user_id)
+        if self._redis_url is not None:
+            task = asyncio.create_task(self._rewrite_redis_files(self._redis_url))
+            self._persisting.add(task)
+            task.add_done_callback(self._persisting.discard)
         return ErasureReport(now, events, online, offline, consent, exposures, deliveries)
 
     async def export(self, user_id: str) -> UserExport:
@@ -190,6 +204,13 @@ class UserDataService:
 
     def close(self) -> None:
         self._eraser.close()
+
+    @staticmethod
+    async def _rewrite_redis_files(url: str) -> bool:
+        # A client of its own: the rewrite may outlive the request, and its commands may wait
+        # longer than the request path's clients allow.
+        async with Redis.from_url(url, socket_timeout=PERSISTENCE_TIMEOUT_SECONDS) as client:
+            return await rewrite_persistence(client)
 
     async def _events_of(self, user_id: str) -> list[dict[str, Any]]:
         found: list[dict[str, Any]] = []
