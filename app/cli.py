@@ -240,7 +240,8 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
         workers=workers,
         loop="uvloop",
         # httptools, sending each response's head and body in one write
-        http="app.api.http_protocol:CoalescingHttpToolsProtocol",
+        # and refusing oversized heads (431) as they arrive
+        http="app.api.head_limits:GuardedHttpToolsProtocol",
         access_log=False,
         log_level="info",
         log_config=log_config("INFO"),  # JSON lines with request and trace ids

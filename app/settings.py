@@ -32,6 +32,14 @@ class ApiSettings(BaseModel):
         description="Largest request body accepted; larger is 413 (checked on Content-Length "
         "and on the bytes actually received).",
     )
+    max_header_bytes: int = Field(
+        32_768,
+        ge=1024,
+        description="Largest request head (request line and headers); larger is 431, refused "
+        "while it arrives, before any key check.",
+    )
+    max_url_bytes: int = Field(8192, ge=256, description="Longest request URL; longer is 431.")
+    max_headers: int = Field(100, ge=8, description="Most header fields in a request; more is 431.")
     cors_origins: list[str] = Field(
         default_factory=list,
         description='Origins browsers may call the API from, e.g. ["https://shop.example"]; '
