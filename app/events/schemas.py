@@ -67,7 +67,10 @@ class EventIn(BaseModel):
         if isinstance(raw, bool):  # a bool is an int to Python, never a time to a client
             raise ValueError("must be a number or an ISO-8601 string, got a boolean")
         if isinstance(raw, int | float):
-            seconds = float(raw)
+            try:
+                seconds = float(raw)
+            except OverflowError:  # an integer beyond a double
+                raise ValueError("out of range") from None
             if not math.isfinite(seconds):
                 raise ValueError("must be a finite number")
             return seconds / 1000 if seconds > MILLISECONDS_THRESHOLD else seconds

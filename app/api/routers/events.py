@@ -5,12 +5,13 @@ from __future__ import annotations
 from fastapi import APIRouter, HTTPException
 
 from app.api.deps import ServicesDep
+from app.api.strict_json import StrictJsonRoute
 from app.events.schemas import MAX_BATCH_EVENTS, EventBatchIn, EventBatchOut
 from app.events.types import EventLogUnavailable
 from app.privacy.consent import ConsentUnavailable
 from app.serving.cart import cart_recommendations
 
-router = APIRouter(tags=["events"])
+router = APIRouter(tags=["events"], route_class=StrictJsonRoute)
 
 
 @router.post(

@@ -12,11 +12,12 @@ from app.api.deps import ServicesDep
 from app.api.responses import json_response
 from app.api.schemas import RecommendBody, RecommendQuery, RecommendResponse
 from app.api.state import Services
+from app.api.strict_json import StrictJsonRoute
 from app.serving.experiments import ExperimentTag
 from app.serving.explain import Explanations, explain_recommendation, item_level_only
 from app.serving.types import Recommendation, RecommendRequest
 
-router = APIRouter(tags=["recommendations"])
+router = APIRouter(tags=["recommendations"], route_class=StrictJsonRoute)
 
 _DESCRIPTION = (
     "Top-k items for a user, excluding items they already interacted with. Known users are "
