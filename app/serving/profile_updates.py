@@ -43,6 +43,7 @@ class ProfileUpdater:
         self._store = store
         self._cache = cache
         self._clock = clock
+        self.last_failure: str | None = None  # of the latest update; readiness shows it
 
     @property
     def store(self) -> BehaviourStore:
@@ -67,9 +68,11 @@ class ProfileUpdater:
         except (FeatureStoreError, ProfileWriteError) as exc:
             metrics.EVENTS_PROFILE_UPDATE_FAILURES.inc()
             log.error("profile update of %d users failed: %s", len(by_user), exc)
+            self.last_failure = str(exc)
             return False
         finally:
             metrics.EVENTS_PROFILE_UPDATE_SECONDS.observe(time.perf_counter() - started)
+        self.last_failure = None
         if self._cache is not None:
             await self._cache.invalidate_users(list(by_user))
         visible_at = self._clock()

@@ -29,7 +29,8 @@ async def healthz() -> dict[str, str]:
     summary="Readiness, per dependency",
     description=(
         "Checks the model, the Feast online store, each cache tier and the event log and names "
-        "what is down. "
+        "what is down; `event_log_writes` and `profile_updates` are down while the latest "
+        "append or profile update failed (a store that reads but refuses writes). "
         "Answers 200 while a model is loaded, because every request can still be served (with "
         "the popularity fallback if need be): taking all replicas out of a load balancer when a "
         "shared Redis fails would turn a degradation into an outage. `degraded` is true when "
@@ -39,7 +40,10 @@ async def healthz() -> dict[str, str]:
 )
 async def readyz(services: ServicesDep) -> Response:
     statuses = await check_dependencies(
-        services.engine, services.events.event_log, services.reloader
+        services.engine,
+        services.events.event_log,
+        services.reloader,
+        services.events.write_failures,
     )
     model_ok = statuses["model"].ok
     body = {
