@@ -32,6 +32,7 @@ from app.serving.engine import RecommendationEngine
 from app.serving.event_ingest import EventIngestor, EventListener
 from app.serving.experiments import ExperimentService
 from app.serving.guarded import BreakerFeatureClient
+from app.serving.guarded_exposures import BreakerExposureStore
 from app.serving.invalidation import SubscribedLocalCache, subscriber_client_from_url
 from app.serving.item_filter import load_business_rules
 from app.serving.profile_updates import ProfileUpdater
@@ -210,9 +211,12 @@ def build_experiments(
     else SQLite under the home) and the recommender that applies their strategies. Raises
     ``ExperimentConfigError`` for a file serving cannot use."""
     experiments, pinned = load_experiment_setup(settings.experiments_file, settings.model_root)
+    store = open_exposure_store(settings)
+    if settings.redis_url:  # SQLite is local: it fails fast, or recovers on the next call
+        store = BreakerExposureStore(store, CircuitBreaker(settings.redis.retry_after_seconds))
     service = ExperimentService(
         experiments,
-        open_exposure_store(settings),
+        store,
         engine.segment,
         timedelta(seconds=settings.attribution.window_seconds),
         user_pseudonyms(settings, engine),
