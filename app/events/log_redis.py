@@ -27,10 +27,18 @@ from contextlib import asynccontextmanager
 from typing import Any, cast
 
 from redis.asyncio import Redis
+from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError, ResponseError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from app.events.redis_compaction import rewrite_stream
-from app.events.types import AppendResult, Event, EventLogUnavailable, LoggedEvent
+from app.events.types import (
+    AppendResult,
+    Event,
+    EventLogOutcomeUnknown,
+    EventLogUnavailable,
+    LoggedEvent,
+)
 
 PAYLOAD_FIELD = b"e"
 SCAN_CHUNK = 1000
@@ -202,6 +210,8 @@ class RedisEventLog:
         except (RedisError, OSError) as exc:
             if "NOGROUP" in str(exc):  # the stream was deleted: recreate groups on next use
                 self._known_groups.clear()
+            if operation == "append" and _maybe_applied(exc):
+                raise EventLogOutcomeUnknown(f"redis event log append: {exc}") from exc
             raise EventLogUnavailable(f"redis event log {operation}: {exc}") from exc
 
     async def _ensure_group(self, group: str) -> None:
@@ -283,6 +293,14 @@ class RedisEventLog:
                 self.stream_key, minid=f"{ms}-{seq}", approximate=True, limit=excess
             ),
         )
+
+
+def _maybe_applied(exc: Exception) -> bool:
+    """Whether Redis may have run the command: anything but failing to connect, or Redis
+    refusing it with an error reply."""
+    if "connecting" in str(exc):
+        return False
+    return isinstance(exc, RedisTimeoutError | RedisConnectionError | OSError)
 
 
 def _text(value: bytes | str) -> str:

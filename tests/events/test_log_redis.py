@@ -13,9 +13,11 @@ from redis.asyncio import Redis
 
 from app.events.log import open_event_log
 from app.events.log_redis import RedisEventLog
-from app.events.types import EventLogUnavailable
+from app.events.types import EventLogOutcomeUnknown, EventLogUnavailable
 from app.settings import Settings
 from tests.events.conftest import REDIS_URL, RedisLogFactory, make_event
+from tests.integration.conftest import PrivateRedis
+from tests.integration.conftest import private_redis as private_redis  # fixture
 
 pytestmark = [pytest.mark.redis, pytest.mark.integration]
 
@@ -80,8 +82,9 @@ async def test_unreachable_redis_raises_unavailable_fast() -> None:
         dedupe_window_seconds=60,
     )
     started = time.perf_counter()
-    with pytest.raises(EventLogUnavailable, match="append"):
+    with pytest.raises(EventLogUnavailable, match="append") as refused:
         await log.append([make_event("e1")])
+    assert not isinstance(refused.value, EventLogOutcomeUnknown)  # never sent: nothing stored
     with pytest.raises(EventLogUnavailable, match="ping"):
         await log.ping()
     assert time.perf_counter() - started < 0.5
@@ -104,7 +107,7 @@ async def test_hanging_redis_fails_append_within_the_socket_timeout() -> None:
     )
     async with server:
         started = time.perf_counter()
-        with pytest.raises(EventLogUnavailable):
+        with pytest.raises(EventLogOutcomeUnknown):  # sent, never confirmed
             await log.append([make_event("e1")])
         assert time.perf_counter() - started < 0.5
     await log.close()
@@ -191,3 +194,26 @@ async def test_erasure_rewrites_the_stream_keeping_groups_pending_and_ids(
 
 def _owner(pending: dict[str, Any]) -> tuple[bytes, bytes, int]:
     return pending["message_id"], pending["consumer"], pending["times_delivered"]
+
+
+async def test_a_write_redis_took_but_did_not_confirm_in_time_is_safe_to_retry(
+    private_redis: PrivateRedis,
+) -> None:
+    log = RedisEventLog(
+        Redis.from_url(private_redis.url, socket_timeout=0.2),
+        stream_key="retry-after-timeout",
+        dedupe_window_seconds=60,
+    )
+    batch = [make_event(f"t{n}") for n in range(5)]
+    # Connected and the script loaded: the batch is sent whole and waits in Redis' socket.
+    await log.append([make_event("before")])
+    private_redis.pause()
+    try:
+        with pytest.raises(EventLogOutcomeUnknown):
+            await log.append(batch)
+    finally:
+        private_redis.resume()
+    retried = await log.append(batch)
+    assert retried.duplicates == tuple(e.event_id for e in batch)  # stored by the first try
+    assert len(await log.iter_all()) == 6
+    await log.close()

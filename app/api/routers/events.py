@@ -7,7 +7,7 @@ from fastapi import APIRouter, HTTPException
 from app.api.deps import ServicesDep
 from app.api.strict_json import StrictJsonRoute
 from app.events.schemas import MAX_BATCH_EVENTS, EventBatchIn, EventBatchOut
-from app.events.types import EventLogUnavailable
+from app.events.types import EventLogOutcomeUnknown, EventLogUnavailable
 from app.privacy.consent import ConsentUnavailable
 from app.serving.cart import cart_recommendations
 
@@ -28,13 +28,21 @@ router = APIRouter(tags=["events"], route_class=StrictJsonRoute)
     ),
     responses={
         503: {
-            "description": "The event log or the consent store is unavailable; nothing was stored."
+            "description": "The event log or the consent store is unavailable: nothing was "
+            "stored, or, when the log did not confirm a write in time, some events may be (the "
+            "detail says which). Retrying with the same event ids is safe either way."
         }
     },
 )
 async def post_events(services: ServicesDep, body: EventBatchIn) -> EventBatchOut:
     try:
         outcome = await services.events.ingest(body.events)
+    except EventLogOutcomeUnknown as exc:
+        raise HTTPException(
+            status_code=503,
+            detail="event log did not confirm the write, so some or all events may be stored: "
+            f"retry the batch with the same event ids (stored ones come back as duplicates): {exc}",
+        ) from exc
     except EventLogUnavailable as exc:
         raise HTTPException(
             status_code=503, detail=f"event log unavailable, nothing was stored: {exc}"
