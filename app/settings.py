@@ -234,6 +234,11 @@ class AuthSettings(BaseModel):
         False, description="Serve /recommend and /items/*/similar without a key."
     )
     open_metrics: bool = Field(True, description="Serve /metrics without a key (else admin).")
+    open_docs: bool = Field(
+        False,
+        description="Serve /docs, /redoc and /openapi.json without a key (else admin) when "
+        "keys are required; with no key configured they are open like every route.",
+    )
     user_token_secret: SecretStr | None = Field(
         None,
         min_length=32,

@@ -39,6 +39,7 @@ class Access(StrEnum):
     EVENTS = "events"
     ADMIN = "admin"
     METRICS = "metrics"
+    DOCS = "docs"
 
 
 class Authenticator:
@@ -51,6 +52,7 @@ class Authenticator:
             Access.EVENTS: "events",
             Access.ADMIN: "admin",
             Access.METRICS: None if auth.open_metrics else "admin",
+            Access.DOCS: None if auth.open_docs else "admin",
         }
         self._user_token_secret = (
             auth.user_token_secret.get_secret_value() if auth.user_token_secret else None
@@ -158,3 +160,4 @@ RECOMMEND_ACCESS = _requires(Access.RECOMMEND)
 EVENTS_ACCESS = _requires(Access.EVENTS)
 ADMIN_ACCESS = _requires(Access.ADMIN)
 METRICS_ACCESS = _requires(Access.METRICS)
+DOCS_ACCESS = _requires(Access.DOCS)

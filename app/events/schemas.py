@@ -133,7 +133,8 @@ class EventBatchIn(BaseModel):
     return_recommendations: bool = Field(
         False,
         description="When true, each user with a valid `add_to_cart` or `purchase` event in "
-        "the batch gets complementary items in `recommendations` (for a cart page).",
+        "the batch gets complementary items in `recommendations` (for a cart page). Needs "
+        "the `recommend` scope as well as `events` (403 before anything is stored).",
     )
     recommendations_k: int = Field(
         10, ge=1, le=100, description="How many complementary items per user (1..100)."

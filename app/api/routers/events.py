@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, HTTPException
+from fastapi import APIRouter, HTTPException, Request
 
+from app.api.auth import Access, Authenticator, presented_key
 from app.api.deps import ServicesDep
 from app.api.strict_json import StrictJsonRoute
 from app.events.schemas import MAX_BATCH_EVENTS, EventBatchIn, EventBatchOut
@@ -34,7 +35,13 @@ router = APIRouter(tags=["events"], route_class=StrictJsonRoute)
         }
     },
 )
-async def post_events(services: ServicesDep, body: EventBatchIn) -> EventBatchOut:
+async def post_events(request: Request, services: ServicesDep, body: EventBatchIn) -> EventBatchOut:
+    if body.return_recommendations:
+        # Recommendations are what the ``recommend`` scope guards: an events-only key (an
+        # ingestion pipeline) must not read them through this door. Checked before anything
+        # is stored, so a refusal leaves nothing half done.
+        authenticator: Authenticator = request.app.state.authenticator
+        authenticator.authorize(Access.RECOMMEND, await presented_key(request))
     try:
         outcome = await services.events.ingest(body.events)
     except EventLogOutcomeUnknown as exc:
