@@ -32,6 +32,13 @@ class ApiSettings(BaseModel):
         description="Largest request body accepted; larger is 413 (checked on Content-Length "
         "and on the bytes actually received).",
     )
+    max_explain_k: int = Field(
+        20,
+        ge=1,
+        le=100,
+        description="Largest k with explain=true; larger is 422 (an explained answer costs "
+        "several plain ones).",
+    )
     max_header_bytes: int = Field(
         32_768,
         ge=1024,

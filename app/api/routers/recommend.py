@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import asdict, replace
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Request, Response
+from fastapi import APIRouter, HTTPException, Query, Request, Response
 
 from app.api.auth import may_read_profile
 from app.api.deps import ServicesDep
@@ -45,6 +45,7 @@ async def recommend_get(
         exclude=tuple(query.exclude or ()),
         use_cache=services.settings.cache.enabled,
     )
+    _check_explain_k(services, req, query.explain, "query")
     return await _recommend(
         request, services, req, device=query.device, segment=query.segment, explain=query.explain
     )
@@ -63,6 +64,7 @@ async def recommend_post(request: Request, services: ServicesDep, body: Recommen
         exclude=tuple(body.exclude),
         use_cache=services.settings.cache.enabled,
     )
+    _check_explain_k(services, req, body.explain, "body")
     context = body.context or {}
     return await _recommend(
         request,
@@ -72,6 +74,22 @@ async def recommend_post(request: Request, services: ServicesDep, body: Recommen
         segment=_text(context.get("segment")),
         explain=body.explain,
     )
+
+
+def _check_explain_k(services: Services, req: RecommendRequest, explain: bool, where: str) -> None:
+    """422 naming ``k`` when an explained answer asks for more items than allowed."""
+    limit = services.settings.api.max_explain_k
+    if explain and req.k > limit:
+        raise HTTPException(
+            422,
+            [
+                {
+                    "loc": [where, "k"],
+                    "msg": f"at most {limit} with explain=true",
+                    "type": "less_than_equal",
+                }
+            ],
+        )
 
 
 def _text(value: Any) -> str | None:
