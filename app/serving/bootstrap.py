@@ -6,7 +6,7 @@ import logging
 from collections.abc import Callable, Sequence
 from datetime import timedelta
 
-from app.artifacts import current_version
+from app.artifacts import PublicationError, current_version
 from app.events.log import open_event_log
 from app.experiments.store import open_exposure_store
 from app.features.client import FeastFeatureClient, FeatureClient, FeatureStoreError
@@ -46,7 +46,10 @@ log = logging.getLogger(__name__)
 
 def load_current_model(settings: Settings) -> LoadedModel:
     root = settings.model_root
-    version = current_version(root)
+    try:
+        version = current_version(root)
+    except PublicationError as exc:
+        raise ModelLoadError(str(exc)) from exc
     if version is None:
         raise ModelLoadError(
             f"no published model under {root}: run `recserve build --data DIR` first"
