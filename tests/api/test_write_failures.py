@@ -6,12 +6,14 @@ from __future__ import annotations
 
 import shutil
 import sqlite3
+import threading
 import time
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
+from prometheus_client import REGISTRY
 
 from app.api.main import create_app
 from app.features.store import sqlite_path
@@ -112,3 +114,25 @@ def test_a_full_event_log_makes_readiness_degraded_until_an_append_succeeds(
     log._db.locked(lambda c: c.execute("PRAGMA max_page_count = 1073741823"))
     assert post_view(client, "wf-full-2", "sku-000005")["accepted"] == ["wf-full-2"]
     assert readiness(client, "event_log_writes")[:2] == (False, True)
+
+
+def test_a_profile_update_waits_out_another_writers_lock_and_counts_the_retries(
+    client: TestClient, home_copy: Settings
+) -> None:
+    assert post_view(client, "wf-warm", "sku-000005")["accepted"] == ["wf-warm"]
+    retries_before = REGISTRY.get_sample_value("recserve_events_profile_update_retries_total")
+    holder = sqlite3.connect(sqlite_path(home_copy), timeout=5, check_same_thread=False)
+    holder.execute("BEGIN EXCLUSIVE")  # another worker's write, longer than the busy timeout
+    release = threading.Timer(0.25, holder.commit)
+    release.start()
+    try:
+        answer = post_view(client, "wf-locked", "sku-000006")
+    finally:
+        release.join()
+        holder.close()
+
+    assert answer["accepted"] == ["wf-locked"]
+    assert history(client)[-1] == "sku-000006"  # updated once the lock was gone
+    assert readiness(client, "profile_updates")[:2] == (False, True)
+    retries = REGISTRY.get_sample_value("recserve_events_profile_update_retries_total")
+    assert (retries or 0) > (retries_before or 0)
