@@ -122,6 +122,19 @@ def _parser() -> argparse.ArgumentParser:
     retain.add_argument("--days", type=non_negative_int, required=True, help="days to keep")
     retain.set_defaults(handler=_db_retain_events)
 
+    token = sub.add_parser(
+        "user-token",
+        help="mint a user token (X-User-Token) with RECSERVE_AUTH__USER_TOKEN_SECRET",
+    )
+    token.add_argument("user_id", help="the user the token vouches for")
+    token.add_argument(
+        "--ttl",
+        type=int,
+        default=None,
+        help="seconds it stays valid (default: RECSERVE_AUTH__USER_TOKEN_TTL_SECONDS)",
+    )
+    token.set_defaults(handler=_user_token)
+
     add_job_commands(sub)
     add_batch_commands(sub)
     add_webhooks_command(sub)
@@ -169,6 +182,21 @@ def _db_retain_events(args: argparse.Namespace, settings: Settings) -> int:
 
     dropped = asyncio.run(drop())
     print(f"dropped {len(dropped)} partitions" + (f": {', '.join(dropped)}" if dropped else ""))
+    return 0
+
+
+def _user_token(args: argparse.Namespace, settings: Settings) -> int:
+    from app.api.user_tokens import mint_user_token
+
+    secret = settings.auth.user_token_secret
+    if secret is None:
+        print("error: RECSERVE_AUTH__USER_TOKEN_SECRET is not set", file=sys.stderr)
+        return 2
+    ttl = args.ttl if args.ttl is not None else settings.auth.user_token_ttl_seconds
+    if ttl <= 0:
+        print(f"error: --ttl must be positive, got {ttl}", file=sys.stderr)
+        return 2
+    print(mint_user_token(secret.get_secret_value(), args.user_id, ttl))
     return 0
 
 
@@ -298,7 +326,8 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
         workers=workers,
         loop="uvloop",
         # httptools, sending each response's head and body in one write
-        http="app.api.http_protocol:CoalescingHttpToolsProtocol",
+        # and refusing oversized heads (431) as they arrive
+        http="app.api.head_limits:GuardedHttpToolsProtocol",
         access_log=False,
         log_level="info",
         log_config=log_config("INFO"),  # JSON lines with request and trace ids

@@ -11,8 +11,9 @@ app's authenticator as the route's dependency does, and calls the route's endpoi
 app's own middlewares (trace context, CORS, metrics: ``user_middleware``, in their order), so
 answers carry the same headers and metrics. Everything else (other routes, a query that fails
 validation, a missing or refused key, a request with a body, a root path, an app with
-dependency overrides) goes through FastAPI unchanged, so error answers stay FastAPI's own: 422
-naming the field, 401 and 403. A GET has no body, so the body limits have nothing to check.
+dependency overrides, an explained answer) goes through FastAPI unchanged, so error answers
+stay FastAPI's own: 422 naming the field, 401 and 403. A GET has no body, so the body limits
+have nothing to check.
 """
 
 from __future__ import annotations
@@ -115,7 +116,9 @@ class RecserveAPI(FastAPI):
             or self.dependency_overrides  # overrides are FastAPI's to apply
         ):
             return None
-        return parse_query(scope["query_string"])
+        query = parse_query(scope["query_string"])
+        # Explained answers are slow anyway, and may be refused (a k over their cap): FastAPI's.
+        return None if query is None or query.explain else query
 
 
 async def _answer(scope: Scope, receive: Receive, send: Send) -> None:

@@ -13,6 +13,7 @@ from fastapi.middleware.cors import CORSMiddleware
 
 from app.api.auth import (
     ADMIN_ACCESS,
+    DOCS_ACCESS,
     EVENTS_ACCESS,
     RECOMMEND_ACCESS,
     Access,
@@ -25,6 +26,7 @@ from app.api.routers import (
     admin,
     availability,
     content_blocks,
+    docs,
     events,
     experiments,
     health,
@@ -36,6 +38,7 @@ from app.api.routers import (
     webhooks,
 )
 from app.api.state import Services
+from app.api.user_tokens import USER_TOKEN_HEADER
 from app.bootstrap import (
     build_content_blocks,
     build_engine,
@@ -126,6 +129,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         version="0.1.0",
         description=DESCRIPTION,
         lifespan=lifespan,
+        # Served by the ``docs`` router behind its access group instead (closed by default).
+        docs_url=None,
+        redoc_url=None,
+        openapi_url=None,
+        # A redirect to the path with(out) its slash came before the key check and built its
+        # Location from the request's Host header: unknown paths are 404 instead.
+        redirect_slashes=False,
         max_body_size=resolved.api.max_body_bytes,  # 413 on Content-Length or streamed bytes
         # The service has its own trace context and Prometheus metrics; FastAPI's native
         # OpenTelemetry hooks would look up the global providers on every request.
@@ -139,7 +149,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             CORSMiddleware,
             allow_origins=resolved.api.cors_origins,
             allow_methods=["GET", "POST", "PUT", "DELETE"],
-            allow_headers=["Authorization", "X-API-Key", "Content-Type", *TRACE_HEADERS],
+            allow_headers=[
+                "Authorization",
+                "X-API-Key",
+                USER_TOKEN_HEADER,
+                "Content-Type",
+                *TRACE_HEADERS,
+            ],
             expose_headers=list(TRACE_HEADERS),
             max_age=600,
         )
@@ -149,6 +165,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(recommend.router, dependencies=[RECOMMEND_ACCESS])
     app.include_router(events.router, dependencies=[EVENTS_ACCESS])
     app.include_router(health.router)
+    app.include_router(docs.router, dependencies=[DOCS_ACCESS])
     app.include_router(items.router, dependencies=[RECOMMEND_ACCESS])
     app.include_router(content_blocks.router, dependencies=[RECOMMEND_ACCESS])
     app.include_router(availability.router, dependencies=[ADMIN_ACCESS])

@@ -15,6 +15,13 @@ K_FIELD = Field(ge=1, le=100, description="How many items to return (1..100).")
 _TARGETING = "Experiment targeting: the client's {}; optional."
 
 
+_PROFILE_REASONS = (
+    "The user's own history items and attributes (`features`, `because_you_viewed`) are given "
+    "only to an `admin` key or with the user's token in `X-User-Token` (signed by the shop's "
+    "backend); other callers get item-level reasons (`sources`, `proposed_by`)."
+)
+
+
 class RecommendQuery(BaseModel):
     """``GET /recommend``'s query parameters: FastAPI documents and validates them from this
     model, and the fast path (``app.api.fast_recommend``) validates with the same model."""
@@ -29,7 +36,7 @@ class RecommendQuery(BaseModel):
     explain: bool = Field(
         False,
         description="Attach to each item why it was recommended (`items[].explanation`); "
-        "computed afresh, never read from or written to the cache.",
+        "computed afresh, never read from or written to the cache. " + _PROFILE_REASONS,
     )
     repeat: bool = Field(
         False,
@@ -61,7 +68,8 @@ class RecommendBody(BaseModel):
     explain: bool = Field(
         False,
         description="Attach to each item why it was recommended (`items[].explanation`). Slower: "
-        "the answer is computed afresh, never read from or written to the cache.",
+        "the answer is computed afresh, never read from or written to the cache. "
+        + _PROFILE_REASONS,
     )
     repeat: bool = Field(
         False,
@@ -126,10 +134,11 @@ class ExplanationOut(BaseModel):
     sources: list[SourceContributionOut] = Field(description="Every term's contribution.")
     features: list[FeatureContributionOut] = Field(
         description="The history items and attribute tokens with the largest contributions "
-        "(either sign), up to 5."
+        "(either sign), up to 5; empty unless the caller may read the user's profile."
     )
     because_you_viewed: list[RelatedHistoryItemOut] = Field(
-        description="Up to 3 history items that raised the item's score most (positive only)."
+        description="Up to 3 history items that raised the item's score most (positive only); "
+        "empty unless the caller may read the user's profile."
     )
 
 

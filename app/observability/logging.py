@@ -40,11 +40,14 @@ def log_config(level: str = "INFO") -> dict[str, Any]:
         "version": 1,
         "disable_existing_loggers": False,
         "formatters": {"json": {"()": f"{__name__}.JsonFormatter"}},
+        # A warning repeated on every request during an outage is written once per window.
+        "filters": {"repeats": {"()": "app.observability.log_repeats.RepeatFilter"}},
         "handlers": {
             "stderr": {
                 "class": "logging.StreamHandler",
                 "formatter": "json",
                 "stream": "ext://sys.stderr",
+                "filters": ["repeats"],
             }
         },
         "root": {"handlers": ["stderr"], "level": level},

@@ -103,6 +103,10 @@ EVENTS_PROFILE_UPDATE_FAILURES = Counter(
     "recserve_events_profile_update_failures_total",
     "Batches logged durably whose online feature update failed (the events stay in the log).",
 )
+EVENTS_PROFILE_UPDATE_RETRIES = Counter(
+    "recserve_events_profile_update_retries_total",
+    "Profile updates tried again because another writer held the online store's lock.",
+)
 # Experiment counters: labels come from the experiments file, so they stay bounded. Impressions,
 # clicks and conversions count each (recommendation, item) pair once, as the report does.
 # CTR per variant in PromQL:

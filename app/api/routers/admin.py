@@ -9,9 +9,10 @@ from pydantic import BaseModel, Field
 
 from app.api.deps import EngineDep, ReloaderDep
 from app.api.responses import json_response
+from app.api.strict_json import StrictJsonRoute
 from app.serving.recommend.model_reload import ModelRefused
 
-router = APIRouter(prefix="/admin", tags=["admin"])
+router = APIRouter(prefix="/admin", tags=["admin"], route_class=StrictJsonRoute)
 
 
 class ModelReloadResponse(BaseModel):

@@ -5,15 +5,18 @@ from __future__ import annotations
 from dataclasses import asdict
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Request, Response
+from fastapi import APIRouter, HTTPException, Query, Request, Response
 
+from app.api.auth import may_read_profile
 from app.api.deps import ServedListsDep, SettingsDep
 from app.api.responses import json_response
 from app.api.schemas import RecommendBody, RecommendQuery, RecommendResponse
+from app.api.strict_json import StrictJsonRoute
 from app.serving.surfaces.served_lists import ServedRecommendation
 from app.serving.types import RecommendRequest
+from app.settings import Settings
 
-router = APIRouter(tags=["recommendations"])
+router = APIRouter(tags=["recommendations"], route_class=StrictJsonRoute)
 
 _DESCRIPTION = (
     "Top-k items for a user, excluding items they already interacted with (with `repeat=true`, "
@@ -46,8 +49,13 @@ async def recommend_get(
         use_cache=settings.cache.enabled,
         repeat=query.repeat,
     )
+    _check_explain_k(settings, req, query.explain, "query")
     answer = await served.recommend(
-        req, segment=query.segment, device=query.device, explain=query.explain
+        req,
+        segment=query.segment,
+        device=query.device,
+        explain=query.explain,
+        profile_visible=await _profile_visible(request, req, query.explain),
     )
     return _respond(request, answer, repeat=req.repeat)
 
@@ -68,14 +76,38 @@ async def recommend_post(
         use_cache=settings.cache.enabled,
         repeat=body.repeat,
     )
+    _check_explain_k(settings, req, body.explain, "body")
     context = body.context or {}
     answer = await served.recommend(
         req,
         segment=_text(context.get("segment")),
         device=_text(context.get("device")),
         explain=body.explain,
+        profile_visible=await _profile_visible(request, req, body.explain),
     )
     return _respond(request, answer, repeat=req.repeat)
+
+
+def _check_explain_k(settings: Settings, req: RecommendRequest, explain: bool, where: str) -> None:
+    """422 naming ``k`` when an explained answer asks for more items than allowed."""
+    limit = settings.api.max_explain_k
+    if explain and req.k > limit:
+        raise HTTPException(
+            422,
+            [
+                {
+                    "loc": [where, "k"],
+                    "msg": f"at most {limit} with explain=true",
+                    "type": "less_than_equal",
+                }
+            ],
+        )
+
+
+async def _profile_visible(request: Request, req: RecommendRequest, explain: bool) -> bool:
+    """Whether the explanation may name the user's history and attributes (only asked when
+    there is an explanation: the check reads the caller's key and user token)."""
+    return explain and await may_read_profile(request, req.user_id)
 
 
 def _text(value: Any) -> str | None:
