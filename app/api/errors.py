@@ -52,6 +52,10 @@ _READ_ERRORS = {
     "400": {
         "description": "The request could not be read: malformed HTTP, or a body that is not UTF-8."
     },
+    "431": {
+        "description": "The request head is over a limit: its size, the URL's length or the "
+        "number of header fields (refused before routing, the connection closed)."
+    },
 }
 _BODY_ERRORS = {
     "413": {
