@@ -135,6 +135,13 @@ class AttributionSettings(BaseModel):
         description="Feedback events count for the experiment variant that served the "
         "recommendation when they happen within this long after it (late conversions).",
     )
+    clock_skew_seconds: float = Field(
+        60.0,
+        ge=0,
+        description="How far a feedback event's timestamp (client clock, often whole seconds) "
+        "may lie before the second the recommendation was served, or past the window, and "
+        "still be attributed.",
+    )
     redis_key_prefix: str = Field(
         "recserve:exp",
         description="Redis exposure store: keys are PREFIX:rec:<id>, PREFIX:counts:<experiment> "

@@ -130,6 +130,13 @@ EXPERIMENT_CONVERSIONS = Counter(
     "and variant.",
     ["experiment", "variant"],
 )
+EXPERIMENT_UNATTRIBUTED = Counter(
+    "recserve_experiment_unattributed_events_total",
+    "Feedback events carrying a recommendation_id that were not attributed, by reason: "
+    "before_exposure, after_window, item_not_shown, unknown_recommendation (served outside any "
+    "experiment, or expired), store_unavailable.",
+    ["reason"],
+)
 EXPERIMENT_STORE_ERRORS = Counter(
     "recserve_experiment_store_errors_total",
     "Exposure store failures by operation; the request or event batch went on without it.",
