@@ -348,6 +348,12 @@ class Settings(BaseSettings):
         description="How often each worker checks HOME/models/CURRENT for a new model to load "
         "(checked before it replaces the served one); 0 disables the poll.",
     )
+    dependency_probe_seconds: float = Field(
+        15.0,
+        gt=0,
+        description="How often each worker checks its dependencies in the background and "
+        "updates recserve_dependency_up (/readyz checks them too, on demand).",
+    )
     business_rules_file: Path | None = Field(
         None,
         description="TOML business rules applied to every list returned (see "

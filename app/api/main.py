@@ -45,6 +45,8 @@ from app.serving.bootstrap import (
     close_engine,
     user_pseudonyms,
 )
+from app.serving.dependency_probe import watch_dependencies
+from app.serving.health import check_dependencies
 from app.serving.lag_monitor import watch_event_log_lag
 from app.serving.model_reload import ModelReloader
 from app.settings import Settings
@@ -99,6 +101,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lag_watch = asyncio.create_task(
             watch_event_log_lag(ingest.event_log, resolved.events.lag_sample_seconds)
         )
+        # Checked once before serving, so the first scrape already has every dependency.
+        await check_dependencies(engine, ingest.event_log, reloader)
+        dependency_watch = asyncio.create_task(
+            watch_dependencies(
+                engine, ingest.event_log, reloader, resolved.dependency_probe_seconds
+            )
+        )
         # Everything built so far (Feast, pyarrow, the model, the catalogue) lives as long as
         # the process. Frozen, it is left out of every later full collection: walking it made
         # each one a 100+ ms pause, the worst tail of /events and /recommend under load.
@@ -109,6 +118,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         finally:
             gc.unfreeze()  # what this app built may be collected once it is gone (tests)
             lag_watch.cancel()
+            dependency_watch.cancel()
             if poll is not None:
                 poll.cancel()
             user_data.close()

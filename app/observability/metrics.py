@@ -181,7 +181,8 @@ RECOMMENDATIONS = Counter(
 )
 DEPENDENCY_UP = Gauge(
     "recserve_dependency_up",
-    "1 when a dependency answered its last readiness check, else 0.",
+    "1 when a dependency answered its last check (a background probe every "
+    "RECSERVE_DEPENDENCY_PROBE_SECONDS, and each /readyz), else 0.",
     ["dependency"],
     multiprocess_mode="liveall",
 )
