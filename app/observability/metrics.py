@@ -8,6 +8,7 @@ worker writes its samples to a shared directory and ``/metrics`` aggregates them
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable
 from functools import lru_cache
 from typing import TypeVar
 
@@ -23,6 +24,8 @@ from prometheus_client import (
 )
 from prometheus_client import REGISTRY as DEFAULT_REGISTRY
 from prometheus_client.metrics import MetricWrapperBase
+from prometheus_client.metrics_core import Metric
+from prometheus_client.registry import Collector
 
 # Sub-millisecond resolution: the service's budget is a few milliseconds.
 LATENCY_BUCKETS = (
@@ -241,10 +244,27 @@ def _multiprocess() -> bool:
     )
 
 
+# Feast registers its feature server's metrics (CPU, memory, request counts) on import; recserve
+# never runs that server, so they would be constant zeros that look like measurements.
+EXPORTED_PREFIXES = ("recserve_", "process_", "python_")
+
+
+class _OwnMetrics(Collector):
+    """The families of ``source`` recserve vouches for: its own and the process's."""
+
+    def __init__(self, source: Collector | CollectorRegistry) -> None:
+        self._source = source
+
+    def collect(self) -> Iterable[Metric]:
+        return (m for m in self._source.collect() if m.name.startswith(EXPORTED_PREFIXES))
+
+
 def render_latest() -> tuple[bytes, str]:
     """The exposition text for ``/metrics``, aggregated across workers when multiprocess."""
+    registry = CollectorRegistry(auto_describe=False)
     if _multiprocess():
-        registry = CollectorRegistry()
-        multiprocess.MultiProcessCollector(registry)
-        return generate_latest(registry), CONTENT_TYPE_LATEST
-    return generate_latest(DEFAULT_REGISTRY), CONTENT_TYPE_LATEST
+        source: Collector | CollectorRegistry = multiprocess.MultiProcessCollector(None)
+    else:
+        source = DEFAULT_REGISTRY
+    registry.register(_OwnMetrics(source))
+    return generate_latest(registry), CONTENT_TYPE_LATEST
