@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from app.demo import port_in_use
 from app.jobs import add_job_commands, build_with_events
 from app.settings import Settings
 from app.webhooks.commands import add_webhooks_command
@@ -92,7 +93,15 @@ def _parser() -> argparse.ArgumentParser:
     _serve_args(serve)
     serve.set_defaults(handler=_serve)
 
-    demo = sub.add_parser("demo", help="generate a synthetic shop, build it, and serve it")
+    demo = sub.add_parser(
+        "demo",
+        help="generate a synthetic shop, build it, and serve it",
+        description="Generate a synthetic shop under HOME/source, build it (with every event "
+        "logged so far) and serve it. Run again on the same home, it reuses the last build "
+        "while the shop, the build settings and the recserve version are unchanged, so events "
+        "posted to the demo stay in the users' profiles; otherwise it rebuilds, events included. "
+        "Checks the port first: a busy one stops it before building.",
+    )
     _serve_args(demo)
     demo.set_defaults(handler=_demo)
 
@@ -200,6 +209,10 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
         return 2
     host = args.host or settings.api.host
     port = args.port or settings.api.port
+    busy = port_in_use(host, port)
+    if busy is not None:
+        print(f"error: {busy}", file=sys.stderr)
+        return 2
     workers = args.workers or settings.api.workers
     os.environ["RECSERVE_API__WORKERS"] = str(workers)  # read by each worker's cache set-up
     if workers > 1:
@@ -229,10 +242,23 @@ def _prepare_multiprocess_metrics(directory: Path) -> None:
 
 def _demo(args: argparse.Namespace, settings: Settings) -> int:
     from app.data.synthetic import generate_shop
-    from app.training.pipeline import build
+    from app.demo import build_fingerprint, record_build, reusable_build
 
+    busy = port_in_use(args.host or settings.api.host, args.port or settings.api.port)
+    if busy is not None:  # before minutes of building, not after
+        print(f"error: {busy}", file=sys.stderr)
+        return 2
     source = generate_shop(settings.home / "source", seed=0)
-    print(build(settings, source).format())
+    fingerprint = build_fingerprint(settings, source)
+    version = reusable_build(settings, fingerprint)
+    if version is not None:
+        print(
+            f"reusing model {version} in {settings.home}: shop and build settings unchanged "
+            "(events posted since stay in the profiles; delete the directory for a fresh shop)"
+        )
+    else:
+        print(build_with_events(settings, source).format())
+        record_build(settings, fingerprint)
     return _serve(args, settings)
 
 
