@@ -19,7 +19,14 @@ from loadtests.server import free_port, running
 pytestmark = pytest.mark.integration
 
 USER = "u0000001"
-NOT_HERE = ("RECSERVE_REDIS_URL", "RECSERVE_MODELS_DIR", "RECSERVE_EXPERIMENTS_FILE")
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
+EXAMPLE_FILES = {
+    "RECSERVE_EXPERIMENTS_FILE": str(EXAMPLES / "experiments.toml"),
+    "RECSERVE_CONTENT_SLOTS_FILE": str(EXAMPLES / "content_slots.toml"),
+    "RECSERVE_BUSINESS_RULES_FILE": str(EXAMPLES / "business_rules.toml"),
+    "RECSERVE_WEBHOOKS__ENDPOINTS_FILE": str(EXAMPLES / "webhooks.toml"),
+}
+NOT_HERE = ("RECSERVE_REDIS_URL", "RECSERVE_MODELS_DIR")
 
 
 def _demo_argv(home: Path, port: int) -> list[str]:
@@ -78,11 +85,17 @@ def test_a_restarted_demo_keeps_the_events_posted_to_it(tmp_path: Path) -> None:
         ]
         assert _recent_items(http)[0] == item
 
-    # Same shop and settings: the build is reused (a rebuild would take longer than this
-    # timeout and publish a new version), and the profile still has the event.
-    with _demo(home, timeout=120) as http:
+    # Same shop and build settings: the build is reused (a rebuild would take longer than
+    # this timeout and publish a new version), and the profile still has the event. The
+    # shipped examples are serve-time files: the demo starts with every one of them.
+    with _demo(home, timeout=120, env=EXAMPLE_FILES) as http:
         assert http.get("/readyz").json()["model_version"] == version
         assert _recent_items(http)[0] == item
+        assert all(e["running"] for e in http.get("/experiments").json()["experiments"])
+        page = http.get(
+            "/content-blocks", params={"slots": "home-top,books-under-50", "user_id": USER}
+        )
+        assert page.status_code == 200, page.text
 
     # A build setting changed: the demo rebuilds, trained on the logged event too.
     with _demo(home, timeout=900, env={"RECSERVE_SEGMENT_CLUSTERS": "3"}) as http:
