@@ -50,8 +50,8 @@ _LIST_FIELDS = frozenset(
 
 
 def parse_query(query_string: bytes) -> RecommendQuery | None:
-    """The query as FastAPI would read it, or None when it fails validation (FastAPI then
-    answers, with its own 422)."""
+    """The query as FastAPI would read it, or None when it fails validation or names an
+    unknown parameter (FastAPI then answers, with its own 422 naming it)."""
     values: dict[str, Any] = {}
     # Starlette's own parsing of the query string (``QueryParams``).
     for name, value in parse_qsl(query_string.decode("latin-1"), keep_blank_values=True):
@@ -59,6 +59,8 @@ def parse_query(query_string: bytes) -> RecommendQuery | None:
             values.setdefault(name, []).append(value)
         elif name in _FIELDS:
             values[name] = value
+        else:
+            return None
     try:
         return RecommendQuery.model_validate(values)
     except ValidationError:

@@ -18,6 +18,8 @@ from app.api.auth import (
     Access,
     build_authenticator,
 )
+from app.api.body_limit import BodyLimitMiddleware
+from app.api.docs_pages import install_docs_pages
 from app.api.errors import install_error_handlers
 from app.api.fast_recommend import RecserveAPI
 from app.api.middleware import TRACE_HEADERS, RequestMetricsMiddleware, TraceContextMiddleware
@@ -28,6 +30,7 @@ from app.api.routers import (
     events,
     experiments,
     health,
+    item_details,
     items,
     privacy,
     profiles,
@@ -134,13 +137,17 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         version="0.1.0",
         description=DESCRIPTION,
         lifespan=lifespan,
-        max_body_size=resolved.api.max_body_bytes,  # 413 on Content-Length or streamed bytes
+        docs_url=None,  # install_docs_pages: the same pages with locally served assets
+        redoc_url=None,
         # The service has its own trace context and Prometheus metrics; FastAPI's native
         # OpenTelemetry hooks would look up the global providers on every request.
         telemetry={"tracing": False, "metrics": False, "logs": False},
     )
     app.state.authenticator = authenticator
     install_error_handlers(app)
+    install_docs_pages(app)
+    # 413 on Content-Length or streamed bytes, in the JSON error shape and with request ids.
+    app.add_middleware(BodyLimitMiddleware, max_body_bytes=resolved.api.max_body_bytes)
     app.add_middleware(RequestMetricsMiddleware)
     if resolved.api.cors_origins:
         app.add_middleware(
@@ -160,6 +167,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(items.router, dependencies=[RECOMMEND_ACCESS])
     app.include_router(content_blocks.router, dependencies=[RECOMMEND_ACCESS])
     app.include_router(availability.router, dependencies=[ADMIN_ACCESS])
+    app.include_router(item_details.router, dependencies=[RECOMMEND_ACCESS])  # after /items/*
     app.include_router(profiles.router, dependencies=[ADMIN_ACCESS])
     app.include_router(experiments.router, dependencies=[ADMIN_ACCESS])
     app.include_router(admin.router, dependencies=[ADMIN_ACCESS])

@@ -82,7 +82,7 @@ def test_assignment_matches_the_hash_and_is_in_body_and_headers(
         body = response.json()
         expected = assign(experiments, user_id, segment=None, device="web", now=now)
         assert body["recommendation_id"] == response.headers["x-recommendation-id"]
-        assert body["recommendation_id"] == body["request_id"]
+        assert body["request_id"] == response.headers["x-request-id"]
         if expected is None:  # outside the 50 % traffic share: the default, no experiment
             assert body["experiment_id"] is None
             assert body["variant"] is None
@@ -202,7 +202,7 @@ def test_experiments_are_listed_and_unknown_reports_are_404(client: TestClient) 
 
     response = client.get("/experiments/nope/report")
     assert response.status_code == 404
-    assert "nope" in response.json()["detail"]
+    assert "nope" in response.json()["message"]
 
 
 def test_an_invalid_experiments_file_stops_the_app_starting(

@@ -51,7 +51,7 @@ def test_missing_or_unknown_key_is_401_with_a_challenge(
 def test_known_key_without_the_scope_is_403(keyed: TestClient) -> None:
     response = keyed.post("/events", json=EMPTY_BATCH, headers=_bearer(RECOMMEND_KEY))
     assert response.status_code == 403
-    assert "'frontend' lacks the 'events' scope" in response.json()["detail"]
+    assert "'frontend' lacks the 'events' scope" in response.json()["message"]
 
 
 @pytest.mark.parametrize("headers", [_bearer(EVENTS_KEY), {"X-API-Key": EVENTS_KEY}])

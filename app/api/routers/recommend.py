@@ -2,17 +2,22 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import asdict, replace
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request, Response
 
 from app.api.deps import ServicesDep
+from app.api.list_options import DisplayField
 from app.api.responses import json_response
 from app.api.schemas import RecommendBody, RecommendQuery, RecommendResponse
 from app.api.state import Services
+from app.artifacts import CatalogueItem
+from app.observability.tracing import CURRENT
 from app.serving.experiments import ExperimentTag
 from app.serving.explain import Explanations, explain_recommendation
+from app.serving.rules import ItemRules
 from app.serving.types import Recommendation, RecommendRequest
 
 router = APIRouter(tags=["recommendations"])
@@ -42,9 +47,16 @@ async def recommend_get(
         k=query.k or services.settings.api.default_k,
         exclude=tuple(query.exclude or ()),
         use_cache=services.settings.cache.enabled,
+        filters=query.item_filter(),
     )
     return await _recommend(
-        request, services, req, device=query.device, segment=query.segment, explain=query.explain
+        request,
+        services,
+        req,
+        device=query.device,
+        segment=query.segment,
+        explain=query.explain,
+        fields=query.fields or (),
     )
 
 
@@ -60,6 +72,7 @@ async def recommend_post(request: Request, services: ServicesDep, body: Recommen
         k=body.k or services.settings.api.default_k,
         exclude=tuple(body.exclude),
         use_cache=services.settings.cache.enabled,
+        filters=body.item_filter(),
     )
     context = body.context or {}
     return await _recommend(
@@ -69,6 +82,7 @@ async def recommend_post(request: Request, services: ServicesDep, body: Recommen
         device=_text(context.get("device")),
         segment=_text(context.get("segment")),
         explain=body.explain,
+        fields=body.fields or (),
     )
 
 
@@ -84,6 +98,7 @@ async def _recommend(
     device: str | None,
     segment: str | None,
     explain: bool,
+    fields: Sequence[DisplayField],
 ) -> Response:
     """Assign the user to an experiment variant, answer with its strategy, record the exposure."""
     if explain:  # computed afresh and not cached: the explanation must describe this answer
@@ -93,15 +108,38 @@ async def _recommend(
     tag = await services.experiments.record(assignment, rec.user_id, [i.item_id for i in rec.items])
     engine = services.engine
     explained = explain_recommendation(engine.model, engine.features, req, rec) if explain else None
-    return _respond(request, rec, tag, explained)
+    return _respond(request, rec, tag, explained, _display(engine.rules, rec, fields))
+
+
+def _display(
+    rules: ItemRules | None, rec: Recommendation, fields: Sequence[DisplayField]
+) -> dict[str, dict[str, object]]:
+    """The requested catalogue fields of each item (served stock flags), by item id."""
+    if not fields:
+        return {}
+    shown: dict[str, dict[str, object]] = {}
+    for item in rec.items:
+        entry = (
+            rules.display(item.item_id)
+            if rules is not None
+            else CatalogueItem(item_id=item.item_id, title=item.item_id)
+        )
+        shown[item.item_id] = {name: getattr(entry, name) for name in fields}
+    return shown
 
 
 def _respond(
-    request: Request, rec: Recommendation, tag: ExperimentTag, explained: Explanations | None
+    request: Request,
+    rec: Recommendation,
+    tag: ExperimentTag,
+    explained: Explanations | None,
+    display: dict[str, dict[str, object]],
 ) -> Response:
-    request_id = tag.recommendation_id
+    context = CURRENT.get()
     request.state.source = rec.source.value
-    items: list[dict[str, object]] = [{"item_id": i.item_id, "score": i.score} for i in rec.items]
+    items: list[dict[str, object]] = [
+        {"item_id": i.item_id, "score": i.score, **display.get(i.item_id, {})} for i in rec.items
+    ]
     body = {
         "user_id": rec.user_id,
         "items": items,
@@ -109,7 +147,8 @@ def _respond(
         "cache": rec.cache_tier,
         "fallback_reason": rec.fallback_reason.value if rec.fallback_reason else None,
         "model_version": rec.model_version,
-        "request_id": request_id,
+        # Outside the trace middleware (never in service) the list's own id stands in.
+        "request_id": tag.recommendation_id if context is None else context.request_id,
         **tag.fields(),
     }
     if explained is not None:
@@ -122,4 +161,4 @@ def _respond(
                 else {k: v for k, v in asdict(explanation).items() if k != "item_id"}
             )
         body["explanation_unavailable"] = explained.unavailable
-    return json_response(body, headers={"X-Request-ID": request_id, **tag.headers()})
+    return json_response(body, headers=tag.headers())
