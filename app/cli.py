@@ -8,6 +8,7 @@ answers at once.
 from __future__ import annotations
 
 import argparse
+import importlib.metadata
 import logging
 import os
 import shutil
@@ -48,8 +49,18 @@ def non_negative_int(text: str) -> int:
     return value
 
 
+DESCRIPTION = (
+    "Build a recommendation model from your data and serve it over HTTP. "
+    "`recserve demo` does it all on a synthetic shop; `recserve COMMAND --help` explains each "
+    "command."
+)
+
+
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="recserve", description=__doc__)
+    parser = argparse.ArgumentParser(prog="recserve", description=DESCRIPTION)
+    parser.add_argument(
+        "--version", action="version", version=f"%(prog)s {importlib.metadata.version('recserve')}"
+    )
     parser.add_argument(
         "--home",
         type=Path,
@@ -60,11 +71,18 @@ def _parser() -> argparse.ArgumentParser:
 
     gen = sub.add_parser("generate", help="write a synthetic shop in RecBole atomic format")
     gen.add_argument("--out", type=Path, required=True, help="parent directory of the dataset")
-    gen.add_argument("--name", default="shop")
-    gen.add_argument("--users", type=int, default=2000)
-    gen.add_argument("--items", type=int, default=800)
-    gen.add_argument("--events", type=int, default=60_000)
-    gen.add_argument("--seed", type=non_negative_int, default=0)
+    gen.add_argument(
+        "--name", default="shop", help="dataset name: files OUT/NAME/NAME.inter, ... (default shop)"
+    )
+    gen.add_argument("--users", type=int, default=2000, help="users (default 2000)")
+    gen.add_argument("--items", type=int, default=800, help="catalogue items (default 800)")
+    gen.add_argument("--events", type=int, default=60_000, help="interactions (default 60000)")
+    gen.add_argument(
+        "--seed",
+        type=non_negative_int,
+        default=0,
+        help="random seed: the same seed and sizes give the same files (default 0)",
+    )
     gen.set_defaults(handler=_generate)
 
     build = sub.add_parser("build", help="ingest data, build Feast features, train and publish")
@@ -78,14 +96,20 @@ def _parser() -> argparse.ArgumentParser:
 
     evaluate = sub.add_parser("evaluate", help="offline metrics of the served model and baselines")
     evaluate.add_argument("--data", type=Path, required=True, help="RecBole atomic dataset dir")
-    evaluate.add_argument("--protocol", choices=("warm", "cold", "all"), default="all")
+    evaluate.add_argument(
+        "--protocol",
+        choices=("warm", "cold", "all"),
+        default="all",
+        help="warm: each user's last 20%% of interactions held out; cold: 10%% of users with "
+        "no history left; all: both (default)",
+    )
     evaluate.add_argument("--out", type=Path, default=None, help="default: HOME/evaluation")
     evaluate.add_argument(
         "--cold-seed",
         type=non_negative_int,
         default=None,
-        help="seed of the cold protocol's user draw (default 276: the draw whose baselines "
-        "come closest to issue #3's reference table on ml-100k)",
+        help="seed of the cold protocol's user draw (default 276, the draw docs/quality.md "
+        "reports)",
     )
     evaluate.set_defaults(handler=_evaluate)
 
