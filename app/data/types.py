@@ -37,7 +37,18 @@ EVENT_TYPES = ("view", "click", "add_to_cart", "purchase", "rate", "impression",
 
 
 class DataFormatError(ValueError):
-    """An input file cannot be parsed at all; the message names the file and line."""
+    """An input file cannot be parsed at all; the message names the file and line.
+
+    Messages quote the offending input, which can be huge (a 100 MB header line): the message
+    keeps its first ``MAX_MESSAGE_CHARS`` characters, where file, line and problem are named."""
+
+    MAX_MESSAGE_CHARS = 500
+
+    def __init__(self, message: str) -> None:
+        cut = len(message) - self.MAX_MESSAGE_CHARS
+        if cut > 0:
+            message = f"{message[: self.MAX_MESSAGE_CHARS]}... ({cut} more characters)"
+        super().__init__(message)
 
 
 class FieldType(StrEnum):

@@ -68,6 +68,17 @@ def test_unusable_header_names_file_and_line(
     assert message in str(error.value)
 
 
+def test_a_huge_header_line_gives_a_short_error(tmp_path: Path) -> None:
+    path = tmp_path / "shop.inter"
+    path.write_text("user_id:token\t" + "x" * 5_000_000 + "\n", encoding="utf-8")
+    with pytest.raises(DataFormatError) as error:
+        parse_header(path, ("user_id",))
+    message = str(error.value)
+    assert message.startswith(f"{path}:1: header field 2 'xxx")
+    assert message.endswith(" more characters)")
+    assert len(message) < 600
+
+
 def test_empty_file_is_an_error(tmp_path: Path) -> None:
     (tmp_path / "ds").mkdir()
     (tmp_path / "ds" / "ds.inter").write_bytes(b"")
