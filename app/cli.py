@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import importlib.metadata
-import logging
 import os
 import shutil
 import sys
@@ -19,6 +18,7 @@ from typing import TYPE_CHECKING
 
 from app.demo import port_in_use
 from app.jobs import add_job_commands, build_with_events
+from app.observability.logging import configure_batch_logging
 from app.settings import Settings
 from app.webhooks.commands import add_webhooks_command
 
@@ -32,10 +32,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.home is not None:
         # Exported, not just passed: uvicorn workers rebuild Settings from the environment.
         os.environ["RECSERVE_HOME"] = str(args.home.resolve())
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
-    logging.getLogger("feast").setLevel(logging.WARNING)
+    settings = Settings()
+    configure_batch_logging(settings.log_format)
     handler = args.handler
-    return int(handler(args, Settings()) or 0)
+    return int(handler(args, settings) or 0)
 
 
 def non_negative_int(text: str) -> int:

@@ -348,6 +348,12 @@ class Settings(BaseSettings):
         description="How often each worker checks HOME/models/CURRENT for a new model to load "
         "(checked before it replaces the served one); 0 disables the poll.",
     )
+    log_format: Literal["json", "text"] | None = Field(
+        None,
+        description="Log lines of the batch commands (build, consume, segment...): `json` as "
+        "the server writes them, or `text`. Unset: json unless stderr is a terminal. The "
+        "server always writes JSON.",
+    )
     dependency_probe_seconds: float = Field(
         15.0,
         gt=0,
