@@ -6,7 +6,7 @@ so the strings it was trained on are exactly the strings serving looks up.
 
 from __future__ import annotations
 
-import time
+import logging
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -33,6 +33,7 @@ from app.settings import Settings
 from app.training.catalogue import catalogue_json, catalogue_parquet
 from app.training.export import Probe, export_model
 from app.training.export_two_stage import export_two_stage
+from app.training.progress import stage
 from app.training.segment_job import write_segments
 from app.training.segments import SegmentsReport
 from app.training.tuning import TuningReport, train_hybrid
@@ -41,6 +42,8 @@ from app.training.types import TrainingData, training_data_from
 
 # Real users whose two-stage answers are compared with exact search at export.
 RECALL_USERS = 100
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -86,23 +89,16 @@ def build(
     """Run the whole batch job for ``source`` (plus ``logged_events``, the real-time events
     sunk from the event log) into ``settings.home`` and publish the model."""
     seconds: dict[str, float] = {}
-    clock = time.perf_counter()
-
-    def lap(step: str) -> None:
-        nonlocal clock
-        now = time.perf_counter()
-        seconds[step] = now - clock
-        clock = now
-
-    report = ingest(source, settings.data_dir, logged_events=logged_events)
-    drop_erased_from_ingested(settings)  # erased users never come back from the source
-    dataset = load_dataset(settings.data_dir)
-    lap("ingest")
+    with stage("ingest", seconds):
+        report = ingest(source, settings.data_dir, logged_events=logged_events)
+        drop_erased_from_ingested(settings)  # erased users never come back from the source
+        dataset = load_dataset(settings.data_dir)
+    log.info("ingest summary:\n%s", report.format())  # now, not after training
     as_of = datetime.now(UTC).replace(microsecond=0)
-    features = build_feature_tables(dataset, settings.offline_dir, as_of=as_of)
-    _, segments = write_segments(settings, as_of=as_of)
-    apply_and_materialize(settings, as_of=as_of, only=_online_views(settings, features))
-    lap("features")
+    with stage("features", seconds):
+        features = build_feature_tables(dataset, settings.offline_dir, as_of=as_of)
+        _, segments = write_segments(settings, as_of=as_of)
+        apply_and_materialize(settings, as_of=as_of, only=_online_views(settings, features))
     data = training_data_from(
         dataset,
         _tokens(settings.offline_dir / f"{USER_ATTRIBUTES_VIEW}.parquet", USER_JOIN_KEY),
@@ -114,30 +110,32 @@ def build(
     staged = root / f".staging-{uuid.uuid4().hex}"
     tuning: TuningReport | TwoStageTuningReport
     if data.n_items > settings.dense_max_items:
-        two_stage, tuning = train_two_stage(data)
-        lap("train")
-        manifest, _ = export_two_stage(
-            two_stage,
-            staged,
-            version=version,
-            data_fingerprint=report.fingerprint,
-            offline_metrics=_offline_metrics(tuning),
-            recall_users=_recall_users(data, two_stage.params.history_max),
-            extra_files={CATALOGUE_PARQUET_FILE: catalogue_parquet(dataset.items)},
-        )
+        with stage("train", seconds):
+            two_stage, tuning = train_two_stage(data)
+        with stage("export", seconds):
+            manifest, _ = export_two_stage(
+                two_stage,
+                staged,
+                version=version,
+                data_fingerprint=report.fingerprint,
+                offline_metrics=_offline_metrics(tuning),
+                recall_users=_recall_users(data, two_stage.params.history_max),
+                extra_files={CATALOGUE_PARQUET_FILE: catalogue_parquet(dataset.items)},
+            )
+            model_dir = publish(root, staged, version)
     else:
-        model, tuning = train_hybrid(data, time_budget_seconds=tuning_budget_seconds)
-        lap("train")
-        manifest = export_model(
-            model,
-            staged,
-            version=version,
-            data_fingerprint=report.fingerprint,
-            offline_metrics=_offline_metrics(tuning),
-            extra_files={CATALOGUE_FILE: catalogue_json(dataset.items)},
-        )
-    model_dir = publish(root, staged, version)
-    lap("export")
+        with stage("train", seconds):
+            model, tuning = train_hybrid(data, time_budget_seconds=tuning_budget_seconds)
+        with stage("export", seconds):
+            manifest = export_model(
+                model,
+                staged,
+                version=version,
+                data_fingerprint=report.fingerprint,
+                offline_metrics=_offline_metrics(tuning),
+                extra_files={CATALOGUE_FILE: catalogue_json(dataset.items)},
+            )
+            model_dir = publish(root, staged, version)
     return BuildResult(report, features, segments, tuning, manifest, model_dir, seconds)
 
 
