@@ -52,7 +52,13 @@ def _page(
     template: str, title: str, active: str, status_code: int = 200, **context: Any
 ) -> HTMLResponse:
     html = _templates.get_template(template).render(
-        title=title, nav=NAV, active=active, percent=_percent, **context
+        title=title,
+        nav=NAV,
+        active=active,
+        percent=_percent,
+        metric_label=panels.metric_label,
+        number=panels.number,
+        **context,
     )
     return HTMLResponse(html, status_code=status_code)
 
@@ -78,9 +84,16 @@ async def user_lookup(
     user_id: Annotated[str | None, Query(max_length=256)] = None,
     k: Annotated[int, Query(ge=1, le=100)] = 10,
 ) -> HTMLResponse:
+    examples = panels.example_user_ids(services.settings.data_dir)
     if not user_id:
-        return _page("user.html", "Users", "/ui/users", user_id=None, k=k)
-    return _page("user.html", f"User {user_id}", "/ui/users", **await _user(services, user_id, k))
+        return _page("user.html", "Users", "/ui/users", user_id=None, k=k, examples=examples)
+    return _page(
+        "user.html",
+        f"User {user_id}",
+        "/ui/users",
+        examples=examples,
+        **await _user(services, user_id, k),
+    )
 
 
 async def _user(services: Services, user_id: str, k: int) -> dict[str, Any]:
@@ -104,9 +117,13 @@ async def _user(services: Services, user_id: str, k: int) -> dict[str, Any]:
     assignment = await services.experiments.assign(user_id, segment=None, device=None)
     rec = await services.recommender.recommend(request, assignment)
     explained = explain_recommendation(engine.model, engine.features, request, rec)
+    shown = [i.item_id for i in rec.items]
+    shown += [h.item_id for e in explained.items for h in e.because_you_viewed]
+    shown += profile.behaviour.recent_items if profile is not None else []
     return {
         "user_id": user_id,
         "k": k,
+        "titles": {item_id: _title(services, item_id) for item_id in shown},
         "profile": profile,
         "profile_error": profile_error,
         "consent": consent,
@@ -116,6 +133,13 @@ async def _user(services: Services, user_id: str, k: int) -> dict[str, Any]:
         "explained": explained,
         "explanations": {e.item_id: e for e in explained.items},
     }
+
+
+def _title(services: Services, item_id: str) -> str:
+    """The catalogue title, or "" when the catalogue has none but the id."""
+    rules = services.engine.rules
+    title = rules.display(item_id).title if rules is not None else item_id
+    return "" if title == item_id else title
 
 
 @router.get("/models", response_class=HTMLResponse, summary="Console: model versions")
