@@ -27,6 +27,8 @@ from typing import Any
 
 from fastapi import FastAPI, Request, Response
 from fastapi.exceptions import RequestValidationError
+from pydantic import BaseModel, Field
+from pydantic.json_schema import models_json_schema
 from starlette.exceptions import HTTPException
 from starlette.routing import BaseRoute, Match, Route
 
@@ -155,6 +157,9 @@ _BODY_ERRORS = {
         "its length limit (then `detail` names the field, as a 422 would)."
     },
 }
+_MEDIA_ERRORS = {
+    "415": {"description": "The body was sent without `Content-Type: application/json`."},
+}
 _KEY_ERRORS = {
     "401": {"description": "No API key, or an unknown one (`WWW-Authenticate` is set)."},
     "403": {"description": "The API key lacks the scope this route needs."},
@@ -173,11 +178,56 @@ def _describe_error_answers(generate: Callable[[], dict[str, Any]]) -> Callable[
                 _add_missing(responses, _READ_ERRORS)
                 if "requestBody" in operation:
                     _add_missing(responses, _BODY_ERRORS)
+                    _add_missing(responses, _MEDIA_ERRORS)
                 if operation.get("security"):
                     _add_missing(responses, _KEY_ERRORS)
+                _use_error_schema(responses)
+        components = schema.setdefault("components", {}).setdefault("schemas", {})
+        components.update(_ERROR_SCHEMAS)
         return schema
 
     return openapi
+
+
+class FieldErrorOut(BaseModel):
+    loc: list[str | int] = Field(description="Where: `query`/`body`/`path`/`header`, field names.")
+    msg: str = Field(description="What is wrong with it.")
+    type: str = Field(description="Machine-readable kind, e.g. `missing`, `too_long`.")
+    ctx: dict[str, int | float | str] | None = Field(
+        None, description='The limit broken, e.g. `{"max_length": 1000}`.'
+    )
+
+
+class ErrorResponse(BaseModel):
+    """Every error the API answers, whatever its status."""
+
+    status: int = Field(description="The HTTP status.")
+    error: str = Field(description="Short code, e.g. `invalid_request`, `not_found`.")
+    message: str = Field(description="One sentence for a person; never repeats the input.")
+    detail: list[FieldErrorOut] = Field(
+        description="Each field at fault; one entry with an empty `loc` when no field is."
+    )
+    request_id: str | None = Field(description="The answer's X-Request-ID.")
+
+
+_ERROR_REF = {"$ref": "#/components/schemas/ErrorResponse"}
+_ERROR_SCHEMAS = {
+    name: model
+    for name, model in models_json_schema(
+        [(ErrorResponse, "serialization")], ref_template="#/components/schemas/{model}"
+    )[1]["$defs"].items()
+}
+
+
+def _use_error_schema(responses: dict[str, Any]) -> None:
+    """Every 4xx/5xx answer documented with ``ErrorResponse``, unless the route gave its own
+    body model (FastAPI's default ``HTTPValidationError`` is not what the API sends)."""
+    for status, answer in responses.items():
+        if not status.isdigit() or int(status) < 400:
+            continue
+        schema = answer.get("content", {}).get("application/json", {}).get("schema", {})
+        if not schema or schema.get("$ref", "").endswith("/HTTPValidationError"):
+            answer["content"] = {"application/json": {"schema": _ERROR_REF}}
 
 
 def _add_missing(responses: dict[str, Any], answers: dict[str, Any]) -> None:
