@@ -111,7 +111,8 @@ def test_bad_version_is_refused_and_the_old_one_keeps_serving(
 
     assert response.status_code == 409
     body = response.json()
-    assert reason in body["detail"]
+    assert reason in body["message"]
+    assert body["error"] == "conflict"
     assert (body["refused_version"], body["serving_version"]) == ("v-bad", old)
     assert _served_version(client) == old
     ready = client.get("/readyz").json()
