@@ -263,6 +263,7 @@ def build_experiments(
         engine.segment,
         timedelta(seconds=settings.attribution.window_seconds),
         user_pseudonyms(settings, engine),
+        clock_skew=timedelta(seconds=settings.attribution.clock_skew_seconds),
     )
     return service, StrategyRecommender(engine, pinned)
 

@@ -219,6 +219,13 @@ class AttributionSettings(BaseModel):
         description="Feedback events count for the experiment variant that served the "
         "recommendation when they happen within this long after it (late conversions).",
     )
+    clock_skew_seconds: float = Field(
+        60.0,
+        ge=0,
+        description="How far a feedback event's timestamp (client clock, often whole seconds) "
+        "may lie before the second the recommendation was served, or past the window, and "
+        "still be attributed.",
+    )
     redis_key_prefix: str = Field(
         "recserve:exp",
         description="Redis exposure store: keys are PREFIX:rec:<id>, PREFIX:counts:<experiment> "
@@ -448,6 +455,18 @@ class Settings(BaseSettings):
         ge=0,
         description="How often each worker checks HOME/models/CURRENT for a new model to load "
         "(checked before it replaces the served one); 0 disables the poll.",
+    )
+    log_format: Literal["json", "text"] | None = Field(
+        None,
+        description="Log lines of the batch commands (build, consume, segment...): `json` as "
+        "the server writes them, or `text`. Unset: json unless stderr is a terminal. The "
+        "server always writes JSON.",
+    )
+    dependency_probe_seconds: float = Field(
+        15.0,
+        gt=0,
+        description="How often each worker checks its dependencies in the background and "
+        "updates recserve_dependency_up (/readyz checks them too, on demand).",
     )
     business_rules_file: Path | None = Field(
         None,

@@ -52,8 +52,8 @@ _LIST_FIELDS = frozenset(
 
 
 def parse_query(query_string: bytes) -> RecommendQuery | None:
-    """The query as FastAPI would read it, or None when it fails validation (FastAPI then
-    answers, with its own 422)."""
+    """The query as FastAPI would read it, or None when it fails validation or names an
+    unknown parameter (FastAPI then answers, with its own 422 naming it)."""
     values: dict[str, Any] = {}
     # Starlette's own parsing of the query string (``QueryParams``).
     for name, value in parse_qsl(query_string.decode("latin-1"), keep_blank_values=True):
@@ -61,6 +61,8 @@ def parse_query(query_string: bytes) -> RecommendQuery | None:
             values.setdefault(name, []).append(value)
         elif name in _FIELDS:
             values[name] = value
+        else:
+            return None
     try:
         return RecommendQuery.model_validate(values)
     except ValidationError:
@@ -124,5 +126,7 @@ class RecserveAPI(FastAPI):
 async def _answer(scope: Scope, receive: Receive, send: Send) -> None:
     request = Request(scope, receive)
     services = services_of(request)
-    response = await recommend_get(request, services.settings, services.served, scope[_QUERY_KEY])
+    response = await recommend_get(
+        request, services.settings, services.engine, services.served, scope[_QUERY_KEY]
+    )
     await response(scope, receive, send)

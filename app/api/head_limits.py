@@ -17,11 +17,13 @@ still sends is read and dropped, unparsed, for ``LINGER_SECONDS``, so it receive
 from __future__ import annotations
 
 import asyncio
-import json
 from dataclasses import dataclass
 from functools import cache
 from typing import ClassVar
 
+import orjson
+
+from app.api.errors import error_body
 from app.api.http_protocol import CoalescingHttpToolsProtocol
 from app.settings import ApiSettings, Settings
 
@@ -112,7 +114,8 @@ class GuardedHttpToolsProtocol(CoalescingHttpToolsProtocol):
 
     def _refuse(self, reason: str) -> None:
         self._refusal = reason
-        body = json.dumps({"detail": reason}).encode()
+        # The API's one error shape; no request id yet: the request never reached the app.
+        body = orjson.dumps(error_body(431, reason))
         self.transport.write(
             b"".join(
                 (

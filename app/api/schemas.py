@@ -6,6 +6,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from app.api.list_options import ListOptions
 from app.serving.types import FallbackReason, Source
 
 USER_ID_FIELD = Field(
@@ -22,9 +23,12 @@ _PROFILE_REASONS = (
 )
 
 
-class RecommendQuery(BaseModel):
+class RecommendQuery(ListOptions):
     """``GET /recommend``'s query parameters: FastAPI documents and validates them from this
-    model, and the fast path (``app.api.fast_recommend``) validates with the same model."""
+    model, and the fast path (``app.api.fast_recommend``) validates with the same model. An
+    unknown parameter is an error naming it, as an unknown body field is for ``POST``."""
+
+    model_config = ConfigDict(extra="forbid")
 
     user_id: str = USER_ID_FIELD
     k: int | None = Field(None, ge=1, le=100, description="How many items (1..100).")
@@ -48,7 +52,7 @@ class RecommendQuery(BaseModel):
     )
 
 
-class RecommendBody(BaseModel):
+class RecommendBody(ListOptions):
     """``POST /recommend``: the query parameters of ``GET`` plus context and exclusions."""
 
     model_config = ConfigDict(extra="forbid")
@@ -148,6 +152,15 @@ class RecommendedItemOut(ItemOut):
         description="With `repeat=true`: whether the user bought this item before (a rebuy "
         "ranked by the repeat model); absent otherwise.",
     )
+    title: str | None = Field(None, description="Display title; only with `fields=title`.")
+    categories: list[str] | None = Field(
+        None, description="Category or genres; only with `fields=categories`."
+    )
+    price: float | None = Field(None, description="Price; only with `fields=price`.")
+    image_url: str | None = Field(None, description="Image URL; only with `fields=image_url`.")
+    in_stock: bool | None = Field(
+        None, description="Served stock flag; only with `fields=in_stock`."
+    )
     explanation: ExplanationOut | None = Field(
         None,
         description="Why the item was chosen; only with `explain=true` (null for an item the "
@@ -170,10 +183,12 @@ class RecommendResponse(BaseModel):
     )
     model_version: str = Field(description="Model version that produced the list.")
     request_id: str = Field(
-        description="Unique id of this response (also the X-Request-ID header)."
+        description="This request's id, also the X-Request-ID header of every answer: the "
+        "client's X-Request-ID when it is 1-128 characters of A-Z a-z 0-9 . _ : -, else 32 hex "
+        "digits."
     )
     recommendation_id: str = Field(
-        description="Id of this list (X-Recommendation-ID header; equals request_id). Send it "
+        description="Id of this list (X-Recommendation-ID header; 32 hex digits). Send it "
         "back as `context.recommendation_id` on impression, click, add_to_cart and purchase "
         "events so they are attributed to the experiment variant and position."
     )

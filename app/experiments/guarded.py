@@ -4,7 +4,7 @@ Every ``/recommend`` and content block inside an experiment records its exposure
 hung, each waited its full socket timeout while answers outside experiments did not. After one
 failed call the breaker refuses at once (``ExposureStoreUnavailable``: the exposure is not
 recorded, the answer goes out) until ``retry_after_seconds`` have passed, then lets one trial
-call through. Only the request paths (save, find, count) are guarded; the admin reads and
+call through. Only the request paths (save, find, the counts) are guarded; the admin reads and
 erasure always ask the store, so they report its real state.
 """
 
@@ -19,6 +19,7 @@ from app.experiments.attribution import (
     Exposure,
     ExposureStore,
     ExposureStoreUnavailable,
+    Unattributed,
     VariantCounts,
 )
 from app.infra.breaker import CircuitBreaker
@@ -41,6 +42,9 @@ class BreakerExposureStore:
 
     async def count_once(self, exposure: Exposure, item_id: str, counter: Counter) -> bool:
         return await self._guarded(lambda: self._inner.count_once(exposure, item_id, counter))
+
+    async def count_unattributed(self, exposure: Exposure, reason: Unattributed) -> None:
+        await self._guarded(lambda: self._inner.count_unattributed(exposure, reason))
 
     async def variant_counts(self, experiment_id: str) -> dict[str, VariantCounts]:
         return await self._inner.variant_counts(experiment_id)

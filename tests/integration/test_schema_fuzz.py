@@ -25,9 +25,10 @@ EXAMPLES_PER_OPERATION = 25  # bounded: the whole run takes seconds, in CI too
 # losslessly (`0` for false, a one-element list for a scalar query parameter), which
 # negative_data_rejection reports.
 LENIENT_BY_DESIGN = [schemathesis.checks.negative_data_rejection]
-# /recommend refuses an explained answer over the explain k cap (422 naming k), and a GET whose
-# URL (long exclude lists) is over the head limit (431): rules between parameters, or on the
-# request's size, that OpenAPI cannot state, so generated "valid" data may break them.
+# /recommend refuses price_min above price_max (422 naming both), an explained answer over the
+# explain k cap (422 naming k), and a GET whose URL (long exclude lists) is over the head limit
+# (431): rules between parameters, or on the request's size, that OpenAPI cannot state, so
+# generated "valid" data may break them.
 CROSS_FIELD_RULES = {"/recommend": [schemathesis.checks.positive_data_acceptance]}
 
 

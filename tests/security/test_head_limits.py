@@ -9,6 +9,7 @@ import threading
 import time
 from collections.abc import Iterator
 
+import orjson
 import pytest
 import uvicorn
 from starlette.applications import Starlette
@@ -83,7 +84,9 @@ def test_a_one_mib_header_is_431_within_milliseconds_and_never_echoed(port: int)
     assert answer.startswith(b"HTTP/1.1 431 "), answer[:200]
     assert elapsed < 0.1, elapsed
     assert b"x-marker" not in answer
-    assert b'"detail": "request headers over 32768 bytes"' in answer
+    body = orjson.loads(answer.partition(b"\r\n\r\n")[2])
+    assert body["status"] == 431
+    assert body["message"] == "request headers over 32768 bytes"
     assert b"connection: close" in answer
 
 

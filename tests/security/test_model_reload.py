@@ -117,7 +117,8 @@ def test_bad_version_is_refused_and_the_old_one_keeps_serving(
 
     assert response.status_code == 409
     body = response.json()
-    assert reason in body["detail"]
+    assert reason in body["message"]
+    assert body["error"] == "conflict"
     assert (body["refused_version"], body["serving_version"]) == ("v-bad", old)
     assert _served_version(client) == old
     ready = client.get("/readyz").json()
@@ -194,5 +195,5 @@ def test_a_pointer_out_of_the_models_directory_is_refused(
     response = client.post("/admin/models/reload")
 
     assert response.status_code == 409
-    assert "not a version directory inside" in response.json()["detail"]
+    assert "not a version directory inside" in response.json()["message"]
     assert _served_version(client) == old
