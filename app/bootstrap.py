@@ -155,7 +155,7 @@ def build_item_rules(settings: Settings, model: LoadedModel) -> ItemRules:
     store: AvailabilityStore
     if settings.database_url is not None:
         # Imported here: psycopg is the optional extra `postgres`.
-        from app.serving.catalogue.items.availability_postgres import (
+        from app.serving.catalogue.availability_postgres import (
             PostgresAvailabilityStore,
             unavailable,
         )
