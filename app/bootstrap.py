@@ -310,11 +310,11 @@ def build_user_data(
         experiments,
         outbox,
         unreachable=(ExposureStoreUnavailable, OutboxUnavailable),
-        redis_urls=_redis_urls(settings),
+        redis_urls=redis_instances(settings),
     )
 
 
-def _redis_urls(settings: Settings) -> list[str]:
+def redis_instances(settings: Settings) -> list[str]:
     """Every Redis the service writes a user's data to, each once."""
     urls = [
         settings.redis_url,
