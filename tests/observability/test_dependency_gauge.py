@@ -22,7 +22,9 @@ def test_a_fresh_server_exports_dependency_state_without_readyz(
     probe = {"RECSERVE_DEPENDENCY_PROBE_SECONDS": "0.2", "RECSERVE_MODEL_POLL_SECONDS": "0.2"}
     with serve(home.home, extra_env=probe) as http:
         text = http.get("/metrics").text
-        for dependency in ("model", "feature_store", "event_log", "published_model"):
+        # The writes too: a store that reads but refuses writes must reach the alert as well.
+        dependencies = ("model", "feature_store", "event_log", "published_model")
+        for dependency in (*dependencies, "event_log_writes", "profile_updates"):
             assert metric(text, "recserve_dependency_up", dependency=dependency) == 1, dependency
 
         # A published version the workers refuse: the gauge drops with no /readyz call.
