@@ -176,11 +176,27 @@ def read_json_list(path: Path) -> list[str]:
     return data
 
 
+class PublicationError(ValueError):
+    """``CURRENT`` names something other than a version directory inside the models dir."""
+
+
 def current_version(models_root: Path) -> str | None:
+    """The version ``CURRENT`` names, None when nothing is published. Raises
+    ``PublicationError`` unless it is a directory name whose directory resolves inside
+    ``models_root`` (no path, no ``..``, no link out), and ``OSError`` when unreadable."""
     pointer = models_root / CURRENT_POINTER
     if not pointer.exists():
         return None
-    return pointer.read_text().strip() or None
+    version = pointer.read_text().strip()
+    if not version:
+        return None
+    root = models_root.resolve()
+    inside = (root / version).resolve()
+    if Path(version).name != version or version in (".", "..") or inside.parent != root:
+        raise PublicationError(
+            f"{pointer} names {version[:80]!r}, not a version directory inside {models_root}"
+        )
+    return version
 
 
 def publish(models_root: Path, staged_dir: Path, version: str) -> Path:

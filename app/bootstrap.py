@@ -8,9 +8,10 @@ import logging
 from collections.abc import Callable, Sequence
 from datetime import timedelta
 
-from app.artifacts import current_version
+from app.artifacts import PublicationError, current_version
 from app.events.log import open_event_log
 from app.experiments.attribution import ExposureStoreUnavailable
+from app.experiments.guarded import BreakerExposureStore
 from app.experiments.store import open_exposure_store
 from app.features.client import FeastFeatureClient, FeatureClient, FeatureStoreError
 from app.features.erase import OnlineUserEraser
@@ -64,7 +65,10 @@ def migrate_database(settings: Settings) -> None:
 
 def load_current_model(settings: Settings) -> LoadedModel:
     root = settings.model_root
-    version = current_version(root)
+    try:
+        version = current_version(root)
+    except PublicationError as exc:
+        raise ModelLoadError(str(exc)) from exc
     if version is None:
         raise ModelLoadError(
             f"no published model under {root}: run `recserve build --data DIR` first"
@@ -248,12 +252,18 @@ def build_experiments(
     else SQLite under the home) and the recommender that applies their strategies. Raises
     ``ExperimentConfigError`` for a file serving cannot use."""
     experiments, pinned = load_experiment_setup(settings.experiments_file, settings.model_root)
+    store = open_exposure_store(settings)
+    # PostgreSQL and Redis are remote and may hang; SQLite is local: it fails fast, or
+    # recovers on the next call.
+    if settings.database_url is not None or settings.redis_url:
+        store = BreakerExposureStore(store, CircuitBreaker(settings.redis.retry_after_seconds))
     service = ExperimentService(
         experiments,
-        open_exposure_store(settings),
+        store,
         engine.segment,
         timedelta(seconds=settings.attribution.window_seconds),
         user_pseudonyms(settings, engine),
+        clock_skew=timedelta(seconds=settings.attribution.clock_skew_seconds),
     )
     return service, StrategyRecommender(engine, pinned)
 
@@ -300,4 +310,16 @@ def build_user_data(
         experiments,
         outbox,
         unreachable=(ExposureStoreUnavailable, OutboxUnavailable),
+        redis_urls=redis_instances(settings),
     )
+
+
+def redis_instances(settings: Settings) -> list[str]:
+    """Every Redis the service writes a user's data to, each once."""
+    urls = [
+        settings.redis_url,
+        settings.redis_url_for("cache"),
+        settings.redis_url_for("online_store"),
+        settings.redis_url_for("event_log"),
+    ]
+    return list(dict.fromkeys(url for url in urls if url is not None))

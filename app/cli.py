@@ -8,7 +8,7 @@ answers at once.
 from __future__ import annotations
 
 import argparse
-import logging
+import importlib.metadata
 import os
 import shutil
 import sys
@@ -18,7 +18,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from app.batch.commands import add_batch_commands
+from app.demo import port_in_use
 from app.jobs import add_job_commands, build_with_events
+from app.observability.logging import configure_batch_logging
 from app.settings import Settings
 from app.webhooks.commands import add_webhooks_command
 
@@ -41,10 +43,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.home is not None:
         # Exported, not just passed: uvicorn workers rebuild Settings from the environment.
         os.environ["RECSERVE_HOME"] = str(args.home.resolve())
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
-    logging.getLogger("feast").setLevel(logging.WARNING)
+    settings = Settings()
+    configure_batch_logging(settings.log_format)
     handler = args.handler
-    return int(handler(args, Settings()) or 0)
+    return int(handler(args, settings) or 0)
 
 
 def non_negative_int(text: str) -> int:
@@ -69,6 +71,9 @@ def positive_int(text: str) -> int:
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="recserve", description=DESCRIPTION)
     parser.add_argument(
+        "--version", action="version", version=f"%(prog)s {importlib.metadata.version('recserve')}"
+    )
+    parser.add_argument(
         "--home",
         type=Path,
         default=None,
@@ -78,11 +83,18 @@ def _parser() -> argparse.ArgumentParser:
 
     gen = sub.add_parser("generate", help="write a synthetic shop in RecBole atomic format")
     gen.add_argument("--out", type=Path, required=True, help="parent directory of the dataset")
-    gen.add_argument("--name", default="shop")
-    gen.add_argument("--users", type=int, default=2000)
-    gen.add_argument("--items", type=int, default=800)
-    gen.add_argument("--events", type=int, default=60_000)
-    gen.add_argument("--seed", type=non_negative_int, default=0)
+    gen.add_argument(
+        "--name", default="shop", help="dataset name: files OUT/NAME/NAME.inter, ... (default shop)"
+    )
+    gen.add_argument("--users", type=int, default=2000, help="users (default 2000)")
+    gen.add_argument("--items", type=int, default=800, help="catalogue items (default 800)")
+    gen.add_argument("--events", type=int, default=60_000, help="interactions (default 60000)")
+    gen.add_argument(
+        "--seed",
+        type=non_negative_int,
+        default=0,
+        help="random seed: the same seed and sizes give the same files (default 0)",
+    )
     gen.set_defaults(handler=_generate)
 
     build = sub.add_parser("build", help="ingest data, build Feast features, train and publish")
@@ -108,7 +120,8 @@ def _parser() -> argparse.ArgumentParser:
         "--protocol",
         choices=("warm", "cold", "all", "repeat"),
         default="all",
-        help="all: warm and cold; repeat: repeat mode on a repeat-inclusive split",
+        help="warm: each user's last 20%% of interactions held out; cold: 10%% of users with "
+        "no history left; all: both (default); repeat: repeat mode on a repeat-inclusive split",
     )
     evaluate.add_argument("--out", type=Path, default=None, help="default: HOME/evaluation")
     evaluate.add_argument(
@@ -130,7 +143,15 @@ def _parser() -> argparse.ArgumentParser:
     _serve_args(serve)
     serve.set_defaults(handler=_serve)
 
-    demo = sub.add_parser("demo", help="generate a synthetic shop, build it, and serve it")
+    demo = sub.add_parser(
+        "demo",
+        help="generate a synthetic shop, build it, and serve it",
+        description="Generate a synthetic shop under HOME/source, build it (with every event "
+        "logged so far) and serve it. Run again on the same home, it reuses the last build "
+        "while the shop, the build settings and the recserve version are unchanged, so events "
+        "posted to the demo stay in the users' profiles; otherwise it rebuilds, events included. "
+        "Checks the port first: a busy one stops it before building.",
+    )
     _serve_args(demo)
     demo.set_defaults(handler=_demo)
 
@@ -143,6 +164,19 @@ def _parser() -> argparse.ArgumentParser:
     )
     retain.add_argument("--days", type=non_negative_int, required=True, help="days to keep")
     retain.set_defaults(handler=_db_retain_events)
+
+    token = sub.add_parser(
+        "user-token",
+        help="mint a user token (X-User-Token) with RECSERVE_AUTH__USER_TOKEN_SECRET",
+    )
+    token.add_argument("user_id", help="the user the token vouches for")
+    token.add_argument(
+        "--ttl",
+        type=int,
+        default=None,
+        help="seconds it stays valid (default: RECSERVE_AUTH__USER_TOKEN_TTL_SECONDS)",
+    )
+    token.set_defaults(handler=_user_token)
 
     add_job_commands(sub)
     add_batch_commands(sub)
@@ -191,6 +225,21 @@ def _db_retain_events(args: argparse.Namespace, settings: Settings) -> int:
 
     dropped = asyncio.run(drop())
     print(f"dropped {len(dropped)} partitions" + (f": {', '.join(dropped)}" if dropped else ""))
+    return 0
+
+
+def _user_token(args: argparse.Namespace, settings: Settings) -> int:
+    from app.api.user_tokens import mint_user_token
+
+    secret = settings.auth.user_token_secret
+    if secret is None:
+        print("error: RECSERVE_AUTH__USER_TOKEN_SECRET is not set", file=sys.stderr)
+        return 2
+    ttl = args.ttl if args.ttl is not None else settings.auth.user_token_ttl_seconds
+    if ttl <= 0:
+        print(f"error: --ttl must be positive, got {ttl}", file=sys.stderr)
+        return 2
+    print(mint_user_token(secret.get_secret_value(), args.user_id, ttl))
     return 0
 
 
@@ -315,6 +364,10 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
         return 2
     host = args.host or settings.api.host
     port = args.port or settings.api.port
+    busy = port_in_use(host, port)
+    if busy is not None:
+        print(f"error: {busy}", file=sys.stderr)
+        return 2
     workers = args.workers or settings.api.workers
     os.environ["RECSERVE_API__WORKERS"] = str(workers)  # read by each worker's cache set-up
     if workers > 1:
@@ -327,7 +380,8 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
         workers=workers,
         loop="uvloop",
         # httptools, sending each response's head and body in one write
-        http="app.api.http_protocol:CoalescingHttpToolsProtocol",
+        # and refusing oversized heads (431) as they arrive
+        http="app.api.head_limits:GuardedHttpToolsProtocol",
         access_log=False,
         log_level="info",
         log_config=log_config("INFO"),  # JSON lines with request and trace ids
@@ -344,10 +398,23 @@ def _prepare_multiprocess_metrics(directory: Path) -> None:
 
 def _demo(args: argparse.Namespace, settings: Settings) -> int:
     from app.data.synthetic import generate_shop
-    from app.training.pipeline import build
+    from app.demo import build_fingerprint, record_build, reusable_build
 
+    busy = port_in_use(args.host or settings.api.host, args.port or settings.api.port)
+    if busy is not None:  # before minutes of building, not after
+        print(f"error: {busy}", file=sys.stderr)
+        return 2
     source = generate_shop(settings.home / "source", seed=0)
-    print(build(settings, source).format())
+    fingerprint = build_fingerprint(settings, source)
+    version = reusable_build(settings, fingerprint)
+    if version is not None:
+        print(
+            f"reusing model {version} in {settings.home}: shop and build settings unchanged "
+            "(events posted since stay in the profiles; delete the directory for a fresh shop)"
+        )
+    else:
+        print(build_with_events(settings, source).format())
+        record_build(settings, fingerprint)
     return _serve(args, settings)
 
 

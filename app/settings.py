@@ -32,6 +32,21 @@ class ApiSettings(BaseModel):
         description="Largest request body accepted; larger is 413 (checked on Content-Length "
         "and on the bytes actually received).",
     )
+    max_explain_k: int = Field(
+        20,
+        ge=1,
+        le=100,
+        description="Largest k with explain=true; larger is 422 (an explained answer costs "
+        "several plain ones).",
+    )
+    max_header_bytes: int = Field(
+        32_768,
+        ge=1024,
+        description="Largest request head (request line and headers); larger is 431, refused "
+        "while it arrives, before any key check.",
+    )
+    max_url_bytes: int = Field(8192, ge=256, description="Longest request URL; longer is 431.")
+    max_headers: int = Field(100, ge=8, description="Most header fields in a request; more is 431.")
     cors_origins: list[str] = Field(
         default_factory=list,
         description='Origins browsers may call the API from, e.g. ["https://shop.example"]; '
@@ -204,6 +219,13 @@ class AttributionSettings(BaseModel):
         description="Feedback events count for the experiment variant that served the "
         "recommendation when they happen within this long after it (late conversions).",
     )
+    clock_skew_seconds: float = Field(
+        60.0,
+        ge=0,
+        description="How far a feedback event's timestamp (client clock, often whole seconds) "
+        "may lie before the second the recommendation was served, or past the window, and "
+        "still be attributed.",
+    )
     redis_key_prefix: str = Field(
         "recserve:exp",
         description="Redis exposure store: keys are PREFIX:rec:<id>, PREFIX:counts:<experiment> "
@@ -295,6 +317,20 @@ class AuthSettings(BaseModel):
         False, description="Serve /recommend and /items/*/similar without a key."
     )
     open_metrics: bool = Field(True, description="Serve /metrics without a key (else admin).")
+    open_docs: bool = Field(
+        False,
+        description="Serve /docs, /redoc and /openapi.json without a key (else admin) when "
+        "keys are required; with no key configured they are open like every route.",
+    )
+    user_token_secret: SecretStr | None = Field(
+        None,
+        min_length=32,
+        description="Secret the shop's backend signs user tokens (X-User-Token) with; "
+        "without it only admin keys see a user's history and attributes in answers.",
+    )
+    user_token_ttl_seconds: int = Field(
+        3600, ge=60, le=86_400 * 30, description="Lifetime of a token `recserve user-token` mints."
+    )
 
 
 WebhookEventKind = Literal[
@@ -419,6 +455,18 @@ class Settings(BaseSettings):
         ge=0,
         description="How often each worker checks HOME/models/CURRENT for a new model to load "
         "(checked before it replaces the served one); 0 disables the poll.",
+    )
+    log_format: Literal["json", "text"] | None = Field(
+        None,
+        description="Log lines of the batch commands (build, consume, segment...): `json` as "
+        "the server writes them, or `text`. Unset: json unless stderr is a terminal. The "
+        "server always writes JSON.",
+    )
+    dependency_probe_seconds: float = Field(
+        15.0,
+        gt=0,
+        description="How often each worker checks its dependencies in the background and "
+        "updates recserve_dependency_up (/readyz checks them too, on demand).",
     )
     business_rules_file: Path | None = Field(
         None,

@@ -20,6 +20,7 @@ from fastapi import Depends, HTTPException, Request, Security, params
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 
 from app.api.api_keys import ApiKey, AuthConfigError, KeyRing, load_key_specs
+from app.api.user_tokens import USER_TOKEN_HEADER, verify_user_token
 from app.settings import ApiScope, AuthSettings
 
 log = logging.getLogger(__name__)
@@ -38,6 +39,7 @@ class Access(StrEnum):
     EVENTS = "events"
     ADMIN = "admin"
     METRICS = "metrics"
+    DOCS = "docs"
 
 
 class Authenticator:
@@ -50,7 +52,11 @@ class Authenticator:
             Access.EVENTS: "events",
             Access.ADMIN: "admin",
             Access.METRICS: None if auth.open_metrics else "admin",
+            Access.DOCS: None if auth.open_docs else "admin",
         }
+        self._user_token_secret = (
+            auth.user_token_secret.get_secret_value() if auth.user_token_secret else None
+        )
 
     @property
     def enforced(self) -> bool:
@@ -72,6 +78,22 @@ class Authenticator:
             raise HTTPException(403, f"API key {holder.name!r} lacks the {scope!r} scope")
         return holder
 
+    def may_read_profile(self, request: Request, presented: str | None, user_id: str) -> bool:
+        """Whether the caller is entitled to ``user_id``'s history and attributes: every
+        caller when access is open, else an ``admin`` key or a valid user token for that user.
+        A ``recommend`` key alone is not: a browser frontend's key is public."""
+        if self._keys is None:
+            return True
+        holder = self._keys.identify(presented) if presented else None
+        if holder is not None and "admin" in holder.scopes:
+            return True
+        token = request.headers.get(USER_TOKEN_HEADER)
+        return bool(
+            token
+            and self._user_token_secret
+            and verify_user_token(self._user_token_secret, token, user_id)
+        )
+
     def allows(self, access: Access, presented: str | None) -> bool:
         """Whether ``authorize`` would let the key through (no exception, no holder)."""
         try:
@@ -79,6 +101,12 @@ class Authenticator:
         except HTTPException:
             return False
         return True
+
+
+async def may_read_profile(request: Request, user_id: str) -> bool:
+    """Whether this request may see ``user_id``'s profile data (``Authenticator``)."""
+    authenticator: Authenticator = request.app.state.authenticator
+    return authenticator.may_read_profile(request, await presented_key(request), user_id)
 
 
 async def presented_key(request: Request) -> str | None:
@@ -132,3 +160,4 @@ RECOMMEND_ACCESS = _requires(Access.RECOMMEND)
 EVENTS_ACCESS = _requires(Access.EVENTS)
 ADMIN_ACCESS = _requires(Access.ADMIN)
 METRICS_ACCESS = _requires(Access.METRICS)
+DOCS_ACCESS = _requires(Access.DOCS)

@@ -1,4 +1,5 @@
-"""Wire format of ``/content-blocks`` and ``/items/{id}/availability`` (OpenAPI descriptions)."""
+"""Wire format of ``/content-blocks``, ``/items/{id}`` and ``/items/{id}/availability``
+(OpenAPI descriptions)."""
 
 from __future__ import annotations
 
@@ -13,6 +14,16 @@ class BlockItemOut(BaseModel):
     in_stock: bool = Field(description="Always true unless the slot allows out-of-stock items.")
     image_url: str | None = Field(description="Image URL, when the catalogue has one.")
     score: float = Field(description="Ranking score within the block; higher is better.")
+
+
+class CatalogueItemOut(BaseModel):
+    item_id: str = Field(description="Item id as it appears in the catalogue.")
+    title: str = Field(description="Display title (the id when the catalogue has none).")
+    categories: list[str] = Field(description="Category or genres.")
+    price: float | None = Field(description="Price, when the catalogue has one.")
+    in_stock: bool = Field(description="Served stock flag (availability overrides applied).")
+    hidden: bool = Field(description="Served hidden flag: a hidden item is never recommended.")
+    image_url: str | None = Field(description="Image URL, when the catalogue has one.")
 
 
 class ContentBlockOut(BaseModel):

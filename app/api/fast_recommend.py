@@ -11,8 +11,9 @@ app's authenticator as the route's dependency does, and calls the route's endpoi
 app's own middlewares (trace context, CORS, metrics: ``user_middleware``, in their order), so
 answers carry the same headers and metrics. Everything else (other routes, a query that fails
 validation, a missing or refused key, a request with a body, a root path, an app with
-dependency overrides) goes through FastAPI unchanged, so error answers stay FastAPI's own: 422
-naming the field, 401 and 403. A GET has no body, so the body limits have nothing to check.
+dependency overrides, an explained answer) goes through FastAPI unchanged, so error answers
+stay FastAPI's own: 422 naming the field, 401 and 403. A GET has no body, so the body limits
+have nothing to check.
 """
 
 from __future__ import annotations
@@ -51,8 +52,8 @@ _LIST_FIELDS = frozenset(
 
 
 def parse_query(query_string: bytes) -> RecommendQuery | None:
-    """The query as FastAPI would read it, or None when it fails validation (FastAPI then
-    answers, with its own 422)."""
+    """The query as FastAPI would read it, or None when it fails validation or names an
+    unknown parameter (FastAPI then answers, with its own 422 naming it)."""
     values: dict[str, Any] = {}
     # Starlette's own parsing of the query string (``QueryParams``).
     for name, value in parse_qsl(query_string.decode("latin-1"), keep_blank_values=True):
@@ -60,6 +61,8 @@ def parse_query(query_string: bytes) -> RecommendQuery | None:
             values.setdefault(name, []).append(value)
         elif name in _FIELDS:
             values[name] = value
+        else:
+            return None
     try:
         return RecommendQuery.model_validate(values)
     except ValidationError:
@@ -115,11 +118,15 @@ class RecserveAPI(FastAPI):
             or self.dependency_overrides  # overrides are FastAPI's to apply
         ):
             return None
-        return parse_query(scope["query_string"])
+        query = parse_query(scope["query_string"])
+        # Explained answers are slow anyway, and may be refused (a k over their cap): FastAPI's.
+        return None if query is None or query.explain else query
 
 
 async def _answer(scope: Scope, receive: Receive, send: Send) -> None:
     request = Request(scope, receive)
     services = services_of(request)
-    response = await recommend_get(request, services.settings, services.served, scope[_QUERY_KEY])
+    response = await recommend_get(
+        request, services.settings, services.engine, services.served, scope[_QUERY_KEY]
+    )
     await response(scope, receive, send)

@@ -13,11 +13,14 @@ from fastapi.middleware.cors import CORSMiddleware
 
 from app.api.auth import (
     ADMIN_ACCESS,
+    DOCS_ACCESS,
     EVENTS_ACCESS,
     RECOMMEND_ACCESS,
     Access,
     build_authenticator,
 )
+from app.api.body_limit import BodyLimitMiddleware
+from app.api.docs_pages import mount_docs_assets
 from app.api.errors import install_error_handlers
 from app.api.fast_recommend import RecserveAPI
 from app.api.middleware import TRACE_HEADERS, RequestMetricsMiddleware, TraceContextMiddleware
@@ -25,9 +28,11 @@ from app.api.routers import (
     admin,
     availability,
     content_blocks,
+    docs,
     events,
     experiments,
     health,
+    item_details,
     items,
     privacy,
     profiles,
@@ -36,6 +41,7 @@ from app.api.routers import (
     webhooks,
 )
 from app.api.state import Services
+from app.api.user_tokens import USER_TOKEN_HEADER
 from app.bootstrap import (
     build_content_blocks,
     build_engine,
@@ -46,6 +52,8 @@ from app.bootstrap import (
     migrate_database,
     user_pseudonyms,
 )
+from app.serving.dependency_probe import watch_dependencies
+from app.serving.health import check_dependencies
 from app.serving.realtime.lag_monitor import watch_event_log_lag
 from app.serving.recommend.model_reload import ModelReloader
 from app.serving.surfaces.served_lists import ServedLists
@@ -101,6 +109,17 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lag_watch = asyncio.create_task(
             watch_event_log_lag(ingest.event_log, resolved.events.lag_sample_seconds)
         )
+        # Checked once before serving, so the first scrape already has every dependency.
+        await check_dependencies(engine, ingest.event_log, reloader, ingest.write_failures)
+        dependency_watch = asyncio.create_task(
+            watch_dependencies(
+                engine,
+                ingest.event_log,
+                reloader,
+                lambda: ingest.write_failures,
+                resolved.dependency_probe_seconds,
+            )
+        )
         # Everything built so far (Feast, pyarrow, the model, the catalogue) lives as long as
         # the process. Frozen, it is left out of every later full collection: walking it made
         # each one a 100+ ms pause, the worst tail of /events and /recommend under load.
@@ -111,6 +130,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         finally:
             gc.unfreeze()  # what this app built may be collected once it is gone (tests)
             lag_watch.cancel()
+            dependency_watch.cancel()
             if poll is not None:
                 poll.cancel()
             user_data.close()
@@ -126,20 +146,35 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         version="0.1.0",
         description=DESCRIPTION,
         lifespan=lifespan,
-        max_body_size=resolved.api.max_body_bytes,  # 413 on Content-Length or streamed bytes
+        # Served by the ``docs`` router behind its access group instead (closed by default).
+        docs_url=None,
+        redoc_url=None,
+        openapi_url=None,
+        # A redirect to the path with(out) its slash came before the key check and built its
+        # Location from the request's Host header: unknown paths are 404 instead.
+        redirect_slashes=False,
         # The service has its own trace context and Prometheus metrics; FastAPI's native
         # OpenTelemetry hooks would look up the global providers on every request.
         telemetry={"tracing": False, "metrics": False, "logs": False},
     )
     app.state.authenticator = authenticator
     install_error_handlers(app)
+    mount_docs_assets(app)
+    # 413 on Content-Length or streamed bytes, in the JSON error shape and with request ids.
+    app.add_middleware(BodyLimitMiddleware, max_body_bytes=resolved.api.max_body_bytes)
     app.add_middleware(RequestMetricsMiddleware)
     if resolved.api.cors_origins:
         app.add_middleware(
             CORSMiddleware,
             allow_origins=resolved.api.cors_origins,
             allow_methods=["GET", "POST", "PUT", "DELETE"],
-            allow_headers=["Authorization", "X-API-Key", "Content-Type", *TRACE_HEADERS],
+            allow_headers=[
+                "Authorization",
+                "X-API-Key",
+                USER_TOKEN_HEADER,
+                "Content-Type",
+                *TRACE_HEADERS,
+            ],
             expose_headers=list(TRACE_HEADERS),
             max_age=600,
         )
@@ -149,9 +184,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(recommend.router, dependencies=[RECOMMEND_ACCESS])
     app.include_router(events.router, dependencies=[EVENTS_ACCESS])
     app.include_router(health.router)
+    app.include_router(docs.router, dependencies=[DOCS_ACCESS])
     app.include_router(items.router, dependencies=[RECOMMEND_ACCESS])
     app.include_router(content_blocks.router, dependencies=[RECOMMEND_ACCESS])
     app.include_router(availability.router, dependencies=[ADMIN_ACCESS])
+    app.include_router(item_details.router, dependencies=[RECOMMEND_ACCESS])  # after /items/*
     app.include_router(profiles.router, dependencies=[ADMIN_ACCESS])
     app.include_router(experiments.router, dependencies=[ADMIN_ACCESS])
     app.include_router(admin.router, dependencies=[ADMIN_ACCESS])

@@ -10,7 +10,7 @@ from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from app.api.responses import json_response
+from app.api.errors import error_response
 from app.observability import metrics
 from app.observability.tracing import CURRENT, start_span
 
@@ -57,7 +57,7 @@ def _endpoint(scope: MutableMapping[str, Any]) -> str:
 class TraceContextMiddleware:
     """Gives each request a W3C trace context (the caller's ``traceparent`` continued, or a
     new trace) and a request id, sets them for the logs, and returns them on every response:
-    ``traceparent``, ``X-Trace-ID`` and ``X-Request-ID`` (unless the route set its own). An
+    ``traceparent``, ``X-Trace-ID`` and ``X-Request-ID`` (the caller's when valid). An
     exception no handler caught is logged with those ids and answered 500 with them.
 
     Added last, so it wraps everything but Starlette's ServerErrorMiddleware."""
@@ -81,7 +81,7 @@ class TraceContextMiddleware:
             (b"traceparent", context.traceparent.encode()),
             (b"x-trace-id", context.trace_id.encode()),
         ]
-        own_request_id = (b"x-request-id", context.request_id.encode())
+        ids.append((b"x-request-id", context.request_id.encode()))
         started = False
 
         async def send_with_ids(message: Message) -> None:
@@ -90,9 +90,6 @@ class TraceContextMiddleware:
                 started = True
                 headers = list(message.get("headers", ()))
                 headers += ids
-                # Starlette writes header names in lower case.
-                if not any(name == b"x-request-id" for name, _ in headers):
-                    headers.append(own_request_id)
                 message = {**message, "headers": headers}
             await send(message)
 
@@ -103,7 +100,7 @@ class TraceContextMiddleware:
             log.exception("unhandled error on %s %s", scope["method"], _endpoint(scope))
             if started:
                 raise
-            response = json_response({"detail": "internal error"}, status_code=500)
+            response = error_response(500, "internal error")
             await response(scope, receive, send_with_ids)
         finally:
             CURRENT.reset(token)

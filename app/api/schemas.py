@@ -6,6 +6,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from app.api.list_options import ListOptions
 from app.serving.types import FallbackReason, Source
 
 USER_ID_FIELD = Field(
@@ -15,9 +16,19 @@ K_FIELD = Field(ge=1, le=100, description="How many items to return (1..100).")
 _TARGETING = "Experiment targeting: the client's {}; optional."
 
 
-class RecommendQuery(BaseModel):
+_PROFILE_REASONS = (
+    "The user's own history items and attributes (`features`, `because_you_viewed`) are given "
+    "only to an `admin` key or with the user's token in `X-User-Token` (signed by the shop's "
+    "backend); other callers get item-level reasons (`sources`, `proposed_by`)."
+)
+
+
+class RecommendQuery(ListOptions):
     """``GET /recommend``'s query parameters: FastAPI documents and validates them from this
-    model, and the fast path (``app.api.fast_recommend``) validates with the same model."""
+    model, and the fast path (``app.api.fast_recommend``) validates with the same model. An
+    unknown parameter is an error naming it, as an unknown body field is for ``POST``."""
+
+    model_config = ConfigDict(extra="forbid")
 
     user_id: str = USER_ID_FIELD
     k: int | None = Field(None, ge=1, le=100, description="How many items (1..100).")
@@ -29,7 +40,7 @@ class RecommendQuery(BaseModel):
     explain: bool = Field(
         False,
         description="Attach to each item why it was recommended (`items[].explanation`); "
-        "computed afresh, never read from or written to the cache.",
+        "computed afresh, never read from or written to the cache. " + _PROFILE_REASONS,
     )
     repeat: bool = Field(
         False,
@@ -41,7 +52,7 @@ class RecommendQuery(BaseModel):
     )
 
 
-class RecommendBody(BaseModel):
+class RecommendBody(ListOptions):
     """``POST /recommend``: the query parameters of ``GET`` plus context and exclusions."""
 
     model_config = ConfigDict(extra="forbid")
@@ -61,7 +72,8 @@ class RecommendBody(BaseModel):
     explain: bool = Field(
         False,
         description="Attach to each item why it was recommended (`items[].explanation`). Slower: "
-        "the answer is computed afresh, never read from or written to the cache.",
+        "the answer is computed afresh, never read from or written to the cache. "
+        + _PROFILE_REASONS,
     )
     repeat: bool = Field(
         False,
@@ -126,10 +138,11 @@ class ExplanationOut(BaseModel):
     sources: list[SourceContributionOut] = Field(description="Every term's contribution.")
     features: list[FeatureContributionOut] = Field(
         description="The history items and attribute tokens with the largest contributions "
-        "(either sign), up to 5."
+        "(either sign), up to 5; empty unless the caller may read the user's profile."
     )
     because_you_viewed: list[RelatedHistoryItemOut] = Field(
-        description="Up to 3 history items that raised the item's score most (positive only)."
+        description="Up to 3 history items that raised the item's score most (positive only); "
+        "empty unless the caller may read the user's profile."
     )
 
 
@@ -138,6 +151,15 @@ class RecommendedItemOut(ItemOut):
         None,
         description="With `repeat=true`: whether the user bought this item before (a rebuy "
         "ranked by the repeat model); absent otherwise.",
+    )
+    title: str | None = Field(None, description="Display title; only with `fields=title`.")
+    categories: list[str] | None = Field(
+        None, description="Category or genres; only with `fields=categories`."
+    )
+    price: float | None = Field(None, description="Price; only with `fields=price`.")
+    image_url: str | None = Field(None, description="Image URL; only with `fields=image_url`.")
+    in_stock: bool | None = Field(
+        None, description="Served stock flag; only with `fields=in_stock`."
     )
     explanation: ExplanationOut | None = Field(
         None,
@@ -161,10 +183,12 @@ class RecommendResponse(BaseModel):
     )
     model_version: str = Field(description="Model version that produced the list.")
     request_id: str = Field(
-        description="Unique id of this response (also the X-Request-ID header)."
+        description="This request's id, also the X-Request-ID header of every answer: the "
+        "client's X-Request-ID when it is 1-128 characters of A-Z a-z 0-9 . _ : -, else 32 hex "
+        "digits."
     )
     recommendation_id: str = Field(
-        description="Id of this list (X-Recommendation-ID header; equals request_id). Send it "
+        description="Id of this list (X-Recommendation-ID header; 32 hex digits). Send it "
         "back as `context.recommendation_id` on impression, click, add_to_cart and purchase "
         "events so they are attributed to the experiment variant and position."
     )

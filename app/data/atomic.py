@@ -27,6 +27,9 @@ class RawTables:
     items: RawTable | None
 
 
+MAX_HEADER_BYTES = 65_536  # a header names a few dozen fields
+
+
 def read_atomic_dir(dataset_dir: Path) -> RawTables:
     """Read ``dataset_dir/NAME.{inter,user,item}`` where NAME is the folder name."""
     if not dataset_dir.is_dir():
@@ -37,11 +40,20 @@ def read_atomic_dir(dataset_dir: Path) -> RawTables:
         raise DataFormatError(f"{inter_path}: missing (a RecBole dataset needs NAME.inter)")
     user_path = dataset_dir / f"{name}.user"
     item_path = dataset_dir / f"{name}.item"
+    for path in (inter_path, user_path, item_path):
+        _refuse_links_out(dataset_dir, path)
     return RawTables(
         interactions=read_atomic_file(inter_path, INTERACTIONS_TABLE, (USER_ID, ITEM_ID)),
         users=read_atomic_file(user_path, USERS_TABLE, (USER_ID,)) if user_path.is_file() else None,
         items=read_atomic_file(item_path, ITEMS_TABLE, (ITEM_ID,)) if item_path.is_file() else None,
     )
+
+
+def _refuse_links_out(dataset_dir: Path, path: Path) -> None:
+    """A file of the dataset must be in its directory: a link elsewhere (a system file, say)
+    would be read, and quoted in errors, as if it were data."""
+    if path.exists() and path.resolve().parent != dataset_dir.resolve():
+        raise DataFormatError(f"{path}: a link out of the dataset directory; copy the file in")
 
 
 def read_atomic_file(path: Path, table: str, required: tuple[str, ...]) -> RawTable:
@@ -55,7 +67,9 @@ def read_atomic_file(path: Path, table: str, required: tuple[str, ...]) -> RawTa
 def parse_header(path: Path, required: tuple[str, ...]) -> dict[str, FieldType]:
     """Field name -> type from the first line of an atomic file."""
     with path.open("rb") as handle:
-        raw_header = handle.readline()
+        raw_header = handle.readline(MAX_HEADER_BYTES + 1)
+    if len(raw_header) > MAX_HEADER_BYTES:
+        raise DataFormatError(f"{path}:1: header line over {MAX_HEADER_BYTES} bytes")
     if not raw_header.strip():
         raise DataFormatError(f"{path}:1: empty file or empty header line")
     if first_non_utf8_line(raw_header) is not None:

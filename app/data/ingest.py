@@ -23,6 +23,7 @@ import pyarrow.parquet as pq
 from app.data.atomic import read_atomic_dir
 from app.data.raw import REASON
 from app.data.report import IngestReport, TableSummary
+from app.data.spreadsheet import write_safe_csv
 from app.data.tabular import TabularMapping, read_tabular
 from app.data.types import (
     EVENT_TYPE,
@@ -200,7 +201,7 @@ def _write_tables(validated: ValidatedTables, out_dir: Path) -> str:
     for table in (validated.interactions, validated.users, validated.items):
         if table is not None and not table.quarantine.empty:
             (out_dir / QUARANTINE_DIR).mkdir(exist_ok=True)
-            table.quarantine.to_csv(out_dir / QUARANTINE_DIR / f"{table.name}.csv", index=False)
+            write_safe_csv(table.quarantine, out_dir / QUARANTINE_DIR / f"{table.name}.csv")
     return f"sha256:{digest.hexdigest()}"
 
 

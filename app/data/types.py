@@ -45,8 +45,21 @@ RETAIL_COLUMNS = {QUANTITY: "float", PRICE: "float", BASKET_ID: "token"}
 EVENT_TYPES = ("view", "click", "add_to_cart", "purchase", "rate", "impression", "interaction")
 
 
+MAX_ERROR_CHARS = 500
+
+
 class DataFormatError(ValueError):
-    """An input file cannot be parsed at all; the message names the file and line."""
+    """An input file cannot be parsed at all; the message names the file and line.
+
+    Messages quote the input they refuse (a header field, a parser's excerpt), and input can
+    be anything: a 100 MB header field went whole to stderr. They are cut at
+    ``MAX_ERROR_CHARS``, which keeps the file, the line and the reason that lead them."""
+
+    def __init__(self, message: str) -> None:
+        if len(message) > MAX_ERROR_CHARS:
+            cut = len(message) - MAX_ERROR_CHARS
+            message = f"{message[:MAX_ERROR_CHARS]}... ({cut} more characters not shown)"
+        super().__init__(message)
 
 
 class FieldType(StrEnum):

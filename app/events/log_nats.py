@@ -36,7 +36,13 @@ from nats.js.api import ConsumerConfig, DeliverPolicy, KeyValueConfig, StorageTy
 from nats.js.kv import KeyValue
 
 from app.events.log_nats_groups import GroupState, decode_state, encode_state
-from app.events.types import AppendResult, Event, EventLogUnavailable, LoggedEvent
+from app.events.types import (
+    AppendResult,
+    Event,
+    EventLogOutcomeUnknown,
+    EventLogUnavailable,
+    LoggedEvent,
+)
 
 log = logging.getLogger(__name__)
 
@@ -196,6 +202,11 @@ class NatsEventLog:
         try:
             yield await self._connected()
         except _FAILURES as exc:
+            if operation == "append" and isinstance(
+                exc, asyncio.TimeoutError | nats.errors.TimeoutError
+            ):
+                # Publishes already sent may be stored; their message ids make a retry safe.
+                raise EventLogOutcomeUnknown(f"nats event log append: {exc!r}") from exc
             raise EventLogUnavailable(f"nats event log {operation}: {exc!r}") from exc
 
     async def _connected(self) -> JetStreamContext:

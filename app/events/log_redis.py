@@ -17,6 +17,7 @@ unconsumed entries included. Trimmed history is gone from ``iter_all`` too.
 
 ``delete_user`` scans the whole stream (``XRANGE`` in chunks of ``SCAN_CHUNK``, decoding every
 entry): O(stream length) round trips / SCAN_CHUNK and CPU, acceptable for rare erasure requests.
+It then rewrites the stream (``redis_compaction``), since ``XDEL`` leaves the bytes in place.
 """
 
 from __future__ import annotations
@@ -26,9 +27,18 @@ from contextlib import asynccontextmanager
 from typing import Any, cast
 
 from redis.asyncio import Redis
+from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError, ResponseError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from app.events.types import AppendResult, Event, EventLogUnavailable, LoggedEvent
+from app.events.redis_compaction import rewrite_stream
+from app.events.types import (
+    AppendResult,
+    Event,
+    EventLogOutcomeUnknown,
+    EventLogUnavailable,
+    LoggedEvent,
+)
 
 PAYLOAD_FIELD = b"e"
 SCAN_CHUNK = 1000
@@ -180,6 +190,8 @@ class RedisEventLog:
                     pipe.xack(self.stream_key, group, *positions)
                 await pipe.execute()
                 deleted += len(mine)
+            if deleted:
+                await rewrite_stream(self._client, self.stream_key)
         return deleted
 
     async def ping(self) -> None:
@@ -198,6 +210,8 @@ class RedisEventLog:
         except (RedisError, OSError) as exc:
             if "NOGROUP" in str(exc):  # the stream was deleted: recreate groups on next use
                 self._known_groups.clear()
+            if operation == "append" and _maybe_applied(exc):
+                raise EventLogOutcomeUnknown(f"redis event log append: {exc}") from exc
             raise EventLogUnavailable(f"redis event log {operation}: {exc}") from exc
 
     async def _ensure_group(self, group: str) -> None:
@@ -279,6 +293,14 @@ class RedisEventLog:
                 self.stream_key, minid=f"{ms}-{seq}", approximate=True, limit=excess
             ),
         )
+
+
+def _maybe_applied(exc: Exception) -> bool:
+    """Whether Redis may have run the command: anything but failing to connect, or Redis
+    refusing it with an error reply."""
+    if "connecting" in str(exc):
+        return False
+    return isinstance(exc, RedisTimeoutError | RedisConnectionError | OSError)
 
 
 def _text(value: bytes | str) -> str:

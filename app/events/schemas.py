@@ -67,7 +67,10 @@ class EventIn(BaseModel):
         if isinstance(raw, bool):  # a bool is an int to Python, never a time to a client
             raise ValueError("must be a number or an ISO-8601 string, got a boolean")
         if isinstance(raw, int | float):
-            seconds = float(raw)
+            try:
+                seconds = float(raw)
+            except OverflowError:  # an integer beyond a double
+                raise ValueError("out of range") from None
             if not math.isfinite(seconds):
                 raise ValueError("must be a finite number")
             return seconds / 1000 if seconds > MILLISECONDS_THRESHOLD else seconds
@@ -130,7 +133,8 @@ class EventBatchIn(BaseModel):
     return_recommendations: bool = Field(
         False,
         description="When true, each user with a valid `add_to_cart` or `purchase` event in "
-        "the batch gets complementary items in `recommendations` (for a cart page).",
+        "the batch gets complementary items in `recommendations` (for a cart page). Needs "
+        "the `recommend` scope as well as `events` (403 before anything is stored).",
     )
     recommendations_k: int = Field(
         10, ge=1, le=100, description="How many complementary items per user (1..100)."

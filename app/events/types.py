@@ -20,6 +20,12 @@ class EventLogUnavailable(Exception):
     """The log cannot store or serve events right now; nothing was acknowledged."""
 
 
+class EventLogOutcomeUnknown(EventLogUnavailable):
+    """A write was sent but not confirmed (a timeout, a connection lost mid-reply): some or all
+    of the batch may be stored. Retrying it with the same event ids is safe, since the log
+    dedupes them."""
+
+
 class CorruptLogEntry(ValueError):
     """A stored entry does not decode to an ``Event``; the message names the position."""
 

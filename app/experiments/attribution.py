@@ -5,6 +5,12 @@ Every recommendation served inside an experiment is recorded as an ``Exposure`` 
 carrying that id is attributed when it happens within ``window`` of the exposure (late
 conversions included; default 24 h) and names an item the exposure showed.
 
+Clients stamp events in whole Unix seconds (or milliseconds) while ``served_at`` has
+microseconds, and client clocks drift from the server's: an event is in the window when
+``floor(served_at) - clock_skew <= occurred_at <= served_at + window + clock_skew``. An event
+that names a known exposure but is not attributed is counted per variant with its
+``Unattributed`` reason, so a report shows what it did not count.
+
 Counting rules, so that every rate in the report is a proportion of impressions:
 
 * ``exposures``: recommendation responses recorded; ``users``: distinct users, counted by the
@@ -32,6 +38,7 @@ from typing import Protocol
 from app.experiments.assignment import Assignment
 
 DEFAULT_WINDOW = timedelta(hours=24)
+DEFAULT_CLOCK_SKEW = timedelta(seconds=60)
 
 
 class EventType(StrEnum):
@@ -53,6 +60,14 @@ COUNTER_OF_EVENT = {
     EventType.ADD_TO_CART: Counter.CONVERSIONS,
     EventType.PURCHASE: Counter.CONVERSIONS,
 }
+
+
+class Unattributed(StrEnum):
+    """Why a feedback event naming a stored exposure was not attributed to it."""
+
+    BEFORE_EXPOSURE = "before_exposure"  # stamped earlier than the skew bound allows
+    AFTER_WINDOW = "after_window"
+    ITEM_NOT_SHOWN = "item_not_shown"
 
 
 class ExposureStoreUnavailable(Exception):
@@ -94,6 +109,7 @@ class VariantCounts:
     impressions: int = 0
     clicks: int = 0
     conversions: int = 0
+    unattributed: dict[str, int] = field(default_factory=dict)  # Unattributed reason -> events
 
 
 class ExposureStore(Protocol):
@@ -111,6 +127,10 @@ class ExposureStore(Protocol):
     async def count_once(self, exposure: Exposure, item_id: str, counter: Counter) -> bool:
         """Add one to ``counter`` of the exposure's variant unless this recommendation and
         item were already counted there; True when it counted."""
+        ...
+
+    async def count_unattributed(self, exposure: Exposure, reason: Unattributed) -> None:
+        """Add one to the exposure's variant's count of events not attributed for ``reason``."""
         ...
 
     async def variant_counts(self, experiment_id: str) -> dict[str, VariantCounts]:
@@ -181,10 +201,15 @@ class InMemoryExposureStore:
         setattr(counts, counter.value, getattr(counts, counter.value) + 1)
         return True
 
+    async def count_unattributed(self, exposure: Exposure, reason: Unattributed) -> None:
+        """Count one event of the exposure's variant not attributed for ``reason``."""
+        counts = self._counts[(exposure.experiment_id, exposure.variant)]
+        counts.unattributed[reason.value] = counts.unattributed.get(reason.value, 0) + 1
+
     async def variant_counts(self, experiment_id: str) -> dict[str, VariantCounts]:
         """A copy of the counters of each variant of ``experiment_id``."""
         return {
-            variant: dataclasses.replace(counts)
+            variant: dataclasses.replace(counts, unattributed=dict(counts.unattributed))
             for (experiment, variant), counts in self._counts.items()
             if experiment == experiment_id
         }
@@ -218,11 +243,19 @@ class InMemoryExposureStore:
 class Attributor:
     """Records exposures and attributes feedback events to them through an ``ExposureStore``."""
 
-    def __init__(self, store: ExposureStore, window: timedelta = DEFAULT_WINDOW) -> None:
+    def __init__(
+        self,
+        store: ExposureStore,
+        window: timedelta = DEFAULT_WINDOW,
+        clock_skew: timedelta = DEFAULT_CLOCK_SKEW,
+    ) -> None:
         if window <= timedelta(0):
             raise ValueError(f"window must be positive, got {window}")
+        if clock_skew < timedelta(0):
+            raise ValueError(f"clock skew must not be negative, got {clock_skew}")
         self._store = store
         self._window = window
+        self._clock_skew = clock_skew
 
     async def record_exposure(
         self,
@@ -248,20 +281,32 @@ class Attributor:
         await self._store.save_exposure(exposure, self._window)
         return exposure
 
-    async def attribute(self, event: FeedbackEvent) -> Attributed | None:
-        """The variant and position behind ``event``, counting it; None when the
-        recommendation is unknown, the event falls outside the window, or the item was not
-        part of the recommendation."""
+    async def attribute(self, event: FeedbackEvent) -> Attributed | Unattributed | None:
+        """The variant and position behind ``event``, counting it; else the reason it is not
+        attributed (counted in the variant's ``unattributed``), or None when no exposure is
+        stored under its recommendation id (served outside any experiment, or expired)."""
         exposure = await self._store.find_exposure(event.recommendation_id)
         if exposure is None:
             return None
-        # An event stamped before its exposure is out of the window too: it cannot be caused by it.
-        if not exposure.served_at <= event.occurred_at <= exposure.served_at + self._window:
-            return None
         position = exposure.positions.get(event.item_id)
-        if position is None:
-            return None
+        reason = self._out_of_window(exposure.served_at, event.occurred_at)
+        if position is None or reason is not None:
+            reason = reason or Unattributed.ITEM_NOT_SHOWN
+            await self._store.count_unattributed(exposure, reason)
+            return reason
         counted = await self._store.count_once(
             exposure, event.item_id, COUNTER_OF_EVENT[event.event_type]
         )
         return Attributed(exposure.experiment_id, exposure.variant, position, counted)
+
+    def _out_of_window(self, served_at: datetime, occurred_at: datetime) -> Unattributed | None:
+        """Why ``occurred_at`` cannot follow an exposure served at ``served_at``, or None.
+
+        An event stamped before its exposure cannot be caused by it, but clients send whole
+        seconds and their clocks drift: the lower bound is the served second, less the skew."""
+        earliest = served_at.replace(microsecond=0) - self._clock_skew
+        if occurred_at < earliest:
+            return Unattributed.BEFORE_EXPOSURE
+        if occurred_at > served_at + self._window + self._clock_skew:
+            return Unattributed.AFTER_WINDOW
+        return None

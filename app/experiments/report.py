@@ -66,6 +66,11 @@ class VariantReport(BaseModel):
     conversions: int = Field(
         description="Distinct (recommendation, item) pairs added to cart or purchased."
     )
+    unattributed: dict[str, int] = Field(
+        description="Feedback events naming one of this variant's recommendations that were not "
+        "counted, by reason: before_exposure (stamped earlier than the served second less the "
+        "allowed clock skew), after_window, item_not_shown."
+    )
     ctr: Rate = Field(description="Clicks / impressions.")
     conversion_rate: Rate = Field(description="Conversions / impressions.")
 
@@ -156,6 +161,7 @@ def _variant_report(
         impressions=counts.impressions,
         clicks=counts.clicks,
         conversions=counts.conversions,
+        unattributed=counts.unattributed,
         ctr=_rate(
             counts.clicks,
             counts.impressions,

@@ -1,11 +1,11 @@
 """``ExposureStore`` in PostgreSQL, the system of record shared by every host.
 
 Same tables as the SQLite store (``exposures``, ``exposure_counted``, ``exposure_counts``,
-``exposure_users``), same rules: a retried save of one recommendation counts nothing (its
-primary key), a pair is counted once (``exposure_counted``'s primary key decides between
-concurrent writers), expired exposures are dropped by the next save, and erasing a user keeps
-the anonymous counters. Counters are incremented in place, so concurrent writers on different
-hosts never lose an update.
+``exposure_users``, ``exposure_unattributed``), same rules: a retried save of one
+recommendation counts nothing (its primary key), a pair is counted once
+(``exposure_counted``'s primary key decides between concurrent writers), expired exposures are
+dropped by the next save, and erasing a user keeps the anonymous counters. Counters are
+incremented in place, so concurrent writers on different hosts never lose an update.
 """
 
 from __future__ import annotations
@@ -14,7 +14,13 @@ from datetime import datetime, timedelta
 
 from psycopg.types.json import Jsonb
 
-from app.experiments.attribution import Counter, Exposure, ExposureStoreUnavailable, VariantCounts
+from app.experiments.attribution import (
+    Counter,
+    Exposure,
+    ExposureStoreUnavailable,
+    Unattributed,
+    VariantCounts,
+)
 from app.storage.postgres import PostgresDatabase
 
 _EXPOSURE_COLUMNS = "recommendation_id, experiment_id, variant, user_key, positions, served_at"
@@ -99,12 +105,28 @@ class PostgresExposureStore:
                 )
         return counted
 
+    async def count_unattributed(self, exposure: Exposure, reason: Unattributed) -> None:
+        """Count one event of the exposure's variant not attributed for ``reason``."""
+        async with self._db.transaction() as connection:
+            await connection.execute(
+                "INSERT INTO exposure_unattributed VALUES (%s, %s, %s, 1) "
+                "ON CONFLICT (experiment_id, variant, reason) "
+                "DO UPDATE SET events = exposure_unattributed.events + 1",
+                (exposure.experiment_id, exposure.variant, reason.value),
+            )
+
     async def variant_counts(self, experiment_id: str) -> dict[str, VariantCounts]:
         """Counters of each variant of ``experiment_id``."""
         async with self._db.transaction() as connection:
             cursor = await connection.execute(_COUNTS, (experiment_id,))
             rows = await cursor.fetchall()
-        return {
+            cursor = await connection.execute(
+                "SELECT variant, reason, events FROM exposure_unattributed "
+                "WHERE experiment_id = %s",
+                (experiment_id,),
+            )
+            unattributed = await cursor.fetchall()
+        counts = {
             variant: VariantCounts(
                 exposures=exposures,
                 users=users,
@@ -114,6 +136,9 @@ class PostgresExposureStore:
             )
             for variant, exposures, impressions, clicks, conversions, users in rows
         }
+        for variant, reason, events in unattributed:
+            counts.setdefault(variant, VariantCounts()).unattributed[reason] = int(events)
+        return counts
 
     async def exposures_of(self, user_key: str) -> list[Exposure]:
         """The user's stored exposures (expired ones until the next save drops them), oldest

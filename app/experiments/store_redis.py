@@ -4,7 +4,8 @@ Keys (``prefix`` from ``RECSERVE_ATTRIBUTION__REDIS_KEY_PREFIX``):
 
 * ``<prefix>:rec:<recommendation id>``: a hash, field ``e`` the exposure as JSON and one field
   per ``(item, counter)`` already counted; it expires ``ttl`` after it was saved.
-* ``<prefix>:counts:<experiment>``: a hash of ``<variant>\\x1f<counter>`` -> count, kept forever.
+* ``<prefix>:counts:<experiment>``: a hash of ``<variant>\\x1f<counter>`` -> count, kept forever;
+  events not attributed count under ``<variant>\\x1funattributed:<reason>``.
 * ``<prefix>:users:<experiment>:<variant>``: a HyperLogLog of user pseudonyms. Distinct users
   are approximate (0.81 % standard error, exact in practice for small counts) so memory stays
   12 KB per variant however many users an experiment reaches.
@@ -29,12 +30,19 @@ import orjson
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
-from app.experiments.attribution import Counter, Exposure, ExposureStoreUnavailable, VariantCounts
+from app.experiments.attribution import (
+    Counter,
+    Exposure,
+    ExposureStoreUnavailable,
+    Unattributed,
+    VariantCounts,
+)
 from app.infra.redis_scan import scan_pages
 
 EXPOSURE_FIELD = "e"
 _SEPARATOR = "\x1f"
 _EXPOSURES = "exposures"
+_UNATTRIBUTED = "unattributed:"
 
 # KEYS: exposure hash, counts hash, users HLL. ARGV: exposure JSON, ttl ms, counts field, user.
 _SAVE_SCRIPT = """
@@ -105,6 +113,16 @@ class RedisExposureStore:
         args = [pair, _field(exposure.variant, counter.value)]
         return bool(await self._call(self._count_once(keys=keys, args=args)))
 
+    async def count_unattributed(self, exposure: Exposure, reason: Unattributed) -> None:
+        """Count one event of the exposure's variant not attributed for ``reason``."""
+        field = _field(exposure.variant, f"{_UNATTRIBUTED}{reason.value}")
+        await self._call(
+            cast(
+                Awaitable[int],
+                self._client.hincrby(self._counts_key(exposure.experiment_id), field, 1),
+            )
+        )
+
     async def variant_counts(self, experiment_id: str) -> dict[str, VariantCounts]:
         """Counters of each variant of ``experiment_id``; users from the HyperLogLogs."""
         raw: dict[bytes, bytes] = await self._call(
@@ -115,7 +133,11 @@ class RedisExposureStore:
         counts: dict[str, VariantCounts] = {}
         for field, value in raw.items():
             variant, counter = field.decode().rsplit(_SEPARATOR, 1)
-            setattr(counts.setdefault(variant, VariantCounts()), counter, int(value))
+            variant_counts = counts.setdefault(variant, VariantCounts())
+            if counter.startswith(_UNATTRIBUTED):
+                variant_counts.unattributed[counter.removeprefix(_UNATTRIBUTED)] = int(value)
+            else:
+                setattr(variant_counts, counter, int(value))
         for variant, variant_counts in counts.items():
             users = await self._call(self._client.pfcount(self._users_key(experiment_id, variant)))
             variant_counts.users = int(users)

@@ -10,7 +10,8 @@ per recommendation would cost more than the whole request.
 
 Tables: ``exposures`` (one row per recommendation, dropped once expired), ``counted`` (the
 ``(recommendation, item, counter)`` pairs already counted, dropped with their exposure),
-``counts`` (per-variant counters, kept forever) and ``users`` (user pseudonyms per variant, for
+``counts`` (per-variant counters, kept forever), ``unattributed`` (per-variant events not
+attributed, by reason, kept forever) and ``users`` (user pseudonyms per variant, for
 the exact distinct-user count).
 
 Erasing a user (``delete_user``) deletes their ``exposures`` (with their ``counted`` pairs) and
@@ -28,7 +29,13 @@ from pathlib import Path
 
 import orjson
 
-from app.experiments.attribution import Counter, Exposure, ExposureStoreUnavailable, VariantCounts
+from app.experiments.attribution import (
+    Counter,
+    Exposure,
+    ExposureStoreUnavailable,
+    Unattributed,
+    VariantCounts,
+)
 from app.infra.sqlite_file import SqliteFile, erase, transaction
 
 _SCHEMA = """
@@ -65,6 +72,13 @@ CREATE TABLE IF NOT EXISTS users (
     PRIMARY KEY (experiment_id, variant, user_key)
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS users_by_user ON users (user_key);
+CREATE TABLE IF NOT EXISTS unattributed (
+    experiment_id TEXT NOT NULL,
+    variant TEXT NOT NULL,
+    reason TEXT NOT NULL,
+    events INTEGER NOT NULL,
+    PRIMARY KEY (experiment_id, variant, reason)
+) WITHOUT ROWID;
 """
 
 _EXPOSURE_COLUMNS = "recommendation_id, experiment_id, variant, user_key, positions, served_at"
@@ -111,10 +125,26 @@ class SqliteExposureStore:
         """Count ``counter`` for the pair unless already counted or the exposure is gone."""
         return await self._db.run(lambda c: _count_once(c, exposure, item_id, counter))
 
+    async def count_unattributed(self, exposure: Exposure, reason: Unattributed) -> None:
+        """Count one event of the exposure's variant not attributed for ``reason``."""
+        await self._db.run(
+            lambda c: _increment_unattributed(
+                c, (exposure.experiment_id, exposure.variant, reason.value)
+            )
+        )
+
     async def variant_counts(self, experiment_id: str) -> dict[str, VariantCounts]:
         """Counters of each variant of ``experiment_id``."""
-        rows = await self._db.run(lambda c: c.execute(_COUNTS, (experiment_id,)).fetchall())
-        return {
+        rows, unattributed = await self._db.run(
+            lambda c: (
+                c.execute(_COUNTS, (experiment_id,)).fetchall(),
+                c.execute(
+                    "SELECT variant, reason, events FROM unattributed WHERE experiment_id = ?",
+                    (experiment_id,),
+                ).fetchall(),
+            )
+        )
+        counts = {
             variant: VariantCounts(
                 exposures=exposures,
                 users=users,
@@ -124,6 +154,9 @@ class SqliteExposureStore:
             )
             for variant, exposures, impressions, clicks, conversions, users in rows
         }
+        for variant, reason, events in unattributed:
+            counts.setdefault(variant, VariantCounts()).unattributed[reason] = events
+        return counts
 
     async def exposures_of(self, user_key: str) -> list[Exposure]:
         """The user's stored exposures (expired ones until the next save drops them), oldest
@@ -175,6 +208,15 @@ def _save(connection: sqlite3.Connection, exposure: Exposure, ttl: timedelta) ->
             connection.execute(
                 "INSERT OR IGNORE INTO users VALUES (?, ?, ?)", (*key, exposure.user_key)
             )
+
+
+def _increment_unattributed(connection: sqlite3.Connection, key: tuple[str, str, str]) -> None:
+    with transaction(connection):
+        connection.execute(
+            "INSERT INTO unattributed VALUES (?, ?, ?, 1) ON CONFLICT"
+            " (experiment_id, variant, reason) DO UPDATE SET events = events + 1",
+            key,
+        )
 
 
 def _count_once(

@@ -199,6 +199,13 @@ class FeastFeatureClient:
         """
         self._close_online_connection()
 
+    def reopen(self) -> None:
+        """Drop the online store connection; the next read opens a fresh one (with the lock
+        wait bounded). A SQLite handle opened while the file was read-only stays read-only
+        after the file is writable again, so writes failing on it need a new one."""
+        self._close_online_connection()
+        self._sqlite_file_id = None
+
     def _close_online_connection(self) -> None:
         # Feast opens a new connection on its next read.
         provider = getattr(self._store, "_provider", None)

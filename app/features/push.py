@@ -7,6 +7,7 @@ that batch materialization fills, and the next ``FeastFeatureClient.get_user`` s
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Protocol
@@ -98,6 +99,10 @@ class FeastBehaviourStore:
                 self._store.config, self._view, batch, None
             )
         except Exception as exc:  # Feast surfaces redis, sqlite3 and its own error types
+            if isinstance(exc, sqlite3.Error):
+                # Read-only, full or failing file: the next read opens a new handle, so the
+                # writes recover as soon as the file does, without a restart.
+                self._reader.reopen()
             raise ProfileWriteError(
                 f"write of {len(rows)} profiles failed: {type(exc).__name__}: {exc}"
             ) from exc

@@ -138,6 +138,8 @@ def apply_and_materialize(
 
     Raises ``FileNotFoundError`` naming the offline table when one has not been built.
     """
+    from colorama import colorama_text
+
     from feature_repo.definitions import definitions, offline_file
 
     repo = definitions(settings.offline_dir)
@@ -150,15 +152,18 @@ def apply_and_materialize(
     settings.feast_dir.mkdir(parents=True, exist_ok=True)
     store = open_store(settings)
     started = time.perf_counter()
-    store.apply(repo.objects())
-    if not settings.redis_url_for("online_store"):
-        use_write_ahead_log(sqlite_path(settings))
-    applied = time.perf_counter()
-    store.materialize(
-        start_date=as_of,
-        end_date=as_of + MATERIALIZE_WINDOW,
-        feature_views=[view.name for view in views],
-    )
+    # Feast prints its progress in ANSI colours; colorama strips them when stdout is not a
+    # terminal (a log file, a pipe), where they would be escape codes in the text.
+    with colorama_text():
+        store.apply(repo.objects())
+        if not settings.redis_url_for("online_store"):
+            use_write_ahead_log(sqlite_path(settings))
+        applied = time.perf_counter()
+        store.materialize(
+            start_date=as_of,
+            end_date=as_of + MATERIALIZE_WINDOW,
+            feature_views=[view.name for view in views],
+        )
     log.info(
         "feast apply took %.2fs, materialize of %s took %.2fs",
         applied - started,

@@ -9,6 +9,7 @@ the service's own messages name routes, versions and counts only.
 from __future__ import annotations
 
 import logging
+import sys
 from datetime import UTC, datetime
 from typing import Any
 
@@ -40,11 +41,14 @@ def log_config(level: str = "INFO") -> dict[str, Any]:
         "version": 1,
         "disable_existing_loggers": False,
         "formatters": {"json": {"()": f"{__name__}.JsonFormatter"}},
+        # A warning repeated on every request during an outage is written once per window.
+        "filters": {"repeats": {"()": "app.observability.log_repeats.RepeatFilter"}},
         "handlers": {
             "stderr": {
                 "class": "logging.StreamHandler",
                 "formatter": "json",
                 "stream": "ext://sys.stderr",
+                "filters": ["repeats"],
             }
         },
         "root": {"handlers": ["stderr"], "level": level},
@@ -55,3 +59,17 @@ def log_config(level: str = "INFO") -> dict[str, Any]:
             "feast": {"level": "WARNING"},
         },
     }
+
+
+def configure_batch_logging(log_format: str | None, level: int = logging.INFO) -> None:
+    """Log the batch commands' lines as ``log_format`` says (``json``, ``text``, or None:
+    JSON unless stderr is a terminal), so a scheduler's log has the server's format."""
+    use_json = log_format == "json" or (log_format is None and not sys.stderr.isatty())
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(
+        JsonFormatter()
+        if use_json
+        else logging.Formatter("%(asctime)s %(levelname)s %(name)s %(message)s")
+    )
+    logging.basicConfig(level=level, handlers=[handler], force=True)
+    logging.getLogger("feast").setLevel(logging.WARNING)

@@ -8,6 +8,7 @@ worker writes its samples to a shared directory and ``/metrics`` aggregates them
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable
 from functools import lru_cache
 from typing import TypeVar
 
@@ -23,6 +24,8 @@ from prometheus_client import (
 )
 from prometheus_client import REGISTRY as DEFAULT_REGISTRY
 from prometheus_client.metrics import MetricWrapperBase
+from prometheus_client.metrics_core import Metric
+from prometheus_client.registry import Collector
 
 # Sub-millisecond resolution: the service's budget is a few milliseconds.
 LATENCY_BUCKETS = (
@@ -103,6 +106,10 @@ EVENTS_PROFILE_UPDATE_FAILURES = Counter(
     "recserve_events_profile_update_failures_total",
     "Batches logged durably whose online feature update failed (the events stay in the log).",
 )
+EVENTS_PROFILE_UPDATE_RETRIES = Counter(
+    "recserve_events_profile_update_retries_total",
+    "Profile updates tried again because another writer held the online store's lock.",
+)
 # Experiment counters: labels come from the experiments file, so they stay bounded. Impressions,
 # clicks and conversions count each (recommendation, item) pair once, as the report does.
 # CTR per variant in PromQL:
@@ -129,6 +136,13 @@ EXPERIMENT_CONVERSIONS = Counter(
     "Attributed add-to-cart or purchase (distinct recommendation and item), by experiment "
     "and variant.",
     ["experiment", "variant"],
+)
+EXPERIMENT_UNATTRIBUTED = Counter(
+    "recserve_experiment_unattributed_events_total",
+    "Feedback events carrying a recommendation_id that were not attributed, by reason: "
+    "before_exposure, after_window, item_not_shown, unknown_recommendation (served outside any "
+    "experiment, or expired), store_unavailable.",
+    ["reason"],
 )
 EXPERIMENT_STORE_ERRORS = Counter(
     "recserve_experiment_store_errors_total",
@@ -174,7 +188,8 @@ RECOMMENDATIONS = Counter(
 )
 DEPENDENCY_UP = Gauge(
     "recserve_dependency_up",
-    "1 when a dependency answered its last readiness check, else 0.",
+    "1 when a dependency answered its last check (a background probe every "
+    "RECSERVE_DEPENDENCY_PROBE_SECONDS, and each /readyz), else 0.",
     ["dependency"],
     multiprocess_mode="liveall",
 )
@@ -233,10 +248,27 @@ def _multiprocess() -> bool:
     )
 
 
+# Feast registers its feature server's metrics (CPU, memory, request counts) on import; recserve
+# never runs that server, so they would be constant zeros that look like measurements.
+EXPORTED_PREFIXES = ("recserve_", "process_", "python_")
+
+
+class _OwnMetrics(Collector):
+    """The families of ``source`` recserve vouches for: its own and the process's."""
+
+    def __init__(self, source: Collector | CollectorRegistry) -> None:
+        self._source = source
+
+    def collect(self) -> Iterable[Metric]:
+        return (m for m in self._source.collect() if m.name.startswith(EXPORTED_PREFIXES))
+
+
 def render_latest() -> tuple[bytes, str]:
     """The exposition text for ``/metrics``, aggregated across workers when multiprocess."""
+    registry = CollectorRegistry(auto_describe=False)
     if _multiprocess():
-        registry = CollectorRegistry()
-        multiprocess.MultiProcessCollector(registry)
-        return generate_latest(registry), CONTENT_TYPE_LATEST
-    return generate_latest(DEFAULT_REGISTRY), CONTENT_TYPE_LATEST
+        source: Collector | CollectorRegistry = multiprocess.MultiProcessCollector(None)
+    else:
+        source = DEFAULT_REGISTRY
+    registry.register(_OwnMetrics(source))
+    return generate_latest(registry), CONTENT_TYPE_LATEST

@@ -25,7 +25,7 @@ class TraceContext:
     trace_id: str  # 32 hex digits, shared by every service on the request's path
     span_id: str  # 16 hex digits, this server's handling of the request
     flags: str  # 2 hex digits; 01 = the caller sampled (recorded) the trace
-    request_id: str  # the caller's X-Request-ID when well-formed, else the span id
+    request_id: str  # the caller's X-Request-ID when well-formed, else 32 random hex digits
 
     @property
     def traceparent(self) -> str:
@@ -37,13 +37,17 @@ CURRENT: ContextVar[TraceContext | None] = ContextVar("recserve_trace", default=
 
 
 def start_span(traceparent: str | None, request_id: str | None) -> TraceContext:
-    """This request's trace context: a child of a valid ``traceparent``, else a new trace."""
-    random = random_hex(24)
-    span_id = random[32:]
+    """This request's trace context: a child of a valid ``traceparent``, else a new trace.
+
+    The request id is the caller's ``X-Request-ID`` when it is 1-128 characters of
+    ``A-Z a-z 0-9 . _ : -`` (so it can go in logs and headers as it is), else a new one of 32
+    hex digits, like every other id the API makes."""
+    random = random_hex(40)
+    span_id = random[32:48]
     parent = _parse(traceparent) if traceparent else None
     trace_id, flags = parent if parent is not None else (random[:32], "00")
     if request_id is None or not _REQUEST_ID.fullmatch(request_id):
-        request_id = span_id
+        request_id = random[48:]
     return TraceContext(trace_id, span_id, flags, request_id)
 
 

@@ -15,7 +15,10 @@ What holds a user, and how erasure reaches it:
 * webhook outbox (SQLite or Redis): waiting and dead-lettered deliveries about the user (found
   by the pseudonym stamped on them at enqueue; their bodies hold the raw id) deleted;
 * recommendation cache: the user's lists dropped from every tier and every worker, last, so no
-  list computed from the deleted features survives.
+  list computed from the deleted features survives;
+* Redis' files: on every Redis the service uses (``redis_url`` and each role's own URL), an AOF
+  rewrite and a snapshot are started in the background (``rewrite_persistence``), so the RDB
+  and AOF stop holding what was deleted from memory.
 
 Each step is idempotent, so an erasure that failed half-way (``ErasureFailed``, answered 503)
 is completed by repeating it.
@@ -36,7 +39,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
+from redis.asyncio import Redis
+
 from app.events.log import EventLog
+from app.events.redis_compaction import rewrite_persistence
 from app.events.types import EventLogUnavailable
 from app.experiments.attribution import Exposure
 from app.features.client import FeatureClient, FeatureStoreError
@@ -47,6 +53,7 @@ from app.privacy.service import ConsentService
 from app.privacy.tombstones import Tombstones
 
 EXPORT_PAGE = 10_000
+PERSISTENCE_TIMEOUT_SECONDS = 5.0
 
 
 class ExposureRecords(Protocol):
@@ -112,9 +119,11 @@ class UserDataService:
         outbox: PendingDeliveries,
         unreachable: tuple[type[Exception], ...],
         clock: Callable[[], float] = time.time,
+        redis_urls: Sequence[str] = (),
     ) -> None:
         """``unreachable``: the errors by which ``experiments`` and ``outbox`` say their store
-        cannot be reached right now (an erasure then fails, to be repeated)."""
+        cannot be reached right now (an erasure then fails, to be repeated). ``redis_urls``:
+        the Redis instances whose files are rewritten after an erasure."""
         self._consent = consent
         self._features = features
         self._eraser = eraser
@@ -132,6 +141,8 @@ class UserDataService:
             *unreachable,
         )
         self._clock = clock
+        self._redis_urls = tuple(redis_urls)
+        self._persisting: set[asyncio.Task[bool]] = set()
 
     @property
     def consent(self) -> ConsentService:
@@ -155,6 +166,10 @@ class UserDataService:
             raise ErasureFailed(f"{type(exc).__name__}: {exc}") from exc
         if self._cache is not None:
             await self._cache.invalidate_user(user_id)
+        for url in self._redis_urls:
+            task = asyncio.create_task(self._rewrite_redis_files(url))
+            self._persisting.add(task)
+            task.add_done_callback(self._persisting.discard)
         return ErasureReport(now, events, online, offline, consent, exposures, deliveries)
 
     async def export(self, user_id: str) -> UserExport:
@@ -187,6 +202,13 @@ class UserDataService:
 
     def close(self) -> None:
         self._eraser.close()
+
+    @staticmethod
+    async def _rewrite_redis_files(url: str) -> bool:
+        # A client of its own: the rewrite may outlive the request, and its commands may wait
+        # longer than the request path's clients allow.
+        async with Redis.from_url(url, socket_timeout=PERSISTENCE_TIMEOUT_SECONDS) as client:
+            return await rewrite_persistence(client)
 
     async def _events_of(self, user_id: str) -> list[dict[str, Any]]:
         found: list[dict[str, Any]] = []

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from app.events.log import EventLog
@@ -25,7 +26,10 @@ async def check_dependencies(
     engine: RecommendationEngine,
     event_log: EventLog | None = None,
     reloader: ModelReloader | None = None,
+    write_failures: Mapping[str, str | None] | None = None,
 ) -> dict[str, DependencyState]:
+    """Each dependency's state. ``write_failures``: per kind of write, the error of the latest
+    one when it failed; a store that reads but refuses writes (read-only, full) is down too."""
     states = {"model": DependencyState(True, f"version {engine.model.version} loaded")}
     if reloader is not None:
         refusal = reloader.refusal
@@ -59,6 +63,12 @@ async def check_dependencies(
             states["event_log"] = DependencyState(True, f"{event_log.backend} answered")
         except EventLogUnavailable as exc:
             states["event_log"] = DependencyState(False, str(exc))
+    for name, failure in (write_failures or {}).items():
+        states[name] = (
+            DependencyState(True, "the latest write succeeded")
+            if failure is None
+            else DependencyState(False, f"the latest write failed: {failure}")
+        )
     for name, state in states.items():
         metrics.DEPENDENCY_UP.labels(name).set(1 if state.ok else 0)
     return states

@@ -6,7 +6,7 @@ so the strings it was trained on are exactly the strings serving looks up.
 
 from __future__ import annotations
 
-import time
+import logging
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -32,6 +32,7 @@ from app.features.schema import (
 from app.privacy.offline import drop_erased_from_ingested
 from app.privacy.pseudonym import Pseudonymizer
 from app.settings import Settings
+from app.training import progress
 from app.training.catalogue import catalogue_json, catalogue_parquet
 from app.training.export import Probe, export_model
 from app.training.export_two_stage import export_two_stage
@@ -46,6 +47,8 @@ from app.training.types import TrainingData, training_data_from
 SHOWN_METRICS = ("ann_recall", "candidate_recall", "candidates_per", "validation_ndcg@10_repeat")
 # Real users whose two-stage answers are compared with exact search at export.
 RECALL_USERS = 100
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -95,29 +98,22 @@ def build(
     sunk from the event log) into ``settings.home`` and publish the model. The tuning budget
     defaults to one that grows with the data (``scaled_budget``)."""
     seconds: dict[str, float] = {}
-    clock = time.perf_counter()
-
-    def lap(step: str) -> None:
-        nonlocal clock
-        now = time.perf_counter()
-        seconds[step] = now - clock
-        clock = now
-
     with build_transaction(settings, source) as stage:
-        report = ingest(source, stage.data_dir, logged_events=logged_events)
-        drop_erased_from_ingested(settings, stage.data_dir)  # erased users never come back
-        warnings = check_ingest(
-            report,
-            current_record(settings.versions_dir),
-            settings.build_gates,
-            stage.quarantine_hint(report),
-        )
-        dataset = load_dataset(stage.data_dir)
-        lap("ingest")
+        with progress.stage("ingest", seconds):
+            report = ingest(source, stage.data_dir, logged_events=logged_events)
+            drop_erased_from_ingested(settings, stage.data_dir)  # erased users never come back
+            warnings = check_ingest(
+                report,
+                current_record(settings.versions_dir),
+                settings.build_gates,
+                stage.quarantine_hint(report),
+            )
+            dataset = load_dataset(stage.data_dir)
+        log.info("ingest summary:\n%s", report.format())  # now, not after training
         as_of = datetime.now(UTC).replace(microsecond=0)
-        features = build_feature_tables(dataset, stage.offline_dir, as_of=as_of)
-        _, segments = write_segments(settings, as_of=as_of, offline_dir=stage.offline_dir)
-        lap("features")
+        with progress.stage("features", seconds):
+            features = build_feature_tables(dataset, stage.offline_dir, as_of=as_of)
+            _, segments = write_segments(settings, as_of=as_of, offline_dir=stage.offline_dir)
         data = training_data_from(
             dataset,
             _tokens(stage.offline_dir / f"{USER_ATTRIBUTES_VIEW}.parquet", USER_JOIN_KEY),
@@ -128,43 +124,44 @@ def build(
         tuning: TuningReport | TwoStageTuningReport
         budget = tuning_budget_seconds or scaled_budget(len(data.user_index))
         if data.n_items > settings.dense_max_items:
-            two_stage, tuning = train_two_stage(data, time_budget_seconds=budget)
-            lap("train")
-            manifest, _ = export_two_stage(
-                two_stage,
-                staged,
-                version=version,
-                data_fingerprint=report.fingerprint,
-                offline_metrics=_offline_metrics(tuning),
-                recall_users=_recall_users(data, two_stage.params.history_max),
-                extra_files={CATALOGUE_PARQUET_FILE: catalogue_parquet(dataset.items)},
-            )
+            with progress.stage("train", seconds):
+                two_stage, tuning = train_two_stage(data, time_budget_seconds=budget)
+            with progress.stage("export", seconds):
+                manifest, _ = export_two_stage(
+                    two_stage,
+                    staged,
+                    version=version,
+                    data_fingerprint=report.fingerprint,
+                    offline_metrics=_offline_metrics(tuning),
+                    recall_users=_recall_users(data, two_stage.params.history_max),
+                    extra_files={CATALOGUE_PARQUET_FILE: catalogue_parquet(dataset.items)},
+                )
         else:
-            model, tuning = train_hybrid(data, time_budget_seconds=budget)
-            lap("train")
-            manifest = export_model(
-                model,
-                staged,
-                version=version,
-                data_fingerprint=report.fingerprint,
-                offline_metrics=_offline_metrics(tuning),
-                extra_files={CATALOGUE_FILE: catalogue_json(dataset.items)},
+            with progress.stage("train", seconds):
+                model, tuning = train_hybrid(data, time_budget_seconds=budget)
+            with progress.stage("export", seconds):
+                manifest = export_model(
+                    model,
+                    staged,
+                    version=version,
+                    data_fingerprint=report.fingerprint,
+                    offline_metrics=_offline_metrics(tuning),
+                    extra_files={CATALOGUE_FILE: catalogue_json(dataset.items)},
+                )
+        with progress.stage("repeat", seconds):
+            pseudonyms = Pseudonymizer.from_settings(settings)
+            repeats = fit_repeat_model(
+                dataset.interactions, data.user_ids, data.item_ids, pseudonyms.of
             )
-        lap("export")
-        pseudonyms = Pseudonymizer.from_settings(settings)
-        repeats = fit_repeat_model(
-            dataset.interactions, data.user_ids, data.item_ids, pseudonyms.of
-        )
-        manifest = write_repeat_model(repeats, staged)
-        lap("repeat")
-        record = commit(
-            stage,
-            report=report,
-            model_version=version,
-            as_of=as_of,
-            online_views=_online_views(settings, features),
-        )
-        lap("publish")
+            manifest = write_repeat_model(repeats, staged)
+        with progress.stage("publish", seconds):
+            record = commit(
+                stage,
+                report=report,
+                model_version=version,
+                as_of=as_of,
+                online_views=_online_views(settings, features),
+            )
     model_dir = settings.model_root / version
     return BuildResult(
         report, features, segments, tuning, manifest, model_dir, seconds, record, warnings

@@ -26,7 +26,9 @@ def add_webhooks_command(sub: Any) -> None:
     webhooks = sub.add_parser("webhooks", help="list or replay dead-lettered CRM webhooks")
     actions = webhooks.add_subparsers(required=True, metavar="ACTION")
     listing = actions.add_parser("dead-letters", help="list parked deliveries, oldest first")
-    listing.add_argument("--limit", type=int, default=100)
+    listing.add_argument(
+        "--limit", type=int, default=100, help="list at most this many (default 100)"
+    )
     listing.set_defaults(handler=_list)
     replay = actions.add_parser("replay", help="move dead letters back to the outbox")
     replay.add_argument(

@@ -325,10 +325,10 @@ def test_the_html_fragment_escapes_catalogue_values(
 def test_unknown_slots_are_404_naming_them_and_bad_lists_422(client: TestClient) -> None:
     response = client.get("/content-blocks/nope", params={"user_id": "u"})
     assert response.status_code == 404
-    assert "nope" in response.json()["detail"]
+    assert "nope" in response.json()["message"]
     response = client.get("/content-blocks", params={"slots": "top,missing", "user_id": "u"})
     assert response.status_code == 404
-    assert "missing" in response.json()["detail"]
+    assert "missing" in response.json()["message"]
     response = client.get("/content-blocks", params={"slots": "top,top", "user_id": "u"})
     assert response.status_code == 422
     assert "top" in response.json()["detail"][0]["msg"]

@@ -186,7 +186,7 @@ def test_unavailable_log_is_503_and_acknowledges_nothing(
         response = broken.post("/events", json={"events": [_event("lost-1", "u", "sku-1")]})
         ready = broken.get("/readyz").json()
     assert response.status_code == 503
-    assert "event log unavailable, nothing was stored" in response.json()["detail"]
+    assert "event log unavailable, nothing was stored" in response.json()["message"]
     assert ready["degraded"] is True
     assert ready["dependencies"]["event_log"]["ok"] is False
 

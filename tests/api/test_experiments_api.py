@@ -3,13 +3,16 @@ variant's strategy, attribution of ``/events`` feedback and the ``/experiments``
 
 from __future__ import annotations
 
+import time
 import tomllib
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
+from prometheus_client.parser import text_string_to_metric_families
 
 from app.api.main import create_app
 from app.experiments.assignment import assign
@@ -79,7 +82,7 @@ def test_assignment_matches_the_hash_and_is_in_body_and_headers(
         body = response.json()
         expected = assign(experiments, user_id, segment=None, device="web", now=now)
         assert body["recommendation_id"] == response.headers["x-recommendation-id"]
-        assert body["recommendation_id"] == body["request_id"]
+        assert body["request_id"] == response.headers["x-request-id"]
         if expected is None:  # outside the 50 % traffic share: the default, no experiment
             assert body["experiment_id"] is None
             assert body["variant"] is None
@@ -155,6 +158,32 @@ def test_feedback_is_attributed_once_to_the_variant_and_reported(
     assert after["conversions"] - before["conversions"] == 1
 
 
+def test_feedback_in_whole_unix_seconds_is_attributed_and_misses_are_reported(
+    client: TestClient, users: list[str]
+) -> None:
+    user_id = users[6]
+    body = client.get("/recommend", params={"user_id": user_id, "device": "ios", "k": 5}).json()
+    rec, variant = body["recommendation_id"], body["variant"]
+    shown = [item["item_id"] for item in body["items"]]
+    before = _counts(client, "mobile-diversity")[variant]
+    whole_second = int(time.time())  # what the docs' examples send: same second as served
+    misses_before = _unattributed_metric(client)
+
+    impressions = [feedback("impression", user_id, item, rec) for item in shown]
+    early = feedback("click", user_id, shown[0], rec)
+    early["timestamp"] = whole_second - 3600  # far before the recommendation
+    for event in impressions:
+        event["timestamp"] = whole_second
+    post_events(client, [*impressions, early, feedback("click", user_id, "not-shown", rec)])
+    after = _counts(client, "mobile-diversity")[variant]
+
+    assert after["impressions"] - before["impressions"] == len(shown)
+    assert after["clicks"] == before["clicks"]
+    for reason in ("before_exposure", "item_not_shown"):
+        assert after["unattributed"].get(reason, 0) - before["unattributed"].get(reason, 0) == 1
+        assert _unattributed_metric(client)[reason] - misses_before.get(reason, 0) == 1
+
+
 def test_a_non_string_recommendation_id_is_rejected_naming_the_field(
     client: TestClient, users: list[str]
 ) -> None:
@@ -173,7 +202,7 @@ def test_experiments_are_listed_and_unknown_reports_are_404(client: TestClient) 
 
     response = client.get("/experiments/nope/report")
     assert response.status_code == 404
-    assert "nope" in response.json()["detail"]
+    assert "nope" in response.json()["message"]
 
 
 def test_an_invalid_experiments_file_stops_the_app_starting(
@@ -189,6 +218,18 @@ def test_an_invalid_experiments_file_stops_the_app_starting(
         pass
 
 
-def _counts(client: TestClient, experiment_id: str) -> dict[str, dict[str, int]]:
+def _unattributed_metric(client: TestClient) -> dict[str, float]:
+    """``recserve_experiment_unattributed_events_total`` by reason, from ``/metrics``."""
+    families = text_string_to_metric_families(client.get("/metrics").text)
+    return {
+        sample.labels["reason"]: sample.value
+        for family in families
+        if family.name == "recserve_experiment_unattributed_events"
+        for sample in family.samples
+        if sample.name.endswith("_total")
+    }
+
+
+def _counts(client: TestClient, experiment_id: str) -> dict[str, Any]:
     report = client.get(f"/experiments/{experiment_id}/report").json()
     return {v["name"]: v for v in report["variants"]}

@@ -233,3 +233,17 @@ def test_a_model_exported_before_explanations_answers_and_says_why(
     assert body["source"] == "personalized"
     assert len(body["items"]) == 10
     assert "no explanation outputs" in body["explanation_unavailable"]
+
+
+def test_explained_answers_are_capped_in_k(client: TestClient, built_home: Settings) -> None:
+    user_id = users_with_history(built_home)[0]
+    limit = built_home.api.max_explain_k
+    over = client.get("/recommend", params={"user_id": user_id, "k": limit + 1, "explain": "true"})
+    assert over.status_code == 422
+    assert over.json()["detail"][0]["loc"] == ["query", "k"]
+    posted = client.post("/recommend", json={"user_id": user_id, "k": limit + 1, "explain": True})
+    assert posted.status_code == 422
+    assert posted.json()["detail"][0]["loc"] == ["body", "k"]
+    plain = client.get("/recommend", params={"user_id": user_id, "k": limit + 1})
+    assert len(plain.json()["items"]) == limit + 1
+    assert len(explained(client, user_id, k=limit)["items"]) == limit

@@ -85,7 +85,7 @@ def test_the_top_neighbour_shares_its_category_more_often_than_chance(
 def test_unknown_item_is_404_naming_it(client: TestClient) -> None:
     response = client.get(similar_url("no such/item"))
     assert response.status_code == 404
-    assert "unknown item 'no such/item'" in response.json()["detail"]
+    assert "unknown item 'no such/item'" in response.json()["message"]
 
 
 @pytest.mark.parametrize("k", [0, 101, "ten"])
@@ -112,5 +112,5 @@ def test_a_model_without_the_index_still_serves_and_answers_503(
     with TestClient(create_app(settings)) as old_client:
         response = old_client.get(similar_url(next(iter(categories))))
         assert response.status_code == 503
-        assert response.json()["detail"] == "model has no neighbour index"
+        assert response.json()["message"] == "model has no neighbour index"
         assert old_client.get("/readyz").json()["ready"] is True

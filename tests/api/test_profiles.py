@@ -85,4 +85,4 @@ def test_attribute_only_user_is_in_the_new_segment(
 def test_unknown_user_is_404_naming_the_user(client: TestClient) -> None:
     response = client.get("/users/nobody-at-all/profile")
     assert response.status_code == 404
-    assert "nobody-at-all" in response.json()["detail"]
+    assert "nobody-at-all" in response.json()["message"]

@@ -140,6 +140,8 @@ def test_readyz_names_each_dependency(client: TestClient) -> None:
         "cache_local",
         "consent_store",
         "event_log",
+        "event_log_writes",
+        "profile_updates",
     }
 
 

@@ -58,6 +58,17 @@ def test_user_lookup_shows_profile_and_the_explained_recommendations(
     profile = client.get(f"/users/{user_id}/profile").json()
     assert profile["behaviour"]["recent_items"][0] in page.text
     assert 'id="profile"' in page.text
+    titled = client.get("/recommend", params={"user_id": user_id, "k": 5, "fields": "title"})
+    assert cells(page.text, "item-title") == [i["title"] for i in titled.json()["items"]]
+
+
+def test_user_page_offers_example_ids_that_have_a_history(
+    client: TestClient, built_home: Settings
+) -> None:
+    page = client.get("/ui/users").text
+    examples = re.findall(r'href="/ui/users\?user_id=([^"]+)"', page)
+    assert examples
+    assert set(examples) <= set(users_with_history(built_home))
 
 
 def test_unknown_users_and_odd_ids_are_shown_escaped(client: TestClient) -> None:
@@ -107,8 +118,12 @@ def test_models_page_lists_versions_with_metrics_and_the_evaluation(
     assert f"<code>{version}</code>" in page
     assert '<span class="pill">served</span><span class="pill">CURRENT</span>' in page
     manifest = json.loads((settings.model_root / version / "manifest.json").read_text())
-    for name in manifest["offline_metrics"]:
-        assert f"<th>{name}</th>" in page
+    for name, value in manifest["offline_metrics"].items():
+        label = name.removeprefix("validation_").replace("_", " ")
+        assert f'<th title="{name}">{label}</th>' in page
+        if float(value).is_integer():  # a count (tuning trials) reads as one
+            assert f'<td class="num">{int(value):,}</td>' in page
+    assert 'class="scroll"' in page  # a wide table scrolls instead of overflowing the page
     assert "hybrid &lt;onnx&gt;" in page
     assert "0.0625" in page
     assert "Data note: no user file: &lt;every&gt; user is without attributes" in page

@@ -93,3 +93,36 @@ def test_header_with_bom_and_crlf_is_accepted(tmp_path: Path) -> None:
     path = tmp_path / "x.inter"
     path.write_bytes(b"\xef\xbb\xbfuser_id:token\titem_id:token\r\n")
     assert list(parse_header(path, ("user_id", "item_id"))) == ["user_id", "item_id"]
+
+
+def test_errors_quote_at_most_an_excerpt_of_the_input(write_atomic: AtomicWriter) -> None:
+    huge = "x" * 20_000
+    folder = write_atomic(inter=[f"user_id:token\titem_id:token\t{huge}:nonsense", "u\ti\t1"])
+    with pytest.raises(DataFormatError) as refused:
+        read_atomic_dir(folder)
+    message = str(refused.value)
+    assert len(message) < 600
+    assert message.startswith(f"{folder / 'ds.inter'}:1: header field")
+    assert "more characters not shown" in message
+
+
+def test_a_header_line_too_long_is_refused_without_reading_it_whole(
+    write_atomic: AtomicWriter,
+) -> None:
+    folder = write_atomic(inter=["user_id:token\titem_id:token\t" + "y" * 200_000])
+    with pytest.raises(DataFormatError, match="header line over 65536 bytes") as refused:
+        read_atomic_dir(folder)
+    assert "yyyy" not in str(refused.value)
+
+
+def test_a_dataset_file_linking_out_of_its_directory_is_refused(
+    write_atomic: AtomicWriter, tmp_path: Path
+) -> None:
+    secret = tmp_path / "elsewhere" / "secret.txt"
+    secret.parent.mkdir()
+    secret.write_text("root:x:0:0:the first line of a system file\n")
+    folder = write_atomic(inter=["user_id:token\titem_id:token", "u\ti"])
+    (folder / "ds.item").symlink_to(secret)
+    with pytest.raises(DataFormatError, match="a link out of the dataset directory") as refused:
+        read_atomic_dir(folder)
+    assert "root:x" not in str(refused.value)

@@ -81,3 +81,18 @@ def test_reingest_replaces_and_a_failed_ingest_keeps_previous_data(
 def test_load_dataset_without_ingest_says_so(tmp_path: Path) -> None:
     with pytest.raises(FileNotFoundError, match="run ingest first"):
         load_dataset(tmp_path)
+
+
+def test_quarantine_csv_cells_never_run_as_spreadsheet_formulas(
+    tmp_path: Path, write_atomic: AtomicWriter
+) -> None:
+    hostile = ["=cmd|' /C calc'!A0", "+1+1", "-2+3", "@SUM(A1)"]
+    rows = [f"{cell}\ti1\tnot-a-time" for cell in hostile]
+    header = "user_id:token\titem_id:token\ttimestamp:float"
+    source = write_atomic(inter=[header, "u1\ti1\t1700000000", *rows])
+    ingest(source, tmp_path / "data")
+    path = tmp_path / "data" / QUARANTINE_DIR / "interactions.csv"
+    quarantine = pd.read_csv(path, dtype=str, keep_default_na=False)
+    assert sorted(quarantine["user_id"]) == sorted("'" + cell for cell in hostile)
+    for line in path.read_text().splitlines():
+        assert not any(cell.startswith(("=", "+", "-", "@")) for cell in line.split(","))

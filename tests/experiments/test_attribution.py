@@ -11,6 +11,7 @@ from app.experiments.attribution import (
     EventType,
     FeedbackEvent,
     InMemoryExposureStore,
+    Unattributed,
     VariantCounts,
 )
 from app.experiments.config import ModelStrategy
@@ -47,26 +48,73 @@ async def test_late_conversion_inside_the_window_counts(attributor: Attributor) 
 
 
 @pytest.mark.parametrize(
-    "event",
+    ("event", "reason"),
     [
-        _event(EventType.PURCHASE, "i1", timedelta(hours=24, seconds=1)),  # after the window
-        _event(EventType.CLICK, "i1", timedelta(seconds=-1)),  # before the exposure
-        _event(EventType.CLICK, "i9", timedelta(seconds=1)),  # item not recommended
-        _event(EventType.CLICK, "i1", timedelta(seconds=1), rec="rec-unknown"),
+        (
+            _event(EventType.PURCHASE, "i1", timedelta(hours=24, seconds=61)),
+            Unattributed.AFTER_WINDOW,
+        ),
+        (_event(EventType.CLICK, "i1", timedelta(seconds=-61)), Unattributed.BEFORE_EXPOSURE),
+        (_event(EventType.CLICK, "i9", timedelta(seconds=1)), Unattributed.ITEM_NOT_SHOWN),
     ],
 )
-async def test_unattributable_events_are_refused_and_not_counted(
-    attributor: Attributor, store: InMemoryExposureStore, event: FeedbackEvent
+async def test_unattributable_events_are_counted_with_their_reason(
+    attributor: Attributor, store: InMemoryExposureStore, event: FeedbackEvent, reason: Unattributed
 ) -> None:
-    assert await attributor.attribute(event) is None
+    assert await attributor.attribute(event) is reason
+    assert await store.variant_counts("ab-1") == {
+        "control": VariantCounts(exposures=1, users=1, unattributed={reason.value: 1})
+    }
+
+
+async def test_an_unknown_recommendation_is_not_attributed(
+    attributor: Attributor, store: InMemoryExposureStore
+) -> None:
+    unknown = _event(EventType.CLICK, "i1", timedelta(seconds=1), rec="rec-unknown")
+    assert await attributor.attribute(unknown) is None
     assert await store.variant_counts("ab-1") == {"control": VariantCounts(exposures=1, users=1)}
+
+
+async def test_whole_second_events_in_the_served_second_are_attributed(
+    store: InMemoryExposureStore,
+) -> None:
+    attributor = Attributor(store, clock_skew=timedelta(0))
+    served = SERVED + timedelta(milliseconds=700)  # served_at carries fractions of a second
+    await attributor.record_exposure("rec-1", CONTROL, "alice", ["i1"], served)
+    stamped_in_whole_seconds = FeedbackEvent(EventType.IMPRESSION, "rec-1", "i1", SERVED)
+    assert await attributor.attribute(stamped_in_whole_seconds) == Attributed(
+        "ab-1", "control", 1, True
+    )
+    earlier = FeedbackEvent(EventType.CLICK, "rec-1", "i1", SERVED - timedelta(seconds=1))
+    assert await attributor.attribute(earlier) is Unattributed.BEFORE_EXPOSURE
+
+
+async def test_client_clock_skew_is_tolerated_within_its_bound(
+    store: InMemoryExposureStore,
+) -> None:
+    attributor = Attributor(store, window=timedelta(hours=1), clock_skew=timedelta(seconds=30))
+    await attributor.record_exposure("rec-1", CONTROL, "alice", ["i1", "i2", "i3"], SERVED)
+    late_clock = _event(EventType.IMPRESSION, "i1", timedelta(seconds=-30))
+    assert isinstance(await attributor.attribute(late_clock), Attributed)
+    too_early = _event(EventType.IMPRESSION, "i2", timedelta(seconds=-31))
+    assert await attributor.attribute(too_early) is Unattributed.BEFORE_EXPOSURE
+    fast_clock = _event(EventType.PURCHASE, "i1", timedelta(hours=1, seconds=30))
+    assert isinstance(await attributor.attribute(fast_clock), Attributed)
+    too_late = _event(EventType.PURCHASE, "i3", timedelta(hours=1, seconds=31))
+    assert await attributor.attribute(too_late) is Unattributed.AFTER_WINDOW
+
+
+def test_clock_skew_must_not_be_negative(store: InMemoryExposureStore) -> None:
+    with pytest.raises(ValueError, match="clock skew must not be negative"):
+        Attributor(store, clock_skew=timedelta(seconds=-1))
 
 
 async def test_window_is_configurable(store: InMemoryExposureStore) -> None:
     attributor = Attributor(store, window=timedelta(hours=1))
     await attributor.record_exposure("rec-1", CONTROL, "alice", ["i1"], SERVED)
     assert await attributor.attribute(_event(EventType.CLICK, "i1", timedelta(minutes=59)))
-    assert not await attributor.attribute(_event(EventType.CLICK, "i1", timedelta(minutes=61)))
+    too_late = _event(EventType.CLICK, "i1", timedelta(minutes=62))
+    assert await attributor.attribute(too_late) is Unattributed.AFTER_WINDOW
 
 
 def test_window_must_be_positive(store: InMemoryExposureStore) -> None:
@@ -89,7 +137,7 @@ async def test_counters_count_each_recommendation_item_pair_once(
         _event(EventType.PURCHASE, "i2", 4 * second),
     ]
     results = [await attributor.attribute(e) for e in events]
-    assert [r.counted if r else None for r in results] == [
+    assert [r.counted if isinstance(r, Attributed) else None for r in results] == [
         True,
         False,
         True,

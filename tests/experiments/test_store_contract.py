@@ -23,6 +23,7 @@ from app.experiments.attribution import (
     Exposure,
     ExposureStore,
     InMemoryExposureStore,
+    Unattributed,
     VariantCounts,
 )
 from app.experiments.store_postgres import PostgresExposureStore, unavailable
@@ -135,6 +136,25 @@ async def test_each_recommendation_item_and_counter_counts_once(store: ExposureS
     assert (await store.variant_counts("ab-1"))["control"] == VariantCounts(
         exposures=2, users=1, impressions=1, clicks=3, conversions=1
     )
+
+
+async def test_unattributed_events_are_counted_per_variant_and_reason(
+    open_store: OpenStore,
+) -> None:
+    worker_a, worker_b = await open_store(), await open_store()
+    control, treatment = exposure("r1"), exposure("r2", variant="treatment")
+    await worker_a.save_exposure(control, HOUR)
+    await worker_a.save_exposure(treatment, HOUR)
+
+    await worker_a.count_unattributed(control, Unattributed.BEFORE_EXPOSURE)
+    await worker_b.count_unattributed(control, Unattributed.BEFORE_EXPOSURE)
+    await worker_b.count_unattributed(control, Unattributed.ITEM_NOT_SHOWN)
+    await worker_a.count_unattributed(treatment, Unattributed.AFTER_WINDOW)
+
+    counts = await worker_b.variant_counts("ab-1")
+    assert counts["control"].unattributed == {"before_exposure": 2, "item_not_shown": 1}
+    assert counts["treatment"].unattributed == {"after_window": 1}
+    assert counts["control"].impressions == counts["treatment"].clicks == 0
 
 
 async def test_nothing_counts_for_an_unknown_recommendation(store: ExposureStore) -> None:

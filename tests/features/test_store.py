@@ -7,6 +7,7 @@ from feast.infra.online_stores.redis import RedisOnlineStore
 
 from app.features.store import apply_and_materialize, redis_connection_string, repo_config
 from app.settings import Settings
+from tests.features.test_client import materialized_home
 
 
 def _parsed(connection_string: str) -> tuple[list[dict[str, str]], dict[str, object]]:
@@ -84,3 +85,10 @@ def test_materialize_without_offline_tables_names_the_file(tmp_path):
     with pytest.raises(FileNotFoundError, match=r"user_attributes\.parquet"):
         apply_and_materialize(settings, as_of=datetime(2024, 1, 1, tzinfo=UTC))
     assert not settings.feast_dir.exists()  # nothing half-applied
+
+
+def test_feast_progress_has_no_colour_codes_when_not_on_a_terminal(tmp_path, capfd):
+    materialized_home(tmp_path / "home")
+    printed = capfd.readouterr()
+    assert "user_behaviour" in printed.out  # Feast did print its progress
+    assert "\x1b[" not in printed.out + printed.err

@@ -65,7 +65,8 @@ def metric(text: str, name: str, **labels: str) -> float:
 
 
 def readiness_pids(text: str) -> set[str]:
-    """Pids of the workers that have answered /readyz (its gauge is kept per process)."""
+    """Pids of the live workers: each exports its dependency gauge (kept per process) from
+    start-up on."""
     return {
         sample.labels["pid"]
         for family in text_string_to_metric_families(text)
@@ -75,9 +76,9 @@ def readiness_pids(text: str) -> set[str]:
 
 
 def reach_every_worker(http: httpx.Client, workers: int, timeout: float = 30.0) -> None:
-    """Send parallel /readyz requests on fresh connections until each of ``workers`` worker
-    processes has answered one: the kernel hands each accept to whichever worker takes it, and
-    on a busy machine one worker can take a long run of them. Fails after ``timeout``."""
+    """Send parallel /readyz requests on fresh connections until ``workers`` worker processes
+    are live and exporting: the kernel hands each accept to whichever worker takes it, and on a
+    busy machine one worker can take a long run of them. Fails after ``timeout``."""
     deadline = time.monotonic() + timeout
     with ThreadPoolExecutor(max_workers=8) as pool:
         while True:

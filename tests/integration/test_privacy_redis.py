@@ -139,3 +139,54 @@ def test_erasure_leaves_nothing_in_redis_nor_the_home(
         assert batch_tables_holding(settings, user) == []
         after = client.get("/recommend", params={"user_id": user}).json()
         assert (after["cache"], after["fallback_reason"]) == (None, "unknown_user")
+
+
+def _persisted_holding(directory: Path, needle: str) -> list[str]:
+    """Files under Redis' ``dir`` (RDB snapshot, AOF base and increments) holding ``needle``."""
+    return sorted(
+        str(path.relative_to(directory))
+        for path in directory.rglob("*")
+        if path.is_file() and needle.encode() in path.read_bytes()
+    )
+
+
+def _persistence_done(raw: redis.Redis, rdb_saves: int, aof_rewrites: int) -> bool:
+    info = raw.info("persistence")
+    return (
+        info["rdb_saves"] > rdb_saves
+        and info["aof_rewrites"] > aof_rewrites
+        and not info["rdb_bgsave_in_progress"]
+        and not info["aof_rewrite_in_progress"]
+        and not info["aof_rewrite_scheduled"]
+    )
+
+
+def test_erasure_leaves_no_byte_of_the_user_in_redis_files(
+    redis_home: Settings,  # noqa: F811 (fixture)
+    private_redis: PrivateRedis,
+) -> None:
+    # No three characters in common with the payload's field names: LZF compression in the
+    # RDB then keeps the id's first occurrence literal, so a scan of the files finds it.
+    user = "Hq7ZpX2kVw9JmR4c"
+    bystander = users_with_history(redis_home)[0]
+    with (
+        TestClient(create_app(redis_home)) as client,
+        redis.Redis.from_url(private_redis.url) as raw,
+    ):
+        events = [event(user, "sku-000001"), event(user, "sku-000002"), event(bystander, "x")]
+        assert client.post("/events", json={"events": events}).json()["accepted_count"] == 3
+        wait_for(lambda: bool(_redis_mentions(raw, user)))
+        raw.bgrewriteaof()  # the AOF's base (an RDB preamble) and a snapshot hold the user
+        wait_for(lambda: not raw.info("persistence")["aof_rewrite_in_progress"])
+        raw.save()
+        assert {"dump.rdb"} <= set(_persisted_holding(private_redis.directory, user))
+        info = raw.info("persistence")
+
+        report = client.delete(f"/users/{user}").json()
+
+        assert report["events_deleted"] == 2
+        assert _redis_mentions(raw, user) == []
+        wait_for(lambda: _persistence_done(raw, info["rdb_saves"], info["aof_rewrites"]))
+        assert _persisted_holding(private_redis.directory, user) == []
+        assert _persisted_holding(private_redis.directory, bystander)
+        assert {e.user_id for e in logged_events(redis_home)} >= {bystander}

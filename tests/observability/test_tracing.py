@@ -22,6 +22,7 @@ from app.observability.logging import JsonFormatter
 from app.observability.tracing import start_span
 from app.settings import Settings
 
+REQUEST_ID = re.compile(r"[0-9a-f]{32}")
 TRACEPARENT = re.compile(r"00-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})")
 CALLER = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
 
@@ -64,14 +65,34 @@ def test_a_callers_traceparent_is_continued_with_a_new_span(client: TestClient) 
     trace_id, span_id, flags = ids(response.headers)
     assert (trace_id, flags) == ("4bf92f3577b34da6a3ce929d0e0e4736", "01")
     assert span_id != "00f067aa0ba902b7"
-    assert response.headers["x-request-id"] == span_id
+    assert REQUEST_ID.fullmatch(response.headers["x-request-id"])
 
 
-def test_recommend_keeps_its_own_request_id_header(client: TestClient) -> None:
-    response = client.get("/recommend", params={"user_id": "u-nobody", "k": 3})
-    assert response.status_code == 200
-    assert response.headers.get_list("x-request-id") == [response.json()["request_id"]]
-    ids(response.headers)
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [
+        ("GET", "/recommend?user_id=u-nobody&k=3"),
+        ("POST", "/recommend"),
+        ("GET", "/content-blocks/no-such-slot?user_id=u1"),
+        ("GET", "/healthz"),
+        ("GET", "/no-such-route"),
+    ],
+)
+def test_every_route_names_requests_one_way_and_honours_the_callers_id(
+    client: TestClient, method: str, path: str
+) -> None:
+    body = {"user_id": "u-nobody", "k": 3} if method == "POST" else None
+    own = client.request(method, path, json=body)
+    assert own.headers.get_list("x-request-id") == [own.headers["x-request-id"]]
+    assert REQUEST_ID.fullmatch(own.headers["x-request-id"])
+    callers = client.request(method, path, json=body, headers={"X-Request-ID": "shop-7f3a:42"})
+    assert callers.headers.get_list("x-request-id") == ["shop-7f3a:42"]
+    if path.startswith("/recommend"):
+        assert own.json()["request_id"] == own.headers["x-request-id"]
+        assert callers.json()["request_id"] == "shop-7f3a:42"
+        assert callers.json()["recommendation_id"] != "shop-7f3a:42"
+    else:
+        assert callers.json().get("request_id", "shop-7f3a:42") == "shop-7f3a:42"
 
 
 @pytest.mark.parametrize(
@@ -98,8 +119,9 @@ def test_a_later_version_traceparent_is_continued() -> None:
 
 def test_a_well_formed_request_id_is_kept_and_a_bad_one_replaced() -> None:
     assert start_span(None, "req-42.a:b").request_id == "req-42.a:b"
-    replaced = start_span(None, "no spaces or \n newlines")
-    assert replaced.request_id == replaced.span_id
+    for bad in ("no spaces or \n newlines", "x" * 129, "", "semi;colon"):
+        replaced = start_span(None, bad)
+        assert REQUEST_ID.fullmatch(replaced.request_id), bad
 
 
 def test_logs_inside_a_request_carry_its_ids_and_an_unhandled_error_is_a_500_with_them() -> None:
@@ -129,7 +151,13 @@ def test_logs_inside_a_request_carry_its_ids_and_an_unhandled_error_is_a_500_wit
     finally:
         root.removeHandler(handler)
     assert response.status_code == 500
-    assert response.json() == {"detail": "internal error"}
+    assert response.json() == {
+        "status": 500,
+        "error": "internal_error",
+        "message": "internal error",
+        "detail": [{"loc": [], "msg": "internal error", "type": "internal_error"}],
+        "request_id": "r1",
+    }
     trace_id, _, _ = ids(response.headers)
     assert response.headers["x-request-id"] == "r1"
 

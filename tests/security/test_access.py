@@ -51,7 +51,7 @@ def test_missing_or_unknown_key_is_401_with_a_challenge(
 def test_known_key_without_the_scope_is_403(keyed: TestClient) -> None:
     response = keyed.post("/events", json=EMPTY_BATCH, headers=_bearer(RECOMMEND_KEY))
     assert response.status_code == 403
-    assert "'frontend' lacks the 'events' scope" in response.json()["detail"]
+    assert "'frontend' lacks the 'events' scope" in response.json()["message"]
 
 
 @pytest.mark.parametrize("headers", [_bearer(EVENTS_KEY), {"X-API-Key": EVENTS_KEY}])
@@ -97,7 +97,9 @@ def test_open_recommend_and_keyed_metrics_by_setting(built_home: Settings) -> No
 
 
 def test_openapi_declares_both_key_headers(keyed: TestClient) -> None:
-    schemes = keyed.get("/openapi.json").json()["components"]["securitySchemes"]
+    schemes = keyed.get("/openapi.json", headers=_bearer(ADMIN_KEY)).json()["components"][
+        "securitySchemes"
+    ]
     assert {scheme["type"] for scheme in schemes.values()} == {"http", "apiKey"}
 
 
@@ -158,6 +160,46 @@ def test_405_lists_every_method_of_the_path(keyed: TestClient) -> None:
 
 
 def test_openapi_lists_the_auth_and_body_errors(keyed: TestClient) -> None:
-    paths = keyed.get("/openapi.json").json()["paths"]
+    paths = keyed.get("/openapi.json", headers=_bearer(ADMIN_KEY)).json()["paths"]
     assert {"400", "401", "403", "413", "422"} <= set(paths["/events"]["post"]["responses"])
-    assert set(paths["/healthz"]["get"]["responses"]) == {"200", "400"}
+    assert set(paths["/healthz"]["get"]["responses"]) == {"200", "400", "431"}
+
+
+@pytest.mark.parametrize("path", ["/docs", "/redoc", "/openapi.json"])
+def test_api_documents_need_the_admin_key_unless_opened(
+    keyed: TestClient, built_home: Settings, path: str
+) -> None:
+    assert keyed.get(path).status_code == 401
+    assert keyed.get(path, headers=_bearer(RECOMMEND_KEY)).status_code == 403
+    assert keyed.get(path, headers=_bearer(ADMIN_KEY)).status_code == 200
+    with _client(built_home, open_docs=True) as client:
+        assert client.get(path).status_code == 200
+
+
+@pytest.mark.parametrize("path", ["/recommend/", "/events/", "/users/u1/consent/"])
+def test_no_slash_redirect_answers_before_the_key_check(keyed: TestClient, path: str) -> None:
+    response = keyed.get(path, headers={"Host": "evil.example"}, follow_redirects=False)
+    assert response.status_code == 404
+    assert "location" not in response.headers
+
+
+def test_cart_recommendations_need_the_recommend_scope_too(keyed: TestClient) -> None:
+    batch = {
+        "events": [
+            {
+                "event_id": "scope-cart-1",
+                "user_id": "scope-user",
+                "item_id": "sku-000001",
+                "type": "add_to_cart",
+                "timestamp": 1_700_000_000,
+            }
+        ],
+        "return_recommendations": True,
+    }
+    refused = keyed.post("/events", json=batch, headers=_bearer(EVENTS_KEY))
+    assert refused.status_code == 403
+    assert "recommend" in refused.json()["message"]
+    # Refused before anything was stored (the shared home stays as it was).
+    log = keyed.app.state.services.events.event_log  # type: ignore[attr-defined]
+    stored = keyed.portal.call(log.iter_all)  # type: ignore[union-attr]
+    assert "scope-cart-1" not in {logged.event.event_id for logged in stored}

@@ -15,7 +15,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from app.api.main import create_app
-from app.artifacts import MANIFEST_FILE, MODEL_FILE, publish
+from app.artifacts import CATALOGUE_FILE, CURRENT_POINTER, MANIFEST_FILE, MODEL_FILE, publish
 from app.settings import Settings
 from tests.integration.conftest import copy_home, metric, serve
 
@@ -57,6 +57,11 @@ def _need_unfetched_feature(_directory: Path, manifest: Manifest) -> None:
     manifest["feature_list"].append("user_behaviour:mood")
 
 
+def _junk_catalogue(directory: Path, manifest: Manifest) -> None:
+    assert CATALOGUE_FILE in manifest["artifacts"]
+    (directory / CATALOGUE_FILE).write_text('[{"item_id": 1, "junk": true}]')
+
+
 @pytest.fixture
 def home(built_home: Settings, tmp_path: Path) -> Settings:
     return copy_home(built_home, tmp_path / "home")
@@ -95,6 +100,7 @@ def test_published_version_is_swapped_in(home: Settings, client: TestClient) -> 
         (_truncate_graph, "cannot load model from"),
         (_shift_reference_scores, "parity probe 0 differs from the recorded reference"),
         (_need_unfetched_feature, "reads features the service does not fetch"),
+        (_junk_catalogue, "cannot load the item catalogue"),
     ],
 )
 def test_bad_version_is_refused_and_the_old_one_keeps_serving(
@@ -111,7 +117,8 @@ def test_bad_version_is_refused_and_the_old_one_keeps_serving(
 
     assert response.status_code == 409
     body = response.json()
-    assert reason in body["detail"]
+    assert reason in body["message"]
+    assert body["error"] == "conflict"
     assert (body["refused_version"], body["serving_version"]) == ("v-bad", old)
     assert _served_version(client) == old
     ready = client.get("/readyz").json()
@@ -173,3 +180,20 @@ def test_each_worker_of_a_running_server_polls_refuses_and_recovers(home: Settin
         publish_variant(home, old, "v-good")
         _wait_until(lambda: all(_served_version(http) == "v-good" for _ in range(20)))
         assert http.get("/readyz").json()["degraded"] is False
+
+
+@pytest.mark.parametrize("target", ["../outside", "/tmp", "nested/version", "..", "link-out"])
+def test_a_pointer_out_of_the_models_directory_is_refused(
+    home: Settings, client: TestClient, tmp_path: Path, target: str
+) -> None:
+    old = _served_version(client)
+    outside = tmp_path / "outside"
+    shutil.copytree(home.model_root / old, outside)  # a loadable model, but not published here
+    (home.model_root / "link-out").symlink_to(outside, target_is_directory=True)
+    (home.model_root / CURRENT_POINTER).write_text(target + "\n")
+
+    response = client.post("/admin/models/reload")
+
+    assert response.status_code == 409
+    assert "not a version directory inside" in response.json()["message"]
+    assert _served_version(client) == old

@@ -8,10 +8,12 @@ from fastapi import APIRouter, Response
 from pydantic import BaseModel, Field
 
 from app.api.deps import EngineDep, ReloaderDep
+from app.api.errors import ErrorResponse, error_body
 from app.api.responses import json_response
+from app.api.strict_json import StrictJsonRoute
 from app.serving.recommend.model_reload import ModelRefused
 
-router = APIRouter(prefix="/admin", tags=["admin"])
+router = APIRouter(prefix="/admin", tags=["admin"], route_class=StrictJsonRoute)
 
 
 class ModelReloadResponse(BaseModel):
@@ -22,8 +24,9 @@ class ModelReloadResponse(BaseModel):
     previous_version: str = Field(description="The version that served before the call.")
 
 
-class ModelRefusedResponse(BaseModel):
-    detail: str = Field(description="Why the published version was refused.")
+class ModelRefusedResponse(ErrorResponse):
+    """The error shape (``message`` says why the version was refused), plus the versions."""
+
     refused_version: str | None = Field(description="The refused version (null: none published).")
     serving_version: str = Field(description="The version that keeps serving.")
 
@@ -47,7 +50,7 @@ async def reload_model(reloader: ReloaderDep, engine: EngineDep) -> Response:
     except ModelRefused as exc:
         return json_response(
             {
-                "detail": exc.refusal.reason,
+                **error_body(409, exc.refusal.reason),
                 "refused_version": exc.refusal.version,
                 "serving_version": engine.model.version,
             },

@@ -9,11 +9,12 @@ from fastapi import APIRouter, HTTPException, Path, Response
 from app.api.content_schemas import AvailabilityBody, AvailabilityResponse
 from app.api.deps import EngineDep
 from app.api.responses import json_response
+from app.api.strict_json import StrictJsonRoute
 from app.serving.catalogue.availability import AvailabilityStoreError
 from app.serving.catalogue.items import Availability
 from app.serving.catalogue.rules import ItemRules, ItemState
 
-router = APIRouter(prefix="/items", tags=["catalogue"])
+router = APIRouter(prefix="/items", tags=["catalogue"], route_class=StrictJsonRoute)
 
 ItemIdPath = Annotated[str, Path(min_length=1, max_length=256, description="The item id.")]
 

@@ -6,6 +6,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, HTTPException, Path, Query, Request, Response
 
+from app.api.auth import may_read_profile
 from app.api.content_html import (
     HTML_MEDIA_TYPE,
     JSON_MEDIA_TYPE,
@@ -144,7 +145,13 @@ async def _answer(
     single: bool,
 ) -> Response:
     try:
-        blocks = await served.content_blocks(slot_ids, user_id, device=device, use_cache=use_cache)
+        blocks = await served.content_blocks(
+            slot_ids,
+            user_id,
+            device=device,
+            use_cache=use_cache,
+            profile_visible=await may_read_profile(request, user_id),
+        )
     except UnknownSlotError as exc:
         raise HTTPException(404, str(exc)) from exc
     html = prefers_html(accept)

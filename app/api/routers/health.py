@@ -29,7 +29,8 @@ async def healthz() -> dict[str, str]:
     summary="Readiness, per dependency",
     description=(
         "Checks the model, the Feast online store, each cache tier and the event log and names "
-        "what is down. "
+        "what is down; `event_log_writes` and `profile_updates` are down while the latest "
+        "append or profile update failed (a store that reads but refuses writes). "
         "Answers 200 while a model is loaded, because every request can still be served (with "
         "the popularity fallback if need be): taking all replicas out of a load balancer when a "
         "shared Redis fails would turn a degradation into an outage. `degraded` is true when "
@@ -38,7 +39,7 @@ async def healthz() -> dict[str, str]:
     responses={503: {"description": "No model loaded"}},
 )
 async def readyz(engine: EngineDep, events: EventsDep, reloader: ReloaderDep) -> Response:
-    statuses = await check_dependencies(engine, events.event_log, reloader)
+    statuses = await check_dependencies(engine, events.event_log, reloader, events.write_failures)
     model_ok = statuses["model"].ok
     body = {
         "ready": model_ok,

@@ -9,13 +9,14 @@ from fastapi import APIRouter, HTTPException, Path
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from app.api.deps import UserDataDep
+from app.api.strict_json import StrictJsonRoute
 from app.events.types import EventLogUnavailable
 from app.experiments.attribution import ExposureStoreUnavailable
 from app.features.client import FeatureStoreError
 from app.privacy.consent import ConsentChange, ConsentRecord, ConsentUnavailable, Purpose
 from app.privacy.erasure import ErasureFailed
 
-router = APIRouter(tags=["privacy"])
+router = APIRouter(tags=["privacy"], route_class=StrictJsonRoute)
 
 UserIdPath = Annotated[str, Path(min_length=1, max_length=256, description="The user's id.")]
 _UNAVAILABLE: dict[int | str, dict[str, Any]] = {

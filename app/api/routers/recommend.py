@@ -2,18 +2,26 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import asdict
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Request, Response
+from fastapi import APIRouter, HTTPException, Query, Request, Response
 
-from app.api.deps import ServedListsDep, SettingsDep
+from app.api.auth import may_read_profile
+from app.api.deps import EngineDep, ServedListsDep, SettingsDep
+from app.api.list_options import DisplayField
 from app.api.responses import json_response
 from app.api.schemas import RecommendBody, RecommendQuery, RecommendResponse
+from app.api.strict_json import StrictJsonRoute
+from app.artifacts import CatalogueItem
+from app.observability.tracing import CURRENT
+from app.serving.catalogue.rules import ItemRules
 from app.serving.surfaces.served_lists import ServedRecommendation
-from app.serving.types import RecommendRequest
+from app.serving.types import Recommendation, RecommendRequest
+from app.settings import Settings
 
-router = APIRouter(tags=["recommendations"])
+router = APIRouter(tags=["recommendations"], route_class=StrictJsonRoute)
 
 _DESCRIPTION = (
     "Top-k items for a user, excluding items they already interacted with (with `repeat=true`, "
@@ -36,6 +44,7 @@ _DESCRIPTION = (
 async def recommend_get(
     request: Request,
     settings: SettingsDep,
+    engine: EngineDep,
     served: ServedListsDep,
     query: Annotated[RecommendQuery, Query()],
 ) -> Response:
@@ -44,12 +53,19 @@ async def recommend_get(
         k=query.k or settings.api.default_k,
         exclude=tuple(query.exclude or ()),
         use_cache=settings.cache.enabled,
+        filters=query.item_filter(),
         repeat=query.repeat,
     )
+    _check_explain_k(settings, req, query.explain, "query")
     answer = await served.recommend(
-        req, segment=query.segment, device=query.device, explain=query.explain
+        req,
+        segment=query.segment,
+        device=query.device,
+        explain=query.explain,
+        profile_visible=await _profile_visible(request, req, query.explain),
     )
-    return _respond(request, answer, repeat=req.repeat)
+    display = _display(engine.rules, answer.recommendation, query.fields or ())
+    return _respond(request, answer, display, repeat=req.repeat)
 
 
 @router.post(
@@ -59,34 +75,89 @@ async def recommend_get(
     description=_DESCRIPTION,
 )
 async def recommend_post(
-    request: Request, settings: SettingsDep, served: ServedListsDep, body: RecommendBody
+    request: Request,
+    settings: SettingsDep,
+    engine: EngineDep,
+    served: ServedListsDep,
+    body: RecommendBody,
 ) -> Response:
     req = RecommendRequest(
         user_id=body.user_id,
         k=body.k or settings.api.default_k,
         exclude=tuple(body.exclude),
         use_cache=settings.cache.enabled,
+        filters=body.item_filter(),
         repeat=body.repeat,
     )
+    _check_explain_k(settings, req, body.explain, "body")
     context = body.context or {}
     answer = await served.recommend(
         req,
         segment=_text(context.get("segment")),
         device=_text(context.get("device")),
         explain=body.explain,
+        profile_visible=await _profile_visible(request, req, body.explain),
     )
-    return _respond(request, answer, repeat=req.repeat)
+    display = _display(engine.rules, answer.recommendation, body.fields or ())
+    return _respond(request, answer, display, repeat=req.repeat)
+
+
+def _check_explain_k(settings: Settings, req: RecommendRequest, explain: bool, where: str) -> None:
+    """422 naming ``k`` when an explained answer asks for more items than allowed."""
+    limit = settings.api.max_explain_k
+    if explain and req.k > limit:
+        raise HTTPException(
+            422,
+            [
+                {
+                    "loc": [where, "k"],
+                    "msg": f"at most {limit} with explain=true",
+                    "type": "less_than_equal",
+                }
+            ],
+        )
+
+
+async def _profile_visible(request: Request, req: RecommendRequest, explain: bool) -> bool:
+    """Whether the explanation may name the user's history and attributes (only asked when
+    there is an explanation: the check reads the caller's key and user token)."""
+    return explain and await may_read_profile(request, req.user_id)
 
 
 def _text(value: Any) -> str | None:
     return value if isinstance(value, str) else None
 
 
-def _respond(request: Request, answer: ServedRecommendation, *, repeat: bool) -> Response:
+def _display(
+    rules: ItemRules | None, rec: Recommendation, fields: Sequence[DisplayField]
+) -> dict[str, dict[str, object]]:
+    """The requested catalogue fields of each item (served stock flags), by item id."""
+    if not fields:
+        return {}
+    shown: dict[str, dict[str, object]] = {}
+    for item in rec.items:
+        entry = (
+            rules.display(item.item_id)
+            if rules is not None
+            else CatalogueItem(item_id=item.item_id, title=item.item_id)
+        )
+        shown[item.item_id] = {name: getattr(entry, name) for name in fields}
+    return shown
+
+
+def _respond(
+    request: Request,
+    answer: ServedRecommendation,
+    display: dict[str, dict[str, object]],
+    *,
+    repeat: bool,
+) -> Response:
     rec, tag, explained = answer.recommendation, answer.tag, answer.explained
-    request_id = tag.recommendation_id
+    context = CURRENT.get()
     request.state.source = rec.source.value
-    items: list[dict[str, object]] = [{"item_id": i.item_id, "score": i.score} for i in rec.items]
+    items: list[dict[str, object]] = [
+        {"item_id": i.item_id, "score": i.score, **display.get(i.item_id, {})} for i in rec.items
+    ]
     if repeat:
         for item in items:
             item["repeat"] = item["item_id"] in rec.repeats
@@ -97,7 +168,8 @@ def _respond(request: Request, answer: ServedRecommendation, *, repeat: bool) ->
         "cache": rec.cache_tier,
         "fallback_reason": rec.fallback_reason.value if rec.fallback_reason else None,
         "model_version": rec.model_version,
-        "request_id": request_id,
+        # Outside the trace middleware (never in service) the list's own id stands in.
+        "request_id": tag.recommendation_id if context is None else context.request_id,
         **tag.fields(),
     }
     if explained is not None:
@@ -110,4 +182,4 @@ def _respond(request: Request, answer: ServedRecommendation, *, repeat: bool) ->
                 else {k: v for k, v in asdict(explanation).items() if k != "item_id"}
             )
         body["explanation_unavailable"] = explained.unavailable
-    return json_response(body, headers={"X-Request-ID": request_id, **tag.headers()})
+    return json_response(body, headers=tag.headers())

@@ -62,7 +62,13 @@ def _page(
     template: str, title: str, active: str, status_code: int = 200, **context: Any
 ) -> HTMLResponse:
     html = _templates.get_template(template).render(
-        title=title, nav=NAV, active=active, percent=_percent, **context
+        title=title,
+        nav=NAV,
+        active=active,
+        percent=_percent,
+        metric_label=panels.metric_label,
+        number=panels.number,
+        **context,
     )
     return HTMLResponse(html, status_code=status_code)
 
@@ -85,16 +91,18 @@ async def overview(
 
 @router.get("/users", response_class=HTMLResponse, summary="Console: look up a user")
 async def user_lookup(
+    settings: SettingsDep,
     engine: EngineDep,
     user_data: UserDataDep,
     served: ServedListsDep,
     user_id: Annotated[str | None, Query(max_length=256)] = None,
     k: Annotated[int, Query(ge=1, le=100)] = 10,
 ) -> HTMLResponse:
+    examples = await asyncio.to_thread(panels.example_user_ids, settings.data_dir)  # reads files
     if not user_id:
-        return _page("user.html", "Users", "/ui/users", user_id=None, k=k)
+        return _page("user.html", "Users", "/ui/users", user_id=None, k=k, examples=examples)
     found = await _user(engine, user_data, served, user_id, k)
-    return _page("user.html", f"User {user_id}", "/ui/users", **found)
+    return _page("user.html", f"User {user_id}", "/ui/users", examples=examples, **found)
 
 
 async def _user(
@@ -119,9 +127,13 @@ async def _user(
         consent_error = f"consent store unavailable: {exc}"
     preview = await served.preview(RecommendRequest(user_id=user_id, k=k, use_cache=False))
     explained = preview.explained
+    shown = [i.item_id for i in preview.recommendation.items]
+    shown += [h.item_id for e in explained.items for h in e.because_you_viewed]
+    shown += profile.behaviour.recent_items if profile is not None else []
     return {
         "user_id": user_id,
         "k": k,
+        "titles": {item_id: _title(engine, item_id) for item_id in shown},
         "profile": profile,
         "profile_error": profile_error,
         "consent": consent,
@@ -131,6 +143,13 @@ async def _user(
         "explained": explained,
         "explanations": {e.item_id: e for e in explained.items},
     }
+
+
+def _title(engine: RecommendationEngine, item_id: str) -> str:
+    """The catalogue title, or "" when the catalogue has none but the id."""
+    rules = engine.rules
+    title = rules.display(item_id).title if rules is not None else item_id
+    return "" if title == item_id else title
 
 
 @router.get("/models", response_class=HTMLResponse, summary="Console: model versions")

@@ -9,9 +9,10 @@ from fastapi import APIRouter, HTTPException, Query
 from pydantic import BaseModel, ConfigDict, Field
 
 from app.api.deps import WebhooksDep
+from app.api.strict_json import StrictJsonRoute
 from app.webhooks.types import DeadLetter, OutboxUnavailable
 
-router = APIRouter(prefix="/admin/webhooks", tags=["webhooks"])
+router = APIRouter(prefix="/admin/webhooks", tags=["webhooks"], route_class=StrictJsonRoute)
 
 _UNAVAILABLE: dict[int | str, dict[str, Any]] = {
     503: {"description": "The webhook outbox is unavailable."}

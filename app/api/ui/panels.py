@@ -13,6 +13,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import pyarrow as pa
+import pyarrow.parquet as pq
 from prometheus_client.parser import text_string_to_metric_families
 from pydantic import ValidationError
 
@@ -49,6 +51,34 @@ def model_versions(model_root: Path, served_version: str) -> list[ModelRow]:
         )
     rows.sort(key=lambda row: row.manifest.trained_at, reverse=True)
     return rows
+
+
+def metric_label(name: str) -> str:
+    """A manifest's metric key as a column header: ``validation_ndcg@10_warm`` reads
+    ``ndcg@10 warm`` (the page says they come from the validation split)."""
+    return name.removeprefix("validation_").replace("_", " ")
+
+
+def number(value: float) -> str:
+    """Whole numbers (trial counts, sizes) without decimals, other values to 4 places."""
+    if float(value).is_integer() and abs(value) < 1e15:
+        return f"{int(value):,}"
+    return f"{value:.4f}"
+
+
+def example_user_ids(data_dir: Path, count: int = 5) -> list[str]:
+    """A few ids of users with interactions, from the first rows of the ingested table (no
+    full read: the table may hold millions of rows); none when there is no table."""
+    path = data_dir / "interactions.parquet"
+    try:
+        batches = pq.ParquetFile(path).iter_batches(batch_size=500, columns=["user_id"])
+        first = next(batches, None)
+    except (OSError, pa.ArrowException) as exc:
+        log.info("console has no example users: %s", exc)
+        return []
+    if first is None:
+        return []
+    return list(dict.fromkeys(str(u) for u in first.column(0).to_pylist()))[:count]
 
 
 def offline_metric_names(rows: list[ModelRow]) -> list[str]:

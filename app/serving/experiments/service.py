@@ -30,6 +30,7 @@ from app.events.types import Event
 from app.experiments.assignment import Assignment, assign
 from app.experiments.attribution import (
     COUNTER_OF_EVENT,
+    DEFAULT_CLOCK_SKEW,
     Attributor,
     Counter,
     EventType,
@@ -37,6 +38,7 @@ from app.experiments.attribution import (
     ExposureStore,
     ExposureStoreUnavailable,
     FeedbackEvent,
+    Unattributed,
 )
 from app.experiments.config import Experiment
 from app.experiments.report import ExperimentReport, build_report
@@ -91,13 +93,14 @@ class ExperimentService:
         window: timedelta,
         pseudonyms: Pseudonymizer,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        clock_skew: timedelta = DEFAULT_CLOCK_SKEW,
     ) -> None:
         self._experiments = tuple(experiments)
         self._by_id = {experiment.id: experiment for experiment in self._experiments}
         self._store = store
         self._pseudonyms = pseudonyms
         self._segment_of = segment_of
-        self._attributor = Attributor(store, window)
+        self._attributor = Attributor(store, window, clock_skew)
         self._clock = clock
         self._targets_segments = any(e.targeting.segments for e in self._experiments)
 
@@ -150,8 +153,9 @@ class ExperimentService:
         return tag
 
     async def attribute(self, events: Sequence[Event]) -> None:
-        """Attribute the feedback events that carry ``context.recommendation_id``; others and
-        events outside the window or for items not shown are ignored."""
+        """Attribute the feedback events that carry ``context.recommendation_id``; each one
+        not attributed is counted in ``recserve_experiment_unattributed_events_total`` with
+        its reason (and, when its exposure is known, in the variant's report)."""
         for event in events:
             feedback = _feedback(event)
             if feedback is None:
@@ -160,9 +164,14 @@ class ExperimentService:
                 attributed = await self._attributor.attribute(feedback)
             except ExposureStoreUnavailable as exc:
                 metrics.EXPERIMENT_STORE_ERRORS.labels("attribute").inc()
+                metrics.EXPERIMENT_UNATTRIBUTED.labels("store_unavailable").inc()
                 log.warning("event %s not attributed: %s", event.event_id, exc)
                 continue
-            if attributed is not None and attributed.counted:
+            if attributed is None:
+                metrics.EXPERIMENT_UNATTRIBUTED.labels("unknown_recommendation").inc()
+            elif isinstance(attributed, Unattributed):
+                metrics.EXPERIMENT_UNATTRIBUTED.labels(attributed.value).inc()
+            elif attributed.counted:
                 counter = COUNTER_OF_EVENT[feedback.event_type]
                 _COUNTER_METRICS[counter].labels(attributed.experiment_id, attributed.variant).inc()
 

@@ -9,7 +9,7 @@ from typing import get_args
 
 from app.events.log import EventLog
 from app.events.schemas import EventBatchOut, EventRejection, validate_events
-from app.events.types import AppendResult, Event, EventType
+from app.events.types import AppendResult, Event, EventLogUnavailable, EventType
 from app.observability import metrics
 from app.privacy import ConsentService, Purpose
 from app.serving.realtime.profile_updates import ProfileUpdater
@@ -40,6 +40,7 @@ class EventIngestor:
         # and one such timeout opens a breaker for everyone. Queued, each batch's short
         # awaits are answered at once and the throughput is the same.
         self._one_at_a_time = asyncio.Lock()
+        self.last_append_failure: str | None = None  # of the latest append; readiness shows it
 
     @property
     def event_log(self) -> EventLog:
@@ -57,7 +58,7 @@ class EventIngestor:
     async def _ingest(self, raw: Sequence[object]) -> EventBatchOut:
         events, rejected = validate_events(raw)
         events, refused = await self._split_tracked(events)
-        result = await self._log.append(events) if events else AppendResult((), ())
+        result = await self._append(events)
         accepted, duplicates = _split_stored(events, set(result.appended))
         _count(accepted, duplicates, rejected, raw)
         await self._updater.apply(accepted)
@@ -66,6 +67,25 @@ class EventIngestor:
         for event in refused:
             metrics.EVENTS.labels(event.type, "not_consented").inc()
         return EventBatchOut.from_outcome(result, rejected, [e.event_id for e in refused])
+
+    async def _append(self, events: list[Event]) -> AppendResult:
+        if not events:
+            return AppendResult((), ())
+        try:
+            result = await self._log.append(events)
+        except EventLogUnavailable as exc:
+            self.last_append_failure = str(exc)
+            raise
+        self.last_append_failure = None
+        return result
+
+    @property
+    def write_failures(self) -> dict[str, str | None]:
+        """The latest failure of each kind of write, None when the latest write succeeded."""
+        return {
+            "event_log_writes": self.last_append_failure,
+            "profile_updates": self._updater.last_failure,
+        }
 
     async def _split_tracked(self, events: list[Event]) -> tuple[list[Event], list[Event]]:
         """(events of users who consent to tracking, the others), one consent read per user."""

@@ -8,6 +8,7 @@ read-modify-write (the engine reads features on the same thread the same way).
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections import defaultdict
@@ -27,6 +28,10 @@ log = logging.getLogger(__name__)
 
 # Shown to the user but not acted on: not part of their history (as in the batch features).
 NOT_HISTORY = frozenset({"impression"})
+# SQLite's answer when another process holds the write lock past the busy timeout.
+LOCKED = "database is locked"
+LOCKED_ATTEMPTS = 5  # with the busy timeout, about half a second in all
+LOCKED_BACKOFF_SECONDS = 0.02
 FREQUENCY_WINDOW_SECONDS = 30 * 86_400
 SECONDS_PER_DAY = 86_400.0
 
@@ -43,6 +48,7 @@ class ProfileUpdater:
         self._store = store
         self._cache = cache
         self._clock = clock
+        self.last_failure: str | None = None  # of the latest update; readiness shows it
 
     @property
     def store(self) -> BehaviourStore:
@@ -57,19 +63,25 @@ class ProfileUpdater:
             return True
         started = time.perf_counter()
         try:
-            now = self._clock()
-            current = self._store.read(list(by_user))
-            rows = [
-                merge_events(current[user_id], user_id, user_events, now)
-                for user_id, user_events in by_user.items()
-            ]
-            self._store.write(rows, datetime.fromtimestamp(now, UTC))
+            for attempt in range(LOCKED_ATTEMPTS):
+                try:
+                    self._read_merge_write(by_user)
+                    break
+                except (FeatureStoreError, ProfileWriteError) as exc:
+                    if LOCKED not in str(exc) or attempt == LOCKED_ATTEMPTS - 1:
+                        raise
+                # Another worker holds the SQLite lock: wait off the event loop and read
+                # again, since that writer may have updated these very users.
+                metrics.EVENTS_PROFILE_UPDATE_RETRIES.inc()
+                await asyncio.sleep(LOCKED_BACKOFF_SECONDS * 2**attempt)
         except (FeatureStoreError, ProfileWriteError) as exc:
             metrics.EVENTS_PROFILE_UPDATE_FAILURES.inc()
             log.error("profile update of %d users failed: %s", len(by_user), exc)
+            self.last_failure = str(exc)
             return False
         finally:
             metrics.EVENTS_PROFILE_UPDATE_SECONDS.observe(time.perf_counter() - started)
+        self.last_failure = None
         if self._cache is not None:
             await self._cache.invalidate_users(list(by_user))
         visible_at = self._clock()
@@ -77,6 +89,16 @@ class ProfileUpdater:
             for event in user_events:
                 metrics.EVENT_FRESHNESS_SECONDS.observe(max(0.0, visible_at - event.timestamp))
         return True
+
+    def _read_merge_write(self, by_user: dict[str, list[Event]]) -> None:
+        # No await between the read and the write (see the module docstring).
+        now = self._clock()
+        current = self._store.read(list(by_user))
+        rows = [
+            merge_events(current[user_id], user_id, user_events, now)
+            for user_id, user_events in by_user.items()
+        ]
+        self._store.write(rows, datetime.fromtimestamp(now, UTC))
 
 
 def merge_events(

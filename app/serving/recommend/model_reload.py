@@ -16,8 +16,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from app.artifacts import FORMAT_VERSION, OUTPUT_SCORES, current_version
+from app.artifacts import FORMAT_VERSION, OUTPUT_SCORES, PublicationError, current_version
 from app.observability import metrics
+from app.serving.catalogue.items import load_catalogue
 from app.serving.model.ranking import LoadedModel, ModelLoadError, load_model
 from app.serving.recommend.engine import RecommendationEngine
 
@@ -67,7 +68,7 @@ class ModelReloader:
             serving = self._engine.model
             try:
                 version = current_version(self._root)
-            except OSError as exc:
+            except (OSError, PublicationError) as exc:
                 unreadable = Refusal(None, f"cannot read the CURRENT pointer: {exc}")
                 raise self._refuse(unreadable) from exc
             if version is None:
@@ -80,6 +81,9 @@ class ModelReloader:
             try:
                 candidate = await asyncio.to_thread(load_model, self._root / version)
                 check_compatible(serving, candidate)
+                # Every file of the publication, the catalogue included: a model whose
+                # catalogue cannot be read is refused, not served beside the old catalogue.
+                await asyncio.to_thread(load_catalogue, self._root / version, candidate)
             except ModelLoadError as exc:
                 raise self._refuse(Refusal(version, str(exc))) from exc
             self._engine.replace_model(candidate)

@@ -4,13 +4,15 @@ Several slots of one page are filled in order, and each excludes the items of th
 before it (earlier slots win). Exclusions act on a full score vector or a full neighbour
 row, topped up from popular items, so a later slot still gets ``k`` items when the catalogue
 allows. Business rules apply to every slot through the engine and ``ItemRules``; a slot's
-``fallback_items`` fill whatever its strategy could not.
+``fallback_items`` fill whatever its strategy could not. A title naming the user's newest item
+(``{last_item_title}``) discloses their history, so callers not entitled to it get the slot's
+``fallback_title``.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from app.artifacts import CatalogueItem
 from app.experiments.assignment import Assignment
@@ -78,15 +80,19 @@ class ContentBlocks:
         assignment: Assignment | None,
         *,
         use_cache: bool = True,
+        name_history: bool = True,
     ) -> list[Block]:
         """One block per slot, in order, no item repeated across them. ``assignment`` (an
-        experiment variant) makes the personalised slots; ``UnknownSlotError`` first."""
+        experiment variant) makes the personalised slots; ``UnknownSlotError`` first. Titles
+        name the user's items only with ``name_history``."""
         slots = [self.slot(slot_id) for slot_id in slot_ids]
         await self._rules.refresh()
         taken: set[str] = set()
         blocks = []
         for slot in slots:
             block = await self._fill_one(slot, user_id, taken, assignment, use_cache)
+            if not name_history:
+                block = replace(block, title=slot.render_title({}))
             taken.update(item.display.item_id for item in block.items)
             blocks.append(block)
         return blocks

@@ -13,6 +13,9 @@ an item's score along those sums gives, exactly:
   item ranks among their similar items (the neighbour index behind
   ``GET /items/{id}/similar``).
 
+``features`` and ``because_you_viewed`` are the user's own history and attributes: callers not
+entitled to the user's profile get ``item_level_only`` (sources and contributions).
+
 Only computed when a request asks: a second run of the graph fetching its explain outputs
 (``LoadedModel.score_breakdown``) and a second feature read, never on the normal path.
 """
@@ -20,7 +23,7 @@ Only computed when a request asks: a second run of the graph fetching its explai
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -81,6 +84,14 @@ class Explanations:
 
     items: tuple[ItemExplanation, ...] = ()
     unavailable: str | None = None
+
+
+def item_level_only(explained: Explanations) -> Explanations:
+    """``explained`` without the user's history items and attribute tokens."""
+    return replace(
+        explained,
+        items=tuple(replace(e, features=(), because_you_viewed=()) for e in explained.items),
+    )
 
 
 def explain_recommendation(

@@ -17,7 +17,7 @@ from app.serving.experiments.service import ExperimentService, ExperimentTag
 from app.serving.experiments.strategies import StrategyRecommender
 from app.serving.recommend.engine import RecommendationEngine
 from app.serving.surfaces.content_blocks import Block, ContentBlocks
-from app.serving.surfaces.explain import Explanations, explain_recommendation
+from app.serving.surfaces.explain import Explanations, explain_recommendation, item_level_only
 from app.serving.types import Recommendation, RecommendRequest
 
 
@@ -57,15 +57,22 @@ class ServedLists:
         segment: str | None,
         device: str | None,
         explain: bool,
+        profile_visible: bool,
     ) -> ServedRecommendation:
-        """The user's list from their variant's strategy, its exposure recorded."""
+        """The user's list from their variant's strategy, its exposure recorded. The
+        explanation names the user's history and attributes only when ``profile_visible``
+        (the caller is entitled to them), else it stays at item level."""
         if explain:  # computed afresh and not cached: the explanation must describe this answer
             request = replace(request, use_cache=False)
         assignment = await self._experiments.assign(request.user_id, segment=segment, device=device)
         rec = await self._recommender.recommend(request, assignment)
         item_ids = [item.item_id for item in rec.items]
         tag = await self._experiments.record(assignment, rec.user_id, item_ids)
-        explained = await self._explain(request, rec) if explain else None
+        explained = None
+        if explain:
+            explained = await self._explain(request, rec)
+            if not profile_visible:
+                explained = item_level_only(explained)
         return ServedRecommendation(rec, tag, explained)
 
     async def preview(self, request: RecommendRequest) -> PreviewedRecommendation:
@@ -76,12 +83,21 @@ class ServedLists:
         return PreviewedRecommendation(assignment, rec, await self._explain(request, rec))
 
     async def content_blocks(
-        self, slot_ids: Sequence[str], user_id: str, *, device: str | None, use_cache: bool
+        self,
+        slot_ids: Sequence[str],
+        user_id: str,
+        *,
+        device: str | None,
+        use_cache: bool,
+        profile_visible: bool,
     ) -> list[Block]:
         """The slots filled for the user's variant; ``UnknownSlotError`` for an undeclared
-        slot. Nothing is recorded yet: see ``record_blocks``."""
+        slot. Titles name the user's items only when ``profile_visible``. Nothing is recorded
+        yet: see ``record_blocks``."""
         assignment = await self._experiments.assign(user_id, segment=None, device=device)
-        return await self._blocks.fill(slot_ids, user_id, assignment, use_cache=use_cache)
+        return await self._blocks.fill(
+            slot_ids, user_id, assignment, use_cache=use_cache, name_history=profile_visible
+        )
 
     async def record_blocks(self, blocks: Sequence[Block], user_id: str) -> list[ExperimentTag]:
         """The exposures of ``blocks``, one tag per block, once the client is shown them (a
