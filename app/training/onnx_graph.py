@@ -61,7 +61,6 @@ def build_graph(model: HybridRecommender) -> onnx.ModelProto:
         *weight_scalars(params.ease_decay),
         scalar("trans_decay", params.trans_decay, np.float32),
         scalar("seq_decay", params.seq_decay, np.float32),
-        scalar("ease_weight", params.w_ease, np.float32),
         start("read_start", -params.ease_items),
         start("recent_start", -params.trans_items),
         # Folded (or weighted 0), the regression's own term reads no item at all.
@@ -72,7 +71,10 @@ def build_graph(model: HybridRecommender) -> onnx.ModelProto:
     ]
     if not folded:
         initializers.append(padded("next_items", (matrices.sequential, params.w_seq)))
-    peak = "ease_weight" if params.ease_norm == "max" else None
+    peak = None
+    if params.ease_norm == "max":  # only read then: an unused initializer is a runtime warning
+        peak = "ease_weight"
+        initializers.append(scalar("ease_weight", params.w_ease, np.float32))
     nodes = [
         helper.make_node("Slice", [INPUT_HISTORY, "read_start", "to_end", "axis0"], ["read"]),
         helper.make_node("Slice", [INPUT_HISTORY, "recent_start", "to_end", "axis0"], ["recent"]),
