@@ -29,11 +29,11 @@ when their backend fails.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
-from typing import Protocol
+from typing import Any, Protocol
 
 from app.experiments.assignment import Assignment
 
@@ -110,6 +110,26 @@ class VariantCounts:
     clicks: int = 0
     conversions: int = 0
     unattributed: dict[str, int] = field(default_factory=dict)  # Unattributed reason -> events
+
+
+def counts_from_rows(
+    rows: Iterable[Sequence[Any]], unattributed: Iterable[Sequence[Any]]
+) -> dict[str, VariantCounts]:
+    """Per variant counters from a SQL store's rows: ``(variant, exposures, impressions,
+    clicks, conversions, users)`` and ``(variant, reason, events)``."""
+    counts = {
+        str(variant): VariantCounts(
+            exposures=int(exposures),
+            users=int(users),
+            impressions=int(impressions),
+            clicks=int(clicks),
+            conversions=int(conversions),
+        )
+        for variant, exposures, impressions, clicks, conversions, users in rows
+    }
+    for variant, reason, events in unattributed:
+        counts.setdefault(str(variant), VariantCounts()).unattributed[str(reason)] = int(events)
+    return counts
 
 
 class ExposureStore(Protocol):

@@ -20,6 +20,7 @@ from app.experiments.attribution import (
     ExposureStoreUnavailable,
     Unattributed,
     VariantCounts,
+    counts_from_rows,
 )
 from app.storage.postgres import PostgresDatabase
 
@@ -126,19 +127,7 @@ class PostgresExposureStore:
                 (experiment_id,),
             )
             unattributed = await cursor.fetchall()
-        counts = {
-            variant: VariantCounts(
-                exposures=exposures,
-                users=users,
-                impressions=impressions,
-                clicks=clicks,
-                conversions=conversions,
-            )
-            for variant, exposures, impressions, clicks, conversions, users in rows
-        }
-        for variant, reason, events in unattributed:
-            counts.setdefault(variant, VariantCounts()).unattributed[reason] = int(events)
-        return counts
+        return counts_from_rows(rows, unattributed)
 
     async def exposures_of(self, user_key: str) -> list[Exposure]:
         """The user's stored exposures (expired ones until the next save drops them), oldest

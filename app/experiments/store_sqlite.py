@@ -35,6 +35,7 @@ from app.experiments.attribution import (
     ExposureStoreUnavailable,
     Unattributed,
     VariantCounts,
+    counts_from_rows,
 )
 from app.infra.sqlite_file import SqliteFile, erase, transaction
 
@@ -144,19 +145,7 @@ class SqliteExposureStore:
                 ).fetchall(),
             )
         )
-        counts = {
-            variant: VariantCounts(
-                exposures=exposures,
-                users=users,
-                impressions=impressions,
-                clicks=clicks,
-                conversions=conversions,
-            )
-            for variant, exposures, impressions, clicks, conversions, users in rows
-        }
-        for variant, reason, events in unattributed:
-            counts.setdefault(variant, VariantCounts()).unattributed[reason] = events
-        return counts
+        return counts_from_rows(rows, unattributed)
 
     async def exposures_of(self, user_key: str) -> list[Exposure]:
         """The user's stored exposures (expired ones until the next save drops them), oldest
