@@ -38,7 +38,10 @@ def running(
     The server's stderr (its logs) goes to ``stderr_path`` or a temporary file, not a pipe:
     nobody reads a pipe while the server runs, and a full one would block the server.
     """
-    dropped = set(unset)
+    # Feast's import sets PROMETHEUS_MULTIPROC_DIR in this process for its own use: a server
+    # inheriting it would keep its metrics in that directory, summed with every other server
+    # started from here. A server gets one only when ``env`` names it.
+    dropped = set(unset) | ({"PROMETHEUS_MULTIPROC_DIR"} - set(env or {}))
     with tempfile.TemporaryFile() if stderr_path is None else stderr_path.open("w+b") as stderr:
         proc = subprocess.Popen(
             list(argv),
