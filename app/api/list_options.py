@@ -8,7 +8,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field, field_validator, model_validator
 
-from app.serving.catalogue.rule_config import ItemFilter
+from app.serving.catalogue.rule_config import ItemFilter, check_price_bounds
 
 DisplayField = Literal["title", "categories", "price", "image_url", "in_stock"]
 DISPLAY_FIELDS: tuple[DisplayField, ...] = ("title", "categories", "price", "image_url", "in_stock")
@@ -52,12 +52,7 @@ class ListOptions(BaseModel):
 
     @model_validator(mode="after")
     def _prices_ordered(self) -> ListOptions:
-        if (
-            self.price_min is not None
-            and self.price_max is not None
-            and self.price_min > self.price_max
-        ):
-            raise ValueError(f"price_min {self.price_min} is above price_max {self.price_max}")
+        check_price_bounds(self.price_min, self.price_max)
         return self
 
     def item_filter(self) -> ItemFilter | None:

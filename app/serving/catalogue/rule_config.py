@@ -18,6 +18,12 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from app.experiments.config import _describe as describe_error  # shared TOML error wording
 
 
+def check_price_bounds(price_min: float | None, price_max: float | None) -> None:
+    """A price range whose two ends are given must not be upside down."""
+    if price_min is not None and price_max is not None and price_min > price_max:
+        raise ValueError(f"price_min {price_min} is above price_max {price_max}")
+
+
 class RulesConfigError(ValueError):
     """A rules or slots file cannot be read or breaks a rule; one line per problem."""
 
@@ -42,12 +48,7 @@ class ItemFilter(StrictConfig):
 
     @model_validator(mode="after")
     def _bounds_ordered(self) -> ItemFilter:
-        if (
-            self.price_min is not None
-            and self.price_max is not None
-            and self.price_min > self.price_max
-        ):
-            raise ValueError(f"price_min {self.price_min} is above price_max {self.price_max}")
+        check_price_bounds(self.price_min, self.price_max)
         return self
 
     def key(self) -> str:
