@@ -162,6 +162,10 @@ class BuildGateSettings(BaseModel):
     )
 
 
+# Every event-log backend's redelivery delay unless told otherwise.
+EVENT_ACK_WAIT_SECONDS = 60.0
+
+
 class EventLogSettings(BaseModel):
     backend: Literal["sqlite", "redis", "nats", "postgres"] | None = Field(
         None,
@@ -174,8 +178,9 @@ class EventLogSettings(BaseModel):
     )
     nats_stream: str = Field(
         "RECSERVE_EVENTS",
-        description="NATS backend: JetStream stream name; group state lives in the key-value "
-        "buckets STREAM_groups and STREAM_erasures.",
+        description="NATS backend: JetStream stream name; each consumer group is a durable "
+        "consumer of it named after the group, erasure epochs live in the key-value bucket "
+        "STREAM_erasures.",
     )
     stream_key: str = Field(
         "recserve:events",
@@ -187,6 +192,13 @@ class EventLogSettings(BaseModel):
         description="Redis and NATS backends: an event_id seen within this window is a "
         "duplicate. Redis: one small key (~100 bytes) per event in the window; NATS: JetStream's "
         "Nats-Msg-Id duplicate window (held in the server's memory). SQLite dedupes forever.",
+    )
+    ack_wait_seconds: float = Field(
+        EVENT_ACK_WAIT_SECONDS,
+        gt=0,
+        description="An event a consumer group read but did not ack within this long (its "
+        "consumer died or is stuck) is handed again to the group's next read. Longer than the "
+        "slowest batch takes to process, or it is processed twice.",
     )
     max_stream_length: int | None = Field(
         None,

@@ -6,9 +6,13 @@ on a broker) and ``log_postgres`` (daily-partitioned tables in the database of r
 Kafka or RabbitMQ Streams backend implements the same protocol;
 ``tests/events/test_log_contract.py`` is its contract.
 
-Delivery is at-least-once per consumer group: ``read`` hands each new event to one consumer of
-the group and keeps it pending until ``ack``; pending events come back to the same consumer on
-its next ``read``, or to another via ``claim_idle`` when their consumer died.
+Delivery is at-least-once per consumer group, the promise both a database and a broker keep
+(JetStream's durable consumers, Redis Stream groups): ``read`` hands each new event to one
+consumer of the group, in log order, and keeps it pending until ``ack``. An event not acked
+within ``ack_wait_seconds`` of its delivery (its consumer died or is stuck) goes again to
+whichever consumer of the group reads next, ahead of new events, so a redelivered event may come
+after events appended later than it; before that it goes to no one else. A consumer that
+restarts gets its unacked events back the same way, after ``ack_wait_seconds``.
 """
 
 from __future__ import annotations
@@ -42,20 +46,18 @@ class EventLog(Protocol):
     async def read(
         self, consumer_group: str, consumer: str, *, count: int, block_ms: int
     ) -> list[LoggedEvent]:
-        """Up to ``count`` events for ``consumer``: first those it was given before and has not
-        acked, then new ones for the group, oldest first. Waits up to ``block_ms`` when there is
-        nothing. An unknown group is created and starts at the beginning of the log."""
-        ...
-
-    async def claim_idle(
-        self, consumer_group: str, consumer: str, *, min_idle_ms: int, count: int
-    ) -> list[LoggedEvent]:
-        """Take over up to ``count`` events pending in the group for at least ``min_idle_ms``
-        (their consumer crashed); they become ``consumer``'s pending events."""
+        """Up to ``count`` events for the group: those whose delivery was not acked within
+        ``ack_wait_seconds`` first, then new ones, oldest first. Waits up to ``block_ms`` for a
+        new event when there is nothing. An unknown group is created and starts at the
+        beginning of the log. Group names: 1-64 letters, digits, ``-`` and ``_``. ``consumer``
+        names the reader where the backend records it (a broker may not)."""
         ...
 
     async def ack(self, consumer_group: str, positions: Sequence[str]) -> None:
-        """Mark events (by ``LoggedEvent.position``) as processed by the group."""
+        """Mark events the group's consumer got from this log object's ``read`` (by
+        ``LoggedEvent.position``) as processed; returns once the ack is recorded. A broker
+        acks a delivery, not a position: positions this object did not hand out may be
+        ignored, and such events come back after ``ack_wait_seconds``."""
         ...
 
     async def lag(self, consumer_group: str) -> int:
@@ -104,6 +106,7 @@ def open_event_log(settings: Settings, redis_client: Redis | None = None) -> Eve
             config.nats_url,
             stream=config.nats_stream,
             dedupe_window_seconds=config.dedupe_window_seconds,
+            ack_wait_seconds=config.ack_wait_seconds,
             timeout_seconds=config.socket_timeout_seconds,
         )
     if backend == "postgres":
@@ -114,10 +117,13 @@ def open_event_log(settings: Settings, redis_client: Redis | None = None) -> Eve
         return PostgresEventLog(
             database_from_settings(settings, unavailable),
             days_ahead=settings.database.event_partition_days_ahead,
+            ack_wait_seconds=config.ack_wait_seconds,
         )
     if backend == "sqlite":
         return SqliteEventLog(
-            settings.events_dir / SQLITE_FILE, busy_timeout_ms=config.sqlite_busy_timeout_ms
+            settings.events_dir / SQLITE_FILE,
+            busy_timeout_ms=config.sqlite_busy_timeout_ms,
+            ack_wait_seconds=config.ack_wait_seconds,
         )
     if redis_url is None:
         raise ValueError("RECSERVE_EVENTS__BACKEND=redis needs RECSERVE_REDIS_URL")
@@ -134,4 +140,5 @@ def open_event_log(settings: Settings, redis_client: Redis | None = None) -> Eve
         stream_key=config.stream_key,
         dedupe_window_seconds=config.dedupe_window_seconds,
         max_stream_length=config.max_stream_length,
+        ack_wait_seconds=config.ack_wait_seconds,
     )

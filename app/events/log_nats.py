@@ -7,15 +7,16 @@ publish ack: the server has written the message to its store before acking, so a
 event survives ``kill -9`` of the API and of ``nats-server`` (not a power cut: nats-server 2.9
 fsyncs its store periodically, ``sync_interval`` in 2.10+ makes that ``always``).
 
-Consumer groups: JetStream's own consumers redeliver unacked messages to any puller after
-``ack_wait``, while the contract gives pending events back to their own consumer until
-``claim_idle`` moves them. So each group's cursor and pending set live in a JetStream key-value
-bucket (``groups_state``), updated with compare-and-set on the entry's revision; two processes
-racing for the same events retry, and each event goes to one consumer.
+Consumer groups are JetStream's own: one durable pull consumer per group, named after it, with
+explicit acks and ``ack_wait``. The server hands each message to one puller, keeps it pending
+until acked and redelivers it (before new messages) once ``ack_wait`` has passed, and its
+consumer info counts what is left (``num_pending``, ``num_ack_pending``) for ``lag``. An ack
+goes to the delivery's reply subject, so ``ack`` takes positions this object read.
 
 Erasure: JetStream cannot forget a message id inside its duplicate window, so ``delete_user``
-bumps the user's erasure epoch (a second bucket, keyed by a hash of the user id) and later ids
-of that user are published as ``<epoch>:<event_id>``: an erased id is stored anew.
+bumps the user's erasure epoch (a key-value bucket, keyed by a hash of the user id) and later
+ids of that user are published as ``<epoch>:<event_id>``: an erased id is stored anew. Deleting
+a message also drops it from every consumer's pending set (the server does that itself).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
+import re
 import time
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
@@ -30,12 +32,20 @@ from contextlib import asynccontextmanager
 import nats
 import nats.errors
 import nats.js.errors
+import orjson
 from nats.aio.client import Client
+from nats.aio.msg import Msg
 from nats.js import JetStreamContext
-from nats.js.api import ConsumerConfig, DeliverPolicy, KeyValueConfig, StorageType, StreamConfig
+from nats.js.api import (
+    AckPolicy,
+    ConsumerConfig,
+    DeliverPolicy,
+    KeyValueConfig,
+    StorageType,
+    StreamConfig,
+)
 from nats.js.kv import KeyValue
 
-from app.events.log_nats_groups import GroupState, decode_state, encode_state
 from app.events.types import (
     AppendResult,
     Event,
@@ -48,7 +58,9 @@ log = logging.getLogger(__name__)
 
 FETCH_CHUNK = 256  # concurrent message gets per round
 STREAM_EXISTS_WITH_OTHER_CONFIG = 10058  # JetStream API error code
-CAS_ATTEMPTS = 50
+# Status replies that end a pull request: 404 nothing to deliver now, 408 request expired.
+PULL_DONE = ("404", "408")
+GROUP_NAME = re.compile(r"[A-Za-z0-9_-]{1,64}")
 _FAILURES = (nats.errors.Error, asyncio.TimeoutError, OSError)
 
 
@@ -64,20 +76,21 @@ class NatsEventLog:
         *,
         stream: str,
         dedupe_window_seconds: int,
+        ack_wait_seconds: float,
         timeout_seconds: float,
-        poll_interval_seconds: float = 0.01,
     ) -> None:
         self.url = url
         self.stream = stream
         self.subject = f"{stream.lower()}.events"
         self._dedupe_window_seconds = dedupe_window_seconds
+        self._ack_wait_seconds = ack_wait_seconds
         self._timeout = timeout_seconds
-        self._poll_interval_seconds = poll_interval_seconds
         self._connect_lock = asyncio.Lock()
         self._nc: Client | None = None
         self._js: JetStreamContext | None = None
-        self._groups: KeyValue | None = None
         self._erasures: KeyValue | None = None
+        self._consumers: set[str] = set()  # durable consumers made (or updated) by this object
+        self._unacked: dict[str, dict[str, Msg]] = {}  # group -> position -> its delivery
 
     async def append(self, events: Sequence[Event]) -> AppendResult:
         """Publish the batch concurrently on one connection (so in order) with message ids that
@@ -106,61 +119,45 @@ class NatsEventLog:
     async def read(
         self, consumer_group: str, consumer: str, *, count: int, block_ms: int
     ) -> list[LoggedEvent]:
-        """Own pending then new events; while there are none, polls until ``block_ms``."""
-        deadline = time.monotonic() + block_ms / 1000
+        """Pull from the group's durable consumer: what is there now; when nothing is, one
+        message waited for up to ``block_ms``, then whatever followed it. JetStream does not
+        tell the pullers of one durable apart, so ``consumer`` names nobody here."""
         async with self._unavailable("read"):
-            delivered = await self._deliver(consumer_group, consumer, count)
-            while not delivered and (remaining := deadline - time.monotonic()) > 0:
-                await asyncio.sleep(min(self._poll_interval_seconds, remaining))
-                delivered = await self._deliver(consumer_group, consumer, count)
-        return delivered
-
-    async def claim_idle(
-        self, consumer_group: str, consumer: str, *, min_idle_ms: int, count: int
-    ) -> list[LoggedEvent]:
-        """Move the group's events pending for at least ``min_idle_ms`` to ``consumer``."""
-        async with self._unavailable("claim_idle"):
-            for _ in range(CAS_ATTEMPTS):
-                state, revision = await self._state(consumer_group)
-                claimed = state.idle(time.time() - min_idle_ms / 1000)[:count]
-                if not claimed:
-                    return []
-                logged = await self._fetch(claimed)
-                state.hand_over([e.position for e in logged], consumer, time.time())
-                state.forget(set(claimed) - {e.position for e in logged})
-                if await self._save(consumer_group, state, revision):
-                    return logged
-        raise EventLogUnavailable(f"nats event log claim_idle: {CAS_ATTEMPTS} write conflicts")
+            durable = await self._consumer(consumer_group)
+            messages = await self._pull(durable, {"batch": count, "no_wait": True})
+            if not messages and block_ms > 0:
+                waited = {"batch": 1, "expires": block_ms * 1_000_000}
+                messages = await self._pull(durable, waited, block_ms / 1000)
+                if messages and count > 1:
+                    messages += await self._pull(durable, {"batch": count - 1, "no_wait": True})
+        held = self._unacked.setdefault(consumer_group, {})
+        logged = []
+        for message in messages:
+            position = str(message.metadata.sequence.stream)
+            held[position] = message
+            logged.append(LoggedEvent(position, Event.from_bytes(message.data, position)))
+        return logged
 
     async def ack(self, consumer_group: str, positions: Sequence[str]) -> None:
-        """Drop the positions from the group's pending set; unknown ones are ignored."""
-        if not positions:
+        """Ack the deliveries this object read at ``positions`` and wait for the server to
+        record them; other positions are ignored (theirs come back after ``ack_wait``)."""
+        held = self._unacked.get(consumer_group, {})
+        deliveries = {p: held[p] for p in positions if p in held}
+        if not deliveries:
             return
         async with self._unavailable("ack"):
-            for _ in range(CAS_ATTEMPTS):
-                state, revision = await self._state(consumer_group)
-                if not state.forget(set(positions)) or await self._save(
-                    consumer_group, state, revision
-                ):
-                    return
-        raise EventLogUnavailable(f"nats event log ack: {CAS_ATTEMPTS} write conflicts")
+            await asyncio.gather(*(m.ack_sync(timeout=self._timeout) for m in deliveries.values()))
+        for position in deliveries:
+            held.pop(position, None)
 
     async def lag(self, consumer_group: str) -> int:
-        """Pending plus stored events after the group's cursor (counted by the server)."""
+        """Undelivered plus unacked messages, as the group's consumer info counts them."""
         async with self._unavailable("lag") as js:
-            state, _ = await self._state(consumer_group)
-            if state.delivered_up_to == 0:
+            try:
+                info = await js.consumer_info(self.stream, _durable_name(consumer_group))
+            except nats.js.errors.NotFoundError:
                 return int((await js.stream_info(self.stream)).state.messages)
-            # An ephemeral consumer starting after the cursor: the server counts what is
-            # left, skipping deleted messages, without sending any of them.
-            start = ConsumerConfig(
-                deliver_policy=DeliverPolicy.BY_START_SEQUENCE,
-                opt_start_seq=state.delivered_up_to + 1,
-                inactive_threshold=5.0,
-            )
-            info = await js.add_consumer(self.stream, start)
-            await js.delete_consumer(self.stream, info.name)
-            return len(state.pending) + int(info.num_pending or 0)
+            return int(info.num_pending or 0) + int(info.num_ack_pending or 0)
 
     async def iter_all(self, after: str | None = None, limit: int = 10_000) -> list[LoggedEvent]:
         """Stored events after ``after``, oldest first."""
@@ -168,9 +165,9 @@ class NatsEventLog:
             return await self._fetch_after(0 if after is None else int(after), limit)
 
     async def delete_user(self, user_id: str) -> int:
-        """Bump the user's erasure epoch, delete their messages (a scan of the stream; the
-        server overwrites a deleted message's bytes in its store, JetStream's default erase)
-        and drop them from every group's pending set."""
+        """Bump the user's erasure epoch and delete their messages (a scan of the stream; the
+        server overwrites a deleted message's bytes in its store, JetStream's default erase,
+        and drops it from its consumers' pending sets)."""
         async with self._unavailable("delete_user") as js:
             assert self._erasures is not None
             key = _user_key(user_id)
@@ -181,8 +178,9 @@ class NatsEventLog:
                 mine += [e.position for e in page if e.event.user_id == user_id]
                 after = int(page[-1].position)
             await asyncio.gather(*(js.delete_msg(self.stream, int(p)) for p in mine))
-            for group in await self._group_names():
-                await self._forget_in_group(group, set(mine))
+        for held in self._unacked.values():
+            for position in mine:
+                held.pop(position, None)
         return len(mine)
 
     async def ping(self) -> None:
@@ -191,11 +189,14 @@ class NatsEventLog:
             await js.stream_info(self.stream)
 
     async def close(self) -> None:
-        """Close the connection; a later call would connect again."""
+        """Close the connection; a later call would connect again. Unacked deliveries come
+        back to the group after ``ack_wait``."""
         async with self._connect_lock:
             if self._nc is not None:
                 await self._nc.close()
-            self._nc = self._js = self._groups = self._erasures = None
+            self._nc = self._js = self._erasures = None
+            self._consumers.clear()
+            self._unacked.clear()
 
     @asynccontextmanager
     async def _unavailable(self, operation: str) -> AsyncIterator[JetStreamContext]:
@@ -210,7 +211,8 @@ class NatsEventLog:
             raise EventLogUnavailable(f"nats event log {operation}: {exc!r}") from exc
 
     async def _connected(self) -> JetStreamContext:
-        """Connect and create the stream and buckets once per instance (idempotent)."""
+        """Connect and create the stream and the erasure bucket once per instance
+        (idempotent)."""
         async with self._connect_lock:
             if self._js is not None:
                 return self._js
@@ -241,9 +243,6 @@ class NatsEventLog:
                     if exc.err_code != STREAM_EXISTS_WITH_OTHER_CONFIG:
                         raise
                     await js.update_stream(config)  # e.g. a new dedupe window
-                self._groups = await _bucket(
-                    js, KeyValueConfig(bucket=f"{self.stream}_groups", storage=StorageType.FILE)
-                )
                 # An epoch is only needed while the erased ids are inside the duplicate window.
                 self._erasures = await _bucket(
                     js,
@@ -259,67 +258,62 @@ class NatsEventLog:
             self._nc, self._js = nc, js
             return js
 
+    async def _consumer(self, group: str) -> str:
+        """The group's durable consumer, created from the start of the stream on first use;
+        for an existing one the server takes this ``ack_wait`` (an editable setting)."""
+        durable = _durable_name(group)
+        if durable not in self._consumers:
+            js = await self._connected()
+            config = ConsumerConfig(
+                durable_name=durable,
+                deliver_policy=DeliverPolicy.ALL,
+                ack_policy=AckPolicy.EXPLICIT,
+                ack_wait=self._ack_wait_seconds,
+                max_ack_pending=-1,  # the default (1000) would stall a batch read of 10,000
+                filter_subject=self.subject,
+            )
+            await js.add_consumer(self.stream, config)
+            self._consumers.add(durable)
+        return durable
+
+    async def _pull(
+        self, durable: str, request: dict[str, int | bool], wait_seconds: float = 0.0
+    ) -> list[Msg]:
+        """One pull request on a fresh inbox: the messages it brings, until the batch is full
+        or the server says it is done. nats-py's ``fetch`` waits out its whole timeout when a
+        batch is not full; this returns as soon as the server has nothing more."""
+        assert self._nc is not None
+        inbox = self._nc.new_inbox()
+        subscription = await self._nc.subscribe(inbox)
+        try:
+            await self._nc.publish(
+                f"$JS.API.CONSUMER.MSG.NEXT.{self.stream}.{durable}",
+                orjson.dumps(request),
+                reply=inbox,
+            )
+            deadline = time.monotonic() + wait_seconds + self._timeout
+            messages: list[Msg] = []
+            while len(messages) < int(request["batch"]):
+                message = await subscription.next_msg(max(deadline - time.monotonic(), 0.001))
+                status = (message.headers or {}).get("Status")
+                if status is None:
+                    messages.append(message)
+                elif status in PULL_DONE:
+                    break
+                else:  # e.g. 503: the consumer is gone (its stream was recreated)
+                    self._consumers.discard(durable)
+                    detail = (message.headers or {}).get("Description", "")
+                    raise EventLogUnavailable(f"nats event log read: {status} {detail}")
+            return messages
+        finally:
+            await subscription.unsubscribe()
+
     async def _epoch(self, user_id: str) -> int:
         assert self._erasures is not None
         try:
             return int((await self._erasures.get(_user_key(user_id))).value or b"0")
         except nats.js.errors.KeyNotFoundError:
             return 0
-
-    async def _deliver(self, group: str, consumer: str, count: int) -> list[LoggedEvent]:
-        for _ in range(CAS_ATTEMPTS):
-            state, revision = await self._state(group)
-            own = await self._fetch(state.owned_by(consumer)[:count])
-            fresh = await self._fetch_after(state.delivered_up_to, count - len(own))
-            if not own and not fresh:
-                return []
-            state.forget(set(state.owned_by(consumer)[:count]) - {e.position for e in own})
-            state.hand_over([e.position for e in [*own, *fresh]], consumer, time.time())
-            if await self._save(group, state, revision):
-                return own + fresh
-        raise EventLogUnavailable(f"nats event log read: {CAS_ATTEMPTS} write conflicts")
-
-    async def _forget_in_group(self, group: str, positions: set[str]) -> None:
-        for _ in range(CAS_ATTEMPTS):
-            state, revision = await self._state(group)
-            if not state.forget(positions) or await self._save(group, state, revision):
-                return
-        raise EventLogUnavailable(f"nats event log delete_user: {CAS_ATTEMPTS} write conflicts")
-
-    async def _state(self, group: str) -> tuple[GroupState, int | None]:
-        """The group's state and its revision; an unknown group starts at the beginning."""
-        assert self._groups is not None
-        try:
-            entry = await self._groups.get(_group_key(group))
-        except nats.js.errors.KeyNotFoundError:
-            return GroupState(), None
-        return decode_state(entry.value or b"{}"), entry.revision
-
-    async def _save(self, group: str, state: GroupState, revision: int | None) -> bool:
-        """Compare-and-set; False when another process wrote the group first."""
-        assert self._groups is not None
-        try:
-            if revision is None:
-                await self._groups.create(_group_key(group), encode_state(state))
-            else:
-                await self._groups.update(_group_key(group), encode_state(state), last=revision)
-        except nats.js.errors.KeyWrongLastSequenceError:
-            return False
-        return True
-
-    async def _group_names(self) -> list[str]:
-        assert self._groups is not None
-        try:
-            keys = await self._groups.keys()
-        except nats.js.errors.NoKeysError:
-            return []
-        return [bytes.fromhex(key).decode() for key in keys]
-
-    async def _fetch(self, positions: Sequence[str]) -> list[LoggedEvent]:
-        """The stored events at ``positions``, in order; deleted ones are left out."""
-        js = await self._connected()
-        found = await asyncio.gather(*(self._get(js, int(p)) for p in positions))
-        return [logged for logged in found if logged is not None]
 
     async def _fetch_after(self, after: int, limit: int) -> list[LoggedEvent]:
         """Up to ``limit`` stored events with sequence above ``after``, oldest first."""
@@ -374,5 +368,11 @@ def _user_key(user_id: str) -> str:
     return hashlib.sha256(user_id.encode()).hexdigest()
 
 
-def _group_key(group: str) -> str:
-    return group.encode().hex()  # any group name becomes a valid KV key
+def _durable_name(group: str) -> str:
+    """The group's consumer name: JetStream refuses dots, wildcards and spaces in one."""
+    if GROUP_NAME.fullmatch(group) is None:
+        raise ValueError(
+            f"consumer group {group!r}: use 1-64 letters, digits, '-' or '_' (a JetStream "
+            "consumer name)"
+        )
+    return group

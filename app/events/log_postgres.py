@@ -4,7 +4,8 @@ Tables (``app/storage/postgres/migrations``): ``events`` range-partitioned by da
 retention drops whole days (``DROP TABLE``, no row-by-row delete, no bloat); ``event_ids``, the
 unique ids (a unique constraint on the partitioned table would have to include the day, which
 would dedupe only within a day); ``event_consumer_groups`` (how far each group has been handed
-events) and ``event_pending`` (delivered, not yet acked).
+events) and ``event_pending`` (delivered, not yet acked; an entry older than
+``ack_wait_seconds`` by the database clock is delivered again).
 
 Appends serialise on a transaction-level advisory lock. Positions come from a sequence, and a
 group's high-water mark is only safe if positions become visible in order: without the lock a
@@ -24,6 +25,7 @@ import time
 from collections.abc import Sequence
 
 from app.events.types import AppendResult, Event, EventLogUnavailable, LoggedEvent
+from app.settings import EVENT_ACK_WAIT_SECONDS
 from app.storage.postgres import PostgresDatabase
 from app.storage.postgres.database import Connection
 
@@ -51,9 +53,11 @@ class PostgresEventLog:
         database: PostgresDatabase,
         *,
         days_ahead: int = 7,
+        ack_wait_seconds: float = EVENT_ACK_WAIT_SECONDS,
         poll_interval_seconds: float = 0.02,
     ) -> None:
         self._db = database
+        self._ack_wait_seconds = ack_wait_seconds
         self._days_ahead = days_ahead
         self._poll_interval_seconds = poll_interval_seconds
         self._partitions_until: dt.date | None = None
@@ -99,7 +103,7 @@ class PostgresEventLog:
     async def read(
         self, consumer_group: str, consumer: str, *, count: int, block_ms: int
     ) -> list[LoggedEvent]:
-        """Pending-then-new events for ``consumer``, polling while ``block_ms`` lasts."""
+        """Overdue then new events, polling while ``block_ms`` lasts."""
         deadline = time.monotonic() + block_ms / 1000
         rows = await self._deliver(consumer_group, consumer, count)
         while not rows and (remaining := deadline - time.monotonic()) > 0:
@@ -107,23 +111,6 @@ class PostgresEventLog:
             # A read-only probe first, so an idle consumer never locks the group's row.
             if await self._has_undelivered(consumer_group):
                 rows = await self._deliver(consumer_group, consumer, count)
-        return _logged(rows)
-
-    async def claim_idle(
-        self, consumer_group: str, consumer: str, *, min_idle_ms: int, count: int
-    ) -> list[LoggedEvent]:
-        """Move events pending for at least ``min_idle_ms`` (database clock) to ``consumer``."""
-        async with self._db.transaction() as connection:
-            cursor = await connection.execute(
-                "WITH idle AS (SELECT position FROM event_pending WHERE group_name = %(g)s "
-                "AND delivered_at <= now() - make_interval(secs => %(idle)s) "
-                "ORDER BY position LIMIT %(n)s FOR UPDATE) "
-                "UPDATE event_pending p SET consumer = %(c)s, delivered_at = now() FROM idle "
-                "WHERE p.group_name = %(g)s AND p.position = idle.position RETURNING p.position",
-                {"g": consumer_group, "c": consumer, "idle": min_idle_ms / 1000, "n": count},
-            )
-            positions = sorted(row[0] for row in await cursor.fetchall())
-            rows = await _payloads(connection, positions)
         return _logged(rows)
 
     async def ack(self, consumer_group: str, positions: Sequence[str]) -> None:
@@ -169,9 +156,7 @@ class PostgresEventLog:
                 "DELETE FROM events WHERE user_id = %s RETURNING event_id", (user_id,)
             )
             erased = [row[0] for row in await cursor.fetchall()]
-            await connection.execute(
-                "DELETE FROM event_ids WHERE event_id = ANY(%s)", (erased,)
-            )
+            await connection.execute("DELETE FROM event_ids WHERE event_id = ANY(%s)", (erased,))
         return len(erased)
 
     async def drop_days_before(self, day: dt.date) -> list[str]:
@@ -225,7 +210,8 @@ class PostgresEventLog:
         self._partitions_until = last
 
     async def _deliver(self, group: str, consumer: str, count: int) -> list[Row]:
-        """The consumer's own pending events, topped up with undelivered ones up to ``count``."""
+        """Events pending longer than ``ack_wait_seconds`` (whoever had them), topped up with
+        undelivered ones up to ``count``; all become ``consumer``'s, delivered now."""
         async with self._db.transaction() as connection:
             await connection.execute(
                 "INSERT INTO event_consumer_groups VALUES (%s, 0) ON CONFLICT DO NOTHING",
@@ -239,13 +225,15 @@ class PostgresEventLog:
             mark = await cursor.fetchone()
             delivered_up_to = int(mark[0]) if mark else 0
             cursor = await connection.execute(
-                "UPDATE event_pending SET delivered_at = now() WHERE (group_name, position) IN "
-                "(SELECT group_name, position FROM event_pending WHERE group_name = %s "
-                "AND consumer = %s ORDER BY position LIMIT %s) RETURNING position",
-                (group, consumer, count),
+                "UPDATE event_pending SET consumer = %(c)s, delivered_at = now() "
+                "WHERE (group_name, position) IN (SELECT group_name, position FROM event_pending "
+                "WHERE group_name = %(g)s "
+                "AND delivered_at <= now() - make_interval(secs => %(wait)s) "
+                "ORDER BY position LIMIT %(n)s) RETURNING position",
+                {"g": group, "c": consumer, "wait": self._ack_wait_seconds, "n": count},
             )
-            mine = sorted(row[0] for row in await cursor.fetchall())
-            rows = await _payloads(connection, mine)
+            overdue = sorted(row[0] for row in await cursor.fetchall())
+            rows = await _payloads(connection, overdue)
             if len(rows) < count:
                 cursor = await connection.execute(
                     "SELECT position, payload FROM events WHERE position > %s "

@@ -39,6 +39,7 @@ from app.events.types import (
     EventLogUnavailable,
     LoggedEvent,
 )
+from app.settings import EVENT_ACK_WAIT_SECONDS
 
 PAYLOAD_FIELD = b"e"
 SCAN_CHUNK = 1000
@@ -74,6 +75,7 @@ class RedisEventLog:
         stream_key: str,
         dedupe_window_seconds: int,
         max_stream_length: int | None = None,
+        ack_wait_seconds: float = EVENT_ACK_WAIT_SECONDS,
     ) -> None:
         if client.connection_pool.connection_kwargs.get("decode_responses"):
             raise ValueError("the event log needs a Redis client with decode_responses=False")
@@ -82,6 +84,7 @@ class RedisEventLog:
         self.dedupe_prefix = f"{stream_key}:seen:"
         self._dedupe_window_seconds = dedupe_window_seconds
         self._max_stream_length = max_stream_length
+        self._ack_wait_ms = int(ack_wait_seconds * 1000)
         self._append_script = client.register_script(_APPEND_SCRIPT)
         self._known_groups: set[str] = set()
         # A blocking XREADGROUP must return before the socket timeout fires; 50 ms of margin
@@ -105,8 +108,9 @@ class RedisEventLog:
     async def read(
         self, consumer_group: str, consumer: str, *, count: int, block_ms: int
     ) -> list[LoggedEvent]:
-        """XREADGROUP ``0`` (own pending) then ``>`` (new) for the rest of ``count``; blocks
-        only when nothing is pending. ``block_ms`` must stay under the socket timeout."""
+        """XAUTOCLAIM of entries pending longer than ``ack_wait_seconds``, then XREADGROUP
+        ``>`` (new) for the rest of ``count``; blocks only when nothing was overdue.
+        ``block_ms`` must stay under the socket timeout."""
         if self._max_block_ms is not None and block_ms > self._max_block_ms:
             raise ValueError(
                 f"block_ms={block_ms} would outlast the client's socket timeout; "
@@ -114,29 +118,23 @@ class RedisEventLog:
             )
         async with self._unavailable("read"):
             await self._ensure_group(consumer_group)
-            pending = await self._read_group(consumer_group, consumer, "0", count, None)
-            logged = await self._decode_or_ack(consumer_group, pending)
-            if len(logged) < count:
-                block = None if logged or block_ms <= 0 else block_ms
-                fresh = await self._read_group(
-                    consumer_group, consumer, ">", count - len(logged), block
-                )
-                logged += await self._decode_or_ack(consumer_group, fresh)
-        return logged
-
-    async def claim_idle(
-        self, consumer_group: str, consumer: str, *, min_idle_ms: int, count: int
-    ) -> list[LoggedEvent]:
-        """XAUTOCLAIM from the start of the group's pending list."""
-        async with self._unavailable("claim_idle"):
-            await self._ensure_group(consumer_group)
             reply = await cast(
                 "Awaitable[list[Any]]",
                 self._client.xautoclaim(
-                    self.stream_key, consumer_group, consumer, min_idle_ms, "0-0", count=count
+                    self.stream_key,
+                    consumer_group,
+                    consumer,
+                    self._ack_wait_ms,
+                    "0-0",
+                    count=count,
                 ),
             )
-            return await self._decode_or_ack(consumer_group, reply[1])
+            logged = await self._decode_or_ack(consumer_group, reply[1])
+            if len(logged) < count:
+                block = None if logged or block_ms <= 0 else block_ms
+                fresh = await self._read_group(consumer_group, consumer, count - len(logged), block)
+                logged += await self._decode_or_ack(consumer_group, fresh)
+        return logged
 
     async def ack(self, consumer_group: str, positions: Sequence[str]) -> None:
         """XACK, then trim acknowledged history when a length bound is configured."""
@@ -230,19 +228,19 @@ class RedisEventLog:
         self._known_groups.add(group)
 
     async def _read_group(
-        self, group: str, consumer: str, start: str, count: int, block: int | None
+        self, group: str, consumer: str, count: int, block: int | None
     ) -> list[Entry]:
         reply = await cast(
             "Awaitable[list[Any] | None]",
             self._client.xreadgroup(
-                group, consumer, {self.stream_key: start}, count=count, block=block
+                group, consumer, {self.stream_key: ">"}, count=count, block=block
             ),
         )
         return reply[0][1] if reply else []
 
     async def _decode_or_ack(self, group: str, entries: list[Entry]) -> list[LoggedEvent]:
-        """Decode entries; a pending entry deleted since delivery (empty fields) is acked so
-        it stops coming back."""
+        """Decode entries; a pending entry deleted since delivery (empty fields, before Redis 7)
+        is acked so it stops coming back."""
         gone = [_text(entry_id) for entry_id, fields in entries if not fields]
         if gone:
             await cast("Awaitable[int]", self._client.xack(self.stream_key, group, *gone))

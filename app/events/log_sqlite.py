@@ -8,7 +8,8 @@ writer wait for the lock instead of failing at once.
 Tables: ``events`` (``position`` AUTOINCREMENT, so positions never repeat even after
 ``delete_user`` removed the newest rows, and grow in commit order because writers are
 serialised), ``consumer_groups`` (the last position handed to any consumer of the group) and
-``pending`` (delivered, not yet acked: the at-least-once bookkeeping).
+``pending`` (delivered, not yet acked: the at-least-once bookkeeping; an entry older than
+``ack_wait_seconds`` is delivered again).
 
 sqlite3 blocks, so each call runs in a worker thread on one connection guarded by a lock.
 """
@@ -23,6 +24,7 @@ from pathlib import Path
 
 from app.events.types import AppendResult, Event, EventLogUnavailable, LoggedEvent
 from app.infra.sqlite_file import SqliteFile, erase, transaction
+from app.settings import EVENT_ACK_WAIT_SECONDS
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS events (
@@ -43,7 +45,8 @@ CREATE TABLE IF NOT EXISTS pending (
     delivered_at REAL NOT NULL,
     PRIMARY KEY (group_name, position)
 ) WITHOUT ROWID;
-CREATE INDEX IF NOT EXISTS pending_by_consumer ON pending (group_name, consumer, position);
+DROP INDEX IF EXISTS pending_by_consumer;
+CREATE INDEX IF NOT EXISTS pending_by_age ON pending (group_name, delivered_at);
 """
 
 _LAG = """
@@ -61,9 +64,15 @@ class SqliteEventLog:
     backend = "sqlite"
 
     def __init__(
-        self, path: Path, *, busy_timeout_ms: int = 5000, poll_interval_seconds: float = 0.02
+        self,
+        path: Path,
+        *,
+        busy_timeout_ms: int = 5000,
+        ack_wait_seconds: float = EVENT_ACK_WAIT_SECONDS,
+        poll_interval_seconds: float = 0.02,
     ) -> None:
         self.path = path
+        self._ack_wait_seconds = ack_wait_seconds
         self._poll_interval_seconds = poll_interval_seconds
         self._db = SqliteFile(
             path,
@@ -83,24 +92,18 @@ class SqliteEventLog:
     async def read(
         self, consumer_group: str, consumer: str, *, count: int, block_ms: int
     ) -> list[LoggedEvent]:
-        """Pending-then-new events for ``consumer``. While waiting it polls every
-        ``poll_interval_seconds``: another process's commit cannot wake this one."""
+        """Overdue then new events. While waiting it polls every ``poll_interval_seconds``:
+        another process's commit cannot wake this one."""
         deadline = time.monotonic() + block_ms / 1000
-        rows = await self._db.run(lambda c: _deliver(c, consumer_group, consumer, count))
+        wait = self._ack_wait_seconds
+        rows = await self._db.run(lambda c: _deliver(c, consumer_group, consumer, count, wait))
         while not rows and (remaining := deadline - time.monotonic()) > 0:
             await asyncio.sleep(min(self._poll_interval_seconds, remaining))
             # A read-only check first, so an idle consumer never takes the write lock.
             if await self._db.run(lambda c: _has_undelivered(c, consumer_group)):
-                rows = await self._db.run(lambda c: _deliver(c, consumer_group, consumer, count))
-        return _logged(rows)
-
-    async def claim_idle(
-        self, consumer_group: str, consumer: str, *, min_idle_ms: int, count: int
-    ) -> list[LoggedEvent]:
-        """Move events pending for at least ``min_idle_ms`` to ``consumer``."""
-        rows = await self._db.run(
-            lambda c: _claim(c, consumer_group, consumer, min_idle_ms / 1000, count)
-        )
+                rows = await self._db.run(
+                    lambda c: _deliver(c, consumer_group, consumer, count, wait)
+                )
         return _logged(rows)
 
     async def ack(self, consumer_group: str, positions: Sequence[str]) -> None:
@@ -145,19 +148,23 @@ def _append(connection: sqlite3.Connection, events: Sequence[Event]) -> AppendRe
     return AppendResult(tuple(appended), tuple(duplicates))
 
 
-def _deliver(connection: sqlite3.Connection, group: str, consumer: str, count: int) -> list[Row]:
-    """The consumer's own pending events, topped up with undelivered ones up to ``count``."""
+def _deliver(
+    connection: sqlite3.Connection, group: str, consumer: str, count: int, ack_wait: float
+) -> list[Row]:
+    """Events pending longer than ``ack_wait`` (whoever had them), topped up with undelivered
+    ones up to ``count``; all become ``consumer``'s, delivered now."""
     now = time.time()
     with transaction(connection):
         connection.execute("INSERT OR IGNORE INTO consumer_groups VALUES (?, 0)", (group,))
         rows: list[Row] = connection.execute(
             "SELECT p.position, e.payload FROM pending p JOIN events e USING (position) "
-            "WHERE p.group_name = ? AND p.consumer = ? ORDER BY p.position LIMIT ?",
-            (group, consumer, count),
+            "WHERE p.group_name = ? AND p.delivered_at <= ? ORDER BY p.position LIMIT ?",
+            (group, now - ack_wait, count),
         ).fetchall()
         connection.executemany(
-            "UPDATE pending SET delivered_at = ? WHERE group_name = ? AND position = ?",
-            [(now, group, position) for position, _ in rows],
+            "UPDATE pending SET consumer = ?, delivered_at = ? "
+            "WHERE group_name = ? AND position = ?",
+            [(consumer, now, group, position) for position, _ in rows],
         )
         if len(rows) < count:
             fresh: list[Row] = connection.execute(
@@ -176,24 +183,6 @@ def _deliver(connection: sqlite3.Connection, group: str, consumer: str, count: i
                     (fresh[-1][0], group),
                 )
             rows += fresh
-    return rows
-
-
-def _claim(
-    connection: sqlite3.Connection, group: str, consumer: str, min_idle_seconds: float, count: int
-) -> list[Row]:
-    now = time.time()
-    with transaction(connection):
-        rows: list[Row] = connection.execute(
-            "SELECT p.position, e.payload FROM pending p JOIN events e USING (position) "
-            "WHERE p.group_name = ? AND p.delivered_at <= ? ORDER BY p.position LIMIT ?",
-            (group, now - min_idle_seconds, count),
-        ).fetchall()
-        connection.executemany(
-            "UPDATE pending SET consumer = ?, delivered_at = ? "
-            "WHERE group_name = ? AND position = ?",
-            [(consumer, now, group, position) for position, _ in rows],
-        )
     return rows
 
 

@@ -28,6 +28,9 @@ REDIS_URL = os.environ.get("RECSERVE_TEST_REDIS_URL", "redis://127.0.0.1:6379/15
 REDIS_MARKS = [pytest.mark.redis, pytest.mark.integration]
 NATS_URL = os.environ.get("RECSERVE_TEST_NATS_URL", "nats://127.0.0.1:4222")
 NATS_MARKS = [pytest.mark.nats, pytest.mark.integration]
+# Short, so the contract can watch an unacked event come back; long enough that the tests'
+# reads right after a delivery never see it again.
+ACK_WAIT_SECONDS = 0.3
 
 RedisLogFactory = Callable[..., Awaitable[RedisEventLog]]
 
@@ -55,12 +58,14 @@ async def make_redis_log() -> AsyncIterator[RedisLogFactory]:
         socket_timeout: float = 2.0,
         max_stream_length: int | None = None,
         dedupe_window_seconds: int = 3600,
+        ack_wait_seconds: float = ACK_WAIT_SECONDS,
     ) -> RedisEventLog:
         log = RedisEventLog(
             Redis.from_url(REDIS_URL, socket_timeout=socket_timeout),
             stream_key=stream_key,
             dedupe_window_seconds=dedupe_window_seconds,
             max_stream_length=max_stream_length,
+            ack_wait_seconds=ack_wait_seconds,
         )
         built.append(log)
         return log
@@ -79,7 +84,13 @@ async def make_nats_log() -> AsyncIterator[Callable[[], NatsEventLog]]:
     built: list[NatsEventLog] = []
 
     def make() -> NatsEventLog:
-        log = NatsEventLog(NATS_URL, stream=stream, dedupe_window_seconds=3600, timeout_seconds=2)
+        log = NatsEventLog(
+            NATS_URL,
+            stream=stream,
+            dedupe_window_seconds=3600,
+            ack_wait_seconds=ACK_WAIT_SECONDS,
+            timeout_seconds=2,
+        )
         built.append(log)
         return log
 
@@ -90,10 +101,10 @@ async def make_nats_log() -> AsyncIterator[Callable[[], NatsEventLog]]:
 
 
 async def delete_nats_stream(url: str, stream: str) -> None:
-    """Remove a NATS event log's stream and key-value buckets (those that exist)."""
+    """Remove a NATS event log's stream (its consumers go with it) and erasure bucket."""
     connection = await nats.connect(url)
     js = connection.jetstream(timeout=2)
-    for name in (stream, f"KV_{stream}_groups", f"KV_{stream}_erasures"):
+    for name in (stream, f"KV_{stream}_erasures"):
         with contextlib.suppress(nats.js.errors.NotFoundError):
             await js.delete_stream(name)
     await connection.close()
@@ -130,10 +141,14 @@ async def open_log(
         if request.param == "postgres":
             schema = request.getfixturevalue("postgres_empty_schema")
             log = PostgresEventLog(
-                postgres_database(schema, unavailable), poll_interval_seconds=0.005
+                postgres_database(schema, unavailable),
+                ack_wait_seconds=ACK_WAIT_SECONDS,
+                poll_interval_seconds=0.005,
             )
         else:
-            log = SqliteEventLog(sqlite_path, poll_interval_seconds=0.005)
+            log = SqliteEventLog(
+                sqlite_path, ack_wait_seconds=ACK_WAIT_SECONDS, poll_interval_seconds=0.005
+            )
         closing.append(log)
         return log
 

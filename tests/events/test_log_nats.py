@@ -1,6 +1,7 @@
 """What the shared contract does not cover for the NATS JetStream backend: choosing it from
-settings, failing fast (as ``EventLogUnavailable``) when the broker is unreachable, and erasure
-inside JetStream's duplicate window."""
+settings, failing fast (as ``EventLogUnavailable``) when the broker is unreachable, erasure
+inside JetStream's duplicate window, and the consumer groups being JetStream's durable
+consumers."""
 
 from __future__ import annotations
 
@@ -35,6 +36,7 @@ async def test_unreachable_broker_is_unavailable_within_the_timeout() -> None:
         f"nats://127.0.0.1:{free_port()}",
         stream="NOBODY",
         dedupe_window_seconds=60,
+        ack_wait_seconds=1,
         timeout_seconds=0.2,
     )
     started = time.perf_counter()
@@ -60,19 +62,41 @@ async def test_an_erased_id_is_stored_again_inside_the_duplicate_window(
 
 @pytest.mark.nats
 @pytest.mark.integration
-async def test_a_changed_dedupe_window_updates_the_existing_stream(
+async def test_changed_settings_update_the_existing_stream_and_consumer(
     make_nats_log: Callable[[], NatsEventLog],
 ) -> None:
     first = make_nats_log()
     await first.append([make_event("e1")])
+    await first.read("offline", "c", count=1, block_ms=0)
     reopened = NatsEventLog(
-        first.url, stream=first.stream, dedupe_window_seconds=60, timeout_seconds=2
+        first.url,
+        stream=first.stream,
+        dedupe_window_seconds=60,
+        ack_wait_seconds=45,
+        timeout_seconds=2,
     )
     try:
         assert (await reopened.append([make_event("e1"), make_event("e2")])).appended == ("e2",)
+        assert [
+            e.event.event_id for e in await reopened.read("offline", "c", count=5, block_ms=0)
+        ] == ["e2"]
         js = await reopened._connected()
         assert (await js.stream_info(first.stream)).config.duplicate_window == 60
         erasures = await js.stream_info(f"KV_{first.stream}_erasures")
         assert erasures.config.max_age == 120
+        # The group is the stream's durable consumer of that name; it took the new ack wait.
+        consumer = await js.consumer_info(first.stream, "offline")
+        assert (consumer.config.durable_name, consumer.config.ack_wait) == ("offline", 45)
+        assert (consumer.num_ack_pending, consumer.num_pending) == (2, 0)
     finally:
         await reopened.close()
+
+
+@pytest.mark.nats
+@pytest.mark.integration
+async def test_a_group_name_jetstream_cannot_take_is_refused(
+    make_nats_log: Callable[[], NatsEventLog],
+) -> None:
+    log = make_nats_log()
+    with pytest.raises(ValueError, match=r"consumer group 'a\.b'"):
+        await log.read("a.b", "c", count=1, block_ms=0)

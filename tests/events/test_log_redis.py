@@ -149,7 +149,7 @@ async def test_factory_with_redis_url_opens_the_stream_with_event_settings(
 async def test_erasure_rewrites_the_stream_keeping_groups_pending_and_ids(
     make_redis_log: RedisLogFactory,
 ) -> None:
-    log = await make_redis_log()
+    log = await make_redis_log(ack_wait_seconds=0.05)
     # No three characters in common with the payload's field names: RDB's LZF compression
     # (DUMP's too) then keeps the id's first occurrence literal, so a scan finds it.
     erased = "QzX8vK2wJ9pRmT7y"
@@ -157,6 +157,7 @@ async def test_erasure_rewrites_the_stream_keeping_groups_pending_and_ids(
     await log.append(events)
     delivered = await log.read("busy", "c1", count=10, block_ms=0)
     await log.ack("busy", [delivered[1].position])
+    await asyncio.sleep(0.06)
     await log.read("busy", "c1", count=9, block_ms=0)  # a second delivery of the pending ones
     client = Redis.from_url(REDIS_URL)
     try:

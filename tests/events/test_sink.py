@@ -14,7 +14,7 @@ from app.cli import main
 from app.events.log import open_event_log
 from app.events.sink import OFFLINE_GROUP, drain_to_parquet, load_event_parts
 from app.events.types import Event
-from app.settings import Settings
+from app.settings import EventLogSettings, Settings
 
 
 def _events(n: int, prefix: str, *, user: str = "u1", item: str = "i1") -> list[Event]:
@@ -48,16 +48,19 @@ def test_drain_copies_each_event_once_then_catches_up(tmp_path: Path) -> None:
 
 
 def test_a_crash_between_part_and_ack_repeats_nothing(tmp_path: Path) -> None:
-    """The part is written, the ack never happens: the next drain writes the events again and
-    loading keeps each event once."""
+    """The part is written, the ack never happens: a drain after the ack wait writes the events
+    again and loading keeps each event once."""
+    events = EventLogSettings(ack_wait_seconds=0.05)
 
     async def scenario() -> None:
-        log = open_event_log(Settings(home=tmp_path / "home"))
+        log = open_event_log(Settings(home=tmp_path / "home", events=events))
         try:
             await log.append(_events(4, "x"))
             await log.read(OFFLINE_GROUP, "c", count=10, block_ms=0)  # delivered, never acked
+            assert (await drain_to_parquet(log, tmp_path / "parts", consumer="c")).events == 0
+            await asyncio.sleep(0.1)
             crashed = await drain_to_parquet(log, tmp_path / "parts", consumer="c")
-            assert crashed.events == 4  # redelivered as pending
+            assert crashed.events == 4  # redelivered once the ack wait passed
         finally:
             await log.close()
 
