@@ -142,13 +142,16 @@ class NatsEventLog:
         """Ack the deliveries this object read at ``positions`` and wait for the server to
         record them; other positions are ignored (theirs come back after ``ack_wait``)."""
         held = self._unacked.get(consumer_group, {})
-        deliveries = {p: held[p] for p in positions if p in held}
+        deliveries = [held.pop(p) for p in positions if p in held]
         if not deliveries:
-            return
+            return  # a failed ack below is not retried: those events come back after ack_wait
+        *rest, last = deliveries
         async with self._unavailable("ack"):
-            await asyncio.gather(*(m.ack_sync(timeout=self._timeout) for m in deliveries.values()))
-        for position in deliveries:
-            held.pop(position, None)
+            # One connection's messages reach the consumer in order and it handles its acks in
+            # that order, so the server's answer to the last ack means all of them are recorded.
+            for message in rest:
+                await message.ack()
+            await last.ack_sync(timeout=self._timeout)
 
     async def lag(self, consumer_group: str) -> int:
         """Undelivered plus unacked messages, as the group's consumer info counts them."""

@@ -4,10 +4,12 @@ then the throughput of one consumer reading and acking everything back.
     .venv/bin/python -m tests.events.bench_append --backend sqlite --batches 500
     .venv/bin/python -m tests.events.bench_append --backend redis --concurrency 4
     .venv/bin/python -m tests.events.bench_append --backend postgres --concurrency 4
+    .venv/bin/python -m tests.events.bench_append --backend nats --concurrency 4
 
 One process, ``concurrency`` appends in flight (as a uvicorn worker with concurrent requests).
 SQLite writes to a temp dir; Redis to a unique stream key on RECSERVE_TEST_REDIS_URL;
-PostgreSQL to a schema of its own on RECSERVE_TEST_DATABASE_URL; each deleted afterwards.
+PostgreSQL to a schema of its own on RECSERVE_TEST_DATABASE_URL; NATS to a stream of its own on
+RECSERVE_TEST_NATS_URL; each deleted afterwards.
 """
 
 from __future__ import annotations
@@ -24,13 +26,14 @@ import psycopg
 from redis.asyncio import Redis
 
 from app.events.log import EventLog
+from app.events.log_nats import NatsEventLog
 from app.events.log_postgres import PostgresEventLog, unavailable
 from app.events.log_redis import RedisEventLog
 from app.events.log_sqlite import SqliteEventLog
 from app.events.types import Event
 from app.storage.postgres import PostgresDatabase, upgrade
 from tests.conftest import TEST_DATABASE_URL
-from tests.events.conftest import REDIS_URL
+from tests.events.conftest import NATS_URL, REDIS_URL, delete_nats_stream
 
 READ_PAGE = 500
 
@@ -77,7 +80,9 @@ async def measure(log: EventLog, batches: int, batch_size: int, concurrency: int
 
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--backend", choices=["sqlite", "redis", "postgres"], default="sqlite")
+    parser.add_argument(
+        "--backend", choices=["sqlite", "redis", "postgres", "nats"], default="sqlite"
+    )
     parser.add_argument("--batches", type=int, default=300)
     parser.add_argument("--batch-size", type=int, default=100)
     parser.add_argument("--concurrency", type=int, default=1)
@@ -99,6 +104,21 @@ async def main() -> None:
             await log.close()
             with psycopg.connect(TEST_DATABASE_URL, autocommit=True) as connection:
                 connection.execute(f'DROP SCHEMA "{schema}" CASCADE')
+        return
+    if args.backend == "nats":
+        stream = f"BENCH_{uuid.uuid4().hex}"
+        log = NatsEventLog(
+            NATS_URL,
+            stream=stream,
+            dedupe_window_seconds=3600,
+            ack_wait_seconds=60,
+            timeout_seconds=5,
+        )
+        try:
+            await measure(log, args.batches, args.batch_size, args.concurrency)
+        finally:
+            await log.close()
+            await delete_nats_stream(NATS_URL, stream)
         return
     stream_key = f"bench:events:{uuid.uuid4().hex}"
     log = RedisEventLog(

@@ -100,3 +100,18 @@ async def test_a_group_name_jetstream_cannot_take_is_refused(
     log = make_nats_log()
     with pytest.raises(ValueError, match=r"consumer group 'a\.b'"):
         await log.read("a.b", "c", count=1, block_ms=0)
+
+
+@pytest.mark.nats
+@pytest.mark.integration
+async def test_a_page_of_acks_is_recorded_when_ack_returns(
+    make_nats_log: Callable[[], NatsEventLog],
+) -> None:
+    log = make_nats_log()
+    await log.append([make_event(f"e{n}", f"u{n % 7}") for n in range(600)])
+    page = await log.read("g", "c", count=500, block_ms=0)
+    assert len(page) == 500
+    await log.ack("g", [entry.position for entry in page])
+    assert await log.lag("g") == 100  # no ack still in flight
+    rest = await log.read("g", "c", count=500, block_ms=0)
+    assert [entry.event.event_id for entry in rest] == [f"e{n}" for n in range(500, 600)]
