@@ -48,7 +48,9 @@ def rollout_experiment(challenger: str, share: float, alpha: float, effect: floa
         traffic_share=min(1.0, 2 * share),
         variants=[
             Variant(
-                name=CHAMPION_ARM, weight=min(share, 1 - share), strategy=ModelStrategy(kind="model")
+                name=CHAMPION_ARM,
+                weight=min(share, 1 - share),
+                strategy=ModelStrategy(kind="model"),
             ),
             Variant(
                 name=CHALLENGER_ARM,
