@@ -31,10 +31,10 @@ def _worker(server: psutil.Process) -> int:
     return max(family, key=lambda p: p.memory_info().rss).pid
 
 
-def _ask(http: httpx.Client, requests: int) -> int:
+def _ask(http: httpx.Client, requests: int, first_user: int = 0) -> int:
     """``requests`` recommendations for distinct users; how many the challenger answered."""
     by_challenger = 0
-    for n in range(requests):
+    for n in range(first_user, first_user + requests):
         body = http.get("/recommend", params={"user_id": f"memory-{n}", "k": 10}).json()
         by_challenger += body.get("variant") == "challenger"
     return by_challenger
@@ -54,6 +54,8 @@ def main() -> None:
         if champion is None:
             raise SystemExit(f"{args.home}: no published model")
         challenger = f"{champion}-challenger"
+        files = [f for f in (models / champion).iterdir() if f.is_file()]
+        size = sum(f.stat().st_size for f in files) / 2**20
         shutil.copytree(models / champion, models / challenger)
         manifest = read_manifest(models / challenger).model_copy(update={"version": challenger})
         (models / challenger / MANIFEST_FILE).write_text(manifest.model_dump_json())
@@ -61,6 +63,7 @@ def main() -> None:
             "RECSERVE_HOME": str(home),
             "RECSERVE_MODEL_POLL_SECONDS": "0.5",
             "RECSERVE_ROLLOUT__DECIDE_SECONDS": "3600",
+            "RECSERVE_ROLLOUT__TRAFFIC_SHARE": "0.5",
         }
         with (
             running(recserve_argv(args.port), args.port, env=env) as server,
@@ -71,12 +74,11 @@ def main() -> None:
             alone = process_memory([pid])[0]
             point_challenger(models, challenger)
             deadline = time.monotonic() + 30
-            while _ask(http, 20) == 0:
+            while _ask(http, 20, first_user=args.requests) == 0:
                 if time.monotonic() > deadline:
                     raise SystemExit("the challenger was not served within 30 s")
             served = _ask(http, args.requests)
             both = process_memory([pid])[0]
-    size = sum(f.stat().st_size for f in (models / champion).glob("*") if f.is_file()) / 2**20
     print(
         json.dumps(
             {
