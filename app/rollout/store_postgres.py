@@ -1,4 +1,4 @@
-"""The rollout record store in PostgreSQL (tables of migration ``0008_rollout``)."""
+"""The rollout record store in PostgreSQL (tables of migration ``0008``)."""
 
 from __future__ import annotations
 

@@ -1,13 +1,13 @@
 """The guarded rollout's records: each challenger's rollout, each model change and its report.
 
-Revision ID: 0008_rollout
+Revision ID: 0008
 """
 
 from __future__ import annotations
 
 from alembic import op
 
-revision = "0008_rollout"
+revision = "0008"
 down_revision = "0007"
 branch_labels = None
 depends_on = None
