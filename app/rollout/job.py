@@ -32,7 +32,7 @@ from app.observability import metrics
 from app.rollout.actions import RolloutContext, apply, decide, start_rollout
 from app.rollout.before_after import build_report, read_segments, tally
 from app.rollout.records import ModelChange, RolloutStatus
-from app.rollout.sequential import Arms, Look, TestDesign, Verdict, look
+from app.rollout.sequential import Arms, Look, SequentialDesign, Verdict, look
 from app.rollout.store import RolloutStoreUnavailable
 from app.serving.experiments.rollout import CHALLENGER_ARM, CHAMPION_ARM, rollout_id
 from app.settings import RolloutSettings
@@ -43,8 +43,8 @@ REPORTS_CHECKED = 20  # the latest changes whose missing reports each look consi
 LOG_PAGE = 10_000
 
 
-def test_design(config: RolloutSettings) -> TestDesign:
-    return TestDesign(
+def sequential_design(config: RolloutSettings) -> SequentialDesign:
+    return SequentialDesign(
         alpha=config.alpha,
         min_impressions=config.min_impressions,
         max_impressions=config.max_impressions,
@@ -151,7 +151,7 @@ class RolloutJob:
         for name, hits, impressions in _arm_rows(arms):
             metrics.ROLLOUT_IMPRESSIONS.labels(name).set(impressions)
             metrics.ROLLOUT_RATE.labels(name).set(hits / impressions if impressions else 0.0)
-        result = look(arms, test_design(config))
+        result = look(arms, sequential_design(config))
         if result.interval is not None:
             metrics.ROLLOUT_INTERVAL.labels("low").set(result.interval[0])
             metrics.ROLLOUT_INTERVAL.labels("high").set(result.interval[1])

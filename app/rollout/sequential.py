@@ -42,7 +42,7 @@ class Verdict(StrEnum):
 
 
 @dataclass(frozen=True, slots=True)
-class TestDesign:
+class SequentialDesign:
     """The knobs of the test (``RolloutSettings`` holds the configured ones)."""
 
     alpha: float
@@ -73,7 +73,7 @@ class Look:
     interval: tuple[float, float] | None = None
 
 
-def always_valid_interval(arms: Arms, design: TestDesign) -> tuple[float, float] | None:
+def always_valid_interval(arms: Arms, design: SequentialDesign) -> tuple[float, float] | None:
     """The ``1 - alpha`` always-valid interval of ``p_B - p_A``; None while it is undefined (a
     rate of 0 or 1 on both arms leaves no variance to scale by)."""
     n_a, n_b = arms.champion_impressions, arms.challenger_impressions
@@ -87,7 +87,7 @@ def always_valid_interval(arms: Arms, design: TestDesign) -> tuple[float, float]
     return difference - half_width, difference + half_width
 
 
-def look(arms: Arms, design: TestDesign) -> Look:
+def look(arms: Arms, design: SequentialDesign) -> Look:
     """The verdict on ``arms`` now (see the module's rules)."""
     smallest = min(arms.champion_impressions, arms.challenger_impressions)
     if smallest < FIRST_LOOK_IMPRESSIONS:
@@ -130,7 +130,7 @@ def look(arms: Arms, design: TestDesign) -> Look:
 
 
 def detection_impressions(
-    champion_rate: float, relative_effect: float, design: TestDesign, power: float = 0.95
+    champion_rate: float, relative_effect: float, design: SequentialDesign, power: float = 0.95
 ) -> int:
     """Impressions per arm by which a challenger whose true rate is ``champion_rate · (1 +
     relative_effect)`` (a loss: ``relative_effect < 0``) is rolled back with probability about

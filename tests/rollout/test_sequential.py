@@ -8,14 +8,14 @@ import pytest
 
 from app.rollout.sequential import (
     Arms,
-    TestDesign,
+    SequentialDesign,
     Verdict,
     always_valid_interval,
     detection_impressions,
     look,
 )
 
-DESIGN = TestDesign(
+DESIGN = SequentialDesign(
     alpha=0.05,
     min_impressions=2000,
     max_impressions=20000,
