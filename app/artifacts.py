@@ -41,7 +41,9 @@ rebuys as of the build, best first. Its parameters are ``hyperparameters["repeat
 
 ``<models_root>/CURRENT`` names the published version. Publishing writes the directory under a
 temporary name, renames it into place, then replaces ``CURRENT`` atomically, so a reader never
-sees half a model.
+sees half a model. ``<models_root>/CHALLENGER``, when present, names a version published beside
+it that serves a share of traffic until the guarded rollout (``app.rollout``) promotes it to
+``CURRENT`` or rolls it back (the pointer is removed).
 """
 
 from __future__ import annotations
@@ -76,6 +78,7 @@ REPEAT_SCORES_FILE = "repeat_scores.npy"
 REPEAT_HYPERPARAMETERS = "repeat"
 TWO_STAGE_MODEL_TYPE = "two_stage_ann"
 CURRENT_POINTER = "CURRENT"
+CHALLENGER_POINTER = "CHALLENGER"
 FORMAT_VERSION = 1
 
 INPUT_HISTORY = "history"
@@ -184,7 +187,17 @@ def current_version(models_root: Path) -> str | None:
     """The version ``CURRENT`` names, None when nothing is published. Raises
     ``PublicationError`` unless it is a directory name whose directory resolves inside
     ``models_root`` (no path, no ``..``, no link out), and ``OSError`` when unreadable."""
-    pointer = models_root / CURRENT_POINTER
+    return _pointed_version(models_root, CURRENT_POINTER)
+
+
+def challenger_version(models_root: Path) -> str | None:
+    """The version ``CHALLENGER`` names, None when no rollout is under way; checked and raising
+    like ``current_version``."""
+    return _pointed_version(models_root, CHALLENGER_POINTER)
+
+
+def _pointed_version(models_root: Path, pointer_name: str) -> str | None:
+    pointer = models_root / pointer_name
     if not pointer.exists():
         return None
     version = pointer.read_text().strip()
@@ -199,16 +212,33 @@ def current_version(models_root: Path) -> str | None:
     return version
 
 
-def publish(models_root: Path, staged_dir: Path, version: str) -> Path:
-    """Move a fully written ``staged_dir`` to ``models_root/version`` and point CURRENT at it."""
+def publish(
+    models_root: Path, staged_dir: Path, version: str, *, as_challenger: bool = False
+) -> Path:
+    """Move a fully written ``staged_dir`` to ``models_root/version`` and point CURRENT (or,
+    ``as_challenger``, CHALLENGER) at it."""
     final_dir = models_root / version
     os.replace(staged_dir, final_dir)
-    point_current(models_root, version)
+    _point(models_root, CHALLENGER_POINTER if as_challenger else CURRENT_POINTER, version)
     return final_dir
 
 
 def point_current(models_root: Path, version: str) -> None:
     """Replace ``CURRENT`` atomically so it names ``version`` (an already published model)."""
-    tmp_pointer = models_root / f".{CURRENT_POINTER}.tmp"
+    _point(models_root, CURRENT_POINTER, version)
+
+
+def point_challenger(models_root: Path, version: str) -> None:
+    """Replace ``CHALLENGER`` atomically so it names ``version`` (an already published model)."""
+    _point(models_root, CHALLENGER_POINTER, version)
+
+
+def clear_challenger(models_root: Path) -> None:
+    """Remove ``CHALLENGER``: no version serves beside ``CURRENT`` any more."""
+    (models_root / CHALLENGER_POINTER).unlink(missing_ok=True)
+
+
+def _point(models_root: Path, pointer_name: str, version: str) -> None:
+    tmp_pointer = models_root / f".{pointer_name}.tmp"
     tmp_pointer.write_text(version + "\n")
-    os.replace(tmp_pointer, models_root / CURRENT_POINTER)
+    os.replace(tmp_pointer, models_root / pointer_name)

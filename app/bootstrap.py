@@ -4,12 +4,13 @@ knows every package; the packages themselves know only what they use."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Callable, Sequence
 from datetime import timedelta
 
 from app.artifacts import PublicationError, current_version
-from app.events.log import open_event_log
+from app.events.log import EventLog, open_event_log
 from app.experiments.attribution import ExposureStoreUnavailable
 from app.experiments.guarded import BreakerExposureStore
 from app.experiments.store import open_exposure_store
@@ -25,6 +26,9 @@ from app.privacy.erasure import UserDataService
 from app.privacy.pseudonym import Pseudonymizer
 from app.privacy.service import ConsentService, policy_from_settings
 from app.privacy.tombstones import open_tombstones
+from app.rollout.actions import RolloutContext
+from app.rollout.job import RolloutJob
+from app.rollout.store import RolloutStore, open_rollout_store
 from app.serving.cache.invalidation import SubscribedLocalCache, subscriber_client_from_url
 from app.serving.cache.local_tier import LocalCache
 from app.serving.cache.redis_tier import RedisCache, redis_client_from_url
@@ -37,6 +41,7 @@ from app.serving.catalogue.availability import (
 from app.serving.catalogue.items import load_catalogue
 from app.serving.catalogue.rule_config import load_business_rules
 from app.serving.catalogue.rules import ItemRules
+from app.serving.experiments.rollout import ChallengerServing
 from app.serving.experiments.service import ExperimentService
 from app.serving.experiments.strategies import StrategyRecommender, load_experiment_setup
 from app.serving.model.ranking import LoadedModel, ModelLoadError, load_model
@@ -47,6 +52,7 @@ from app.serving.surfaces.content_blocks import ContentBlocks
 from app.serving.surfaces.content_slots import load_slots
 from app.settings import Settings
 from app.webhooks.outbox import Outbox
+from app.webhooks.publisher import WebhookPublisher
 from app.webhooks.types import OutboxUnavailable
 
 log = logging.getLogger(__name__)
@@ -266,6 +272,45 @@ def build_experiments(
         clock_skew=timedelta(seconds=settings.attribution.clock_skew_seconds),
     )
     return service, StrategyRecommender(engine, pinned)
+
+
+def build_challenger(
+    settings: Settings,
+    engine: RecommendationEngine,
+    experiments: ExperimentService,
+    recommender: StrategyRecommender,
+) -> ChallengerServing:
+    """This worker's view of the guarded rollout: it serves the version ``CHALLENGER`` names to
+    the configured share of users (call ``refresh`` to load it)."""
+    config = settings.rollout
+    return ChallengerServing(
+        engine,
+        experiments,
+        recommender,
+        settings.model_root,
+        share=config.traffic_share,
+        alpha=config.alpha,
+        effect=config.mixture_effect,
+    )
+
+
+def start_rollout_job(
+    settings: Settings,
+    experiments: ExperimentService,
+    event_log: EventLog,
+    publisher: WebhookPublisher,
+    challenger: ChallengerServing,
+) -> tuple[RolloutStore, asyncio.Task[None]]:
+    """The rollout record store and the job's background task (one look every
+    ``rollout.decide_seconds``; the workers take turns). Call from the running event loop."""
+    store = open_rollout_store(settings)
+    job = RolloutJob(
+        RolloutContext(settings, store, publisher.notify_model_change),
+        experiments.variant_counts,
+        event_log,
+        challenger.refusal,
+    )
+    return store, asyncio.create_task(job.run(settings.rollout.decide_seconds))
 
 
 def user_pseudonyms(settings: Settings, engine: RecommendationEngine) -> Pseudonymizer:

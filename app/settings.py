@@ -245,6 +245,80 @@ class AttributionSettings(BaseModel):
     )
 
 
+class RolloutSettings(BaseModel):
+    """The guarded rollout of a newly built model (``app.rollout``, docs/operations.md)."""
+
+    enabled: bool = Field(
+        False,
+        description="A build that finds a published model makes its model a challenger: it must "
+        "match the champion's validation metric, then serves traffic_share of the traffic until "
+        "the sequential test promotes or rolls it back. Off: a build publishes at once.",
+    )
+    traffic_share: float = Field(
+        0.1, gt=0, lt=1, description="Share of all users the challenger serves during a rollout."
+    )
+    validation_metric: str = Field(
+        "validation_ndcg@10_warm",
+        min_length=1,
+        description="The manifest's offline metric the challenger must match (higher is better).",
+    )
+    validation_margin: float = Field(
+        0.0,
+        ge=0,
+        description="The challenger passes validation when its metric >= the champion's minus "
+        "this (absolute).",
+    )
+    on_different_validation_data: Literal["refuse", "online_only"] = Field(
+        "refuse",
+        description="When the two models were validated on different data (another data "
+        "fingerprint) their metrics are not comparable: `refuse` the build, or let the online "
+        "test alone decide (`online_only`).",
+    )
+    metric: Literal["ctr", "conversion"] = Field(
+        "ctr",
+        description="Online rate the sequential test compares: clicks or conversions per "
+        "impression.",
+    )
+    alpha: float = Field(
+        0.05,
+        gt=0,
+        lt=0.5,
+        description="Bound on the chance of rolling back a challenger as good as the champion, "
+        "however often the test looks (mixture SPRT).",
+    )
+    min_impressions: int = Field(
+        2000, ge=100, description="Impressions each arm needs before a promotion."
+    )
+    max_impressions: int = Field(
+        20000,
+        ge=100,
+        description="Impressions per arm after which a challenger not significantly worse is "
+        "promoted.",
+    )
+    non_inferiority: float = Field(
+        0.05,
+        ge=0,
+        lt=1,
+        description="Promote early (after min_impressions) when the always-valid interval rules "
+        "out a relative loss larger than this.",
+    )
+    mixture_effect: float = Field(
+        0.2,
+        gt=0,
+        description="Relative effect the mixture SPRT is tuned to detect fastest (its prior's "
+        "standard deviation, times the champion's rate).",
+    )
+    decide_seconds: float = Field(
+        30.0, gt=0, description="How often the server's rollout job looks at the test."
+    )
+    report_window_seconds: float = Field(
+        86_400.0,
+        gt=0,
+        description="Before/after reports compare the engagement of this long before and after "
+        "each model change.",
+    )
+
+
 class PrivacySettings(BaseModel):
     pseudonym_key: SecretStr | None = Field(
         None,
@@ -346,7 +420,13 @@ class AuthSettings(BaseModel):
 
 
 WebhookEventKind = Literal[
-    "engagement.click", "engagement.add_to_cart", "engagement.purchase", "profile.segment_changed"
+    "engagement.click",
+    "engagement.add_to_cart",
+    "engagement.purchase",
+    "profile.segment_changed",
+    "model.challenger_started",
+    "model.promoted",
+    "model.rolled_back",
 ]
 
 
@@ -492,6 +572,7 @@ class Settings(BaseSettings):
         "validated at start-up. Unset: no slots, /content-blocks answers 404.",
     )
     availability: AvailabilitySettings = AvailabilitySettings()
+    rollout: RolloutSettings = RolloutSettings()
 
     def embedded_at(self, home: Path) -> Settings:
         """These settings on a private ``home`` with the embedded stores only (SQLite online
@@ -557,6 +638,11 @@ class Settings(BaseSettings):
     def experiments_dir(self) -> Path:
         """The embedded (SQLite) experiment exposure store."""
         return self.home / "experiments"
+
+    @property
+    def rollout_dir(self) -> Path:
+        """The embedded (SQLite) record of rollouts, model changes and their reports."""
+        return self.home / "rollout"
 
     @property
     def availability_db(self) -> Path:

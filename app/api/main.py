@@ -37,12 +37,14 @@ from app.api.routers import (
     privacy,
     profiles,
     recommend,
+    rollout,
     ui,
     webhooks,
 )
 from app.api.state import Services
 from app.api.user_tokens import USER_TOKEN_HEADER
 from app.bootstrap import (
+    build_challenger,
     build_content_blocks,
     build_engine,
     build_event_ingest,
@@ -50,6 +52,7 @@ from app.bootstrap import (
     build_user_data,
     close_engine,
     migrate_database,
+    start_rollout_job,
     user_pseudonyms,
 )
 from app.serving.dependency_probe import watch_dependencies
@@ -90,6 +93,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             listeners=[experiments.attribute, webhooks.publisher.publish_events],
         )
         user_data = build_user_data(resolved, engine, ingest, experiments, webhooks.outbox)
+        challenger = build_challenger(resolved, engine, experiments, recommender)
+        await challenger.refresh()  # a rollout under way serves from the first request
+        rollout_store, rollout_job = start_rollout_job(
+            resolved, experiments, ingest.event_log, webhooks.publisher, challenger
+        )
         app.state.services = Services(
             settings=resolved,
             engine=engine,
@@ -99,12 +107,17 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             reloader=reloader,
             user_data=user_data,
             webhooks=webhooks,
+            challenger=challenger,
+            rollout_store=rollout_store,
         )
         log.info("serving model %s", engine.model.version)
-        poll = (
-            asyncio.create_task(reloader.poll(resolved.model_poll_seconds))
+        polls = (
+            [
+                asyncio.create_task(reloader.poll(resolved.model_poll_seconds)),
+                asyncio.create_task(challenger.poll(resolved.model_poll_seconds)),
+            ]
             if resolved.model_poll_seconds > 0
-            else None
+            else []
         )
         lag_watch = asyncio.create_task(
             watch_event_log_lag(ingest.event_log, resolved.events.lag_sample_seconds)
@@ -131,7 +144,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             gc.unfreeze()  # what this app built may be collected once it is gone (tests)
             lag_watch.cancel()
             dependency_watch.cancel()
-            if poll is not None:
+            rollout_job.cancel()
+            for poll in polls:
                 poll.cancel()
             user_data.close()
             await ingest.close()
@@ -195,4 +209,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(privacy.router, dependencies=[ADMIN_ACCESS])
     app.include_router(ui.router, dependencies=[ADMIN_ACCESS])
     app.include_router(webhooks.router, dependencies=[ADMIN_ACCESS])
+    app.include_router(rollout.router, dependencies=[ADMIN_ACCESS])
+    app.include_router(rollout.console, dependencies=[ADMIN_ACCESS])
     return app

@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from app.privacy.erasure import UserDataService
+from app.rollout.store import RolloutStore
+from app.serving.experiments.rollout import ChallengerServing
 from app.serving.experiments.service import ExperimentService
 from app.serving.realtime.event_ingest import EventIngestor
 from app.serving.recommend.engine import RecommendationEngine
@@ -30,3 +32,6 @@ class Services:
     user_data: UserDataService
     # CRM webhooks: the outbox the event path enqueues into, the background delivery worker.
     webhooks: Webhooks
+    # The guarded rollout: this worker's challenger, and the record of rollouts and changes.
+    challenger: ChallengerServing
+    rollout_store: RolloutStore

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Literal
 
 from app.artifacts import MANIFEST_FILE, publish, read_manifest
+from app.batch.challenger import check_challenger
 from app.batch.gates import BuildRefused
 from app.data.ingest import QUARANTINE_DIR
 from app.data.report import IngestReport
@@ -127,8 +128,11 @@ def commit(
     online_views: Sequence[str] | None,
 ) -> BuildRecord:
     """Make the staged run current: new table versions, the model naming them, the staged
-    directories switched in, the online store materialised from them, the model published."""
+    directories switched in, the online store materialised from them, the model published
+    (as the challenger of the published one when the rollout is enabled: ``challenger``)."""
     settings = stage.settings
+    # Before anything is written: a refused challenger leaves the home as it was.
+    gate = check_challenger(settings, read_manifest(stage.model_dir))
     parquet = {name: stage.data_dir / file for name, file in DATA_TABLES.items()} | {
         view: stage.offline_dir / f"{view}.parquet" for view in OFFLINE_VIEWS
     }
@@ -140,13 +144,14 @@ def commit(
     switch_in(
         settings, stage, lambda: apply_and_materialize(settings, as_of=as_of, only=online_views)
     )
-    publish(settings.model_root, stage.model_dir, model_version)
+    publish(settings.model_root, stage.model_dir, model_version, as_challenger=gate is not None)
     record = BuildRecord(
         run_id=stage.run_id,
         started_at=stage.started_at,
         finished_at=datetime.now(UTC),
         outcome="published",
-        message=f"model {model_version}",
+        message=f"model {model_version}"
+        + ("" if gate is None else f", challenging {gate.champion}"),
         data_version=data_version,
         tables=tables,
         rows=rows,

@@ -229,6 +229,44 @@ WEBHOOK_OUTBOX = Gauge(
 )
 
 
+ROLLOUT_CHALLENGER_SERVED = Gauge(
+    "recserve_rollout_challenger_served",
+    "1 while a worker serves a challenger model beside the champion (the guarded rollout).",
+    multiprocess_mode="max",
+)
+ROLLOUT_DECISIONS = Counter(
+    "recserve_rollout_decisions_total",
+    "Challengers promoted or rolled back, by the sequential test or an operator.",
+    ["decision", "decided_by"],
+)
+ROLLOUT_IMPRESSIONS = Gauge(
+    "recserve_rollout_impressions",
+    "Impressions attributed to each arm of the running rollout at the job's latest look.",
+    ["arm"],
+    multiprocess_mode="livemostrecent",
+)
+ROLLOUT_RATE = Gauge(
+    "recserve_rollout_rate",
+    "The compared rate (CTR or conversion) of each arm at the job's latest look.",
+    ["arm"],
+    multiprocess_mode="livemostrecent",
+)
+ROLLOUT_INTERVAL = Gauge(
+    "recserve_rollout_difference_bound",
+    "The always-valid interval of challenger minus champion rate at the latest look "
+    "(`low`, `high`); a rollback when `high` < 0.",
+    ["bound"],
+    multiprocess_mode="livemostrecent",
+)
+ROLLOUT_REPORTS = Counter(
+    "recserve_rollout_reports_total", "Before/after reports written for model changes."
+)
+ROLLOUT_JOB_ERRORS = Counter(
+    "recserve_rollout_job_errors_total",
+    "Looks of the rollout job that failed, by the store that failed (the next look retries).",
+    ["store"],
+)
+
 M = TypeVar("M", bound=MetricWrapperBase)
 
 

@@ -108,11 +108,21 @@ class WebhookPublisher:
         await self._enqueue(deliveries)
         return len(deliveries)
 
+    async def notify_model_change(
+        self, kind: WebhookEventKind, source_id: str, data: dict[str, Any]
+    ) -> int:
+        """Enqueue one ``model.*`` delivery (about no user) per subscribed endpoint; returns
+        how many. ``source_id`` names the change: enqueueing it again stores nothing new.
+        Raises ``OutboxUnavailable`` when nothing was stored."""
+        deliveries = self._deliveries(kind, source_id, None, data)
+        await self._enqueue(deliveries)
+        return len(deliveries)
+
     def _deliveries(
-        self, kind: str, source_id: str, user_id: str, data: dict[str, Any]
+        self, kind: str, source_id: str, user_id: str | None, data: dict[str, Any]
     ) -> list[Delivery]:
         created_at = time.time()
-        user_key = self._pseudonyms.of(user_id)
+        user_key = None if user_id is None else self._pseudonyms.of(user_id)
         deliveries = []
         for endpoint in self._subscribers.get(kind, ()):
             delivery_id = str(uuid.uuid5(_NAMESPACE, f"{endpoint}\x1f{kind}\x1f{source_id}"))

@@ -44,6 +44,7 @@ NAV = (
     ("/ui/users", "Users"),
     ("/ui/models", "Models"),
     ("/ui/experiments", "Experiments"),
+    ("/ui/rollout", "Rollout"),
 )
 _templates = Environment(
     loader=PackageLoader("app.api.ui"),
@@ -71,6 +72,13 @@ def _page(
         **context,
     )
     return HTMLResponse(html, status_code=status_code)
+
+
+def render_page(
+    template: str, title: str, active: str, status_code: int = 200, **context: Any
+) -> HTMLResponse:
+    """A console page, for the routers that keep their pages beside their JSON (the rollout's)."""
+    return _page(template, title, active, status_code, **context)
 
 
 @router.get("", response_class=HTMLResponse, summary="Console: serving overview")

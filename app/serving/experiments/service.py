@@ -39,6 +39,7 @@ from app.experiments.attribution import (
     ExposureStoreUnavailable,
     FeedbackEvent,
     Unattributed,
+    VariantCounts,
 )
 from app.experiments.config import Experiment
 from app.experiments.report import ExperimentReport, build_report
@@ -95,7 +96,8 @@ class ExperimentService:
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         clock_skew: timedelta = DEFAULT_CLOCK_SKEW,
     ) -> None:
-        self._experiments = tuple(experiments)
+        self._configured = tuple(experiments)
+        self._experiments = self._configured
         self._by_id = {experiment.id: experiment for experiment in self._experiments}
         self._store = store
         self._pseudonyms = pseudonyms
@@ -110,6 +112,18 @@ class ExperimentService:
 
     def experiment(self, experiment_id: str) -> Experiment | None:
         return self._by_id.get(experiment_id)
+
+    def set_rollout(self, rollout: Experiment | None) -> None:
+        """Put the guarded rollout's experiment (``serving.experiments.rollout``) first, ahead of
+        the configured ones, or take it away (None). Its report and attribution work like any
+        experiment's; its counters stay in the store once it is gone."""
+        self._experiments = self._configured if rollout is None else (rollout, *self._configured)
+        self._by_id = {experiment.id: experiment for experiment in self._experiments}
+
+    async def variant_counts(self, experiment_id: str) -> dict[str, VariantCounts]:
+        """The stored counters of every variant of ``experiment_id``, configured or not.
+        Raises ``ExposureStoreUnavailable``."""
+        return await self._store.variant_counts(experiment_id)
 
     async def assign(
         self, user_id: str, *, segment: str | None, device: str | None

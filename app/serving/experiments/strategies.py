@@ -78,12 +78,20 @@ class StrategyRecommender:
 
     def __init__(self, engine: RecommendationEngine, pinned: Mapping[str, LoadedModel]) -> None:
         self._engine = engine
-        self._pinned = {
-            version: RecommendationEngine(
-                model, engine.features, engine.cache, rules=engine.rules, consent=engine.consent
-            )
-            for version, model in pinned.items()
-        }
+        self._pinned: dict[str, RecommendationEngine] = {}
+        for model in pinned.values():
+            self.pin(model)
+
+    def pin(self, model: LoadedModel) -> None:
+        """Serve ``model`` to the variants that name its version (the rollout's challenger)."""
+        engine = self._engine
+        self._pinned[model.version] = RecommendationEngine(
+            model, engine.features, engine.cache, rules=engine.rules, consent=engine.consent
+        )
+
+    def unpin(self, version: str) -> None:
+        """Let go of a version ``pin`` loaded (its memory goes with the last request using it)."""
+        self._pinned.pop(version, None)
 
     async def recommend(
         self, request: RecommendRequest, assignment: Assignment | None
