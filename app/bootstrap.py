@@ -17,6 +17,8 @@ from app.features.client import FeastFeatureClient, FeatureClient, FeatureStoreE
 from app.features.erase import OnlineUserEraser
 from app.features.guarded import BreakerFeatureClient
 from app.features.push import FeastBehaviourStore
+from app.feedback.open import open_feedback_store
+from app.feedback.service import UserFeedback
 from app.infra.breaker import CircuitBreaker
 from app.observability import metrics
 from app.privacy.consent_redis import RedisConsentStore
@@ -144,6 +146,7 @@ async def build_engine(settings: Settings) -> RecommendationEngine:
         consent=consent,
         rules=rules,
         history_memo_bytes=settings.feast.decoded_memo_mb * 2**20,
+        feedback=UserFeedback(open_feedback_store(settings), consent.pseudonyms.of),
     )
 
 
@@ -232,6 +235,8 @@ async def close_engine(engine: RecommendationEngine) -> None:
         await engine.consent.close()
     if engine.rules is not None:
         await engine.rules.close()
+    if engine.feedback is not None:
+        await engine.feedback.close()
     engine.features.close()
 
 
@@ -297,8 +302,8 @@ def build_user_data(
 ) -> UserDataService:
     """Erasure and export over the stores the engine, the event ingestor, the experiments and
     the webhooks already hold."""
-    if engine.consent is None:
-        raise ValueError("the engine was built without a consent service")
+    if engine.consent is None or engine.feedback is None:
+        raise ValueError("the engine was built without a consent service or feedback store")
     return UserDataService(
         engine.consent,
         engine.features,
@@ -309,6 +314,7 @@ def build_user_data(
         [settings.data_dir, settings.offline_dir, settings.event_parts_dir],
         experiments,
         outbox,
+        engine.feedback,
         unreachable=(ExposureStoreUnavailable, OutboxUnavailable),
         redis_urls=redis_instances(settings),
     )
