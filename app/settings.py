@@ -82,11 +82,13 @@ class PrecomputeSettings(BaseModel):
         "interaction count) in the last build's behaviour features.",
     )
     max_age_seconds: int = Field(
-        43_200,
+        86_400,
         ge=60,
         description="Lifetime of a precomputed user's lists in the shared tier, counted from "
-        "the precompute. A user's new event, feedback or erasure drops them before that; a "
-        "list computed by a request later caps them at cache.redis_ttl_seconds.",
+        "the precompute (a day: quiet hours' lists still serve the evening peak). A user's new "
+        "event, feedback or erasure drops them before that, a new model or availability change "
+        "changes their keys, and a list a request stores later caps them at "
+        "cache.redis_ttl_seconds.",
     )
     k: list[int] = Field(
         default_factory=list,
