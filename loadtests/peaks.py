@@ -2,7 +2,7 @@
 replayed twice on the same home and server settings, without and with the precompute job.
 
     python -m loadtests.peaks --home HOME --redis-url redis://127.0.0.1:6379/9 [--workers 2]
-        [--users 300] [--quiet-rate 30] [--peak-rate 600] [--hour-s 5] [--json FILE]
+        [--users 300] [--quiet-rate 30] [--peak-rate 200] [--hour-s 5] [--rounds 1] [--json FILE]
 
 Time runs ``3600 / --hour-s`` times faster than a real day, and so do the cache lifetimes
 (the shared tier's ``cache.redis_ttl_seconds``, the in-process tier's, and the precompute's
@@ -22,7 +22,9 @@ Both arms send the same streams: Zipf(1.0) over users ranked by activity with 5%
 users, as ``loadtests.bench`` does. The peak's hit ratio (answers from either cache tier), its
 p50/p99, and the p99 of its first compressed hour (the onset, when a cold cache hurts most) are
 compared; the trivial-endpoint ceiling runs the same peak stream at the same rate alongside.
-Servers listen on ``--port`` .. ``--port + 2``.
+``--rounds N`` repeats the whole replay (both arms and the ceiling) and ends with each figure's
+median: on a shared machine one replay's tail moves a lot. Servers listen on ``--port`` ..
+``--port + 2``.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ import argparse
 import asyncio
 import json
 import os
+import statistics
 import subprocess
 import sys
 import time
@@ -62,15 +65,21 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--users", type=int, default=300, help="users to precompute")
     parser.add_argument("--quiet-rate", type=float, default=30.0)
-    parser.add_argument("--peak-rate", type=float, default=600.0)
+    parser.add_argument("--peak-rate", type=float, default=200.0)
     parser.add_argument("--hour-s", type=float, default=5.0, help="seconds per replayed hour")
     parser.add_argument("--port", type=int, default=18600)
+    parser.add_argument("--rounds", type=int, default=1, help="replays; medians at the end")
     parser.add_argument("--json", type=Path, default=None)
     args = parser.parse_args()
-    report = replay(args)
-    print_report(report)
+    rounds = []
+    for _ in range(args.rounds):
+        rounds.append(replay(args))
+        print_report(rounds[-1]["phases"])
+    if args.rounds > 1:
+        print(f"median of {args.rounds} rounds")
+        print_report(median_phases([r["phases"] for r in rounds]))
     if args.json:
-        args.json.write_text(json.dumps(report, indent=2) + "\n")
+        args.json.write_text(json.dumps(rounds, indent=2) + "\n")
 
 
 def replay(args: argparse.Namespace) -> dict[str, Any]:
@@ -85,7 +94,7 @@ def replay(args: argparse.Namespace) -> dict[str, Any]:
         "RECSERVE_CACHE__LOCAL_TTL_SECONDS": str(LOCAL_TTL_SECONDS / scale),
         "RECSERVE_PRECOMPUTE__MAX_AGE_SECONDS": str(max(60, round(MAX_AGE_SECONDS / scale))),
     }
-    arms: dict[str, Any] = {}
+    phases: dict[str, Any] = {}
     for offset, arm in enumerate(("without", "with")):
         asyncio.run(_delete_cache_keys(args.redis_url))
         port = args.port + offset
@@ -110,7 +119,7 @@ def replay(args: argparse.Namespace) -> dict[str, Any]:
                 print(output.strip().splitlines()[-1])
             time.sleep(max(0.0, started + quiet_s + GAP_HOURS * args.hour_s - time.perf_counter()))
             peak = _load(port, peak_users, peak_s, args.peak_rate)
-        arms[arm] = {
+        phases[f"peak, {arm} precompute"] = {
             "quiet": _summary(quiet),
             "peak": _summary(peak),
             "onset": _summary(peak, until_s=args.hour_s),
@@ -119,6 +128,10 @@ def replay(args: argparse.Namespace) -> dict[str, Any]:
     ceiling_port = args.port + 2
     with running(ceiling_argv(ceiling_port, args.workers), ceiling_port):
         ceiling = _load(ceiling_port, peak_users, peak_s, args.peak_rate)
+    phases["peak, ceiling"] = {
+        "peak": _summary(ceiling),
+        "onset": _summary(ceiling, until_s=args.hour_s),
+    }
     return {
         "home": str(args.home),
         "workers": args.workers,
@@ -126,8 +139,7 @@ def replay(args: argparse.Namespace) -> dict[str, Any]:
         "quiet_rate": args.quiet_rate,
         "peak_rate": args.peak_rate,
         "hour_s": args.hour_s,
-        "arms": arms,
-        "ceiling": {"peak": _summary(ceiling), "onset": _summary(ceiling, until_s=args.hour_s)},
+        "phases": phases,
         "load_average": os.getloadavg()[0],
     }
 
@@ -144,7 +156,8 @@ def _summary(result: LoadResult, until_s: float | None = None) -> dict[str, Any]
         for latency, done in zip(result.latencies_ms, result.completed_s, strict=True)
         if until_s is None or done <= until_s
     ]
-    answered = sum(result.cache_tiers.values())
+    # "-": answers without a ``cache`` field (the ceiling's).
+    answered = sum(n for tier, n in result.cache_tiers.items() if tier != "-")
     hits = sum(result.cache_tiers.get(tier, 0) for tier in HIT_TIERS)
     summary = {**percentiles(latencies), "errors": result.errors}
     if until_s is None:
@@ -160,16 +173,29 @@ async def _delete_cache_keys(url: str) -> None:
             await client.delete(*keys)
 
 
-def print_report(report: dict[str, Any]) -> None:
+def median_phases(rounds: list[dict[str, Any]]) -> dict[str, Any]:
+    """Each phase's figures as the median over ``rounds``."""
+    merged: dict[str, Any] = {}
+    for name, first in rounds[0].items():
+        merged[name] = {
+            part: {
+                key: statistics.median(r[name][part][key] for r in rounds)
+                for key in ("hit_ratio", "p50_ms", "p99_ms", "n")
+                if first[part].get(key) is not None
+            }
+            for part in ("peak", "onset")
+        }
+    return merged
+
+
+def print_report(phases: dict[str, Any]) -> None:
     print(f"{'phase':<28} {'hit ratio':>9} {'p50 ms':>7} {'p99 ms':>7} {'onset p99':>9} {'n':>6}")
-    rows = [(f"peak, {arm} precompute", report["arms"][arm]) for arm in ("without", "with")]
-    rows.append(("peak, ceiling", report["ceiling"]))
-    for name, arm in rows:
-        peak, onset = arm["peak"], arm["onset"]
+    for name, phase in phases.items():
+        peak, onset = phase["peak"], phase["onset"]
         hit = peak.get("hit_ratio")
         print(
             f"{name:<28} {'-' if hit is None else f'{hit:.3f}':>9} {peak['p50_ms']:>7.2f} "
-            f"{peak['p99_ms']:>7.2f} {onset['p99_ms']:>9.2f} {peak['n']:>6}"
+            f"{peak['p99_ms']:>7.2f} {onset['p99_ms']:>9.2f} {peak['n']:>6.0f}"
         )
 
 
