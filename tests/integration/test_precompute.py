@@ -1,6 +1,6 @@
 """``recserve precompute``: the most active users' lists land in the shared Redis tier under
-the keys a real server looks up, a user's new event still wins over them, and the job keeps to
-its quiet hours."""
+the keys a real server looks up, a user's new event or feedback still wins over them, and the
+job keeps to its quiet hours."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -133,14 +134,22 @@ def test_top_users_are_served_precomputed_until_their_next_event(
         after = _recommend(http, top[0])
         assert after["cache"] is None
         assert set(bought).isdisjoint(item["item_id"] for item in after["items"])
-        # The other precomputed users keep theirs.
-        assert _recommend(http, top[1])["cache"] == "redis"
+        # The other precomputed users keep theirs, until they say "not interested".
+        second = _recommend(http, top[1])
+        assert second["cache"] == "redis"
+        unwanted = second["items"][0]["item_id"]
+        said = {"user_id": top[1], "kind": "not_interested", "item_id": unwanted}
+        assert http.post("/feedback", json=said).status_code == 200
+        fresh = _recommend(http, top[1])
+        assert fresh["cache"] is None
+        assert unwanted not in [item["item_id"] for item in fresh["items"]]
+        assert _recommend(http, top[2])["cache"] == "redis"
 
 
-def _recommend(http: httpx.Client, user_id: str) -> dict[str, object]:
+def _recommend(http: httpx.Client, user_id: str) -> dict[str, Any]:
     response = http.get("/recommend", params={"user_id": user_id})
     assert response.status_code == 200, response.text
-    body: dict[str, object] = response.json()
+    body: dict[str, Any] = response.json()
     return body
 
 
