@@ -18,6 +18,8 @@ from app.features.client import FeastFeatureClient, FeatureClient, FeatureStoreE
 from app.features.erase import OnlineUserEraser
 from app.features.guarded import BreakerFeatureClient
 from app.features.push import FeastBehaviourStore
+from app.feedback.open import open_feedback_store
+from app.feedback.service import UserFeedback
 from app.infra.breaker import CircuitBreaker
 from app.observability import metrics
 from app.privacy.consent_redis import RedisConsentStore
@@ -31,6 +33,7 @@ from app.rollout.job import RolloutJob
 from app.rollout.store import RolloutStore, open_rollout_store
 from app.serving.cache.invalidation import SubscribedLocalCache, subscriber_client_from_url
 from app.serving.cache.local_tier import LocalCache
+from app.serving.cache.precomputed import PrecomputeTier
 from app.serving.cache.redis_tier import RedisCache, redis_client_from_url
 from app.serving.cache.tiered import TieredCache
 from app.serving.catalogue.availability import (
@@ -93,17 +96,7 @@ def build_cache(settings: Settings) -> TieredCache | None:
         # Without Redis no channel reaches the other workers' in-process tiers, so with several
         # workers there is no cache at all: each computes fresh and read-your-writes holds.
         return TieredCache([local], on_result=_count_lookup) if settings.api.workers == 1 else None
-    client = redis_client_from_url(
-        redis_url,
-        socket_timeout=settings.redis.socket_timeout_seconds,
-        connect_timeout=settings.redis.connect_timeout_seconds,
-    )
-    shared = RedisCache(
-        client,
-        ttl_seconds=settings.cache.redis_ttl_seconds,
-        breaker=CircuitBreaker(settings.redis.retry_after_seconds),
-        on_error=_count_cache_error("redis"),
-    )
+    shared = _shared_tier(settings, redis_url)
     subscribed = SubscribedLocalCache(
         local,
         subscriber_client_from_url(redis_url, settings.redis.connect_timeout_seconds),
@@ -112,6 +105,36 @@ def build_cache(settings: Settings) -> TieredCache | None:
     )
     subscribed.start()
     return TieredCache([subscribed, shared], on_result=_count_lookup)
+
+
+class NoSharedCacheTier(Exception):
+    """Precomputing needs the shared (Redis) cache tier, which these settings do not have."""
+
+
+def build_precompute_tier(settings: Settings) -> PrecomputeTier:
+    """The shared tier as the precompute job writes it; raises ``NoSharedCacheTier``."""
+    redis_url = settings.redis_url_for("cache")
+    if not settings.cache.enabled or not redis_url:
+        raise NoSharedCacheTier(
+            "precompute needs the shared cache tier: set RECSERVE_REDIS_URL (or "
+            "RECSERVE_REDIS_URLS__CACHE) with the cache enabled; without Redis each worker's "
+            "cache lives in its own process, out of a job's reach"
+        )
+    return PrecomputeTier(_shared_tier(settings, redis_url), settings.precompute.max_age_seconds)
+
+
+def _shared_tier(settings: Settings, redis_url: str) -> RedisCache:
+    client = redis_client_from_url(
+        redis_url,
+        socket_timeout=settings.redis.socket_timeout_seconds,
+        connect_timeout=settings.redis.connect_timeout_seconds,
+    )
+    return RedisCache(
+        client,
+        ttl_seconds=settings.cache.redis_ttl_seconds,
+        breaker=CircuitBreaker(settings.redis.retry_after_seconds),
+        on_error=_count_cache_error("redis"),
+    )
 
 
 def _count_lookup(tier: str, hit: bool) -> None:
@@ -126,6 +149,11 @@ def _count_cache_error(tier: str) -> Callable[[str, BaseException], None]:
 
 
 async def build_engine(settings: Settings) -> RecommendationEngine:
+    return await engine_with_cache(settings, build_cache(settings))
+
+
+async def engine_with_cache(settings: Settings, cache: TieredCache | None) -> RecommendationEngine:
+    """The engine of ``build_engine`` in front of ``cache`` (the precompute job's own)."""
     model = load_current_model(settings)
     features = FeastFeatureClient.from_settings(settings)
     try:
@@ -146,10 +174,11 @@ async def build_engine(settings: Settings) -> RecommendationEngine:
     return RecommendationEngine(
         model,
         reads,
-        build_cache(settings),
+        cache,
         consent=consent,
         rules=rules,
         history_memo_bytes=settings.feast.decoded_memo_mb * 2**20,
+        feedback=UserFeedback(open_feedback_store(settings), consent.pseudonyms.of),
     )
 
 
@@ -238,6 +267,8 @@ async def close_engine(engine: RecommendationEngine) -> None:
         await engine.consent.close()
     if engine.rules is not None:
         await engine.rules.close()
+    if engine.feedback is not None:
+        await engine.feedback.close()
     engine.features.close()
 
 
@@ -342,8 +373,8 @@ def build_user_data(
 ) -> UserDataService:
     """Erasure and export over the stores the engine, the event ingestor, the experiments and
     the webhooks already hold."""
-    if engine.consent is None:
-        raise ValueError("the engine was built without a consent service")
+    if engine.consent is None or engine.feedback is None:
+        raise ValueError("the engine was built without a consent service or feedback store")
     return UserDataService(
         engine.consent,
         engine.features,
@@ -354,6 +385,7 @@ def build_user_data(
         [settings.data_dir, settings.offline_dir, settings.event_parts_dir],
         experiments,
         outbox,
+        engine.feedback,
         unreachable=(ExposureStoreUnavailable, OutboxUnavailable),
         redis_urls=redis_instances(settings),
     )

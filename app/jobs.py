@@ -1,5 +1,6 @@
-"""Batch jobs around the model build: ``recserve consume``, ``recserve segment``, and the
-event sink and segment-change notifications ``recserve build`` runs too.
+"""Batch jobs around the model build: ``recserve consume``, ``recserve segment``,
+``recserve precompute``, and the event sink and segment-change notifications ``recserve build``
+runs too.
 
 Segment changes go to the CRM webhooks: a user whose segment differs from the previous run's
 is one ``profile.segment_changed`` delivery per subscribed endpoint. The first segmentation of
@@ -9,14 +10,17 @@ a home changes nothing (there was no segment to change from).
 from __future__ import annotations
 
 import argparse
+import asyncio
 import sys
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from app.settings import Settings
 
 if TYPE_CHECKING:
+    from app.serving.surfaces.precompute import PrecomputeReport
     from app.training.pipeline import BuildResult
 
 
@@ -36,6 +40,18 @@ def add_job_commands(sub: Any) -> None:
         "--clusters", type=int, default=None, help="number of segments (default: by silhouette)"
     )
     segment.set_defaults(handler=_segment)
+
+    precompute = sub.add_parser(
+        "precompute",
+        help="in quiet hours, store the most active users' lists in the shared cache tier",
+    )
+    precompute.add_argument(
+        "--users", type=int, default=None, help="how many users (default: precompute.users)"
+    )
+    precompute.add_argument(
+        "--force", action="store_true", help="run even outside the configured quiet hours"
+    )
+    precompute.set_defaults(handler=_precompute)
 
 
 def build_with_events(settings: Settings, source: Path) -> BuildResult:
@@ -126,3 +142,67 @@ def _segment(args: argparse.Namespace, settings: Settings) -> int:
         print(f"data version {record.data_version}")
     notify_segment_changes(settings, before)
     return 0
+
+
+async def precompute_peaks(settings: Settings, users: int) -> PrecomputeReport:
+    """``recserve precompute`` without the quiet-hours check: the ``users`` most active users'
+    lists computed and stored in the shared tier. Raises ``NoSharedCacheTier``, and
+    ``FileNotFoundError`` before the first build."""
+    from app.bootstrap import (
+        build_content_blocks,
+        build_experiments,
+        build_precompute_tier,
+        close_engine,
+        engine_with_cache,
+    )
+    from app.features.active_users import most_active_users
+    from app.serving.cache.tiered import TieredCache
+    from app.serving.surfaces.precompute import PeakPrecompute
+
+    tier = build_precompute_tier(settings)
+    try:
+        user_ids = most_active_users(settings.offline_dir, users)
+    except FileNotFoundError:
+        await tier.close()
+        raise
+    engine = await engine_with_cache(settings, TieredCache([tier]))
+    try:
+        experiments, recommender = build_experiments(settings, engine)
+        try:
+            blocks = build_content_blocks(settings, engine, recommender)
+            job = PeakPrecompute(experiments, recommender, blocks, tier)
+            plan = settings.precompute
+            return await job.run(user_ids, plan.k or [settings.api.default_k], plan.pages)
+        finally:
+            await experiments.close()
+    finally:
+        await close_engine(engine)
+
+
+def _precompute(args: argparse.Namespace, settings: Settings) -> int:
+    from app.bootstrap import NoSharedCacheTier
+    from app.serving.surfaces.content_blocks import UnknownSlotError
+    from app.serving.surfaces.precompute import in_quiet_hours
+
+    plan = settings.precompute
+    now = datetime.now(UTC)
+    if not args.force and not in_quiet_hours(now, plan.quiet_start_hour, plan.quiet_end_hour):
+        print(
+            f"outside quiet hours ({plan.quiet_start_hour:02d}:00-{plan.quiet_end_hour:02d}:00 "
+            f"UTC, now {now:%H:%M}): nothing precomputed"
+        )
+        return 0
+    users = plan.users if args.users is None else args.users
+    try:
+        report = asyncio.run(precompute_peaks(settings, users))
+    except NoSharedCacheTier as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except FileNotFoundError as exc:
+        print(f"error: {exc}; run `recserve build` first", file=sys.stderr)
+        return 2
+    except UnknownSlotError as exc:
+        print(f"error: precompute.pages: {exc}", file=sys.stderr)
+        return 2
+    print(report.format())
+    return 0 if report.failed == 0 else 1

@@ -61,6 +61,47 @@ class CacheSettings(BaseModel):
     redis_ttl_seconds: int = Field(300, ge=1, description="Shared Redis tier entry lifetime.")
 
 
+class PrecomputeSettings(BaseModel):
+    """``recserve precompute``: answers of the most active users computed in quiet hours and
+    stored in the shared cache tier, so the peak starts warm."""
+
+    quiet_start_hour: int = Field(
+        2, ge=0, le=23, description="Quiet hours start at this hour (UTC, inclusive)."
+    )
+    quiet_end_hour: int = Field(
+        5,
+        ge=0,
+        le=23,
+        description="Quiet hours end at this hour (UTC, exclusive); below the start, they run "
+        "past midnight. `recserve precompute` does nothing outside them (unless --force).",
+    )
+    users: int = Field(
+        1000,
+        ge=0,
+        description="How many users to precompute: the most active by 30-day frequency (then "
+        "interaction count) in the last build's behaviour features.",
+    )
+    max_age_seconds: int = Field(
+        86_400,
+        ge=60,
+        description="Lifetime of a precomputed user's lists in the shared tier, counted from "
+        "the precompute (a day: quiet hours' lists still serve the evening peak). A user's new "
+        "event, feedback or erasure drops them before that, a new model or availability change "
+        "changes their keys, and a list a request stores later caps them at "
+        "cache.redis_ttl_seconds.",
+    )
+    k: list[int] = Field(
+        default_factory=list,
+        description="List lengths to precompute for /recommend, e.g. [10, 20]; empty: "
+        "api.default_k.",
+    )
+    pages: list[str] = Field(
+        default_factory=list,
+        description="Content-block pages to precompute, each the comma-separated slot ids a page "
+        'asks for, e.g. ["home-top,because-you-liked"]; empty: none.',
+    )
+
+
 class RedisSettings(BaseModel):
     socket_timeout_seconds: float = Field(
         0.05, gt=0, description="Bound on every Redis call made on the request path."
@@ -529,6 +570,7 @@ class Settings(BaseSettings):
     )
     api: ApiSettings = ApiSettings()
     cache: CacheSettings = CacheSettings()
+    precompute: PrecomputeSettings = PrecomputeSettings()
     redis: RedisSettings = RedisSettings()
     feast: FeastSettings = FeastSettings()
     events: EventLogSettings = EventLogSettings()

@@ -31,6 +31,7 @@ from app.api.routers import (
     docs,
     events,
     experiments,
+    feedback,
     health,
     item_details,
     items,
@@ -197,6 +198,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # Access per router (app/api/auth.py); /healthz and /readyz are always open.
     app.include_router(recommend.router, dependencies=[RECOMMEND_ACCESS])
     app.include_router(events.router, dependencies=[EVENTS_ACCESS])
+    app.include_router(feedback.router, dependencies=[EVENTS_ACCESS])
     app.include_router(health.router)
     app.include_router(docs.router, dependencies=[DOCS_ACCESS])
     app.include_router(items.router, dependencies=[RECOMMEND_ACCESS])

@@ -110,6 +110,16 @@ EVENTS_PROFILE_UPDATE_RETRIES = Counter(
     "recserve_events_profile_update_retries_total",
     "Profile updates tried again because another writer held the online store's lock.",
 )
+FEEDBACK = Counter(
+    "recserve_feedback_total",
+    "Feedback stored by POST /feedback, by kind (not_interested, rating) and target (item, "
+    "category, list).",
+    ["kind", "target"],
+)
+FEEDBACK_READ_ERRORS = Counter(
+    "recserve_feedback_read_errors_total",
+    "Reads of a user's 'not interested' entries that failed: the answer left nothing out.",
+)
 # Experiment counters: labels come from the experiments file, so they stay bounded. Impressions,
 # clicks and conversions count each (recommendation, item) pair once, as the report does.
 # CTR per variant in PromQL:

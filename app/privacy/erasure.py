@@ -12,6 +12,8 @@ What holds a user, and how erasure reaches it:
 * consent store: choices and history deleted (the defaults apply again);
 * experiment exposure store (SQLite or Redis, keyed by pseudonym): the user's exposures
   deleted (``ExposureRecords.erase_user``); the variants' counters stay, anonymous totals;
+* feedback store (SQLite or PostgreSQL, keyed by pseudonym): "not interested" entries and
+  ratings deleted;
 * webhook outbox (SQLite or Redis): waiting and dead-lettered deliveries about the user (found
   by the pseudonym stamped on them at enqueue; their bodies hold the raw id) deleted;
 * recommendation cache: the user's lists dropped from every tier and every worker, last, so no
@@ -47,6 +49,8 @@ from app.events.types import EventLogUnavailable
 from app.experiments.attribution import Exposure
 from app.features.client import FeatureClient, FeatureStoreError
 from app.features.erase import OnlineUserEraser
+from app.feedback.service import UserFeedback
+from app.feedback.types import FeedbackUnavailable
 from app.privacy.consent import ConsentUnavailable
 from app.privacy.offline import erase_from_tables, rows_of_user
 from app.privacy.service import ConsentService
@@ -89,6 +93,7 @@ class ErasureReport:
     consent_deleted: bool
     exposures_deleted: int
     webhook_deliveries_deleted: int
+    feedback_deleted: int
 
 
 @dataclass(frozen=True)
@@ -100,6 +105,7 @@ class UserExport:
     events: list[dict[str, Any]]
     offline: dict[str, list[dict[str, Any]]]
     exposures: list[dict[str, Any]]  # experiment_id, variant, served_at (Unix seconds)
+    feedback: list[dict[str, Any]]  # kind, target, target_id, rating, at (Unix seconds)
     erased_at: float | None
 
 
@@ -117,6 +123,7 @@ class UserDataService:
         batch_dirs: Sequence[Path],
         experiments: ExposureRecords,
         outbox: PendingDeliveries,
+        feedback: UserFeedback,
         unreachable: tuple[type[Exception], ...],
         clock: Callable[[], float] = time.time,
         redis_urls: Sequence[str] = (),
@@ -133,11 +140,13 @@ class UserDataService:
         self._batch_dirs = tuple(batch_dirs)
         self._experiments = experiments
         self._outbox = outbox
+        self._feedback = feedback
         self._store_errors: tuple[type[Exception], ...] = (
             OSError,
             EventLogUnavailable,
             FeatureStoreError,
             ConsentUnavailable,
+            FeedbackUnavailable,
             *unreachable,
         )
         self._clock = clock
@@ -162,6 +171,7 @@ class UserDataService:
             consent = await self._consent.erase(user_id)
             exposures = await self._experiments.erase_user(user_id)
             deliveries = await self._outbox.delete_user(pseudonym)
+            feedback = await self._feedback.erase(user_id)
         except self._store_errors as exc:
             raise ErasureFailed(f"{type(exc).__name__}: {exc}") from exc
         if self._cache is not None:
@@ -170,7 +180,7 @@ class UserDataService:
             task = asyncio.create_task(self._rewrite_redis_files(url))
             self._persisting.add(task)
             task.add_done_callback(self._persisting.discard)
-        return ErasureReport(now, events, online, offline, consent, exposures, deliveries)
+        return ErasureReport(now, events, online, offline, consent, exposures, deliveries, feedback)
 
     async def export(self, user_id: str) -> UserExport:
         """Everything held about ``user_id``. Reads the whole event log (and, on Redis, every
@@ -180,6 +190,7 @@ class UserDataService:
         profile = await asyncio.to_thread(self._features.get_user, user_id)
         offline = await asyncio.to_thread(rows_of_user, self._batch_dirs, user_id)
         exposures = await self._experiments.exposures_of(user_id)
+        feedback = await self._feedback.entries(user_id)
         pseudonym = self._consent.pseudonyms.of(user_id)
         erased_at = await asyncio.to_thread(self._erasure_list.erased_at, pseudonym)
         return UserExport(
@@ -196,6 +207,16 @@ class UserDataService:
                     "served_at": exposure.served_at.timestamp(),
                 }
                 for exposure in exposures
+            ],
+            feedback=[
+                {
+                    "kind": entry.kind.value,
+                    "target": entry.target.value,
+                    "target_id": entry.target_id,
+                    "rating": entry.rating,
+                    "at": entry.at,
+                }
+                for entry in feedback
             ],
             erased_at=erased_at,
         )

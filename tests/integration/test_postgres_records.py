@@ -1,6 +1,6 @@
 """The app with PostgreSQL as its database of record: the schema is migrated at start-up, and
-consent, events, exposures, webhook dead letters, availability and erasure all land in (and are
-erased from) PostgreSQL, with no embedded file made for them under the home."""
+consent, events, exposures, webhook dead letters, availability, feedback and erasure all land in
+(and are erased from) PostgreSQL, with no embedded file made for them under the home."""
 
 from __future__ import annotations
 
@@ -61,6 +61,7 @@ def test_records_of_truth_live_in_postgresql(
         settings.experiments_dir / "exposures.db",
         settings.webhooks_dir / "outbox.db",
         settings.privacy_dir / "erased_users.tsv",
+        settings.privacy_dir / "feedback.db",
         settings.availability_db,
     ]
     # The home is shared with other tests, which may have made these files: what counts is
@@ -83,6 +84,9 @@ def test_records_of_truth_live_in_postgresql(
         )
         item = client.get("/recommend", params={"user_id": bystander}).json()["items"][0]["item_id"]
         assert client.put(f"/items/{item}/availability", json={"hidden": True}).status_code == 200
+        for user in (erased, bystander):
+            said = {"user_id": user, "kind": "not_interested", "category": "books"}
+            assert client.post("/feedback", json=said).status_code == 200
 
         assert client.delete(f"/users/{erased}").status_code == 200
         export = client.get(f"/users/{erased}/export").json()
@@ -98,6 +102,9 @@ def test_records_of_truth_live_in_postgresql(
     assert exposures_and_dead_letters(settings, erased) == (0, 0)
     assert exposures_and_dead_letters(settings, bystander) == (1, 1)
     assert rows(schema, "SELECT pseudonym FROM erasure_tombstones") == [(pseudonyms.of(erased),)]
+    assert rows(schema, "SELECT user_key, target_id FROM feedback") == [
+        (pseudonyms.of(bystander), "books")
+    ]
     assert export["erased_at"] is not None
     # Nothing of the records went to the embedded files.
     assert [file_state(path) for path in embedded] == before

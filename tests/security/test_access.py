@@ -203,3 +203,12 @@ def test_cart_recommendations_need_the_recommend_scope_too(keyed: TestClient) ->
     log = keyed.app.state.services.events.event_log  # type: ignore[attr-defined]
     stored = keyed.portal.call(log.iter_all)  # type: ignore[union-attr]
     assert "scope-cart-1" not in {logged.event.event_id for logged in stored}
+
+
+def test_feedback_needs_the_events_scope_not_the_public_recommend_key(keyed: TestClient) -> None:
+    said = {"user_id": "someone", "kind": "not_interested", "item_id": "any-item"}
+    refused = keyed.post("/feedback", json=said, headers=_bearer(RECOMMEND_KEY))
+    assert refused.status_code == 403
+    assert "lacks the 'events' scope" in refused.json()["message"]
+    stored = keyed.post("/feedback", json=said, headers=_bearer(EVENTS_KEY))
+    assert stored.status_code == 200, stored.text

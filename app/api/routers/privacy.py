@@ -13,6 +13,7 @@ from app.api.strict_json import StrictJsonRoute
 from app.events.types import EventLogUnavailable
 from app.experiments.attribution import ExposureStoreUnavailable
 from app.features.client import FeatureStoreError
+from app.feedback.types import FeedbackUnavailable
 from app.privacy.consent import ConsentChange, ConsentRecord, ConsentUnavailable, Purpose
 from app.privacy.erasure import ErasureFailed
 
@@ -81,6 +82,7 @@ class ErasureOut(BaseModel):
     webhook_deliveries_deleted: int = Field(
         description="Waiting or dead-lettered webhook deliveries about the user removed."
     )
+    feedback_deleted: int = Field(description="Feedback entries (not interested, ratings) removed.")
 
 
 class ExposureOut(BaseModel):
@@ -103,6 +105,9 @@ class ExportOut(BaseModel):
     exposures: list[ExposureOut] = Field(
         description="Experiment exposures still stored (within the attribution window), oldest "
         "first."
+    )
+    feedback: list[dict[str, Any]] = Field(
+        description="Feedback the user gave (kind, target, target_id, rating, at), oldest first."
     )
     erased_at: float | None = Field(description="Last erasure, when the user was erased.")
 
@@ -148,9 +153,9 @@ async def get_consent(user_data: UserDataDep, user_id: UserIdPath) -> ConsentOut
     response_model=ErasureOut,
     summary="Erase a user",
     description="Remove the user from the event log, the online feature store, the batch "
-    "tables, the consent store, the experiment exposure store, the webhook outbox and every "
-    "cache tier, and list their pseudonym for erasure so the next build drops them from its "
-    "source. Idempotent: after a 503, repeat it.",
+    "tables, the consent store, the experiment exposure store, the webhook outbox, the "
+    "feedback store and every cache tier, and list their pseudonym for erasure so the next "
+    "build drops them from its source. Idempotent: after a 503, repeat it.",
     responses=_UNAVAILABLE,
 )
 async def erase_user(user_data: UserDataDep, user_id: UserIdPath) -> ErasureOut:
@@ -168,7 +173,7 @@ async def erase_user(user_data: UserDataDep, user_id: UserIdPath) -> ErasureOut:
     response_model=ExportOut,
     summary="Export what is held about a user",
     description="Consent and its history, online profile features, logged events, batch "
-    "table rows and experiment exposures. Reads the whole event log: an occasional admin "
+    "table rows, experiment exposures and feedback. Reads the whole event log: an occasional admin "
     "operation.",
     responses=_UNAVAILABLE,
 )
@@ -180,6 +185,7 @@ async def export_user(user_data: UserDataDep, user_id: UserIdPath) -> ExportOut:
         FeatureStoreError,
         EventLogUnavailable,
         ExposureStoreUnavailable,
+        FeedbackUnavailable,
     ) as exc:
         raise HTTPException(status_code=503, detail=f"store unavailable: {exc}") from exc
     return ExportOut(user_id=user_id, **dataclasses.asdict(export))

@@ -1,8 +1,10 @@
 """The shared cache tier on Redis: one hash per user, ``<prefix>rec:<user_id>``, field = variant.
 
-``invalidate_user`` is a single DEL. The hash's TTL is set with ``EXPIRE ... NX`` in the same
+``invalidate_user`` is a single DEL. The hash's TTL is set with ``EXPIRE ... LT`` in the same
 MULTI as the write, so it counts from the user's first write and a later variant never extends
-the life of an older one (needs Redis >= 7.0 for ``NX``).
+the life of an older one (needs Redis >= 7.0 for ``LT``). ``store_precomputed`` writes a fresh
+hash with a longer TTL (the precompute's max age); the first list a request stores there later
+brings that TTL down to the tier's own, since ``LT`` only ever shortens it.
 
 A failing Redis never fails a request: ``get``/``set``/``invalidate_user`` report the error to
 ``on_error(operation, exc)``, trip the circuit breaker and carry on as a miss / no-op, so a dead
@@ -97,8 +99,25 @@ class RedisCache:
         key = self.key(user_id)
         pipe = self._client.pipeline(transaction=True)
         pipe.hset(key, mapping={variant: value})
-        pipe.expire(key, self._ttl_seconds, nx=True)
+        # LT: a new hash gets the TTL, an older one keeps its earlier expiry.
+        pipe.expire(key, self._ttl_seconds, lt=True)
         await self._guarded("set", pipe.execute())
+
+    async def store_precomputed(
+        self, user_id: str, variant: str, value: bytes, *, max_age_seconds: int, fresh: bool
+    ) -> bool:
+        """Store a precomputed list living ``max_age_seconds``. ``fresh``: the user's first
+        list of this precompute, which replaces whatever the hash held (so nothing older
+        outlives its own TTL under the longer one). False when Redis failed (reported)."""
+        if not self._breaker.allow():
+            return False
+        key = self.key(user_id)
+        pipe = self._client.pipeline(transaction=True)
+        if fresh:
+            pipe.delete(key)
+        pipe.hset(key, mapping={variant: value})
+        pipe.expire(key, max_age_seconds, nx=True)
+        return await self._guarded("set", pipe.execute()) is not None
 
     async def invalidate_user(self, user_id: str) -> None:
         """Delete the user's hash and publish ``user_id`` on ``channel`` in one round trip, so

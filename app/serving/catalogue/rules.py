@@ -190,6 +190,14 @@ class ItemRules:
         shown = set(self.allowed((i.item_id for i in items), item_filter))
         return [i for i in items if i.item_id in shown][:k]
 
+    def items_in_categories(self, categories: Iterable[str]) -> frozenset[str]:
+        """The ids of every catalogue item in any of ``categories``."""
+        rows = [self._catalogue.category_rows.get(c, _NO_ROWS) for c in categories]
+        if not rows:
+            return frozenset()
+        ids = self._catalogue.display.column("item_id")
+        return frozenset(ids.take(np.unique(np.concatenate(rows))).to_pylist())
+
     def allowed(self, item_ids: Iterable[str], item_filter: ItemFilter | None = None) -> list[str]:
         """The ids that may be shown, order kept."""
         allowed = self._allowed_rows(item_filter)

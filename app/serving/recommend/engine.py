@@ -11,12 +11,14 @@ import hashlib
 import logging
 import time
 from collections.abc import Callable, Collection
+from dataclasses import replace
 
 import numpy as np
 import orjson
 
 from app.features.client import FeatureClient
 from app.features.schema import UserFeatures
+from app.feedback.service import UserFeedback
 from app.observability import metrics
 from app.privacy import ConsentService
 from app.serving.cache.tiered import TieredCache
@@ -52,8 +54,10 @@ class RecommendationEngine:
         rules: ItemRules | None = None,
         consent: ConsentService | None = None,
         history_memo_bytes: int = 0,
+        feedback: UserFeedback | None = None,
     ) -> None:
         self._model = model
+        self._feedback = feedback  # None: no "not interested" entries to leave out
         self._consent = consent  # None: every user is personalised (no consent store)
         # The repeat model keys its rows by pseudonym, as the consent store does; without a
         # consent service repeat mode reads no row (the history alone ranks rebuys).
@@ -97,6 +101,20 @@ class RecommendationEngine:
     def consent(self) -> ConsentService | None:
         return self._consent
 
+    @property
+    def feedback(self) -> UserFeedback | None:
+        return self._feedback
+
+    async def not_interested_items(self, user_id: str) -> frozenset[str]:
+        """The items the user said they are not interested in, with every item of the
+        categories they said so of; read afresh on each call (no list may show them)."""
+        if self._feedback is None:
+            return frozenset()
+        said = await self._feedback.not_interested(user_id)
+        if not said.categories or self._rules is None:
+            return said.items
+        return said.items | self._rules.items_in_categories(said.categories)
+
     async def recommend(self, request: RecommendRequest) -> Recommendation:
         model = self._model  # one version for the whole request, even if a reload lands
         variant = _variant_key(model.version, request)
@@ -106,14 +124,18 @@ class RecommendationEngine:
             variant += "|" + self._rules.cache_key(request.filters)
         if self._cache is None or not request.use_cache:
             # Consent, then features: without consent no profile is read.
+            request = await self._without_unwanted(request)
             return self._answer(model, request, await self._profiles.consented(request.user_id))
         # Before the cache: no list personalised earlier is served without consent.
         refused = await self._profiles.refusal(request.user_id)
         if refused is not None:
-            return self._popular(model, request, refused, None)
+            return self._popular(model, await self._without_unwanted(request), refused, None)
         payload, tier = await self._cache.get(request.user_id, variant)
         if payload is not None:
+            # Feedback drops the user's cached lists, so a cached one already left out what
+            # the user is not interested in: the store is read on a miss only.
             return _from_cache(request.user_id, payload, tier)
+        request = await self._without_unwanted(request)
         answer = self._answer(model, request, await self._profiles.features(request.user_id))
         if answer.fallback_reason is None:
             await self._cache.set(request.user_id, variant, _to_cache(answer))
@@ -129,6 +151,14 @@ class RecommendationEngine:
         """The user's RFM segment, under the same conditions as ``history``."""
         user = (await self._profiles.consented(user_id)).user
         return None if user is None else user.segment
+
+    async def _without_unwanted(self, request: RecommendRequest) -> RecommendRequest:
+        """``request`` also excluding what the user is not interested in (its cache variant
+        stays the one the caller looked up: feedback invalidates the user's lists)."""
+        unwanted = await self.not_interested_items(request.user_id)
+        if not unwanted:
+            return request
+        return replace(request, exclude=tuple(sorted({*request.exclude, *unwanted})))
 
     def _answer(
         self, model: LoadedModel, request: RecommendRequest, profile: Profile

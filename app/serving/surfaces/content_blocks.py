@@ -87,7 +87,8 @@ class ContentBlocks:
         name the user's items only with ``name_history``."""
         slots = [self.slot(slot_id) for slot_id in slot_ids]
         await self._rules.refresh()
-        taken: set[str] = set()
+        # What the user is not interested in counts as taken: no slot shows it.
+        taken: set[str] = set(await self._engine.not_interested_items(user_id))
         blocks = []
         for slot in slots:
             block = await self._fill_one(slot, user_id, taken, assignment, use_cache)
