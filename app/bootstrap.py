@@ -10,7 +10,7 @@ from datetime import timedelta
 
 from app.artifacts import PublicationError, current_version
 from app.events.log import open_event_log
-from app.experiments.attribution import ExposureStoreUnavailable
+from app.experiments.attribution import ExposureStore, ExposureStoreUnavailable
 from app.experiments.guarded import BreakerExposureStore
 from app.experiments.store import open_exposure_store
 from app.features.client import FeastFeatureClient, FeatureClient, FeatureStoreError
@@ -18,6 +18,8 @@ from app.features.erase import OnlineUserEraser
 from app.features.guarded import BreakerFeatureClient
 from app.features.push import FeastBehaviourStore
 from app.infra.breaker import CircuitBreaker
+from app.monitoring.answers import AnswerMonitor, AnswerReservoir
+from app.monitoring.quality import QualityTracker
 from app.observability import metrics
 from app.privacy.consent_redis import RedisConsentStore
 from app.privacy.consent_sqlite import CONSENT_FILE, SqliteConsentStore
@@ -252,20 +254,38 @@ def build_experiments(
     else SQLite under the home) and the recommender that applies their strategies. Raises
     ``ExperimentConfigError`` for a file serving cannot use."""
     experiments, pinned = load_experiment_setup(settings.experiments_file, settings.model_root)
-    store = open_exposure_store(settings)
-    # PostgreSQL and Redis are remote and may hang; SQLite is local: it fails fast, or
-    # recovers on the next call.
-    if settings.database_url is not None or settings.redis_url:
-        store = BreakerExposureStore(store, CircuitBreaker(settings.redis.retry_after_seconds))
     service = ExperimentService(
         experiments,
-        store,
+        guarded_exposure_store(settings),
         engine.segment,
         timedelta(seconds=settings.attribution.window_seconds),
         user_pseudonyms(settings, engine),
         clock_skew=timedelta(seconds=settings.attribution.clock_skew_seconds),
     )
     return service, StrategyRecommender(engine, pinned)
+
+
+def guarded_exposure_store(settings: Settings) -> ExposureStore:
+    """The exposure store, behind a circuit breaker when remote: PostgreSQL and Redis may hang;
+    SQLite is local, so it fails fast or recovers on the next call."""
+    store = open_exposure_store(settings)
+    if settings.database_url is not None or settings.redis_url:
+        store = BreakerExposureStore(store, CircuitBreaker(settings.redis.retry_after_seconds))
+    return store
+
+
+def build_monitor(settings: Settings, engine: RecommendationEngine) -> AnswerMonitor:
+    """The online quality tracker (its own exposure store connection, unless turned off) and
+    the drift job's answer reservoir."""
+    quality = None
+    if settings.monitoring.online_quality:
+        quality = QualityTracker(
+            guarded_exposure_store(settings),
+            user_pseudonyms(settings, engine).of,
+            timedelta(seconds=settings.attribution.window_seconds),
+            clock_skew=timedelta(seconds=settings.attribution.clock_skew_seconds),
+        )
+    return AnswerMonitor(quality, AnswerReservoir())
 
 
 def user_pseudonyms(settings: Settings, engine: RecommendationEngine) -> Pseudonymizer:

@@ -233,6 +233,21 @@ class AttributionSettings(BaseModel):
     )
 
 
+class MonitoringSettings(BaseModel):
+    online_quality: bool = Field(
+        True,
+        description="Record every /recommend answer in the exposure store so feedback events "
+        "count towards CTR and conversion by model version, source, segment and device "
+        "(recserve_quality_*). Off: only experiments are attributed.",
+    )
+    drift_interval_seconds: float = Field(
+        60.0,
+        ge=0,
+        description="How often each worker compares the latest events and sampled answers with "
+        "the served model's training snapshot (recserve_drift_psi); 0 turns the drift job off.",
+    )
+
+
 class PrivacySettings(BaseModel):
     pseudonym_key: SecretStr | None = Field(
         None,
@@ -447,6 +462,7 @@ class Settings(BaseSettings):
         "validated at start-up. Unset: no experiments, every request gets the default.",
     )
     attribution: AttributionSettings = AttributionSettings()
+    monitoring: MonitoringSettings = MonitoringSettings()
     privacy: PrivacySettings = PrivacySettings()
     auth: AuthSettings = AuthSettings()
     webhooks: WebhookSettings = WebhookSettings()

@@ -47,11 +47,14 @@ from app.bootstrap import (
     build_engine,
     build_event_ingest,
     build_experiments,
+    build_monitor,
     build_user_data,
     close_engine,
     migrate_database,
     user_pseudonyms,
 )
+from app.monitoring.drift_job import DriftJob
+from app.monitoring.runtime import start_monitoring, stop_monitoring
 from app.serving.dependency_probe import watch_dependencies
 from app.serving.health import check_dependencies
 from app.serving.realtime.lag_monitor import watch_event_log_lag
@@ -84,21 +87,35 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         reloader = ModelReloader(engine, resolved.model_root)
         # Endpoints checked here; worker task started.
         webhooks = start_webhooks(resolved, user_pseudonyms(resolved, engine))
+        monitor = build_monitor(resolved, engine)
+        quality = monitor.quality
         ingest = build_event_ingest(
             resolved,
             engine,
-            listeners=[experiments.attribute, webhooks.publisher.publish_events],
+            listeners=[
+                experiments.attribute,
+                webhooks.publisher.publish_events,
+                *([] if quality is None else [quality.attribute]),
+            ],
         )
         user_data = build_user_data(resolved, engine, ingest, experiments, webhooks.outbox)
+        drift = DriftJob(
+            ingest.event_log,
+            lambda: resolved.model_root / engine.model.version,
+            monitor.reservoir,
+        )
+        background = start_monitoring(resolved, monitor, drift)
         app.state.services = Services(
             settings=resolved,
             engine=engine,
             events=ingest,
             experiments=experiments,
-            served=ServedLists(engine, experiments, recommender, blocks),
+            served=ServedLists(engine, experiments, recommender, blocks, monitor),
             reloader=reloader,
             user_data=user_data,
             webhooks=webhooks,
+            monitor=monitor,
+            drift=drift,
         )
         log.info("serving model %s", engine.model.version)
         poll = (
@@ -131,6 +148,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             gc.unfreeze()  # what this app built may be collected once it is gone (tests)
             lag_watch.cancel()
             dependency_watch.cancel()
+            await stop_monitoring(monitor, background)
             if poll is not None:
                 poll.cancel()
             user_data.close()

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from app.monitoring.answers import AnswerMonitor
+from app.monitoring.drift_job import DriftJob
 from app.privacy.erasure import UserDataService
 from app.serving.experiments.service import ExperimentService
 from app.serving.realtime.event_ingest import EventIngestor
@@ -30,3 +32,7 @@ class Services:
     user_data: UserDataService
     # CRM webhooks: the outbox the event path enqueues into, the background delivery worker.
     webhooks: Webhooks
+    # Online quality counts and the drift job's answer sample (fed by ``served``).
+    monitor: AnswerMonitor
+    # The drift job of this worker: its last report is the console's drift page.
+    drift: DriftJob
