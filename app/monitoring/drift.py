@@ -236,18 +236,19 @@ def compare(
     *,
     min_events: int,
     min_answers: int,
+    full_window: bool,
 ) -> list[FeatureDrift]:
     """PSI of every feature both sides have; ``psi`` None where the live side has fewer than
-    ``min_events`` (event features) or ``min_answers`` (answer features) observations."""
+    ``min_events`` (event features) or ``min_answers`` (answer features) observations, and for
+    ``user_activity`` until the live window is as long as the reference's (``full_window``):
+    events per user grow with the window, so a shorter one reads as drift."""
     found = []
     for feature in FEATURES:
         if feature not in reference or feature not in live:
             continue
         ref, now = reference[feature], live[feature]
         needed = min_events if feature in EVENT_FEATURES else min_answers
-        # user_activity counts users, not events: judged by its window's events
-        counted = live["item_popularity"] if feature == "user_activity" else now
-        enough = counted.observations >= needed
+        enough = full_window if feature == "user_activity" else now.observations >= needed
         value = psi(ref.shares, now.shares) if enough and ref.labels == now.labels else None
         found.append(FeatureDrift(feature, value, ref, now))
     return found

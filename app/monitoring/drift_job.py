@@ -15,7 +15,7 @@ import logging
 import math
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -116,14 +116,8 @@ class DriftJob:
         await self._read_new_events()
         if self._reservoir is not None:
             self._answers.extend(self._reservoir.take())
-        binner = snapshot.binner
-        live = binner.event_histograms(list(self._events), snapshot.known_items.__contains__)
-        live |= binner.answer_histograms(list(self._answers))
-        features = compare(
-            snapshot.reference.histograms,
-            live,
-            min_events=self._min_events,
-            min_answers=self._min_answers,
+        features = measure(
+            snapshot, self._events, self._answers, self._min_events, self._min_answers
         )
         report = DriftReport(snapshot.model_dir, len(self._events), len(self._answers), features)
         publish(report)
@@ -159,6 +153,27 @@ class DriftJob:
             )
             if len(page) < PAGE:
                 return
+
+
+def measure(
+    snapshot: ReferenceSnapshot,
+    events: Sequence[WindowEvent],
+    answers: Sequence[SampledAnswer],
+    min_events: int = MIN_EVENTS,
+    min_answers: int = MIN_ANSWERS,
+) -> list[FeatureDrift]:
+    """Every feature's drift of ``events`` and ``answers`` (the live windows) from the
+    snapshot's reference."""
+    binner = snapshot.binner
+    live = binner.event_histograms(events, snapshot.known_items.__contains__)
+    live |= binner.answer_histograms(answers)
+    return compare(
+        snapshot.reference.histograms,
+        live,
+        min_events=min_events,
+        min_answers=min_answers,
+        full_window=len(events) >= snapshot.reference.window,
+    )
 
 
 def publish(report: DriftReport) -> None:
