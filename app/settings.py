@@ -246,6 +246,12 @@ class MonitoringSettings(BaseModel):
         description="How often each worker compares the latest events and sampled answers with "
         "the served model's training snapshot (recserve_drift_psi); 0 turns the drift job off.",
     )
+    chart_sample_seconds: float = Field(
+        10.0,
+        ge=0,
+        description="How often each worker samples the counters the console charts over time "
+        "(an hour of samples at the default); 0 turns the sampling off.",
+    )
 
 
 class PrivacySettings(BaseModel):

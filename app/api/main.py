@@ -38,6 +38,7 @@ from app.api.routers import (
     profiles,
     recommend,
     ui,
+    ui_monitoring,
     webhooks,
 )
 from app.api.state import Services
@@ -54,7 +55,8 @@ from app.bootstrap import (
     user_pseudonyms,
 )
 from app.monitoring.drift_job import DriftJob
-from app.monitoring.runtime import start_monitoring, stop_monitoring
+from app.monitoring.runtime import Monitoring
+from app.monitoring.timeseries import MetricHistory
 from app.serving.dependency_probe import watch_dependencies
 from app.serving.health import check_dependencies
 from app.serving.realtime.lag_monitor import watch_event_log_lag
@@ -99,12 +101,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             ],
         )
         user_data = build_user_data(resolved, engine, ingest, experiments, webhooks.outbox)
-        drift = DriftJob(
-            ingest.event_log,
-            lambda: resolved.model_root / engine.model.version,
-            monitor.reservoir,
+        monitoring = Monitoring(
+            monitor,
+            DriftJob(
+                ingest.event_log,
+                lambda: resolved.model_root / engine.model.version,
+                monitor.reservoir,
+            ),
+            MetricHistory(),
         )
-        background = start_monitoring(resolved, monitor, drift)
+        monitoring.start(resolved)
         app.state.services = Services(
             settings=resolved,
             engine=engine,
@@ -114,8 +120,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             reloader=reloader,
             user_data=user_data,
             webhooks=webhooks,
-            monitor=monitor,
-            drift=drift,
+            monitoring=monitoring,
         )
         log.info("serving model %s", engine.model.version)
         poll = (
@@ -148,7 +153,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             gc.unfreeze()  # what this app built may be collected once it is gone (tests)
             lag_watch.cancel()
             dependency_watch.cancel()
-            await stop_monitoring(monitor, background)
+            await monitoring.stop()
             if poll is not None:
                 poll.cancel()
             user_data.close()
@@ -212,5 +217,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(admin.router, dependencies=[ADMIN_ACCESS])
     app.include_router(privacy.router, dependencies=[ADMIN_ACCESS])
     app.include_router(ui.router, dependencies=[ADMIN_ACCESS])
+    app.include_router(ui_monitoring.router, dependencies=[ADMIN_ACCESS])
     app.include_router(webhooks.router, dependencies=[ADMIN_ACCESS])
     return app

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from app.monitoring.answers import AnswerMonitor
-from app.monitoring.drift_job import DriftJob
+from app.monitoring.runtime import Monitoring
 from app.privacy.erasure import UserDataService
 from app.serving.experiments.service import ExperimentService
 from app.serving.realtime.event_ingest import EventIngestor
@@ -32,7 +31,5 @@ class Services:
     user_data: UserDataService
     # CRM webhooks: the outbox the event path enqueues into, the background delivery worker.
     webhooks: Webhooks
-    # Online quality counts and the drift job's answer sample (fed by ``served``).
-    monitor: AnswerMonitor
-    # The drift job of this worker: its last report is the console's drift page.
-    drift: DriftJob
+    # Online quality, drift and the console's charts; ``served`` feeds it every answer.
+    monitoring: Monitoring

@@ -1,34 +1,42 @@
-"""The monitoring's background tasks in a serving process: the online quality writer and the
-drift job."""
+"""The monitoring of one serving process: what the request path feeds (``answers``), the drift
+job, the console's metric history, and their background tasks."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+from dataclasses import dataclass, field
 
 from app.monitoring.answers import AnswerMonitor
 from app.monitoring.drift_job import DriftJob
+from app.monitoring.timeseries import MetricHistory
 from app.settings import Settings
 
 
-def start_monitoring(
-    settings: Settings, monitor: AnswerMonitor, drift: DriftJob
-) -> list[asyncio.Task[None]]:
-    tasks = []
-    if monitor.quality is not None:
-        tasks.append(asyncio.create_task(monitor.quality.run()))
-    interval = settings.monitoring.drift_interval_seconds
-    if interval > 0:
-        tasks.append(asyncio.create_task(drift.run(interval)))
-    return tasks
+@dataclass
+class Monitoring:
+    answers: AnswerMonitor
+    drift: DriftJob
+    history: MetricHistory
+    _tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
+    def start(self, settings: Settings) -> None:
+        """The quality writer, the drift job and the history sampler, as configured."""
+        config = settings.monitoring
+        if self.answers.quality is not None:
+            self._tasks.append(asyncio.create_task(self.answers.quality.run()))
+        if config.drift_interval_seconds > 0:
+            self._tasks.append(asyncio.create_task(self.drift.run(config.drift_interval_seconds)))
+        if config.chart_sample_seconds > 0:
+            self._tasks.append(asyncio.create_task(self.history.run(config.chart_sample_seconds)))
 
-async def stop_monitoring(monitor: AnswerMonitor, tasks: list[asyncio.Task[None]]) -> None:
-    """Cancel the tasks, write the exposures still queued, close the quality store."""
-    for task in tasks:
-        task.cancel()
-    for task in tasks:
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
-    if monitor.quality is not None:
-        await monitor.quality.close()
+    async def stop(self) -> None:
+        """Cancel the tasks, write the exposures still queued, close the quality store."""
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        self._tasks.clear()
+        if self.answers.quality is not None:
+            await self.answers.quality.close()
