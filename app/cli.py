@@ -1,5 +1,5 @@
 """The ``recserve`` command: generate, build, evaluate, serve, demo (plus ``app.jobs``,
-``app.batch.commands`` and ``app.webhooks.commands``).
+``app.batch.commands``, ``app.webhooks.commands`` and ``app.monitoring.commands``).
 
 Heavy modules (Feast, onnxruntime, pandas) are imported inside each command so ``--help``
 answers at once.
@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING
 from app.batch.commands import add_batch_commands
 from app.demo import port_in_use
 from app.jobs import add_job_commands, build_with_events
+from app.monitoring.commands import add_drift_command
 from app.observability.logging import configure_batch_logging
 from app.settings import Settings
 from app.webhooks.commands import add_webhooks_command
@@ -181,6 +182,7 @@ def _parser() -> argparse.ArgumentParser:
     add_job_commands(sub)
     add_batch_commands(sub)
     add_webhooks_command(sub)
+    add_drift_command(sub)
     return parser
 
 
