@@ -181,6 +181,7 @@ def publish(report: DriftReport) -> None:
         value = math.nan if found.psi is None else found.psi
         metrics.DRIFT_PSI.labels(found.feature).set(value)
         if found.live.labels == ["known", "unknown"]:
-            metrics.DRIFT_UNKNOWN_SHARE.labels(found.feature).set(found.live.shares[1])
+            share = found.live.shares[1] if found.live.observations else math.nan
+            metrics.DRIFT_UNKNOWN_SHARE.labels(found.feature).set(share)
     metrics.DRIFT_RUNS.labels("computed").inc()
     metrics.DRIFT_LAST_RUN.set(time.time())
