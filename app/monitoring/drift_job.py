@@ -163,14 +163,15 @@ def measure(
     min_answers: int = MIN_ANSWERS,
 ) -> list[FeatureDrift]:
     """Every feature's drift of ``events`` and ``answers`` (the live windows) from the
-    snapshot's reference."""
+    snapshot's reference. A reference window shorter than ``min_events`` (small training data)
+    lowers the bar to a full window."""
     binner = snapshot.binner
     live = binner.event_histograms(events, snapshot.known_items.__contains__)
     live |= binner.answer_histograms(answers)
     return compare(
         snapshot.reference.histograms,
         live,
-        min_events=min_events,
+        min_events=min(min_events, snapshot.reference.window),
         min_answers=min_answers,
         full_window=len(events) >= snapshot.reference.window,
     )
