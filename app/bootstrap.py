@@ -274,14 +274,13 @@ def guarded_exposure_store(settings: Settings) -> ExposureStore:
     return store
 
 
-def build_monitor(settings: Settings, engine: RecommendationEngine) -> AnswerMonitor:
+def build_monitor(settings: Settings) -> AnswerMonitor:
     """The online quality tracker (its own exposure store connection, unless turned off) and
     the drift job's answer reservoir."""
     quality = None
     if settings.monitoring.online_quality:
         quality = QualityTracker(
             guarded_exposure_store(settings),
-            user_pseudonyms(settings, engine).of,
             timedelta(seconds=settings.attribution.window_seconds),
             clock_skew=timedelta(seconds=settings.attribution.clock_skew_seconds),
         )

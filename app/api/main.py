@@ -89,7 +89,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         reloader = ModelReloader(engine, resolved.model_root)
         # Endpoints checked here; worker task started.
         webhooks = start_webhooks(resolved, user_pseudonyms(resolved, engine))
-        monitor = build_monitor(resolved, engine)
+        monitor = build_monitor(resolved)
         quality = monitor.quality
         ingest = build_event_ingest(
             resolved,

@@ -51,10 +51,9 @@ class AnswerMonitor:
         self,
         recommendation_id: str,
         labels: AnswerLabels,
-        user_id: str,
         item_ids: Sequence[str],
         sampled: SampledAnswer,
     ) -> None:
         if self.quality is not None:
-            self.quality.offer(recommendation_id, labels, user_id, item_ids)
+            self.quality.offer(recommendation_id, labels, item_ids)
         self.reservoir.offer(sampled)

@@ -8,7 +8,9 @@ answer inside an experiment is stored once per purpose. The request path only qu
 exposure (``offer``, O(1)); ``run`` writes the queue in the background, and a full queue drops
 the answer from the counts (``recserve_quality_dropped_total``) instead of slowing requests.
 A feedback event that reaches the store before its exposure is not counted, as with an
-expired one.
+expired one. These exposures hold no user key: they are anonymous (the counts need none), so
+they are neither exported nor erased with a user's data, and the store's distinct-user count
+means nothing for them.
 """
 
 from __future__ import annotations
@@ -42,6 +44,7 @@ QUALITY_SCOPE = "_quality"  # the exposures' experiment id: no configured experi
 RECOMMENDATION_KEY_PREFIX = "q:"
 DEVICES = frozenset({"desktop", "mobile", "tablet", "app", "tv"})  # any other: "other"
 QUEUE_SIZE = 10_000
+ANONYMOUS = ""  # the exposures' user key
 _SEPARATOR = "|"
 _COUNTER_METRICS = {
     Counter.IMPRESSIONS: metrics.QUALITY_IMPRESSIONS,
@@ -80,7 +83,6 @@ class AnswerLabels:
 class _Pending:
     recommendation_id: str
     labels: AnswerLabels
-    user_key: str
     item_ids: tuple[str, ...]
     served_at: datetime
 
@@ -91,25 +93,19 @@ class QualityTracker:
     def __init__(
         self,
         store: ExposureStore,
-        pseudonym_of: Callable[[str], str],
         window: timedelta,
         clock_skew: timedelta = DEFAULT_CLOCK_SKEW,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         queue_size: int = QUEUE_SIZE,
     ) -> None:
         self._store = store
-        self._pseudonym_of = pseudonym_of
         self._attributor = Attributor(store, window, clock_skew)
         self._clock = clock
         self._queue: asyncio.Queue[_Pending] = asyncio.Queue(queue_size)
 
-    def offer(
-        self, recommendation_id: str, labels: AnswerLabels, user_id: str, item_ids: Sequence[str]
-    ) -> None:
+    def offer(self, recommendation_id: str, labels: AnswerLabels, item_ids: Sequence[str]) -> None:
         """Queue the answer's exposure; drops it (counted) when the writer is behind."""
-        pending = _Pending(
-            recommendation_id, labels, self._pseudonym_of(user_id), tuple(item_ids), self._clock()
-        )
+        pending = _Pending(recommendation_id, labels, tuple(item_ids), self._clock())
         try:
             self._queue.put_nowait(pending)
         except asyncio.QueueFull:
@@ -131,7 +127,7 @@ class QualityTracker:
             await self._attributor.record_exposure(
                 RECOMMENDATION_KEY_PREFIX + pending.recommendation_id,
                 assignment,
-                pending.user_key,
+                ANONYMOUS,
                 pending.item_ids,
                 pending.served_at,
             )

@@ -36,7 +36,7 @@ def test_labels_stay_bounded_and_survive_packing() -> None:
 
 async def test_feedback_counts_once_per_item_under_the_answers_labels() -> None:
     store = InMemoryExposureStore()
-    tracker = QualityTracker(store, lambda user: f"key-{user}", timedelta(hours=1))
+    tracker = QualityTracker(store, timedelta(hours=1))
     labels = AnswerLabels.of("v-quality-test", "personalized", "s2", "tablet")
     before = {
         name: sample(name, labels)
@@ -47,7 +47,7 @@ async def test_feedback_counts_once_per_item_under_the_answers_labels() -> None:
             "recserve_quality_conversions_total",
         )
     }
-    tracker.offer("r1", labels, "u1", ["a", "b"])
+    tracker.offer("r1", labels, ["a", "b"])
     await tracker.flush()
     await tracker.attribute(
         [
@@ -73,16 +73,15 @@ async def test_feedback_counts_once_per_item_under_the_answers_labels() -> None:
     assert (totals[labels].impressions, totals[labels].clicks) == (2, 1)
     # Stored under its own key: an experiment exposure with the same id stays distinct.
     assert await store.find_exposure("r1") is None
+    assert await store.exposures_of("key-u1") == []  # anonymous: no user's data
 
 
 async def test_a_full_queue_drops_the_answer_and_counts_it() -> None:
-    tracker = QualityTracker(
-        InMemoryExposureStore(), lambda user: user, timedelta(hours=1), queue_size=1
-    )
+    tracker = QualityTracker(InMemoryExposureStore(), timedelta(hours=1), queue_size=1)
     labels = AnswerLabels.of("v-queue-test", "popular", None, None)
     dropped = REGISTRY.get_sample_value("recserve_quality_dropped_total", {"reason": "queue_full"})
-    tracker.offer("r1", labels, "u1", ["a"])
-    tracker.offer("r2", labels, "u1", ["a"])
+    tracker.offer("r1", labels, ["a"])
+    tracker.offer("r2", labels, ["a"])
     after = REGISTRY.get_sample_value("recserve_quality_dropped_total", {"reason": "queue_full"})
     assert (after or 0) - (dropped or 0) == 1
     await tracker.close()

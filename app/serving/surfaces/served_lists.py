@@ -79,7 +79,6 @@ class ServedLists:
                 AnswerLabels.of(
                     rec.model_version, rec.source.value, rec.segment or segment, device
                 ),
-                rec.user_id,
                 item_ids,
                 SampledAnswer(
                     rec.items[0].score if rec.items else None,
