@@ -102,11 +102,16 @@ class DriftJob:
         self._events: deque[WindowEvent] = deque(maxlen=1)
         self._answers: deque[SampledAnswer] = deque(maxlen=ANSWER_WINDOW)
         self._cursor: str | None = None
+        self._running = asyncio.Lock()  # the background loop and the console may both ask
         self.last: DriftReport | None = None
 
     async def run_once(self) -> DriftReport | None:
         """Read what is new, compare, publish the gauges; None when the served model has no
         reference. Raises ``EventLogUnavailable``."""
+        async with self._running:
+            return await self._run_once()
+
+    async def _run_once(self) -> DriftReport | None:
         snapshot = await asyncio.to_thread(self._current_snapshot)
         if snapshot is None:
             metrics.DRIFT_RUNS.labels("no_reference").inc()

@@ -12,6 +12,7 @@ from markupsafe import Markup
 
 from app.api.deps import MonitoringDep
 from app.api.routers.ui import page
+from app.events.types import EventLogUnavailable
 from app.experiments.attribution import ExposureStoreUnavailable, VariantCounts
 from app.experiments.stats import proportion_interval
 from app.monitoring import svg
@@ -84,7 +85,11 @@ async def monitoring_page(monitoring: MonitoringDep) -> HTMLResponse:
 
 @router.get("/drift", response_class=HTMLResponse, summary="Console: drift")
 async def drift_page(monitoring: MonitoringDep) -> HTMLResponse:
-    report = monitoring.drift.last or await monitoring.drift.run_once()
+    try:
+        report = monitoring.drift.last or await monitoring.drift.run_once()
+    except EventLogUnavailable as exc:
+        error = f"event log unavailable: {exc}"
+        return page("drift.html", "Drift", "/ui/drift", 503, report=None, features=[], error=error)
     features = []
     for found in report.features if report is not None else ():
         chart = svg.histogram_pair(
@@ -99,4 +104,5 @@ async def drift_page(monitoring: MonitoringDep) -> HTMLResponse:
         features=features,
         watch=WATCH_PSI,
         alert=ALERT_PSI,
+        error=None,
     )
