@@ -114,14 +114,14 @@ class QualityTracker:
     async def run(self) -> None:
         """Write queued exposures until cancelled."""
         while True:
-            await self.write(await self._queue.get())
+            await self._write(await self._queue.get())
 
     async def flush(self) -> None:
         """Write what is queued now (the lifespan's shutdown, tests)."""
         while not self._queue.empty():
-            await self.write(self._queue.get_nowait())
+            await self._write(self._queue.get_nowait())
 
-    async def write(self, pending: _Pending) -> None:
+    async def _write(self, pending: _Pending) -> None:
         assignment = Assignment(QUALITY_SCOPE, pending.labels.packed(), _STRATEGY)
         try:
             await self._attributor.record_exposure(

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from html import escape
 
 WIDTH, HEIGHT = 560, 180
@@ -13,6 +14,7 @@ MARGIN_LEFT, MARGIN_RIGHT, MARGIN_TOP, MARGIN_BOTTOM = 56, 12, 12, 26
 # Distinct hues that stay readable on white (Okabe-Ito, for colour-blind readers).
 PALETTE = ("#0072b2", "#e69f00", "#009e73", "#d55e00", "#cc79a7", "#56b4e9", "#f0e442", "#000000")
 REFERENCE_COLOUR, LIVE_COLOUR = "#9aa5b1", "#0072b2"
+LEGEND_CHARS = 32
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,12 +49,20 @@ def _axes(top: float, y_format: Callable[[float], str], width: int, height: int)
 
 
 def _legend(names: Sequence[str], colours: Sequence[str], height: int) -> str:
-    return "".join(
-        f'<rect x="{MARGIN_LEFT + 110 * i}" y="{height - 12}" width="10" height="10" '
-        f'fill="{colour}"/><text x="{MARGIN_LEFT + 14 + 110 * i}" y="{height - 3}" '
-        f'font-size="10">{escape(name[:18])}</text>'
-        for i, (name, colour) in enumerate(zip(names, colours, strict=True))
-    )
+    """Swatches left to right, each as wide as its name (about 6 units a character)."""
+    parts, x = [], float(MARGIN_LEFT)
+    for name, colour in zip(names, colours, strict=True):
+        shown = name if len(name) <= LEGEND_CHARS else name[: LEGEND_CHARS - 1] + "…"
+        parts.append(
+            f'<rect x="{x:.0f}" y="{height - 12}" width="10" height="10" fill="{colour}"/>'
+            f'<text x="{x + 14:.0f}" y="{height - 3}" font-size="10">{escape(shown)}</text>'
+        )
+        x += 30 + 6 * len(shown)
+    return "".join(parts)
+
+
+def _clock(at: float) -> str:
+    return datetime.fromtimestamp(at, UTC).strftime("%H:%M:%S")
 
 
 def line_chart(
@@ -85,11 +95,19 @@ def line_chart(
             f'<polyline class="series" data-name="{escape(name)}" points="{coords}" fill="none" '
             f'stroke="{colour}" stroke-width="1.6"/>'
         )
+    y_axis = HEIGHT - MARGIN_BOTTOM
+    times = (
+        f'<text x="{MARGIN_LEFT}" y="{y_axis + 11}" font-size="9">{_clock(t0)}</text>'
+        f'<text x="{WIDTH - MARGIN_RIGHT}" y="{y_axis + 11}" font-size="9" text-anchor="end">'
+        f"{_clock(t1)} UTC</text>"
+    )
     return _frame(
         _axes(top, y_format, WIDTH, HEIGHT)
         + "".join(lines)
-        + _legend(list(series), colours, HEIGHT),
+        + times
+        + _legend(list(series), colours, HEIGHT + 12),
         title,
+        height=HEIGHT + 12,
     )
 
 
