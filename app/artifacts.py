@@ -32,6 +32,9 @@ Models trained since the demographic cold-start term also list ``demographic_ite
 (int64 [D], sorted item indices) and ``demographic_weights.npy`` (float32 [n_tokens, D]);
 without them a cold user's affinity feature is zero, which their weights ignore.
 
+Models built since drift detection list ``drift_reference.json``: the training snapshot's
+distributions (``app.monitoring.drift.DriftReference``) the drift job compares live traffic with.
+
 Either family may ship the repeat model (``/recommend?repeat=true``), listed in ``artifacts``
 when the build's validation kept repeats on: ``repeat_users.json`` (user pseudonyms, the
 keyed hash of ``app.privacy.pseudonym``, in row order; never raw ids),
@@ -62,6 +65,7 @@ ITEMS_FILE = "items.json"
 TOKENS_FILE = "tokens.json"
 POPULAR_FILE = "popular.json"
 MANIFEST_FILE = "manifest.json"
+DRIFT_REFERENCE_FILE = "drift_reference.json"
 NEIGHBOURS_FILE = "neighbours.npy"
 NEIGHBOUR_SCORES_FILE = "neighbour_scores.npy"
 CATALOGUE_FILE = "catalogue.json"

@@ -11,7 +11,7 @@ from datetime import timedelta
 
 from app.artifacts import PublicationError, current_version
 from app.events.log import EventLog, open_event_log
-from app.experiments.attribution import ExposureStoreUnavailable
+from app.experiments.attribution import ExposureStore, ExposureStoreUnavailable
 from app.experiments.guarded import BreakerExposureStore
 from app.experiments.store import open_exposure_store
 from app.features.client import FeastFeatureClient, FeatureClient, FeatureStoreError
@@ -21,6 +21,8 @@ from app.features.push import FeastBehaviourStore
 from app.feedback.open import open_feedback_store
 from app.feedback.service import UserFeedback
 from app.infra.breaker import CircuitBreaker
+from app.monitoring.answers import AnswerMonitor, AnswerReservoir
+from app.monitoring.quality import QualityTracker
 from app.observability import metrics
 from app.privacy.consent_redis import RedisConsentStore
 from app.privacy.consent_sqlite import CONSENT_FILE, SqliteConsentStore
@@ -289,14 +291,9 @@ def build_experiments(
     else SQLite under the home) and the recommender that applies their strategies. Raises
     ``ExperimentConfigError`` for a file serving cannot use."""
     experiments, pinned = load_experiment_setup(settings.experiments_file, settings.model_root)
-    store = open_exposure_store(settings)
-    # PostgreSQL and Redis are remote and may hang; SQLite is local: it fails fast, or
-    # recovers on the next call.
-    if settings.database_url is not None or settings.redis_url:
-        store = BreakerExposureStore(store, CircuitBreaker(settings.redis.retry_after_seconds))
     service = ExperimentService(
         experiments,
-        store,
+        guarded_exposure_store(settings),
         engine.segment,
         timedelta(seconds=settings.attribution.window_seconds),
         user_pseudonyms(settings, engine),
@@ -342,6 +339,28 @@ def start_rollout_job(
         challenger.refusal,
     )
     return store, asyncio.create_task(job.run(settings.rollout.decide_seconds))
+
+
+def guarded_exposure_store(settings: Settings) -> ExposureStore:
+    """The exposure store, behind a circuit breaker when remote: PostgreSQL and Redis may hang;
+    SQLite is local, so it fails fast or recovers on the next call."""
+    store = open_exposure_store(settings)
+    if settings.database_url is not None or settings.redis_url:
+        store = BreakerExposureStore(store, CircuitBreaker(settings.redis.retry_after_seconds))
+    return store
+
+
+def build_monitor(settings: Settings) -> AnswerMonitor:
+    """The online quality tracker (its own exposure store connection, unless turned off) and
+    the drift job's answer reservoir."""
+    quality = None
+    if settings.monitoring.online_quality:
+        quality = QualityTracker(
+            guarded_exposure_store(settings),
+            timedelta(seconds=settings.attribution.window_seconds),
+            clock_skew=timedelta(seconds=settings.attribution.clock_skew_seconds),
+        )
+    return AnswerMonitor(quality, AnswerReservoir())
 
 
 def user_pseudonyms(settings: Settings, engine: RecommendationEngine) -> Pseudonymizer:

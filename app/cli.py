@@ -1,5 +1,6 @@
 """The ``recserve`` command: generate, build, evaluate, serve, demo (plus ``app.jobs``,
-``app.batch.commands``, ``app.rollout.commands`` and ``app.webhooks.commands``).
+``app.batch.commands``, ``app.rollout.commands``, ``app.webhooks.commands`` and
+``app.monitoring.commands``).
 
 Heavy modules (Feast, onnxruntime, pandas) are imported inside each command so ``--help``
 answers at once.
@@ -20,6 +21,7 @@ from typing import TYPE_CHECKING
 from app.batch.commands import add_batch_commands
 from app.demo import port_in_use
 from app.jobs import add_job_commands, build_with_events
+from app.monitoring.commands import add_drift_command
 from app.observability.logging import configure_batch_logging
 from app.rollout.commands import add_rollout_command
 from app.settings import Settings
@@ -183,6 +185,7 @@ def _parser() -> argparse.ArgumentParser:
     add_batch_commands(sub)
     add_webhooks_command(sub)
     add_rollout_command(sub)
+    add_drift_command(sub)
     return parser
 
 

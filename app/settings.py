@@ -360,6 +360,27 @@ class RolloutSettings(BaseModel):
     )
 
 
+class MonitoringSettings(BaseModel):
+    online_quality: bool = Field(
+        True,
+        description="Record every /recommend answer in the exposure store so feedback events "
+        "count towards CTR and conversion by model version, source, segment and device "
+        "(recserve_quality_*). Off: only experiments are attributed.",
+    )
+    drift_interval_seconds: float = Field(
+        60.0,
+        ge=0,
+        description="How often each worker compares the latest events and sampled answers with "
+        "the served model's training snapshot (recserve_drift_psi); 0 turns the drift job off.",
+    )
+    chart_sample_seconds: float = Field(
+        10.0,
+        ge=0,
+        description="How often each worker samples the counters the console charts over time "
+        "(an hour of samples at the default); 0 turns the sampling off.",
+    )
+
+
 class PrivacySettings(BaseModel):
     pseudonym_key: SecretStr | None = Field(
         None,
@@ -581,6 +602,7 @@ class Settings(BaseSettings):
         "validated at start-up. Unset: no experiments, every request gets the default.",
     )
     attribution: AttributionSettings = AttributionSettings()
+    monitoring: MonitoringSettings = MonitoringSettings()
     privacy: PrivacySettings = PrivacySettings()
     auth: AuthSettings = AuthSettings()
     webhooks: WebhookSettings = WebhookSettings()

@@ -11,6 +11,7 @@ from typing import Annotated
 from fastapi import Depends, Request
 
 from app.api.state import Services
+from app.monitoring.runtime import Monitoring
 from app.privacy.erasure import UserDataService
 from app.serving.experiments.service import ExperimentService
 from app.serving.realtime.event_ingest import EventIngestor
@@ -59,6 +60,10 @@ async def get_webhooks(request: Request) -> Webhooks:
     return services_of(request).webhooks
 
 
+async def get_monitoring(request: Request) -> Monitoring:
+    return services_of(request).monitoring
+
+
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 EngineDep = Annotated[RecommendationEngine, Depends(get_engine)]
 EventsDep = Annotated[EventIngestor, Depends(get_events)]
@@ -67,3 +72,4 @@ ServedListsDep = Annotated[ServedLists, Depends(get_served)]
 ReloaderDep = Annotated[ModelReloader, Depends(get_reloader)]
 UserDataDep = Annotated[UserDataService, Depends(get_user_data)]
 WebhooksDep = Annotated[Webhooks, Depends(get_webhooks)]
+MonitoringDep = Annotated[Monitoring, Depends(get_monitoring)]

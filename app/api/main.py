@@ -40,6 +40,7 @@ from app.api.routers import (
     recommend,
     rollout,
     ui,
+    ui_monitoring,
     webhooks,
 )
 from app.api.state import Services
@@ -50,12 +51,16 @@ from app.bootstrap import (
     build_engine,
     build_event_ingest,
     build_experiments,
+    build_monitor,
     build_user_data,
     close_engine,
     migrate_database,
     start_rollout_job,
     user_pseudonyms,
 )
+from app.monitoring.drift_job import DriftJob
+from app.monitoring.runtime import Monitoring
+from app.monitoring.timeseries import MetricHistory
 from app.serving.dependency_probe import watch_dependencies
 from app.serving.health import check_dependencies
 from app.serving.realtime.lag_monitor import watch_event_log_lag
@@ -88,10 +93,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         reloader = ModelReloader(engine, resolved.model_root)
         # Endpoints checked here; worker task started.
         webhooks = start_webhooks(resolved, user_pseudonyms(resolved, engine))
+        monitor = build_monitor(resolved)
+        quality = monitor.quality
         ingest = build_event_ingest(
             resolved,
             engine,
-            listeners=[experiments.attribute, webhooks.publisher.publish_events],
+            listeners=[
+                experiments.attribute,
+                webhooks.publisher.publish_events,
+                *([] if quality is None else [quality.attribute]),
+            ],
         )
         user_data = build_user_data(resolved, engine, ingest, experiments, webhooks.outbox)
         challenger = build_challenger(resolved, engine, experiments, recommender)
@@ -99,17 +110,28 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         rollout_store, rollout_job = start_rollout_job(
             resolved, experiments, ingest.event_log, webhooks.publisher, challenger
         )
+        monitoring = Monitoring(
+            monitor,
+            DriftJob(
+                ingest.event_log,
+                lambda: resolved.model_root / engine.model.version,
+                monitor.reservoir,
+            ),
+            MetricHistory(),
+        )
+        monitoring.start(resolved)
         app.state.services = Services(
             settings=resolved,
             engine=engine,
             events=ingest,
             experiments=experiments,
-            served=ServedLists(engine, experiments, recommender, blocks),
+            served=ServedLists(engine, experiments, recommender, blocks, monitor),
             reloader=reloader,
             user_data=user_data,
             webhooks=webhooks,
             challenger=challenger,
             rollout_store=rollout_store,
+            monitoring=monitoring,
         )
         log.info("serving model %s", engine.model.version)
         polls = (
@@ -146,6 +168,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             lag_watch.cancel()
             dependency_watch.cancel()
             rollout_job.cancel()
+            await monitoring.stop()
             for poll in polls:
                 poll.cancel()
             user_data.close()
@@ -210,6 +233,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(admin.router, dependencies=[ADMIN_ACCESS])
     app.include_router(privacy.router, dependencies=[ADMIN_ACCESS])
     app.include_router(ui.router, dependencies=[ADMIN_ACCESS])
+    app.include_router(ui_monitoring.router, dependencies=[ADMIN_ACCESS])
     app.include_router(webhooks.router, dependencies=[ADMIN_ACCESS])
     app.include_router(rollout.router, dependencies=[ADMIN_ACCESS])
     app.include_router(rollout.console, dependencies=[ADMIN_ACCESS])

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from app.monitoring.runtime import Monitoring
 from app.privacy.erasure import UserDataService
 from app.rollout.store import RolloutStore
 from app.serving.experiments.rollout import ChallengerServing
@@ -35,3 +36,5 @@ class Services:
     # The guarded rollout: this worker's challenger, and the record of rollouts and changes.
     challenger: ChallengerServing
     rollout_store: RolloutStore
+    # Online quality, drift and the console's charts; ``served`` feeds it every answer.
+    monitoring: Monitoring

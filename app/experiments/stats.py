@@ -8,6 +8,8 @@
   absolute interval by the control rate, includes the control's own uncertainty.
 * ``required_sample_size``: units per variant for a two-sided test to detect a relative lift
   with the given power (the usual normal-approximation formula, no continuity correction).
+* ``proportion_interval``: the Wilson score interval of one rate (a variant's CTR on a chart):
+  unlike the normal one it stays inside [0, 1] and is sensible at a handful of clicks.
 * ``sample_ratio_mismatch``: chi-square goodness of fit of observed counts to the weights.
 
 These tests treat every unit (e.g. impression) as independent. When several units come from
@@ -46,6 +48,22 @@ class SampleRatioResult:
 
 def _two_sided_critical(alpha: float) -> float:
     return float(stats.norm.ppf(1 - alpha / 2))
+
+
+def proportion_interval(
+    successes: int, trials: int, alpha: float = 0.05
+) -> tuple[float, float] | None:
+    """The (1 - alpha) Wilson score interval of ``successes / trials``; None without trials."""
+    if trials <= 0:
+        return None
+    if not 0 <= successes <= trials:
+        raise ValueError(f"successes must lie in [0, {trials}], got {successes}")
+    z = _two_sided_critical(alpha)
+    rate = successes / trials
+    denominator = 1 + z * z / trials
+    centre = (rate + z * z / (2 * trials)) / denominator
+    half = z * math.sqrt(rate * (1 - rate) / trials + z * z / (4 * trials * trials)) / denominator
+    return max(0.0, centre - half), min(1.0, centre + half)
 
 
 def compare_proportions(

@@ -159,6 +159,67 @@ EXPERIMENT_STORE_ERRORS = Counter(
     "Exposure store failures by operation; the request or event batch went on without it.",
     ["operation"],
 )
+# Online quality of every answer (not only experiments'), by the model version that made it, its
+# source (personalized, cold_start, popular), the user's segment and the device class: all bounded
+# (versions are published models, devices map to a fixed list). CTR by model version in PromQL:
+#   sum by (model_version) (rate(recserve_quality_clicks_total[1h]))
+#   / sum by (model_version) (rate(recserve_quality_impressions_total[1h]))
+QUALITY_LABELS = ["model_version", "source", "segment", "device"]
+QUALITY_EXPOSURES = Counter(
+    "recserve_quality_exposures_total",
+    "Recommendation responses recorded for attribution, by model version, source, segment "
+    "and device.",
+    QUALITY_LABELS,
+)
+QUALITY_IMPRESSIONS = Counter(
+    "recserve_quality_impressions_total",
+    "Attributed impressions (distinct recommendation and item) of any answer.",
+    QUALITY_LABELS,
+)
+QUALITY_CLICKS = Counter(
+    "recserve_quality_clicks_total",
+    "Attributed clicks (distinct recommendation and item) of any answer.",
+    QUALITY_LABELS,
+)
+QUALITY_CONVERSIONS = Counter(
+    "recserve_quality_conversions_total",
+    "Attributed add-to-cart or purchase (distinct recommendation and item) of any answer.",
+    QUALITY_LABELS,
+)
+QUALITY_DROPPED = Counter(
+    "recserve_quality_dropped_total",
+    "Answers or feedback events left out of the online quality counts, by reason: queue_full "
+    "(the exposure writer fell behind), store_unavailable.",
+    ["reason"],
+)
+# Drift of live traffic from the training snapshot (app/monitoring/drift.py), computed by a
+# background job in each worker; the event features are the same in every worker, the answer
+# features each worker's own sample, so dashboards and alerts take the max.
+DRIFT_PSI = Gauge(
+    "recserve_drift_psi",
+    "Population stability index of a feature, live window against the training snapshot "
+    "(NaN while the window holds too few observations).",
+    ["feature"],
+    multiprocess_mode="livemax",
+)
+DRIFT_UNKNOWN_SHARE = Gauge(
+    "recserve_drift_unknown_share",
+    "Live share of the `unknown` bin of a two-bin feature: unknown_items (events), "
+    "unknown_users and fallback (sampled answers).",
+    ["feature"],
+    multiprocess_mode="livemax",
+)
+DRIFT_RUNS = Counter(
+    "recserve_drift_runs_total",
+    "Drift job runs by outcome: computed, no_reference (the served model has no drift "
+    "reference) or failed (the event log could not be read).",
+    ["outcome"],
+)
+DRIFT_LAST_RUN = Gauge(
+    "recserve_drift_last_run_timestamp_seconds",
+    "When the drift job last computed the gauges (Unix seconds).",
+    multiprocess_mode="livemax",
+)
 MODEL_INFO = Gauge(
     "recserve_model_info",
     "The model version being served (value 1 on the current version).",

@@ -56,3 +56,4 @@ class Recommendation:
     fallback_reason: FallbackReason | None = None
     timings_ms: dict[str, float] = field(default_factory=dict)
     repeats: frozenset[str] = frozenset()  # ids of ``items`` the user bought before
+    segment: str | None = None  # the user's RFM segment when their features were read

@@ -14,11 +14,17 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from app.artifacts import CATALOGUE_FILE, CATALOGUE_PARQUET_FILE, ModelManifest
+from app.artifacts import (
+    CATALOGUE_FILE,
+    CATALOGUE_PARQUET_FILE,
+    DRIFT_REFERENCE_FILE,
+    ModelManifest,
+)
 from app.batch.gates import check_ingest
 from app.batch.transaction import build_transaction, commit
 from app.data.ingest import ingest, load_dataset
 from app.data.report import IngestReport
+from app.data.types import Dataset
 from app.data.versions import BuildRecord, current_record
 from app.features.offline import FeatureTablesReport, build_feature_tables
 from app.features.schema import (
@@ -33,7 +39,8 @@ from app.privacy.offline import drop_erased_from_ingested
 from app.privacy.pseudonym import Pseudonymizer
 from app.settings import Settings
 from app.training import progress
-from app.training.catalogue import catalogue_json, catalogue_parquet
+from app.training.catalogue import catalogue_items, catalogue_json, catalogue_parquet
+from app.training.drift_reference import drift_reference, hybrid_top_scores
 from app.training.export import Probe, export_model
 from app.training.export_two_stage import export_two_stage
 from app.training.repeat_export import fit_repeat_model, write_repeat_model
@@ -134,7 +141,10 @@ def build(
                     data_fingerprint=report.fingerprint,
                     offline_metrics=_offline_metrics(tuning),
                     recall_users=_recall_users(data, two_stage.params.history_max),
-                    extra_files={CATALOGUE_PARQUET_FILE: catalogue_parquet(dataset.items)},
+                    extra_files={
+                        CATALOGUE_PARQUET_FILE: catalogue_parquet(dataset.items),
+                        DRIFT_REFERENCE_FILE: _drift_reference(dataset, []),
+                    },
                 )
         else:
             with progress.stage("train", seconds):
@@ -146,7 +156,12 @@ def build(
                     version=version,
                     data_fingerprint=report.fingerprint,
                     offline_metrics=_offline_metrics(tuning),
-                    extra_files={CATALOGUE_FILE: catalogue_json(dataset.items)},
+                    extra_files={
+                        CATALOGUE_FILE: catalogue_json(dataset.items),
+                        DRIFT_REFERENCE_FILE: _drift_reference(
+                            dataset, hybrid_top_scores(model, data)
+                        ),
+                    },
                 )
         with progress.stage("repeat", seconds):
             pseudonyms = Pseudonymizer.from_settings(settings)
@@ -166,6 +181,17 @@ def build(
     return BuildResult(
         report, features, segments, tuning, manifest, model_dir, seconds, record, warnings
     )
+
+
+def _drift_reference(dataset: Dataset, top_scores: list[float]) -> bytes:
+    """``drift_reference.json``; a two-stage model's ranking scores candidates only, so it has
+    no score deciles (``top_scores`` empty)."""
+    category_of = {
+        entry.item_id: entry.categories[0]
+        for entry in catalogue_items(dataset.items)
+        if entry.categories
+    }
+    return drift_reference(dataset.interactions, category_of, top_scores).model_dump_json().encode()
 
 
 def _online_views(settings: Settings, features: FeatureTablesReport) -> list[str] | None:

@@ -6,15 +6,22 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
 
 from app.api.main import create_app
+from app.artifacts import DRIFT_REFERENCE_FILE
 from app.settings import Settings
-from tests.api.experiment_support import experiment_client, two_arm_experiment
+from tests.api.experiment_support import (
+    experiment_client,
+    feedback,
+    post_events,
+    two_arm_experiment,
+)
 from tests.integration.conftest import copy_home, users_with_history
 
 pytestmark = pytest.mark.integration
@@ -176,3 +183,87 @@ def test_a_console_lookup_shows_the_variant_but_records_no_exposure(
         report = client.get("/ui/experiments/ui-preview").text
     assert all("ui-preview" in page for page in pages)  # each lookup names the variant
     assert sum(int(n) for n in cells(report, "num exposures")) == 2
+
+
+def monitored_client(built_home: Settings, directory: Path) -> TestClient:
+    """The app on a copy of the built home with the charts sampled every 50 ms."""
+    settings = copy_home(built_home, directory / "home")
+    monitoring = settings.monitoring.model_copy(update={"chart_sample_seconds": 0.05})
+    return TestClient(create_app(settings.model_copy(update={"monitoring": monitoring})))
+
+
+def wait_for(condition: Callable[[], bool], seconds: float = 10.0) -> None:
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < deadline, "condition not met in time"
+        time.sleep(0.05)
+
+
+def test_monitoring_page_charts_answers_and_shows_online_quality_by_version(
+    built_home: Settings, tmp_path: Path
+) -> None:
+    user = users_with_history(built_home)[0]
+    with monitored_client(built_home, tmp_path) as client:
+        # The second and third answers come from the cache, with the same labels.
+        answers = [
+            client.get("/recommend", params={"user_id": user, "k": 3, "device": "mobile"}).json()
+            for _ in range(3)
+        ]
+        wait_for(lambda: len(cells(client.get("/ui/monitoring").text, "num answers")) > 0)
+        first = answers[0]
+        shown = [
+            feedback("impression", user, i["item_id"], first["recommendation_id"])
+            for i in first["items"]
+        ]
+        clicked = feedback("click", user, first["items"][0]["item_id"], first["recommendation_id"])
+        post_events(client, [*shown, clicked])
+        wait_for(
+            lambda: (
+                'data-name="' + first["model_version"] + '"' in client.get("/ui/monitoring").text
+            )
+        )
+        page = client.get("/ui/monitoring").text
+    assert 'data-name="personalized"' in page  # answers by source over time
+    row = next(r for r in page.split('<tr class="quality-row">')[1:] if "<td>mobile</td>" in r)
+    assert f"<td>{first['model_version']}</td><td>personalized</td>" in row
+    assert cells(row, "num answers") == ["3"]
+    assert cells(row, "num impressions") == ["3"]
+    assert cells(row, "num clicks") == ["1"]
+    assert "33.3%" in row  # one click of three impressions, with its interval after it
+
+
+def test_experiment_report_charts_each_variants_ctr_with_its_interval(
+    built_home: Settings, tmp_path: Path
+) -> None:
+    users = users_with_history(built_home)[:10]
+    with experiment_client(built_home, tmp_path, two_arm_experiment("ui-ci", "web")) as client:
+        events = []
+        for user in users:
+            body = client.get("/recommend", params={"user_id": user, "device": "web"}).json()
+            items = [i["item_id"] for i in body["items"]]
+            rid = body["recommendation_id"]
+            events += [feedback("impression", user, item, rid) for item in items]
+            events.append(feedback("click", user, items[0], rid))
+        post_events(client, events)
+        report = client.get("/ui/experiments/ui-ci").text
+    chart = report[report.index('<figure id="ctr-intervals">') :]
+    labels = re.findall(r'<g class="interval" data-label="([^"]+)"', chart)
+    assert sorted(labels) == ["control", "treatment"]
+    assert "<line" in chart
+    assert "<circle" in chart
+
+
+def test_drift_page_plots_reference_against_live_and_says_when_there_is_no_reference(
+    built_home: Settings, tmp_path: Path
+) -> None:
+    settings = copy_home(built_home, tmp_path / "home")
+    with TestClient(create_app(settings)) as client:
+        page = client.get("/ui/drift").text
+        version = client.get("/readyz").json()["model_version"]
+    for feature in ("user_activity", "item_popularity", "item_category", "unknown_items"):
+        figure = page[page.index(f'<figure id="hist-{feature}">') :]
+        assert '<rect class="reference"' in figure.split("</figure>")[0]
+    assert "too_few" in page  # a fresh home's log holds fewer events than a verdict needs
+    (settings.model_root / version / DRIFT_REFERENCE_FILE).unlink()
+    with TestClient(create_app(settings)) as client:
+        assert 'id="no-reference"' in client.get("/ui/drift").text

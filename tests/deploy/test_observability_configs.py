@@ -69,6 +69,11 @@ def test_the_runbook_alerts_exist() -> None:
         "CacheHitRatioCollapse",
         "StaleFeatures",
         "EventLogLagHigh",
+        "ModelInputDrift",
+        "ModelScoreDrift",
+        "FallbackShareDrift",
+        "DriftJobStalled",
+        "OnlineCtrDrop",
     } <= alerts
 
 
@@ -147,6 +152,11 @@ def test_dashboard_queries_exported_series_on_the_provisioned_datasource() -> No
         "recserve_event_log_lag_events",
         "recserve_model_info",
         "recserve_experiment_clicks_total",
+        "recserve_quality_clicks_total",
+        "recserve_quality_conversions_total",
+        "recserve_quality_impressions_total",
+        "recserve_drift_psi",
+        "recserve_drift_unknown_share",
     ):
         assert series in text, series
         assert series in exported_series(), series

@@ -80,6 +80,12 @@ def test_every_page_loads_without_console_errors(server: str, browser: WebDriver
     assert version in visible(browser, "#models")
     browser.find_element(By.LINK_TEXT, "Experiments").click()
     assert "No experiments configured" in visible(browser, "#no-experiments")
+    browser.find_element(By.LINK_TEXT, "Monitoring").click()
+    visible(browser, "#chart-cache")
+    assert browser.find_element(By.CSS_SELECTOR, "#chart-answers svg").is_displayed()
+    browser.find_element(By.LINK_TEXT, "Drift").click()
+    assert "item_popularity" in visible(browser, "#drift")
+    assert browser.find_elements(By.CSS_SELECTOR, "#hist-item_category svg rect.reference")
     browser.get(f"{server}/ui/users?user_id=nobody-we-know")
     assert "nobody-we-know" in visible(browser, "#profile-missing")
     assert console_errors(browser) == []

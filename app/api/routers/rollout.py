@@ -15,7 +15,7 @@ from fastapi.responses import HTMLResponse
 from pydantic import BaseModel, Field
 
 from app.api.deps import SettingsDep, services_of
-from app.api.routers.ui import render_page
+from app.api.routers.ui import page
 from app.api.strict_json import StrictJsonRoute
 from app.artifacts import PublicationError, challenger_version, current_version
 from app.rollout.records import ModelChange, Rollout
@@ -77,7 +77,7 @@ async def model_change(change_id: str, store: RolloutStoreDep) -> ModelChange:
 @console.get("", response_class=HTMLResponse, summary="Console: guarded rollout")
 async def rollout_page(settings: SettingsDep, store: RolloutStoreDep) -> HTMLResponse:
     status = await _status(settings, store)
-    return render_page("rollout.html", "Guarded rollout", "/ui/rollout", when=_when, **status)
+    return page("rollout.html", "Guarded rollout", "/ui/rollout", when=_when, **status)
 
 
 @console.get(
@@ -86,7 +86,7 @@ async def rollout_page(settings: SettingsDep, store: RolloutStoreDep) -> HTMLRes
 async def change_page(change_id: str, store: RolloutStoreDep) -> HTMLResponse:
     change = await _change(store, change_id)
     title = f"Model change {change.change_id}"
-    return render_page("model_change.html", title, "/ui/rollout", change=change, when=_when)
+    return page("model_change.html", title, "/ui/rollout", change=change, when=_when)
 
 
 async def _status(settings: Settings, store: RolloutStore) -> dict[str, Any]:

@@ -15,6 +15,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query
 from fastapi.responses import HTMLResponse
 from jinja2 import Environment, PackageLoader, StrictUndefined
+from markupsafe import Markup
 
 from app.api.deps import (
     EngineDep,
@@ -29,7 +30,10 @@ from app.api.routers.profiles import profile_of
 from app.api.ui import panels
 from app.experiments.assignment import is_running
 from app.experiments.attribution import ExposureStoreUnavailable
+from app.experiments.report import ExperimentReport
+from app.experiments.stats import proportion_interval
 from app.features.client import FeatureStoreError
+from app.monitoring import svg
 from app.privacy.consent import ConsentUnavailable
 from app.privacy.erasure import UserDataService
 from app.serving.health import check_dependencies
@@ -45,6 +49,8 @@ NAV = (
     ("/ui/models", "Models"),
     ("/ui/experiments", "Experiments"),
     ("/ui/rollout", "Rollout"),
+    ("/ui/monitoring", "Monitoring"),
+    ("/ui/drift", "Drift"),
 )
 _templates = Environment(
     loader=PackageLoader("app.api.ui"),
@@ -59,7 +65,7 @@ def _percent(value: float | None) -> str:
     return "—" if value is None else f"{100 * value:.1f}%"
 
 
-def _page(
+def page(
     template: str, title: str, active: str, status_code: int = 200, **context: Any
 ) -> HTMLResponse:
     html = _templates.get_template(template).render(
@@ -74,19 +80,12 @@ def _page(
     return HTMLResponse(html, status_code=status_code)
 
 
-def render_page(
-    template: str, title: str, active: str, status_code: int = 200, **context: Any
-) -> HTMLResponse:
-    """A console page, for the routers that keep their pages beside their JSON (the rollout's)."""
-    return _page(template, title, active, status_code, **context)
-
-
 @router.get("", response_class=HTMLResponse, summary="Console: serving overview")
 async def overview(
     settings: SettingsDep, engine: EngineDep, events: EventsDep, reloader: ReloaderDep
 ) -> HTMLResponse:
     dependencies = await check_dependencies(engine, events.event_log, reloader)
-    return _page(
+    return page(
         "overview.html",
         "Overview",
         "/ui",
@@ -108,9 +107,9 @@ async def user_lookup(
 ) -> HTMLResponse:
     examples = await asyncio.to_thread(panels.example_user_ids, settings.data_dir)  # reads files
     if not user_id:
-        return _page("user.html", "Users", "/ui/users", user_id=None, k=k, examples=examples)
+        return page("user.html", "Users", "/ui/users", user_id=None, k=k, examples=examples)
     found = await _user(engine, user_data, served, user_id, k)
-    return _page("user.html", f"User {user_id}", "/ui/users", examples=examples, **found)
+    return page("user.html", f"User {user_id}", "/ui/users", examples=examples, **found)
 
 
 async def _user(
@@ -165,7 +164,7 @@ async def models(settings: SettingsDep, engine: EngineDep) -> HTMLResponse:
     # Both read files: off the event loop.
     rows = await asyncio.to_thread(panels.model_versions, settings.model_root, engine.model.version)
     evaluation = await asyncio.to_thread(panels.evaluation_report, settings.home)
-    return _page(
+    return page(
         "models.html",
         "Model versions",
         "/ui/models",
@@ -180,7 +179,7 @@ async def models(settings: SettingsDep, engine: EngineDep) -> HTMLResponse:
 @router.get("/experiments", response_class=HTMLResponse, summary="Console: experiments")
 async def experiments(experiment_service: ExperimentsDep) -> HTMLResponse:
     now = datetime.now(UTC)
-    return _page(
+    return page(
         "experiments.html",
         "Experiments",
         "/ui/experiments",
@@ -198,8 +197,24 @@ async def experiment(experiment_id: str, experiment_service: ExperimentsDep) -> 
         report = await experiment_service.report(experiment_id)
     except ExposureStoreUnavailable as exc:
         error = f"exposure store unavailable: {exc}"
-        return _page("experiment.html", title, "/ui/experiments", 503, report=None, error=error)
+        return page(
+            "experiment.html", title, "/ui/experiments", 503, report=None, error=error, chart=None
+        )
     if report is None:
         error = f"unknown experiment {experiment_id!r}"
-        return _page("experiment.html", title, "/ui/experiments", 404, report=None, error=error)
-    return _page("experiment.html", title, "/ui/experiments", report=report, error=None)
+        return page(
+            "experiment.html", title, "/ui/experiments", 404, report=None, error=error, chart=None
+        )
+    chart = Markup(svg.interval_chart(_ctr_intervals(report), "CTR per variant, 95% interval"))
+    return page("experiment.html", title, "/ui/experiments", report=report, error=None, chart=chart)
+
+
+def _ctr_intervals(report: ExperimentReport) -> list[svg.Interval]:
+    """Each variant's CTR with its Wilson interval (variants without impressions left out)."""
+    found = []
+    for variant in report.variants:
+        interval = proportion_interval(variant.clicks, variant.impressions)
+        if interval is not None:
+            ctr = variant.clicks / variant.impressions
+            found.append(svg.Interval(variant.name, ctr, *interval))
+    return found

@@ -15,11 +15,10 @@ from typing import Any
 
 import pyarrow as pa
 import pyarrow.parquet as pq
-from prometheus_client.parser import text_string_to_metric_families
 from pydantic import ValidationError
 
 from app.artifacts import ModelManifest, current_version, read_manifest
-from app.observability import metrics
+from app.monitoring.timeseries import current_samples, totals_by
 
 log = logging.getLogger(__name__)
 
@@ -126,27 +125,18 @@ class ServingHealth:
 
 def serving_health() -> ServingHealth:
     """Cache and fallback counters since the process (or the multiprocess directory) began."""
-    payload, _ = metrics.render_latest()
-    samples = [
-        sample
-        for family in text_string_to_metric_families(payload.decode())
-        for sample in family.samples
-    ]
+    samples = current_samples()
 
     def total(name: str, **labels: str) -> float:
         return sum(
             s.value for s in samples if s.name == name and labels.items() <= s.labels.items()
         )
 
-    def by_label(name: str, label: str, **labels: str) -> dict[str, float]:
-        found: dict[str, float] = {}
-        for s in samples:
-            if s.name == name and label in s.labels and labels.items() <= s.labels.items():
-                found[s.labels[label]] = found.get(s.labels[label], 0.0) + s.value
-        return found
-
     lookups = "recserve_cache_lookups_total"
-    tiers = sorted(by_label(lookups, "tier") | by_label("recserve_cache_errors_total", "tier"))
+    tiers = sorted(
+        totals_by(samples, lookups, "tier")
+        | totals_by(samples, "recserve_cache_errors_total", "tier")
+    )
     answered = "recserve_api_request_seconds_count"
     return ServingHealth(
         tiers=[
@@ -159,6 +149,6 @@ def serving_health() -> ServingHealth:
             for tier in tiers
         ],
         recommend_requests=total(answered, endpoint="/recommend"),
-        by_source=by_label(answered, "source", endpoint="/recommend"),
-        fallbacks=by_label("recserve_serving_fallbacks_total", "reason"),
+        by_source=totals_by(samples, answered, "source", endpoint="/recommend"),
+        fallbacks=totals_by(samples, "recserve_serving_fallbacks_total", "reason"),
     )

@@ -33,25 +33,22 @@ from app.experiments.attribution import (
     DEFAULT_CLOCK_SKEW,
     Attributor,
     Counter,
-    EventType,
     Exposure,
     ExposureStore,
     ExposureStoreUnavailable,
-    FeedbackEvent,
     Unattributed,
     VariantCounts,
 )
 from app.experiments.config import Experiment
 from app.experiments.report import ExperimentReport, build_report
 from app.infra.random_ids import random_hex
+from app.monitoring.feedback import feedback_of
 from app.observability import metrics
 from app.privacy import Pseudonymizer
 
 log = logging.getLogger(__name__)
 RECOMMENDATION_ID_BYTES = 16  # 32 hex digits, as the uuid4 hex ids were
 
-RECOMMENDATION_ID_KEY = "recommendation_id"  # where feedback events carry it: in ``context``
-_ATTRIBUTED_TYPES = frozenset(kind.value for kind in EventType)
 _COUNTER_METRICS = {
     Counter.IMPRESSIONS: metrics.EXPERIMENT_IMPRESSIONS,
     Counter.CLICKS: metrics.EXPERIMENT_CLICKS,
@@ -171,7 +168,7 @@ class ExperimentService:
         not attributed is counted in ``recserve_experiment_unattributed_events_total`` with
         its reason (and, when its exposure is known, in the variant's report)."""
         for event in events:
-            feedback = _feedback(event)
+            feedback = feedback_of(event)
             if feedback is None:
                 continue
             try:
@@ -209,15 +206,3 @@ class ExperimentService:
 
     async def close(self) -> None:
         await self._store.close()
-
-
-def _feedback(event: Event) -> FeedbackEvent | None:
-    recommendation_id = (event.context or {}).get(RECOMMENDATION_ID_KEY)
-    if event.type not in _ATTRIBUTED_TYPES or not isinstance(recommendation_id, str):
-        return None
-    return FeedbackEvent(
-        EventType(event.type),
-        recommendation_id,
-        event.item_id,
-        datetime.fromtimestamp(event.timestamp, UTC),
-    )

@@ -210,7 +210,9 @@ class RecommendationEngine:
                 set(request.exclude),
                 None if rules is None else lambda ids: rules.allowed(ids, filters),
             )
-        return Recommendation(request.user_id, items, source, model.version, repeats=repeats)
+        return Recommendation(
+            request.user_id, items, source, model.version, repeats=repeats, segment=user.segment
+        )
 
     def popular(
         self,
@@ -241,7 +243,12 @@ class RecommendationEngine:
             exclude.update(user.history_items)
         items = self.popular(request.k, exclude, request.filters, model)
         return Recommendation(
-            request.user_id, items, Source.POPULAR, model.version, fallback_reason=reason
+            request.user_id,
+            items,
+            Source.POPULAR,
+            model.version,
+            fallback_reason=reason,
+            segment=segment,
         )
 
 
@@ -262,6 +269,7 @@ def _to_cache(answer: Recommendation) -> bytes:
             "source": answer.source.value,
             "model_version": answer.model_version,
             "repeats": sorted(answer.repeats),
+            "segment": answer.segment,
         }
     )
 
@@ -276,6 +284,7 @@ def _from_cache(user_id: str, payload: bytes, tier: str | None) -> Recommendatio
         data["model_version"],
         cache_tier=tier,
         repeats=frozenset(data.get("repeats", ())),
+        segment=data.get("segment"),
     )
 
 

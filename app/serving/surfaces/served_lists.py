@@ -13,12 +13,15 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
 from app.experiments.assignment import Assignment
+from app.monitoring.answers import AnswerMonitor
+from app.monitoring.drift import SampledAnswer
+from app.monitoring.quality import AnswerLabels
 from app.serving.experiments.service import ExperimentService, ExperimentTag
 from app.serving.experiments.strategies import StrategyRecommender
 from app.serving.recommend.engine import RecommendationEngine
 from app.serving.surfaces.content_blocks import Block, ContentBlocks
 from app.serving.surfaces.explain import Explanations, explain_recommendation, item_level_only
-from app.serving.types import Recommendation, RecommendRequest
+from app.serving.types import FallbackReason, Recommendation, RecommendRequest, Source
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,8 +47,10 @@ class ServedLists:
         experiments: ExperimentService,
         recommender: StrategyRecommender,
         blocks: ContentBlocks,
+        monitor: AnswerMonitor | None = None,
     ) -> None:
         self._engine = engine
+        self._monitor = monitor
         self._experiments = experiments
         self._recommender = recommender
         self._blocks = blocks
@@ -68,6 +73,19 @@ class ServedLists:
         rec = await self._recommender.recommend(request, assignment)
         item_ids = [item.item_id for item in rec.items]
         tag = await self._experiments.record(assignment, rec.user_id, item_ids)
+        if self._monitor is not None:
+            self._monitor.answered(
+                tag.recommendation_id,
+                AnswerLabels.of(
+                    rec.model_version, rec.source.value, rec.segment or segment, device
+                ),
+                item_ids,
+                SampledAnswer(
+                    rec.items[0].score if rec.items else None,
+                    fallback=rec.source is Source.POPULAR,
+                    unknown_user=rec.fallback_reason is FallbackReason.UNKNOWN_USER,
+                ),
+            )
         explained = None
         if explain:
             explained = await self._explain(request, rec)

@@ -24,6 +24,7 @@ from app.artifacts import (
     TWO_STAGE_MODEL_TYPE,
     current_version,
 )
+from app.monitoring.snapshot import load_snapshot
 from app.serving.catalogue.items import load_catalogue
 from app.serving.model.ranking import ModelLoadError, load_model
 from app.serving.types import RecommendRequest
@@ -72,6 +73,12 @@ def test_the_build_published_a_two_stage_model(home: Settings) -> None:
     assert model.manifest.model_type == TWO_STAGE_MODEL_TYPE
     assert model.ranker is not None
     assert model.manifest.offline_metrics["candidate_recall@10"] >= 0.9
+    # Its drift reference has every feature but the score: the ranking graph scores candidates.
+    snapshot = load_snapshot(model_dir(home))
+    assert snapshot is not None
+    assert snapshot.reference.score_edges == []
+    assert "score" not in snapshot.reference.histograms
+    assert snapshot.reference.histograms["item_category"].observations > 0
 
 
 def test_cold_users_with_attributes_get_lists_of_their_own(
