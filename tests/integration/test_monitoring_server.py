@@ -31,7 +31,7 @@ def psi_of(text: str, feature: str) -> float | None:
     return max(values) if values else None
 
 
-def wait_for_metrics(http: httpx.Client, ready: object, seconds: float = 30.0) -> str:
+def wait_for_metrics(http: httpx.Client, ready: object, seconds: float = 90.0) -> str:
     deadline = time.monotonic() + seconds
     while True:
         text = http.get("/metrics").text
