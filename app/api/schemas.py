@@ -25,8 +25,8 @@ _PROFILE_REASONS = (
 
 class RecommendQuery(ListOptions):
     """``GET /recommend``'s query parameters: FastAPI documents and validates them from this
-    model, and the fast path (``app.api.fast_recommend``) validates with the same model. An
-    unknown parameter is an error naming it, as an unknown body field is for ``POST``."""
+    model. An unknown parameter is an error naming it, as an unknown body field is for
+    ``POST``."""
 
     model_config = ConfigDict(extra="forbid")
 
