@@ -24,7 +24,10 @@ from pathlib import Path
 from app.events.types import AppendResult, Event, EventLogUnavailable, LoggedEvent
 from app.infra.sqlite_file import SqliteFile, erase, transaction
 
-_SCHEMA = """
+# Ordered, oldest first: the n-th brings a file from schema version n-1 to n (sqlite_file).
+MIGRATIONS = (
+    # 1: the schema of files written before they carried a version
+    """
 CREATE TABLE IF NOT EXISTS events (
     position INTEGER PRIMARY KEY AUTOINCREMENT,
     event_id TEXT NOT NULL UNIQUE,
@@ -44,7 +47,8 @@ CREATE TABLE IF NOT EXISTS pending (
     PRIMARY KEY (group_name, position)
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS pending_by_consumer ON pending (group_name, consumer, position);
-"""
+""",
+)
 
 _LAG = """
 SELECT (SELECT count(*) FROM events WHERE position > coalesce(
@@ -67,7 +71,7 @@ class SqliteEventLog:
         self._poll_interval_seconds = poll_interval_seconds
         self._db = SqliteFile(
             path,
-            schema=_SCHEMA,
+            migrations=MIGRATIONS,
             busy_timeout_ms=busy_timeout_ms,
             synchronous="FULL",
             unavailable=lambda detail: EventLogUnavailable(f"sqlite event log {detail}"),
