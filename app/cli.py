@@ -384,8 +384,7 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
         port=port,
         workers=workers,
         loop="uvloop",
-        # httptools, sending each response's head and body in one write
-        # and refusing oversized heads (431) as they arrive
+        # httptools, refusing oversized heads (431) as they arrive
         http="app.api.head_limits:GuardedHttpToolsProtocol",
         access_log=False,
         log_level="info",

@@ -58,10 +58,6 @@ class Authenticator:
             auth.user_token_secret.get_secret_value() if auth.user_token_secret else None
         )
 
-    @property
-    def enforced(self) -> bool:
-        return self._keys is not None
-
     def authorize(self, access: Access, presented: str | None) -> ApiKey | None:
         """The key's holder, or None on an open route; raises 401 or 403."""
         if self._keys is None:
@@ -93,14 +89,6 @@ class Authenticator:
             and self._user_token_secret
             and verify_user_token(self._user_token_secret, token, user_id)
         )
-
-    def allows(self, access: Access, presented: str | None) -> bool:
-        """Whether ``authorize`` would let the key through (no exception, no holder)."""
-        try:
-            self.authorize(access, presented)
-        except HTTPException:
-            return False
-        return True
 
 
 async def may_read_profile(request: Request, user_id: str) -> bool:

@@ -19,12 +19,12 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass
 from functools import cache
-from typing import ClassVar
+from typing import ClassVar, cast
 
 import orjson
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from app.api.errors import error_body
-from app.api.http_protocol import CoalescingHttpToolsProtocol
 from app.settings import ApiSettings, Settings
 
 LINGER_SECONDS = 2.0
@@ -52,8 +52,8 @@ class HeadTooLargeError(Exception):
     """Raised inside a parser callback to stop parsing a head over its limits."""
 
 
-class GuardedHttpToolsProtocol(CoalescingHttpToolsProtocol):
-    """``CoalescingHttpToolsProtocol`` that refuses heads over ``HeadLimits`` with 431."""
+class GuardedHttpToolsProtocol(HttpToolsProtocol):
+    """uvicorn's httptools protocol, refusing heads over ``HeadLimits`` with 431."""
 
     limits: ClassVar[HeadLimits | None] = None  # None: from the settings
 
@@ -64,7 +64,8 @@ class GuardedHttpToolsProtocol(CoalescingHttpToolsProtocol):
         self._parsed_head_bytes = 0  # of the URL and headers parsed so far
         self._header_count = 0
         self._refusal: str | None = None
-        super().connection_made(transport)
+        # uvloop's transports are not ``asyncio.Transport`` subclasses, but behave as one.
+        super().connection_made(cast(asyncio.Transport, transport))
 
     def data_received(self, data: bytes) -> None:
         if self._refusal is not None:

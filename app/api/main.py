@@ -16,13 +16,11 @@ from app.api.auth import (
     DOCS_ACCESS,
     EVENTS_ACCESS,
     RECOMMEND_ACCESS,
-    Access,
     build_authenticator,
 )
 from app.api.body_limit import BodyLimitMiddleware
 from app.api.docs_pages import mount_docs_assets
 from app.api.errors import install_error_handlers
-from app.api.fast_recommend import RecserveAPI
 from app.api.middleware import TRACE_HEADERS, RequestMetricsMiddleware, TraceContextMiddleware
 from app.api.routers import (
     admin,
@@ -177,9 +175,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             await experiments.close()
             await close_engine(engine)
 
-    # Well-formed GET /recommend skips FastAPI's middleware stack, routing and parameter solving.
-    app = RecserveAPI(
-        recommend_access=Access.RECOMMEND,
+    app = FastAPI(
         title="recserve",
         version="0.1.0",
         description=DESCRIPTION,

@@ -22,8 +22,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from enum import StrEnum
+from typing import TYPE_CHECKING
 
-import pandas as pd
+if TYPE_CHECKING:  # the constants here are imported by the API, which never loads pandas
+    import pandas as pd
 
 INTERACTIONS_FILE = "interactions.parquet"
 USERS_FILE = "users.parquet"

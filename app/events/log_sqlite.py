@@ -26,7 +26,10 @@ from app.events.types import AppendResult, Event, EventLogUnavailable, LoggedEve
 from app.infra.sqlite_file import SqliteFile, erase, transaction
 from app.settings import EVENT_ACK_WAIT_SECONDS
 
-_SCHEMA = """
+# Ordered, oldest first: the n-th brings a file from schema version n-1 to n (sqlite_file).
+MIGRATIONS = (
+    # 1: the schema of files written before they carried a version
+    """
 CREATE TABLE IF NOT EXISTS events (
     position INTEGER PRIMARY KEY AUTOINCREMENT,
     event_id TEXT NOT NULL UNIQUE,
@@ -45,9 +48,14 @@ CREATE TABLE IF NOT EXISTS pending (
     delivered_at REAL NOT NULL,
     PRIMARY KEY (group_name, position)
 ) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS pending_by_consumer ON pending (group_name, consumer, position);
+""",
+    # 2: overdue deliveries are found by age, whichever consumer holds them
+    """
 DROP INDEX IF EXISTS pending_by_consumer;
 CREATE INDEX IF NOT EXISTS pending_by_age ON pending (group_name, delivered_at);
-"""
+""",
+)
 
 _LAG = """
 SELECT (SELECT count(*) FROM events WHERE position > coalesce(
@@ -76,7 +84,7 @@ class SqliteEventLog:
         self._poll_interval_seconds = poll_interval_seconds
         self._db = SqliteFile(
             path,
-            schema=_SCHEMA,
+            migrations=MIGRATIONS,
             busy_timeout_ms=busy_timeout_ms,
             synchronous="FULL",
             unavailable=lambda detail: EventLogUnavailable(f"sqlite event log {detail}"),

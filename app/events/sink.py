@@ -16,14 +16,17 @@ import socket
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
 from app.events.log import EventLog, open_event_log
 from app.events.types import LoggedEvent
 from app.settings import Settings
+
+if TYPE_CHECKING:  # the API imports this module (the group's name) and never loads pandas
+    import pandas as pd
 
 log = logging.getLogger(__name__)
 

@@ -14,6 +14,9 @@
 
 These tests treat every unit (e.g. impression) as independent. When several units come from
 one randomised user they are positively correlated and the true variance is larger.
+
+scipy is imported inside the functions that use it: every API worker imports this module
+(through the experiments report), and loads scipy only when a report is asked for.
 """
 
 from __future__ import annotations
@@ -21,8 +24,6 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-
-from scipy import stats
 
 SRM_THRESHOLD = 0.001
 
@@ -47,6 +48,8 @@ class SampleRatioResult:
 
 
 def _two_sided_critical(alpha: float) -> float:
+    from scipy import stats
+
     return float(stats.norm.ppf(1 - alpha / 2))
 
 
@@ -74,6 +77,8 @@ def compare_proportions(
     alpha: float = 0.05,
 ) -> ProportionComparison:
     """Two-proportion z-test of treatment against control with (1 - alpha) intervals."""
+    from scipy import stats
+
     for name, successes, trials in (
         ("control", control_successes, control_trials),
         ("treatment", treatment_successes, treatment_trials),
@@ -119,6 +124,8 @@ def required_sample_size(
     ``n = (z(1-alpha/2)·√(2·p̄(1-p̄)) + z(power)·√(p1(1-p1) + p2(1-p2)))² / (p2 - p1)²``,
     ``p̄ = (p1 + p2) / 2``. None when the base rate is 0 or 1, or the target rate leaves (0, 1).
     """
+    from scipy import stats
+
     target_rate = base_rate * (1 + relative_mde)
     if not (0 < base_rate < 1 and 0 < target_rate < 1) or target_rate == base_rate:
         return None
@@ -137,6 +144,8 @@ def sample_ratio_mismatch(
     A category with weight 0 and any observation is a mismatch outright (p = 0). With no
     observations, or fewer than two weighted categories, there is nothing to test (p = 1).
     """
+    from scipy import stats
+
     if len(observed) != len(weights):
         raise ValueError(f"{len(observed)} observed counts for {len(weights)} weights")
     if any(count > 0 and weight <= 0 for count, weight in zip(observed, weights, strict=True)):

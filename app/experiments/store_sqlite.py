@@ -39,7 +39,10 @@ from app.experiments.attribution import (
 )
 from app.infra.sqlite_file import SqliteFile, erase, transaction
 
-_SCHEMA = """
+# Ordered, oldest first: the n-th brings a file from schema version n-1 to n (sqlite_file).
+MIGRATIONS = (
+    # 1: the schema of files written before they carried a version
+    """
 CREATE TABLE IF NOT EXISTS exposures (
     recommendation_id TEXT PRIMARY KEY,
     experiment_id TEXT NOT NULL,
@@ -80,7 +83,8 @@ CREATE TABLE IF NOT EXISTS unattributed (
     events INTEGER NOT NULL,
     PRIMARY KEY (experiment_id, variant, reason)
 ) WITHOUT ROWID;
-"""
+""",
+)
 
 _EXPOSURE_COLUMNS = "recommendation_id, experiment_id, variant, user_key, positions, served_at"
 ExposureRow = tuple[str, str, str, str, bytes, str]
@@ -102,7 +106,7 @@ class SqliteExposureStore:
         self.path = path
         self._db = SqliteFile(
             path,
-            schema=_SCHEMA,
+            migrations=MIGRATIONS,
             busy_timeout_ms=busy_timeout_ms,
             synchronous="NORMAL",
             unavailable=lambda detail: ExposureStoreUnavailable(f"sqlite exposure store {detail}"),

@@ -27,7 +27,7 @@ from app.features.schema import (
     UserFeatures,
 )
 from app.features.store import open_store
-from app.infra.memo import SizedLRU
+from app.infra.memo import memoised
 from app.settings import Settings
 
 if TYPE_CHECKING:
@@ -83,10 +83,8 @@ class FeastFeatureClient:
         decoded_memo_bytes: int = 0,
     ) -> None:
         self._store = store
-        # Decoded values by their serialised bytes; None: decode every read.
-        self._decoded: SizedLRU[bytes, Any] | None = (
-            SizedLRU(decoded_memo_bytes) if decoded_memo_bytes > 0 else None
-        )
+        # Decoded values by their serialised bytes; a budget of 0: decode every read.
+        self._decode = memoised(_decoded_and_footprint, _same_bytes, decoded_memo_bytes)
         self._sqlite_busy_timeout_ms = sqlite_busy_timeout_ms
         self._service_name = service_name
         self._service: FeatureService | None = None
@@ -142,17 +140,6 @@ class FeastFeatureClient:
         """Each user's feature values as ``Value`` protos of their own (only ``features``
         when given): the event path changes and writes them back."""
         return _converted(self._read_serialised(user_ids, features), parse_value)
-
-    def _decode(self, blob: bytes) -> Any:
-        memo = self._decoded
-        if memo is None:
-            return python_value(parse_value(blob))
-        value = memo.get(blob)
-        if value is None:
-            value = python_value(parse_value(blob))
-            if value is not None:  # unset values are small and cheap: not kept
-                memo.put(blob, value, _footprint(blob, value))
-        return value
 
     def _read_serialised(
         self, user_ids: Sequence[str], features: Collection[str] | None
@@ -358,12 +345,18 @@ def parse_value(blob: bytes) -> Value:
     return value
 
 
-def _footprint(blob: bytes, value: Any) -> int:
-    """About the memory a memo entry holds: its key, its value and the entry itself."""
+def _same_bytes(blob: bytes) -> bytes:
+    return blob
+
+
+def _decoded_and_footprint(blob: bytes) -> tuple[Any, int]:
+    """A stored value decoded, and about the memory a memo entry of it holds: its key, its
+    value and the entry itself."""
+    value = python_value(parse_value(blob))
     held = sys.getsizeof(blob) + sys.getsizeof(value) + 100
     if isinstance(value, tuple):
         held += sum(map(sys.getsizeof, value))
-    return held
+    return value, held
 
 
 def _describe(exc: BaseException) -> str:

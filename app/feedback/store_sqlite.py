@@ -20,7 +20,9 @@ from app.feedback.types import (
 )
 from app.infra.sqlite_file import SqliteFile, erase, transaction
 
-_SCHEMA = """
+# Ordered, oldest first: the n-th brings a file from schema version n-1 to n (sqlite_file).
+MIGRATIONS = (
+    """
 CREATE TABLE IF NOT EXISTS feedback (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
     user_key TEXT NOT NULL,
@@ -31,7 +33,8 @@ CREATE TABLE IF NOT EXISTS feedback (
     at REAL NOT NULL
 );
 CREATE INDEX IF NOT EXISTS feedback_by_user ON feedback (user_key, kind);
-"""
+""",
+)
 FEEDBACK_FILE = "feedback.db"  # under ``Settings.privacy_dir``
 READ_BUSY_TIMEOUT_SECONDS = 0.05
 
@@ -44,7 +47,7 @@ class SqliteFeedbackStore:
         self._reader: sqlite3.Connection | None = None
         self._writer = SqliteFile(
             path,
-            schema=_SCHEMA,
+            migrations=MIGRATIONS,
             busy_timeout_ms=busy_timeout_ms,
             synchronous="FULL",
             unavailable=lambda detail: FeedbackUnavailable(f"sqlite feedback store {detail}"),

@@ -1,52 +1,32 @@
-"""A least-recently-used map bounded by the memory its entries hold, for memoising pure
-functions of large values on the request path (decoded profiles, their item indices)."""
+"""Pure functions of large values on the request path (decoded profiles, their item indices)
+remembered within a memory budget: cachetools' LRU, weighed by the bytes each entry holds as
+the caller estimates them."""
 
 from __future__ import annotations
 
 import threading
-from collections import OrderedDict
-from collections.abc import Hashable
-from typing import Generic, TypeVar
+from collections.abc import Callable, Hashable
+from operator import itemgetter
+from typing import ParamSpec, TypeVar
 
-K = TypeVar("K", bound=Hashable)
+from cachetools import LRUCache, cached
+
+P = ParamSpec("P")
 V = TypeVar("V")
 
+_held_bytes = itemgetter(1)
 
-class SizedLRU(Generic[K, V]):
-    """Keeps the most recently used entries whose sizes (bytes, as the caller estimates them)
-    add up to at most ``max_bytes``; an entry larger than that is never kept. Safe to share
-    between threads (sync routes run on a thread pool)."""
 
-    def __init__(self, max_bytes: int) -> None:
-        self.max_bytes = max_bytes
-        self._entries: OrderedDict[K, tuple[V, int]] = OrderedDict()
-        self._bytes = 0
-        self._lock = threading.Lock()
-
-    def get(self, key: K) -> V | None:
-        with self._lock:
-            entry = self._entries.get(key)
-            if entry is None:
-                return None
-            self._entries.move_to_end(key)
-            return entry[0]
-
-    def put(self, key: K, value: V, size: int) -> None:
-        with self._lock:
-            previous = self._entries.pop(key, None)
-            if previous is not None:
-                self._bytes -= previous[1]
-            if size > self.max_bytes:
-                return
-            self._entries[key] = (value, size)
-            self._bytes += size
-            while self._bytes > self.max_bytes:
-                _, (_, evicted) = self._entries.popitem(last=False)
-                self._bytes -= evicted
-
-    def __len__(self) -> int:
-        return len(self._entries)
-
-    @property
-    def size_bytes(self) -> int:
-        return self._bytes
+def memoised(
+    compute: Callable[P, tuple[V, int]], key: Callable[P, Hashable], max_bytes: int
+) -> Callable[P, V]:
+    """``compute``'s value, remembered by ``key`` of the same arguments while the remembered
+    entries' sizes (``compute``'s second result, in bytes) add up to at most ``max_bytes``,
+    least recently used out first. An entry larger than the budget is never kept; 0 keeps
+    nothing. Safe to share between threads (sync routes run on a thread pool)."""
+    if max_bytes <= 0:
+        return lambda *args, **kwargs: compute(*args, **kwargs)[0]
+    entries: LRUCache[Hashable, tuple[V, int]] = LRUCache(max_bytes, getsizeof=_held_bytes)
+    # cachetools drops a value larger than the cache (its ValueError) and returns it.
+    remembered = cached(entries, key=key, lock=threading.Lock())(compute)
+    return lambda *args, **kwargs: remembered(*args, **kwargs)[0]

@@ -1,10 +1,17 @@
 """One SQLite file used from asyncio, shared by the embedded stores (event log, exposure store,
-webhook outbox, consent store).
+webhook outbox, consent store, availability overrides).
 
 Each store keeps one connection, opened on first use, and runs every statement on a worker
 thread under a lock, so the event loop never waits on the disk. Writes take the database lock
 up front (``BEGIN IMMEDIATE``) so a transaction never fails half-way on a lock upgrade, and an
 erasure overwrites the freed pages and empties the WAL, which would still hold them.
+
+Each store declares its schema as an ordered list of migrations: the n-th brings a file from
+schema version n-1 to n, the version kept in the file itself (``PRAGMA user_version``). Opening
+a file applies the ones it lacks in one transaction, so a file written by an earlier release is
+upgraded in place with its rows, and a file from a later release (a version beyond the list) is
+refused rather than misread. Version 1 is the schema files had before they were versioned
+(``CREATE ... IF NOT EXISTS``: such a file, at version 0, already holds it).
 """
 
 from __future__ import annotations
@@ -13,7 +20,7 @@ import asyncio
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Literal, TypeVar
@@ -24,6 +31,10 @@ T = TypeVar("T")
 SETUP_RETRY_SECONDS = 0.01
 
 
+class SchemaTooNewError(sqlite3.DatabaseError):
+    """The file's schema version is beyond every migration this release knows."""
+
+
 class SqliteFile:
     """The connection of one store. ``unavailable`` turns a ``sqlite3`` or ``OSError`` (the
     directory cannot be made) into the store's own error, given a message naming the file."""
@@ -32,13 +43,13 @@ class SqliteFile:
         self,
         path: Path,
         *,
-        schema: str,
+        migrations: Sequence[str],
         busy_timeout_ms: int,
         synchronous: Literal["FULL", "NORMAL"],
         unavailable: Callable[[str], Exception],
     ) -> None:
         self.path = path
-        self._schema = schema
+        self._migrations = migrations
         self._busy_timeout_ms = busy_timeout_ms
         self._synchronous = synchronous
         self._unavailable = unavailable
@@ -61,8 +72,9 @@ class SqliteFile:
 
     def connect(self, busy_timeout_seconds: float) -> sqlite3.Connection:
         """A new connection in autocommit mode (transactions are explicit), WAL journal, the
-        schema created; ``busy_timeout_seconds`` is how long it waits for another process's
-        lock."""
+        schema migrated to the current version; ``busy_timeout_seconds`` is how long it waits
+        for another process's lock. Raises ``SchemaTooNewError`` for a file of a later
+        release."""
         self.path.parent.mkdir(parents=True, exist_ok=True)
         connection = sqlite3.connect(
             self.path,
@@ -75,7 +87,7 @@ class SqliteFile:
             try:
                 connection.execute("PRAGMA journal_mode = WAL")
                 connection.execute(f"PRAGMA synchronous = {self._synchronous}")
-                connection.executescript(self._schema)  # IF NOT EXISTS: safe to run again
+                migrate(connection, self._migrations)
                 return connection
             except sqlite3.OperationalError as exc:
                 # Workers opening a new file at once: switching it to WAL while another
@@ -85,6 +97,9 @@ class SqliteFile:
                     connection.close()
                     raise
                 time.sleep(SETUP_RETRY_SECONDS)
+            except BaseException:
+                connection.close()
+                raise
 
     async def close(self) -> None:
         """Close the connection; a later call reopens it."""
@@ -95,6 +110,43 @@ class SqliteFile:
             if self._connection is not None:
                 self._connection.close()
                 self._connection = None
+
+
+def schema_version(connection: sqlite3.Connection) -> int:
+    (version,) = connection.execute("PRAGMA user_version").fetchone()
+    return int(version)
+
+
+def migrate(connection: sqlite3.Connection, migrations: Sequence[str]) -> None:
+    """Apply the migrations the file lacks, all in one transaction with the new version: a
+    failing one leaves the file as it was, and of several processes opening it at once one
+    migrates while the others wait for its lock and then find nothing left to do."""
+    current = len(migrations)
+    if schema_version(connection) < current:  # else no write lock is taken
+        with transaction(connection):
+            for script in migrations[schema_version(connection) :]:
+                for statement in _statements(script):
+                    connection.execute(statement)
+            connection.execute(f"PRAGMA user_version = {current}")
+    version = schema_version(connection)
+    if version > current:
+        raise SchemaTooNewError(
+            f"schema version {version} is newer than this release's {current}: the file was "
+            "written by a later recserve; run that release, or restore a backup from this one"
+        )
+
+
+def _statements(script: str) -> Iterator[str]:
+    """The script's statements one by one (``executescript`` would commit the transaction)."""
+    pending = ""
+    for part in script.split(";"):
+        pending += part + ";"
+        if sqlite3.complete_statement(pending):
+            if pending.strip(" \n\t;"):
+                yield pending
+            pending = ""
+    if pending.strip(" \n\t;"):
+        raise ValueError(f"incomplete SQL statement in a migration: {pending.strip()!r}")
 
 
 @contextmanager

@@ -24,7 +24,10 @@ from cachetools import LRUCache
 from app.infra.sqlite_file import SqliteFile, erase, transaction
 from app.privacy.consent import ConsentChange, ConsentRecord, ConsentUnavailable
 
-_SCHEMA = """
+# Ordered, oldest first: the n-th brings a file from schema version n-1 to n (sqlite_file).
+MIGRATIONS = (
+    # 1: the schema of files written before they carried a version
+    """
 CREATE TABLE IF NOT EXISTS consent (
     key TEXT PRIMARY KEY,
     choices BLOB NOT NULL,
@@ -37,7 +40,8 @@ CREATE TABLE IF NOT EXISTS consent_history (
     at REAL NOT NULL
 );
 CREATE INDEX IF NOT EXISTS consent_history_by_key ON consent_history (key, id);
-"""
+""",
+)
 CONSENT_FILE = "consent.db"  # under ``Settings.privacy_dir``
 # A reader in WAL mode waits only while a checkpoint resets the log: briefly.
 READ_BUSY_TIMEOUT_SECONDS = 0.05
@@ -55,7 +59,7 @@ class SqliteConsentStore:
         self._known_version: int | None = None  # data_version the cached records were read at
         self._writer = SqliteFile(  # writes (and history reads) on a worker thread
             path,
-            schema=_SCHEMA,
+            migrations=MIGRATIONS,
             busy_timeout_ms=busy_timeout_ms,
             synchronous="FULL",
             unavailable=lambda detail: ConsentUnavailable(f"sqlite consent store {detail}"),

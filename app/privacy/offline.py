@@ -14,7 +14,6 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
@@ -66,6 +65,8 @@ def _filter_parquet(path: Path, erased: set[str], pseudonyms: Pseudonymizer) -> 
 
 
 def _filter_csv(path: Path, erased: set[str], pseudonyms: Pseudonymizer) -> int:
+    import pandas as pd  # here: the API imports this module and otherwise never loads pandas
+
     frame = pd.read_csv(path, dtype=str, keep_default_na=False)
     if USER_ID not in frame.columns:
         return 0

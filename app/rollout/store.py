@@ -16,11 +16,15 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Protocol
 
+from app.infra.sqlite_file import SqliteFile, transaction
 from app.rollout.records import DecidedBy, ModelChange, Rollout, RolloutStatus
 from app.settings import Settings
 
 SQLITE_FILE = "rollout.db"
-SCHEMA = """
+# Ordered, oldest first: the n-th brings a SQLite file from schema version n-1 to n
+# (``app.infra.sqlite_file``); PostgreSQL has its Alembic migration.
+SQLITE_MIGRATIONS = (
+    """
 CREATE TABLE IF NOT EXISTS rollouts (
     rollout_id text PRIMARY KEY,
     challenger text NOT NULL,
@@ -42,7 +46,8 @@ CREATE TABLE IF NOT EXISTS model_changes (
     reason text NOT NULL DEFAULT '',
     report text
 );
-"""
+""",
+)
 _ROLLOUT_COLUMNS = (
     "rollout_id, challenger, champion, traffic_share, started_at, status, decided_at, "
     "decided_by, reason, last_look"
@@ -200,21 +205,21 @@ class SqliteRolloutStore(SqlRolloutStore):
 
     def __init__(self, path: Path, *, busy_timeout_ms: int = 5000) -> None:
         self.path = path
-        self._timeout_seconds = busy_timeout_ms / 1000
+        self._file = SqliteFile(
+            path,
+            migrations=SQLITE_MIGRATIONS,
+            busy_timeout_ms=busy_timeout_ms,
+            synchronous="FULL",
+            unavailable=lambda detail: RolloutStoreUnavailable(f"rollout records {detail}"),
+        )
 
     def _run(self, query: str, params: Sequence[Any]) -> tuple[list[Row], int]:
-        try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            connection = sqlite3.connect(self.path, timeout=self._timeout_seconds)
-            try:
-                connection.executescript(SCHEMA)  # IF NOT EXISTS: safe to run again
-                with connection:  # one transaction, committed when the block ends
-                    cursor = connection.execute(query.replace("%s", "?"), tuple(params))
-                    return cursor.fetchall(), cursor.rowcount
-            finally:
-                connection.close()
-        except (sqlite3.Error, OSError) as exc:
-            raise RolloutStoreUnavailable(f"rollout records {self.path}: {exc}") from exc
+        def work(connection: sqlite3.Connection) -> tuple[list[Row], int]:
+            with transaction(connection):
+                cursor = connection.execute(query.replace("%s", "?"), tuple(params))
+                return cursor.fetchall(), cursor.rowcount
+
+        return self._file.locked(work)
 
 
 def open_rollout_store(settings: Settings) -> RolloutStore:

@@ -1,4 +1,4 @@
-"""Internal records of the request path (the wire format lives in ``app/api/schemas.py``)."""
+"""Internal records of the request path (the wire format lives in ``app/api/schemas/``)."""
 
 from __future__ import annotations
 

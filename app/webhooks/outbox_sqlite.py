@@ -21,7 +21,10 @@ from app.infra.sqlite_file import SqliteFile, erase, transaction
 from app.webhooks.types import DeadLetter, Delivery, OutboxStats, OutboxUnavailable
 
 _COLUMNS = "delivery_id, endpoint, kind, body, created_at, attempts, last_error, user_key"
-_SCHEMA = """
+# Ordered, oldest first: the n-th brings a file from schema version n-1 to n (sqlite_file).
+MIGRATIONS = (
+    # 1: the schema of files written before they carried a version
+    """
 CREATE TABLE IF NOT EXISTS outbox (
     delivery_id TEXT PRIMARY KEY,
     endpoint TEXT NOT NULL,
@@ -48,7 +51,8 @@ CREATE TABLE IF NOT EXISTS dead_letters (
     dead_at REAL NOT NULL
 );
 CREATE INDEX IF NOT EXISTS dead_letters_by_user ON dead_letters (user_key);
-"""
+""",
+)
 
 Row = tuple[str, str, str, bytes, float, int, str | None, str | None]
 
@@ -63,7 +67,7 @@ class SqliteOutbox:
         # FULL: an enqueued delivery survives a power cut, like the event that caused it.
         self._db = SqliteFile(
             path,
-            schema=_SCHEMA,
+            migrations=MIGRATIONS,
             busy_timeout_ms=busy_timeout_ms,
             synchronous="FULL",
             unavailable=lambda detail: OutboxUnavailable(f"sqlite webhook outbox {detail}"),

@@ -1,42 +1,66 @@
-"""SizedLRU: bounded by the sizes its caller gives, least recently used out first."""
+"""memoised: values remembered within a byte budget, least recently used out first."""
 
 from __future__ import annotations
 
-from app.infra.memo import SizedLRU
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+
+from app.infra.memo import memoised
+
+
+def counting(sizes: dict[str, int]) -> tuple[Callable[[str], str], list[str]]:
+    """A memoised upper-casing whose entries weigh ``sizes[key]``, and the keys it computed."""
+    computed: list[str] = []
+
+    def upper(key: str) -> tuple[str, int]:
+        computed.append(key)
+        return key.upper(), sizes[key]
+
+    return memoised(upper, lambda key: key, max_bytes=100), computed
 
 
 def test_keeps_entries_up_to_the_byte_budget_dropping_the_least_recently_used() -> None:
-    memo: SizedLRU[str, int] = SizedLRU(max_bytes=100)
-    memo.put("a", 1, size=40)
-    memo.put("b", 2, size=40)
-    assert memo.get("a") == 1  # now "b" is the least recently used
+    upper, computed = counting({"a": 40, "b": 40, "c": 40})
+    upper("a")
+    upper("b")
+    upper("a")  # remembered; now "b" is the least recently used
 
-    memo.put("c", 3, size=40)
-
-    assert memo.get("b") is None
-    assert (memo.get("a"), memo.get("c")) == (1, 3)
-    assert memo.size_bytes == 80
-    assert len(memo) == 2
-
-
-def test_an_entry_larger_than_the_budget_is_not_kept_and_evicts_no_other() -> None:
-    memo: SizedLRU[str, int] = SizedLRU(max_bytes=100)
-    memo.put("a", 1, size=60)
-
-    memo.put("huge", 2, size=101)
-
-    assert memo.get("huge") is None
-    assert memo.get("a") == 1
-    memo.put("a", 3, size=101)  # a key put again too large: its old value goes too
-    assert memo.get("a") is None
-    assert memo.size_bytes == 0
+    upper("c")  # 120 bytes: "b" goes
+    assert [upper("a"), upper("c")] == ["A", "C"]
+    assert computed == ["a", "b", "c"]
+    assert upper("b") == "B"
+    assert computed == ["a", "b", "c", "b"]
 
 
-def test_putting_a_key_again_replaces_its_value_and_size() -> None:
-    memo: SizedLRU[str, int] = SizedLRU(max_bytes=100)
-    memo.put("a", 1, size=90)
-    memo.put("a", 2, size=10)
-    memo.put("b", 3, size=90)
+def test_an_entry_larger_than_the_budget_is_answered_but_never_kept_and_evicts_no_other() -> None:
+    upper, computed = counting({"a": 60, "huge": 101})
+    upper("a")
 
-    assert (memo.get("a"), memo.get("b")) == (2, 3)
-    assert memo.size_bytes == 100
+    assert [upper("huge"), upper("huge")] == ["HUGE", "HUGE"]
+    assert upper("a") == "A"
+    assert computed == ["a", "huge", "huge"]
+
+
+def test_a_budget_of_zero_remembers_nothing() -> None:
+    computed: list[str] = []
+
+    def upper(key: str) -> tuple[str, int]:
+        computed.append(key)
+        return key.upper(), 1
+
+    plain = memoised(upper, lambda key: key, max_bytes=0)
+
+    assert [plain("a"), plain("a")] == ["A", "A"]
+    assert computed == ["a", "a"]
+
+
+def test_threads_sharing_it_get_every_value_right() -> None:
+    keys = [f"k{i % 50}" for i in range(2_000)]
+    upper, computed = counting(dict.fromkeys(keys, 10))  # ten entries fit
+
+    with ThreadPoolExecutor(8) as pool:
+        answers = list(pool.map(upper, keys))
+
+    assert answers == [key.upper() for key in keys]
+    assert set(computed) == set(keys)
+    assert upper(keys[-1]) == keys[-1].upper()

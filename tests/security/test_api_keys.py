@@ -6,6 +6,7 @@ import hashlib
 from pathlib import Path
 
 import pytest
+from fastapi import HTTPException
 from pydantic import ValidationError
 
 from app.api.api_keys import ApiKey, AuthConfigError, KeyRing, load_key_specs
@@ -97,7 +98,6 @@ def test_enabled_without_keys_refuses_to_start() -> None:
 
 def test_no_keys_means_open_with_a_loud_warning(caplog: pytest.LogCaptureFixture) -> None:
     authenticator = build_authenticator(AuthSettings())
-    assert not authenticator.enforced
     assert authenticator.authorize(Access.ADMIN, None) is None
     assert "AUTHENTICATION IS DISABLED" in caplog.text
 
@@ -106,7 +106,9 @@ def test_keys_configured_means_enforced() -> None:
     authenticator = build_authenticator(
         AuthSettings(keys=[ApiKeySpec(name="ingest", key=EVENTS_KEY, scopes=["events"])])
     )
-    assert authenticator.enforced
+    with pytest.raises(HTTPException) as refused:
+        authenticator.authorize(Access.EVENTS, None)
+    assert refused.value.status_code == 401
 
 
 def test_explicitly_disabled_ignores_keys(caplog: pytest.LogCaptureFixture) -> None:
@@ -115,5 +117,5 @@ def test_explicitly_disabled_ignores_keys(caplog: pytest.LogCaptureFixture) -> N
             enabled=False, keys=[ApiKeySpec(name="ingest", key=EVENTS_KEY, scopes=["events"])]
         )
     )
-    assert not authenticator.enforced
+    assert authenticator.authorize(Access.ADMIN, None) is None
     assert "AUTHENTICATION IS DISABLED" in caplog.text

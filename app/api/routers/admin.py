@@ -2,33 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Literal
-
 from fastapi import APIRouter, Response
-from pydantic import BaseModel, Field
 
 from app.api.deps import EngineDep, ReloaderDep
-from app.api.errors import ErrorResponse, error_body
+from app.api.errors import error_body
 from app.api.responses import json_response
+from app.api.schemas.admin import ModelRefusedResponse, ModelReloadResponse
 from app.api.strict_json import StrictJsonRoute
 from app.serving.recommend.model_reload import ModelRefused
 
 router = APIRouter(prefix="/admin", tags=["admin"], route_class=StrictJsonRoute)
-
-
-class ModelReloadResponse(BaseModel):
-    outcome: Literal["loaded", "unchanged"] = Field(
-        description="`loaded`: the published version now serves; `unchanged`: it already did."
-    )
-    version: str = Field(description="The version now serving.")
-    previous_version: str = Field(description="The version that served before the call.")
-
-
-class ModelRefusedResponse(ErrorResponse):
-    """The error shape (``message`` says why the version was refused), plus the versions."""
-
-    refused_version: str | None = Field(description="The refused version (null: none published).")
-    serving_version: str = Field(description="The version that keeps serving.")
 
 
 @router.post(

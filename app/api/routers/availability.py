@@ -6,9 +6,9 @@ from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Path, Response
 
-from app.api.content_schemas import AvailabilityBody, AvailabilityResponse
 from app.api.deps import EngineDep
 from app.api.responses import json_response
+from app.api.schemas.items import AvailabilityBody, AvailabilityResponse
 from app.api.strict_json import StrictJsonRoute
 from app.serving.catalogue.availability import AvailabilityStoreError
 from app.serving.catalogue.items import Availability

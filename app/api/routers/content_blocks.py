@@ -17,10 +17,10 @@ from app.api.content_html import (
     render_html,
     strong_etag,
 )
-from app.api.content_schemas import ContentBlockResponse, ContentBlocksResponse
 from app.api.deps import ServedListsDep, SettingsDep
 from app.api.responses import json_response
-from app.api.schemas import USER_ID_FIELD
+from app.api.schemas.content import ContentBlockResponse, ContentBlocksResponse
+from app.api.schemas.recommend import USER_ID_FIELD
 from app.serving.surfaces.content_blocks import UnknownSlotError
 from app.serving.surfaces.served_lists import ServedLists
 

@@ -7,7 +7,7 @@ from fastapi import APIRouter, Response
 from app.api.auth import METRICS_ACCESS
 from app.api.deps import EngineDep, EventsDep, ReloaderDep
 from app.api.responses import json_response
-from app.api.schemas import ReadinessResponse
+from app.api.schemas.health import ReadinessResponse
 from app.observability import metrics
 from app.serving.health import check_dependencies
 

@@ -9,9 +9,9 @@ from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Path, Response
 
-from app.api.content_schemas import CatalogueItemOut
 from app.api.deps import EngineDep
 from app.api.responses import json_response
+from app.api.schemas.items import CatalogueItemOut
 
 router = APIRouter(prefix="/items", tags=["items"])
 

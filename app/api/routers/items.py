@@ -8,7 +8,7 @@ from fastapi import APIRouter, HTTPException, Path, Query, Response
 
 from app.api.deps import EngineDep, SettingsDep
 from app.api.responses import json_response
-from app.api.schemas import SimilarItemsResponse
+from app.api.schemas.items import SimilarItemsResponse
 from app.serving.surfaces.similar import NoNeighbourIndexError, UnknownItemError, similar_items
 
 router = APIRouter(prefix="/items", tags=["items"])

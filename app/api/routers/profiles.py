@@ -9,7 +9,7 @@ import orjson
 from fastapi import APIRouter, HTTPException, Path
 
 from app.api.deps import EngineDep
-from app.api.schemas import BehaviourOut, CategoryShare, ProfileResponse
+from app.api.schemas.profiles import BehaviourOut, CategoryShare, ProfileResponse
 from app.features.client import FeatureStoreError
 from app.features.schema import UserFeatures
 

@@ -12,7 +12,7 @@ from app.api.auth import may_read_profile
 from app.api.deps import EngineDep, ServedListsDep, SettingsDep
 from app.api.list_options import DisplayField
 from app.api.responses import json_response
-from app.api.schemas import RecommendBody, RecommendQuery, RecommendResponse
+from app.api.schemas.recommend import RecommendBody, RecommendQuery, RecommendResponse
 from app.api.strict_json import StrictJsonRoute
 from app.artifacts import CatalogueItem
 from app.observability.tracing import CURRENT

@@ -12,15 +12,15 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi.responses import HTMLResponse
-from pydantic import BaseModel, Field
 
 from app.api.deps import SettingsDep, services_of
 from app.api.routers.ui import page
+from app.api.schemas.rollout import RolloutStatusResponse
 from app.api.strict_json import StrictJsonRoute
 from app.artifacts import PublicationError, challenger_version, current_version
-from app.rollout.records import ModelChange, Rollout
+from app.rollout.records import ModelChange
 from app.rollout.store import RolloutStore, RolloutStoreUnavailable
-from app.settings import RolloutSettings, Settings
+from app.settings import Settings
 
 LISTED = 20
 
@@ -33,17 +33,6 @@ async def get_rollout_store(request: Request) -> RolloutStore:
 
 
 RolloutStoreDep = Annotated[RolloutStore, Depends(get_rollout_store)]
-
-
-class RolloutStatusResponse(BaseModel):
-    champion: str | None = Field(description="The version CURRENT names.")
-    challenger: str | None = Field(description="The version CHALLENGER names (null: none).")
-    settings: RolloutSettings = Field(description="The rollout's configuration.")
-    rollouts: list[Rollout] = Field(description="The latest rollouts, newest first.")
-    changes: list[ModelChange] = Field(
-        description="The latest model changes, newest first, with their before/after reports "
-        "once the window after them has ended."
-    )
 
 
 @router.get(

@@ -6,9 +6,9 @@ from typing import Any
 
 import orjson
 from fastapi import APIRouter, HTTPException, Query
-from pydantic import BaseModel, ConfigDict, Field
 
 from app.api.deps import WebhooksDep
+from app.api.schemas.webhooks import DeadLetterOut, DeadLettersOut, ReplayIn, ReplayOut
 from app.api.strict_json import StrictJsonRoute
 from app.webhooks.types import DeadLetter, OutboxUnavailable
 
@@ -17,36 +17,6 @@ router = APIRouter(prefix="/admin/webhooks", tags=["webhooks"], route_class=Stri
 _UNAVAILABLE: dict[int | str, dict[str, Any]] = {
     503: {"description": "The webhook outbox is unavailable."}
 }
-
-
-class DeadLetterOut(BaseModel):
-    delivery_id: str = Field(description="Stays the same when replayed: receivers dedupe on it.")
-    endpoint: str = Field(description="The configured endpoint name.")
-    kind: str = Field(description="Event kind, e.g. `engagement.click`.")
-    attempts: int = Field(description="Failed attempts before it was parked.")
-    last_error: str | None = Field(description="The last attempt's failure, e.g. `HTTP 500`.")
-    created_at: float = Field(description="When it was enqueued (Unix seconds).")
-    dead_at: float = Field(description="When it was parked (Unix seconds).")
-    payload: dict[str, Any] = Field(description="The JSON body that would be delivered.")
-
-
-class DeadLettersOut(BaseModel):
-    dead_letters: list[DeadLetterOut] = Field(description="Oldest parked first.")
-    count: int = Field(description="len(dead_letters).")
-
-
-class ReplayIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    delivery_ids: list[str] | None = Field(
-        None,
-        max_length=10_000,
-        description="Dead letters to replay; omitted or null replays every one.",
-    )
-
-
-class ReplayOut(BaseModel):
-    replayed: int = Field(description="Dead letters moved back to the outbox (unknown ids skip).")
 
 
 @router.get(

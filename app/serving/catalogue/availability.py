@@ -21,6 +21,7 @@ import orjson
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
+from app.infra.sqlite_file import SqliteFile
 from app.serving.catalogue.items import Availability
 
 
@@ -41,19 +42,29 @@ class AvailabilityStore(Protocol):
     async def close(self) -> None: ...
 
 
+# Ordered, oldest first: the n-th brings a file from schema version n-1 to n (sqlite_file).
+MIGRATIONS = (
+    # 1: the schema of files written before they carried a version
+    "CREATE TABLE IF NOT EXISTS overrides (item_id TEXT PRIMARY KEY, hidden INTEGER, "
+    "in_stock INTEGER, generation INTEGER NOT NULL)",
+)
+
+
 class SqliteAvailabilityStore:
     def __init__(self, path: Path, busy_timeout_ms: int = 5000) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
         # One connection per process, used from the event loop thread only. Calls block the
         # loop briefly: a local write of one row, or a poll at most once per refresh period.
-        self._db = sqlite3.connect(
-            path, timeout=busy_timeout_ms / 1000, isolation_level=None, check_same_thread=False
+        file = SqliteFile(
+            path,
+            migrations=MIGRATIONS,
+            busy_timeout_ms=busy_timeout_ms,
+            synchronous="FULL",
+            unavailable=AvailabilityStoreError,
         )
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute(
-            "CREATE TABLE IF NOT EXISTS overrides (item_id TEXT PRIMARY KEY, hidden INTEGER, "
-            "in_stock INTEGER, generation INTEGER NOT NULL)"
-        )
+        try:
+            self._db = file.connect(busy_timeout_ms / 1000)
+        except (sqlite3.Error, OSError) as exc:
+            raise AvailabilityStoreError(f"availability store {path}: {exc}") from exc
 
     async def put(self, item_id: str, availability: Availability) -> int:
         try:

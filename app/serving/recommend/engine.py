@@ -26,7 +26,7 @@ from app.serving.catalogue.rule_config import ItemFilter
 from app.serving.catalogue.rules import ItemRules
 from app.serving.model.ranking import LoadedModel
 from app.serving.recommend.fallback import popular_items
-from app.serving.recommend.history_index import HistoryIndexer
+from app.serving.recommend.history_index import history_indexer
 from app.serving.recommend.profiles import Profile, ProfileReader
 from app.serving.recommend.repeat_blend import blend_repeats
 from app.serving.top_k import ranked_below, scored_items, top_k
@@ -68,7 +68,7 @@ class RecommendationEngine:
         self._clock = clock
         # Concurrent requests share their consent and feature reads.
         self._profiles = ProfileReader(features, consent, clock)
-        self._histories = HistoryIndexer(history_memo_bytes)
+        self._history_indices = history_indexer(history_memo_bytes)
         _publish_model_info(model)
 
     @property
@@ -169,7 +169,7 @@ class RecommendationEngine:
         user = profile.user
         if user is None or not user.is_known:
             return self._popular(model, request, FallbackReason.UNKNOWN_USER, user)
-        history = self._histories.indices(model, user.history_items)
+        history = self._history_indices(model, user.history_items)
         known_tokens = [t for t in user.attribute_tokens if t in model.token_index]
         if history.size == 0 and not known_tokens:
             return self._popular(model, request, FallbackReason.NO_USABLE_FEATURES, user)

@@ -8,31 +8,28 @@ so looking it up here costs one hash over the items' cached string hashes.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 
-from app.infra.memo import SizedLRU
+from app.infra.memo import memoised
 from app.serving.model.ranking import LoadedModel
 
 # Per entry beyond its index array: the key's tuple of references and the entry itself.
 _ENTRY_OVERHEAD = 200
 
 
-class HistoryIndexer:
+def history_indexer(max_bytes: int) -> Callable[[LoadedModel, tuple[str, ...]], np.ndarray]:
     """``model.item_indices(history)``, remembered per (model version, history) within
     ``max_bytes``; 0 remembers nothing. The arrays handed out are read-only (shared)."""
+    return memoised(_read_only_indices, _model_and_history, max_bytes)
 
-    def __init__(self, max_bytes: int) -> None:
-        self._memo: SizedLRU[tuple[str, tuple[str, ...]], np.ndarray] | None = (
-            SizedLRU(max_bytes) if max_bytes > 0 else None
-        )
 
-    def indices(self, model: LoadedModel, history: tuple[str, ...]) -> np.ndarray:
-        if self._memo is None:
-            return model.item_indices(history)
-        key = (model.version, history)
-        found = self._memo.get(key)
-        if found is None:
-            found = model.item_indices(history)
-            found.flags.writeable = False
-            self._memo.put(key, found, found.nbytes + 8 * len(history) + _ENTRY_OVERHEAD)
-        return found
+def _model_and_history(model: LoadedModel, history: tuple[str, ...]) -> tuple[str, tuple[str, ...]]:
+    return model.version, history
+
+
+def _read_only_indices(model: LoadedModel, history: tuple[str, ...]) -> tuple[np.ndarray, int]:
+    found = model.item_indices(history)
+    found.flags.writeable = False
+    return found, found.nbytes + 8 * len(history) + _ENTRY_OVERHEAD

@@ -1,4 +1,4 @@
-"""HistoryIndexer: a history's item indices, computed once per model version and history."""
+"""history_indexer: a history's item indices, computed once per model version and history."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import pytest
 
 from app.bootstrap import load_current_model
 from app.serving.model.ranking import LoadedModel
-from app.serving.recommend.history_index import HistoryIndexer
+from app.serving.recommend.history_index import history_indexer
 from app.settings import Settings
 
 pytestmark = pytest.mark.integration
@@ -22,10 +22,10 @@ def model(built_home: Settings) -> LoadedModel:
 
 def test_indices_are_the_models_and_remembered_read_only(model: LoadedModel) -> None:
     history = (*model.item_ids[:3], "never-seen", model.item_ids[7])
-    indexer = HistoryIndexer(max_bytes=2**20)
+    indexer = history_indexer(max_bytes=2**20)
 
-    first = indexer.indices(model, history)
-    again = indexer.indices(model, tuple(history))  # an equal tuple, as a new read decodes
+    first = indexer(model, history)
+    again = indexer(model, tuple(history))  # an equal tuple, as a new read decodes
 
     assert first.tolist() == [0, 1, 2, 7]
     assert again is first
@@ -35,25 +35,25 @@ def test_indices_are_the_models_and_remembered_read_only(model: LoadedModel) -> 
 
 def test_another_model_version_maps_the_history_afresh(model: LoadedModel) -> None:
     history = model.item_ids[:4]
-    indexer = HistoryIndexer(max_bytes=2**20)
+    indexer = history_indexer(max_bytes=2**20)
     reordered = dataclasses.replace(
         model,
         manifest=model.manifest.model_copy(update={"version": "other"}),
         item_index={item: len(model.item_ids) - 1 - i for i, item in enumerate(model.item_ids)},
     )
 
-    indexer.indices(model, history)
-    remapped = indexer.indices(reordered, history)
+    indexer(model, history)
+    remapped = indexer(reordered, history)
 
     n = len(model.item_ids)
     assert remapped.tolist() == [n - 1, n - 2, n - 3, n - 4]
 
 
 def test_without_a_budget_every_call_maps_afresh(model: LoadedModel) -> None:
-    indexer = HistoryIndexer(max_bytes=0)
+    indexer = history_indexer(max_bytes=0)
     history = model.item_ids[:5]
 
-    first, second = indexer.indices(model, history), indexer.indices(model, history)
+    first, second = indexer(model, history), indexer(model, history)
 
     assert first is not second
     np.testing.assert_array_equal(first, second)

@@ -1,4 +1,4 @@
-"""Wire format of the HTTP API. Every field carries a description for the OpenAPI docs."""
+"""``/recommend``: its query, body and answer."""
 
 from __future__ import annotations
 
@@ -12,7 +12,6 @@ from app.serving.types import FallbackReason, Source
 USER_ID_FIELD = Field(
     min_length=1, max_length=256, description="The user to recommend for (any string id)."
 )
-K_FIELD = Field(ge=1, le=100, description="How many items to return (1..100).")
 _TARGETING = "Experiment targeting: the client's {}; optional."
 
 
@@ -25,8 +24,8 @@ _PROFILE_REASONS = (
 
 class RecommendQuery(ListOptions):
     """``GET /recommend``'s query parameters: FastAPI documents and validates them from this
-    model, and the fast path (``app.api.fast_recommend``) validates with the same model. An
-    unknown parameter is an error naming it, as an unknown body field is for ``POST``."""
+    model. An unknown parameter is an error naming it, as an unknown body field is for
+    ``POST``."""
 
     model_config = ConfigDict(extra="forbid")
 
@@ -202,50 +201,4 @@ class RecommendResponse(BaseModel):
         None,
         description="With `explain=true`, why the items carry no explanation (for example a "
         "model exported before explanations, or a failing feature store); absent otherwise.",
-    )
-
-
-class DependencyStatus(BaseModel):
-    ok: bool = Field(description="Whether the dependency answered its check.")
-    detail: str = Field(description="What was checked, or what failed.")
-
-
-class ReadinessResponse(BaseModel):
-    ready: bool = Field(description="True when a model is loaded and requests can be served.")
-    degraded: bool = Field(description="True when any dependency is down (fallbacks in use).")
-    model_version: str | None = Field(description="Model version being served.")
-    dependencies: dict[str, DependencyStatus] = Field(description="Each dependency's state.")
-
-
-class SimilarItemsResponse(BaseModel):
-    item_id: str = Field(description="The item the list is about.")
-    items: list[ItemOut] = Field(
-        description="Related items, best first, distinct, never the item itself; fewer than k "
-        "when the item has fewer related items."
-    )
-    model_version: str = Field(description="Model version whose neighbour index answered.")
-
-
-class CategoryShare(BaseModel):
-    category: str = Field(description="Item category.")
-    share: float = Field(description="Share of the user's interactions in this category (0..1).")
-
-
-class BehaviourOut(BaseModel):
-    recent_items: list[str] = Field(description="Distinct items, newest interaction first.")
-    interaction_count: int = Field(description="Interactions on record.")
-    recency_days: float | None = Field(description="Days since the last interaction.")
-    frequency_30d: int = Field(description="Interactions in the last 30 days.")
-    monetary: float = Field(description="Total purchase value.")
-    last_event_at: int | None = Field(description="Unix time of the last interaction.")
-    top_categories: list[CategoryShare] = Field(description="Category affinity, strongest first.")
-
-
-class ProfileResponse(BaseModel):
-    user_id: str = Field(description="The user.")
-    attributes: dict[str, Any] = Field(description="Static attributes (demographics) as ingested.")
-    attribute_tokens: list[str] = Field(description="Attributes as the model reads them.")
-    behaviour: BehaviourOut = Field(description="Dynamic behaviour features.")
-    segment: str | None = Field(
-        description="RFM segment (`s1` most engaged ... `sk`; `new` for attribute-only users)."
     )

@@ -1,9 +1,8 @@
-"""Wire format of ``/content-blocks``, ``/items/{id}`` and ``/items/{id}/availability``
-(OpenAPI descriptions)."""
+"""``/content-blocks``: the blocks of a page's slots."""
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, Field
 
 
 class BlockItemOut(BaseModel):
@@ -14,16 +13,6 @@ class BlockItemOut(BaseModel):
     in_stock: bool = Field(description="Always true unless the slot allows out-of-stock items.")
     image_url: str | None = Field(description="Image URL, when the catalogue has one.")
     score: float = Field(description="Ranking score within the block; higher is better.")
-
-
-class CatalogueItemOut(BaseModel):
-    item_id: str = Field(description="Item id as it appears in the catalogue.")
-    title: str = Field(description="Display title (the id when the catalogue has none).")
-    categories: list[str] = Field(description="Category or genres.")
-    price: float | None = Field(description="Price, when the catalogue has one.")
-    in_stock: bool = Field(description="Served stock flag (availability overrides applied).")
-    hidden: bool = Field(description="Served hidden flag: a hidden item is never recommended.")
-    image_url: str | None = Field(description="Image URL, when the catalogue has one.")
 
 
 class ContentBlockOut(BaseModel):
@@ -51,19 +40,3 @@ class ContentBlocksResponse(BaseModel):
     blocks: list[ContentBlockOut] = Field(
         description="One block per requested slot, in order; no item appears twice."
     )
-
-
-class AvailabilityBody(BaseModel):
-    """Replaces the item's override; a field left out (or null) reverts to the catalogue."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    hidden: bool | None = Field(None, description="true: never shown anywhere.")
-    in_stock: bool | None = Field(None, description="false: left out where stock matters.")
-
-
-class AvailabilityResponse(BaseModel):
-    item_id: str = Field(description="The item.")
-    hidden: bool = Field(description="Served value: the override, else the catalogue's.")
-    in_stock: bool = Field(description="Served value: the override, else the catalogue's.")
-    override: AvailabilityBody | None = Field(description="The stored override, if any.")
