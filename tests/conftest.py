@@ -14,6 +14,11 @@ from redis.asyncio import Redis
 
 from app.settings import Settings
 from app.storage.postgres import PostgresDatabase, upgrade
+from tests.fixtures.redis_cluster import (
+    RedisClusterProcesses,
+    RedisClusterUnavailable,
+    start_redis_cluster,
+)
 
 TEST_REDIS_URL = os.environ.get("RECSERVE_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
 TEST_DATABASE_URL = os.environ.get(
@@ -64,6 +69,28 @@ def client(home: Settings) -> Iterator[TestClient]:
 
     with TestClient(create_app(home)) as test_client:
         yield test_client
+
+
+@pytest.fixture(scope="session")
+def redis_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisClusterProcesses]:
+    """A 3-master, 3-replica Redis Cluster started once per session on free loopback ports
+    (``tests/fixtures/redis_cluster.py``); ``.url`` is its seed URL. Skips when redis-server is
+    not installed, except on CI (``CI=true``), where it fails."""
+    try:
+        cluster = start_redis_cluster(tmp_path_factory.mktemp("redis-cluster"))
+    except RedisClusterUnavailable as exc:
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"Redis Cluster tests need the Redis binaries on CI: {exc}")
+        pytest.skip(f"Redis Cluster tests need the Redis binaries: {exc}")
+    yield cluster
+    cluster.stop()
+
+
+@pytest.fixture(scope="session")
+def redis_cluster_url(redis_cluster: RedisClusterProcesses) -> str:
+    """The seed URL of the session's Redis Cluster, e.g.
+    ``redis+cluster://127.0.0.1:7000,127.0.0.1:7001,.../``."""
+    return redis_cluster.url
 
 
 @pytest.fixture(scope="session")

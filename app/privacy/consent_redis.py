@@ -1,9 +1,12 @@
 """The Redis consent store, shared by every worker and host.
 
 Keys: ``PREFIX:<pseudonym>`` (the current record, ``ConsentRecord.to_bytes``) and
-``PREFIX:<pseudonym>:history`` (a list of changes, oldest first). Every write publishes the
-pseudonym on ``PREFIX:invalidate`` in the same transaction, so each worker's consent cache
-(``invalidation.SubscribedLocalCache``) drops it before the ``PUT`` answers.
+``PREFIX:<pseudonym>:history`` (a list of changes, oldest first); on a Redis Cluster
+``PREFIX:{<pseudonym>}`` and ``PREFIX:{<pseudonym>}:history``, so a user's two keys share a
+slot and one transaction writes both. Every write publishes the pseudonym on
+``PREFIX:invalidate`` (in the same transaction on one server, right after it on a cluster), so
+each worker's consent cache (``invalidation.SubscribedLocalCache``) drops it before the ``PUT``
+answers.
 """
 
 from __future__ import annotations
@@ -13,11 +16,14 @@ from contextlib import asynccontextmanager
 from typing import cast
 
 import orjson
-from redis.asyncio import Redis
+from redis.asyncio import RedisCluster
+from redis.asyncio.client import Pipeline
 from redis.exceptions import RedisError, WatchError
 
+from app.infra import invalidation_stream
 from app.infra.breaker import CircuitBreaker
 from app.infra.invalidation_message import encode_invalidation
+from app.infra.redis_client import RedisClient, slot_tag
 from app.privacy.consent import ConsentChange, ConsentRecord, ConsentUnavailable
 
 MAX_WRITE_ATTEMPTS = 5  # optimistic retries when two writers change one user at once
@@ -27,7 +33,7 @@ class RedisConsentStore:
     """``ConsentStore`` on Redis. Takes ownership of ``client``."""
 
     def __init__(
-        self, client: Redis, *, prefix: str, breaker: CircuitBreaker | None = None
+        self, client: RedisClient, *, prefix: str, breaker: CircuitBreaker | None = None
     ) -> None:
         self._client = client
         self._prefix = prefix
@@ -35,7 +41,7 @@ class RedisConsentStore:
         self.channel = f"{prefix}:invalidate"  # timeout per retry delay, not one per request
 
     def key(self, pseudonym: str) -> str:
-        return f"{self._prefix}:{pseudonym}"
+        return f"{self._prefix}:{slot_tag(self._client, pseudonym)}"
 
     async def get(self, key: str) -> ConsentRecord | None:
         return (await self.get_many([key]))[key]
@@ -48,10 +54,7 @@ class RedisConsentStore:
             raise ConsentUnavailable("redis consent store: skipped after a recent failure")
         try:
             async with self._unavailable("get"):
-                found = await cast(
-                    "Awaitable[list[bytes | None]]",
-                    self._client.mget([self.key(key) for key in keys]),
-                )
+                found = await self._mget([self.key(key) for key in keys])
         except ConsentUnavailable:
             if self._breaker is not None:
                 self._breaker.record_failure()
@@ -77,8 +80,10 @@ class RedisConsentStore:
                         pipe.multi()
                         pipe.set(current_key, merged.to_bytes())
                         pipe.rpush(f"{current_key}:history", _change_bytes(changes, at))
-                        pipe.publish(self.channel, encode_invalidation([key]))
+                        if isinstance(pipe, Pipeline):  # one server: in the transaction
+                            pipe.publish(self.channel, encode_invalidation([key]))
                         await pipe.execute()
+                        await self._publish_after(key)
                         return merged
                     except WatchError:
                         continue
@@ -96,9 +101,25 @@ class RedisConsentStore:
         async with self._unavailable("erase"):
             pipe = self._client.pipeline(transaction=True)
             pipe.delete(current_key, f"{current_key}:history")
-            pipe.publish(self.channel, encode_invalidation([key]))
-            deleted, _ = await pipe.execute()
+            if isinstance(pipe, Pipeline):  # one server: in the transaction
+                pipe.publish(self.channel, encode_invalidation([key]))
+            deleted, *_ = await pipe.execute()
+            await self._publish_after(key)
         return bool(deleted)
+
+    async def _mget(self, keys: list[str]) -> list[bytes | None]:
+        if isinstance(self._client, RedisCluster):
+            # Users' keys live on several slots: one MGET per slot, answers in ``keys`` order.
+            return await self._client.mget_nonatomic(keys)
+        return await cast("Awaitable[list[bytes | None]]", self._client.mget(keys))
+
+    async def _publish_after(self, key: str) -> None:
+        """On a cluster the channel is a stream on another slot than the user's keys: announce
+        the change once it is written (one server published inside the transaction)."""
+        if isinstance(self._client, RedisCluster):
+            await invalidation_stream.publish(
+                self._client, self.channel, encode_invalidation([key])
+            )
 
     async def ping(self) -> None:
         async with self._unavailable("ping"):

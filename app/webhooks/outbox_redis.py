@@ -11,6 +11,10 @@ clock, so a host with a skewed clock cannot steal leases. Durability is Redis's 
 
 Erasure (``delete_user``, an admin path) SCANs the ``msg`` hashes for the user's key, then one
 script deletes those still holding it from every index.
+
+On a Redis Cluster the prefix is hash-tagged (``{P}:msg:<id>``, ``{P}:due``, ...): the scripts
+build message keys from the prefix, so every key of the outbox must live on one slot (one
+master, whose replica takes over on failover).
 """
 
 from __future__ import annotations
@@ -18,9 +22,9 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, TypeVar
 
-from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
+from app.infra.redis_client import RedisClient, register_script, slot_tag
 from app.infra.redis_scan import scan_pages
 from app.webhooks.types import DeadLetter, Delivery, OutboxStats, OutboxUnavailable
 
@@ -145,18 +149,19 @@ class RedisOutbox:
 
     backend = "redis"
 
-    def __init__(self, client: Redis, *, key_prefix: str) -> None:
+    def __init__(self, client: RedisClient, *, key_prefix: str) -> None:
         self._client = client
+        key_prefix = slot_tag(client, key_prefix)
         self._msg = f"{key_prefix}:msg:"
         self._due = f"{key_prefix}:due"
         self._enqueued = f"{key_prefix}:enqueued"
         self._dead = f"{key_prefix}:dead"
-        self._enqueue = client.register_script(_ENQUEUE)
-        self._claim = client.register_script(_CLAIM)
-        self._fail = client.register_script(_FAIL)
-        self._complete = client.register_script(_COMPLETE)
-        self._replay = client.register_script(_REPLAY)
-        self._delete_user = client.register_script(_DELETE_USER)
+        self._enqueue = register_script(client, _ENQUEUE)
+        self._claim = register_script(client, _CLAIM)
+        self._fail = register_script(client, _FAIL)
+        self._complete = register_script(client, _COMPLETE)
+        self._replay = register_script(client, _REPLAY)
+        self._delete_user = register_script(client, _DELETE_USER)
 
     async def enqueue(self, deliveries: Sequence[Delivery]) -> int:
         if not deliveries:

@@ -14,15 +14,15 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Sequence
 from typing import TypeVar, cast
 
-from redis.asyncio import Redis
-from redis.asyncio.retry import Retry
-from redis.backoff import NoBackoff
+from redis.asyncio import RedisCluster
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
+from app.infra import invalidation_stream
 from app.infra.breaker import CircuitBreaker
 from app.infra.invalidation_message import encode_invalidation
+from app.infra.redis_client import RedisClient, redis_client
 from app.serving.cache.tiered import CacheUnavailable
 
 # Idle pooled connections are PINGed before reuse after this long, so a connection cut by a
@@ -41,18 +41,18 @@ T = TypeVar("T")
 # clients); the asyncio client always returns the awaitable, which these casts state.
 
 
-def redis_client_from_url(url: str, socket_timeout: float, connect_timeout: float) -> Redis:
-    """A client for the cache tier, built once at start-up; no I/O until the first command.
+def redis_client_from_url(url: str, socket_timeout: float, connect_timeout: float) -> RedisClient:
+    """A client for the cache tier (one server or a cluster), built once at start-up; no I/O
+    until the first command.
 
     Every command is bounded by ``socket_timeout`` (connecting by ``connect_timeout``) and is
     never retried: on the request path a miss is cheaper than a second wait.
     """
-    return Redis.from_url(
+    return redis_client(
         url,
         socket_timeout=socket_timeout,
-        socket_connect_timeout=connect_timeout,
+        connect_timeout=connect_timeout,
         health_check_interval=HEALTH_CHECK_INTERVAL_SECONDS,
-        retry=Retry(NoBackoff(), retries=0),
     )
 
 
@@ -63,7 +63,7 @@ class RedisCache:
 
     def __init__(
         self,
-        client: Redis,
+        client: RedisClient,
         *,
         ttl_seconds: int,
         breaker: CircuitBreaker,
@@ -117,11 +117,18 @@ class RedisCache:
                 CacheUnavailable("redis circuit open: invalidation skipped, entries live to TTL"),
             )
             return
-        pipe = self._client.pipeline(transaction=True)
-        pipe.delete(*(self.key(user_id) for user_id in user_ids))
+        keys = [self.key(user_id) for user_id in user_ids]
         # One message for the batch (a JSON array of the ids): every worker's subscriber
         # handles one message per event batch, not one per user (~2 ms of a 100-event batch).
-        pipe.publish(self.channel, encode_invalidation(user_ids))
+        message = encode_invalidation(user_ids)
+        if isinstance(self._client, RedisCluster):
+            await self._guarded(
+                "invalidate_user", _invalidate_on_cluster(self._client, self.channel, keys, message)
+            )
+            return
+        pipe = self._client.pipeline(transaction=True)
+        pipe.delete(*keys)
+        pipe.publish(self.channel, message)
         await self._guarded("invalidate_user", pipe.execute())
 
     async def ping(self) -> None:
@@ -157,3 +164,13 @@ class RedisCache:
     def _report(self, operation: str, exc: BaseException) -> None:
         if self._on_error is not None:
             self._on_error(operation, exc)
+
+
+async def _invalidate_on_cluster(
+    client: RedisCluster, channel: str, keys: list[str], message: bytes
+) -> None:
+    """The users' hashes live on several masters and the channel on one more, so no single
+    transaction spans them: delete first (redis-py sends one DEL per slot), then announce, so a
+    worker dropping its entries on the message cannot read a not-yet-deleted one back."""
+    await client.delete(*keys)
+    await invalidation_stream.publish(client, channel, message)

@@ -18,9 +18,9 @@ from pathlib import Path
 from typing import Protocol, cast
 
 import orjson
-from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
+from app.infra.redis_client import RedisClient, slot_tag
 from app.serving.catalogue.items import Availability
 
 
@@ -90,12 +90,13 @@ class SqliteAvailabilityStore:
 
 
 class RedisAvailabilityStore:
-    """``PREFIX`` hash of item id -> JSON override, ``PREFIX:generation`` counter."""
+    """``KEY`` hash of item id -> JSON override, ``KEY:generation`` counter (on a cluster
+    ``{KEY}`` and ``{KEY}:generation``, one slot, so one transaction writes both)."""
 
-    def __init__(self, client: Redis, key: str = "recserve:availability") -> None:
+    def __init__(self, client: RedisClient, key: str = "recserve:availability") -> None:
         self._client = client
-        self._key = key
-        self._generation_key = f"{key}:generation"
+        self._key = slot_tag(client, key)
+        self._generation_key = f"{self._key}:generation"
 
     async def put(self, item_id: str, availability: Availability) -> int:
         value = orjson.dumps(
