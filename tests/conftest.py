@@ -10,8 +10,9 @@ from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
-from redis.asyncio import Redis
 
+from app.infra.redis_client import redis_client
+from app.infra.redis_scan import scan_pages
 from app.settings import Settings
 from app.storage.postgres import PostgresDatabase, upgrade
 from tests.fixtures.redis_cluster import (
@@ -27,13 +28,15 @@ TEST_DATABASE_URL = os.environ.get(
 POSTGRES_MARKS = [pytest.mark.postgres, pytest.mark.integration]
 
 
-async def delete_redis_keys(match: str) -> None:
-    """Delete the keys matching the glob ``match`` on the test Redis: one test's own keys,
+async def delete_redis_keys(match: str, url: str = TEST_REDIS_URL) -> None:
+    """Delete the keys matching the glob ``match`` (or ``{`` + ``match``, the same keys
+    hash-tagged on a cluster) on the test Redis or cluster at ``url``: one test's own keys,
     never the whole database, which other engineers' tests share."""
-    async with Redis.from_url(TEST_REDIS_URL) as client:
-        keys = [key async for key in client.scan_iter(match=match)]
-        if keys:
-            await client.delete(*keys)
+    client = redis_client(url, socket_timeout=5.0, connect_timeout=5.0)
+    async with client:
+        for pattern in (match, "{" + match):
+            async for keys in scan_pages(client, pattern):
+                await client.delete(*keys)  # a cluster client sends one DEL per slot
 
 
 @pytest.fixture(scope="session")

@@ -10,7 +10,7 @@ same guarantee as the SQLite log; ``everysec`` may lose the last second on a ser
 Dedupe costs one small key (~100 bytes) per event for ``dedupe_window_seconds``.
 
 On a Redis Cluster the stream is ``{<stream key>}`` and its dedupe keys
-``{<stream key>}:seen:<id>``: one hash slot, so the script and every transaction below touch
+``{<stream key>}:seen:<id>``: one hash slot, so the script and every pipeline below touch
 one master (the log is one ordered stream; it does not spread over masters, and its replica
 takes over on failover).
 
@@ -31,6 +31,7 @@ from collections.abc import AsyncIterator, Awaitable, Sequence
 from contextlib import asynccontextmanager
 from typing import Any, cast
 
+from redis.asyncio import Redis
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError, ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
@@ -194,7 +195,10 @@ class RedisEventLog:
                 if not mine:
                     continue
                 positions = [logged.position for logged in mine]
-                pipe = self._client.pipeline(transaction=True)
+                # One MULTI on one server; on a cluster an ordered pipeline to the stream's
+                # master (redis-py's asyncio cluster transactions block the event loop), which a
+                # repeated erasure completes if it stops half-way.
+                pipe = self._client.pipeline(transaction=isinstance(self._client, Redis))
                 pipe.xdel(self.stream_key, *positions)
                 pipe.delete(*(self.dedupe_prefix + logged.event.event_id for logged in mine))
                 for group in groups:

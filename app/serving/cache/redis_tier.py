@@ -1,8 +1,10 @@
 """The shared cache tier on Redis: one hash per user, ``<prefix>rec:<user_id>``, field = variant.
 
 ``invalidate_user`` is a single DEL. The hash's TTL is set with ``EXPIRE ... NX`` in the same
-MULTI as the write, so it counts from the user's first write and a later variant never extends
-the life of an older one (needs Redis >= 7.0 for ``NX``).
+script as the write, so it counts from the user's first write and a later variant never extends
+the life of an older one (needs Redis >= 7.0 for ``NX``). A script rather than MULTI: it touches
+one key, so it runs as is on a Redis Cluster, where redis-py's asyncio transactions run each
+queued command on a thread of their own.
 
 A failing Redis never fails a request: ``get``/``set``/``invalidate_user`` report the error to
 ``on_error(operation, exc)``, trip the circuit breaker and carry on as a miss / no-op, so a dead
@@ -22,7 +24,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 from app.infra import invalidation_stream
 from app.infra.breaker import CircuitBreaker
 from app.infra.invalidation_message import encode_invalidation
-from app.infra.redis_client import RedisClient, redis_client
+from app.infra.redis_client import RedisClient, redis_client, register_script
 from app.serving.cache.tiered import CacheUnavailable
 
 # Idle pooled connections are PINGed before reuse after this long, so a connection cut by a
@@ -36,6 +38,12 @@ ErrorObserver = Callable[[str, BaseException], None]  # (operation, exception)
 _UNAVAILABLE = (RedisConnectionError, RedisTimeoutError, OSError)
 
 T = TypeVar("T")
+
+# KEYS[1]: the user's hash. ARGV: variant, value, TTL seconds.
+_SET_SCRIPT = """
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+redis.call('EXPIRE', KEYS[1], ARGV[3], 'NX')
+"""
 
 # redis-py annotates each command as ``Awaitable[X] | X`` (one signature for the sync and async
 # clients); the asyncio client always returns the awaitable, which these casts state.
@@ -78,6 +86,7 @@ class RedisCache:
         self._key_prefix = f"{prefix}rec:"
         self.channel = f"{prefix}invalidate"
         self._on_error = on_error
+        self._set_script = register_script(client, _SET_SCRIPT)
 
     def key(self, user_id: str) -> str:
         """The Redis key holding every variant of ``user_id``."""
@@ -94,11 +103,10 @@ class RedisCache:
         """Store ``value`` in the user's hash; dropped (and reported) when Redis is failing."""
         if not self._breaker.allow():
             return
-        key = self.key(user_id)
-        pipe = self._client.pipeline(transaction=True)
-        pipe.hset(key, mapping={variant: value})
-        pipe.expire(key, self._ttl_seconds, nx=True)
-        await self._guarded("set", pipe.execute())
+        stored = self._set_script(
+            keys=[self.key(user_id)], args=[variant, value, self._ttl_seconds]
+        )
+        await self._guarded("set", stored)
 
     async def invalidate_user(self, user_id: str) -> None:
         """Delete the user's hash and publish ``user_id`` on ``channel`` in one round trip, so
