@@ -143,6 +143,14 @@ end
 return deleted
 """
 
+# KEYS: due, enqueued, dead. Returns depth, oldest enqueue time (nil when empty), dead count and
+# the server's TIME: a script, as a cluster pipeline cannot send TIME (it has no key).
+_STATS = """
+local oldest = redis.call('ZRANGE', KEYS[2], 0, 0, 'WITHSCORES')
+local t = redis.call('TIME')
+return {redis.call('ZCARD', KEYS[1]), oldest[2] or false, redis.call('ZCARD', KEYS[3]), t[1], t[2]}
+"""
+
 
 class RedisOutbox:
     """Outbox in Redis under ``key_prefix``; owns ``client`` and closes it."""
@@ -162,6 +170,7 @@ class RedisOutbox:
         self._complete = register_script(client, _COMPLETE)
         self._replay = register_script(client, _REPLAY)
         self._delete_user = register_script(client, _DELETE_USER)
+        self._stats = register_script(client, _STATS)
 
     async def enqueue(self, deliveries: Sequence[Delivery]) -> int:
         if not deliveries:
@@ -213,14 +222,9 @@ class RedisOutbox:
 
     async def stats(self) -> OutboxStats:
         async def read() -> OutboxStats:
-            async with self._client.pipeline(transaction=False) as pipe:
-                pipe.zcard(self._due)
-                pipe.zrange(self._enqueued, 0, 0, withscores=True)
-                pipe.zcard(self._dead)
-                pipe.time()
-                depth, oldest, dead, (seconds, micros) = await pipe.execute()
-            now = seconds + micros / 1e6
-            age = max(0.0, now - oldest[0][1]) if oldest else 0.0
+            depth, oldest, dead, seconds, micros = await self._stats(self._keys)
+            now = int(seconds) + int(micros) / 1e6
+            age = max(0.0, now - float(oldest)) if oldest is not None else 0.0
             return OutboxStats(depth=int(depth), oldest_age_seconds=age, dead_letters=int(dead))
 
         return await self._call(read)
