@@ -13,6 +13,8 @@ always were.
 
 from __future__ import annotations
 
+import hashlib
+from collections.abc import Awaitable, Sequence
 from dataclasses import dataclass
 from typing import Any, cast
 from urllib.parse import unquote, urlsplit
@@ -22,7 +24,8 @@ from redis.asyncio.cluster import ClusterNode
 from redis.asyncio.connection import SSLConnection
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
-from redis.commands.core import AsyncScript
+from redis.exceptions import NoScriptError
+from redis.typing import EncodableT, KeyT
 
 CLUSTER_SCHEMES = ("redis+cluster", "rediss+cluster")
 SINGLE_SCHEMES = ("redis", "rediss")
@@ -159,8 +162,30 @@ def node_clients(client: RedisCluster, *, socket_timeout: float) -> list[Redis]:
     ]
 
 
-def register_script(client: RedisClient, script: str) -> AsyncScript:
-    """A Lua script callable on ``client``. redis-py types scripts for the single-server client
-    only, but a script's EVALSHA is routed by its keys and SCRIPT LOAD reaches every master, so
-    it runs on a cluster client as well (as long as its keys share a slot)."""
-    return AsyncScript(cast("Redis", client), script)
+class Script:
+    """A Lua script run by ``EVALSHA``, falling back to ``EVAL`` (which caches it) when the
+    server answers ``NOSCRIPT``: a restarted server, or on a cluster the replica promoted in a
+    failover, does not know it yet. redis-py's own fallback, ``SCRIPT LOAD`` then ``EVALSHA``,
+    can send the load to another node than the one owning the keys after a failover; ``EVAL``
+    goes where the keys are."""
+
+    def __init__(self, client: RedisClient, text: str) -> None:
+        self._client = client
+        self._text = text
+        self._sha = hashlib.sha1(text.encode()).hexdigest()
+
+    async def __call__(self, keys: Sequence[KeyT] = (), args: Sequence[EncodableT] = ()) -> Any:
+        try:
+            return await cast(
+                "Awaitable[Any]", self._client.evalsha(self._sha, len(keys), *keys, *args)
+            )
+        except NoScriptError:
+            return await cast(
+                "Awaitable[Any]", self._client.eval(self._text, len(keys), *keys, *args)
+            )
+
+
+def register_script(client: RedisClient, text: str) -> Script:
+    """A Lua script callable on ``client``, one server or a cluster (whose keys must then share
+    a slot)."""
+    return Script(client, text)
