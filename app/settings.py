@@ -263,7 +263,8 @@ class PrivacySettings(BaseModel):
         10.0,
         gt=0,
         description="Redis consent store: each worker keeps a user's consent this long; changes "
-        "reach every worker at once over pub/sub, the TTL bounds a missed one.",
+        "reach every worker at once over pub/sub (a stream on a Redis Cluster), the TTL bounds a "
+        "missed one.",
     )
     consent_cache_max_entries: int = Field(
         100_000, ge=0, description="Users whose consent each worker keeps (either store)."

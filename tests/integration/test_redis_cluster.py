@@ -6,14 +6,15 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
-from datetime import UTC, datetime
 
 import httpx
+import pyarrow.parquet as pq
 import pytest
 import redis
 
 from app.features.store import apply_and_materialize
 from app.settings import Settings
+from feature_repo.definitions import EVENT_TIMESTAMP, offline_file
 from tests.fixtures.redis_cluster import RedisClusterProcesses
 from tests.integration.conftest import copy_home, serve, users_with_history
 from tests.integration.test_privacy_redis import _redis_mentions
@@ -35,7 +36,10 @@ def cluster_home(
     """A copy of the built home whose online features are materialized into the cluster."""
     home = copy_home(built_home, tmp_path_factory.mktemp("cluster") / "home")
     settings = home.model_copy(update={"redis_url": redis_cluster.url})
-    apply_and_materialize(settings, as_of=datetime.now(UTC))
+    # Feast copies the rows stamped within the window it is given: the build's own stamp.
+    table = offline_file(settings.offline_dir, "user_behaviour")
+    stamped = pq.read_table(table, columns=[EVENT_TIMESTAMP]).column(0)[0].as_py()
+    apply_and_materialize(settings, as_of=stamped)
     return settings
 
 
