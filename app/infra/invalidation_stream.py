@@ -18,12 +18,23 @@ from typing import Any, cast
 
 from redis.asyncio import RedisCluster
 
+from app.infra.redis_client import register_script
+
 MESSAGE_FIELD = b"m"
+# A message telling readers to drop everything they hold (they may have missed a message).
+CLEAR_ALL = b"*"
 # Readers only ever wait for entries newer than the last they saw, so the stream needs to hold
 # just what a reader may lag behind by between two reads.
 STREAM_MAX_LENGTH = 1000
 READ_BLOCK_MS = 5000
 READ_COUNT = 100
+
+
+# KEYS[1]: the stream. ARGV: the clear-all message, the length cap.
+_FORGET_SCRIPT = """
+redis.call('DEL', KEYS[1])
+return redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[2], '*', 'm', ARGV[1])
+"""
 
 
 def stream_key(channel: str) -> str:
@@ -39,6 +50,14 @@ async def publish(client: RedisCluster, channel: str, message: bytes) -> None:
         maxlen=STREAM_MAX_LENGTH,
         approximate=True,
     )
+
+
+async def forget(client: RedisCluster, channel: str) -> None:
+    """Delete every message of ``channel`` (an erased user's id may be among them; ``DEL`` frees
+    the bytes, which ``XDEL`` would leave in place) and, in the same script, tell every reader
+    to drop everything it holds, since it may not have read a deleted message yet."""
+    script = register_script(client, _FORGET_SCRIPT)
+    await script(keys=[stream_key(channel)], args=[CLEAR_ALL, STREAM_MAX_LENGTH])
 
 
 async def messages(

@@ -112,9 +112,10 @@ class RedisConsentStore:
         current_key = self.key(key)
         async with self._unavailable("erase"):
             if isinstance(self._client, RedisCluster):
-                # Both keys share the user's slot: one DEL; the stream is announced after.
+                # Both keys share the user's slot: one DEL. Then the channel's stream, whose
+                # recent messages name the pseudonym, is emptied with a drop-everything message.
                 deleted = await self._client.delete(current_key, f"{current_key}:history")
-                await self._publish_after(key)
+                await invalidation_stream.forget(self._client, self.channel)
             else:
                 pipe = self._client.pipeline(transaction=True)
                 pipe.delete(current_key, f"{current_key}:history")

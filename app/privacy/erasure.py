@@ -75,7 +75,7 @@ class PendingDeliveries(Protocol):
 class CachedLists(Protocol):
     """Recommendation lists computed for a user, in every cache tier and worker."""
 
-    async def invalidate_user(self, user_id: str) -> None: ...
+    async def erase_user(self, user_id: str) -> None: ...
 
 
 class ErasureFailed(Exception):
@@ -167,7 +167,7 @@ class UserDataService:
         except self._store_errors as exc:
             raise ErasureFailed(f"{type(exc).__name__}: {exc}") from exc
         if self._cache is not None:
-            await self._cache.invalidate_user(user_id)
+            await self._cache.erase_user(user_id)
         for url in self._redis_urls:
             task = asyncio.create_task(self._rewrite_redis_files(url))
             self._persisting.add(task)

@@ -113,18 +113,18 @@ async def test_redis_change_is_broadcast_to_workers(redis_prefix: str) -> None:
     assert [decode_invalidation(m["data"]) for m in received if m] == [["p1"], ["p1"]]
 
 
-async def test_redis_cluster_change_is_announced_on_the_channel_stream(
+async def test_redis_cluster_change_is_announced_and_erasure_empties_the_stream(
     redis_prefix: str, redis_cluster_url: str
 ) -> None:
     store = redis_consent_store(redis_prefix, redis_cluster_url)
     listener = redis_client(redis_cluster_url, socket_timeout=None, connect_timeout=1.0)
     assert isinstance(listener, RedisCluster)
     ready = asyncio.Event()
-    received: list[list[str]] = []
+    received: list[bytes] = []
 
     async def listen() -> None:
         async for message in invalidation_stream.messages(listener, store.channel, ready.set):
-            received.append(decode_invalidation(message))
+            received.append(message)
             if len(received) == 2:
                 return
 
@@ -133,10 +133,17 @@ async def test_redis_cluster_change_is_announced_on_the_channel_stream(
     await store.record("p1", {"tracking": False}, 1.0)
     await store.erase("p1")
     await asyncio.wait_for(listening, 2.0)
+    # The erasure emptied the stream, which named the pseudonym, and told every reader to drop
+    # everything it holds (it may have missed a deleted message).
+    left = await listener.xrange(invalidation_stream.stream_key(store.channel))
     await store.close()
     await listener.aclose()
     await delete_redis_keys(f"{redis_prefix}:*", redis_cluster_url)
-    assert received == [["p1"], ["p1"]]
+    assert [decode_invalidation(received[0]), received[1]] == [
+        ["p1"],
+        invalidation_stream.CLEAR_ALL,
+    ]
+    assert [fields for _, fields in left] == [{b"m": invalidation_stream.CLEAR_ALL}]
 
 
 async def test_redis_reads_skip_a_failing_redis_until_the_retry_delay() -> None:

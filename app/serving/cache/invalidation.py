@@ -96,6 +96,10 @@ class SubscribedLocalCache:
         """Drop ``user_id`` here; the Redis tier's invalidation tells the other workers."""
         await self._local.invalidate_user(user_id)
 
+    async def erase_user(self, user_id: str) -> None:
+        """Drop ``user_id`` here; the Redis tier's erasure tells the other workers."""
+        await self._local.invalidate_user(user_id)
+
     async def invalidate_users(self, user_ids: Sequence[str]) -> None:
         """Drop ``user_ids`` here; the Redis tier's invalidation tells the other workers."""
         await self._local.invalidate_users(user_ids)
@@ -134,7 +138,10 @@ class SubscribedLocalCache:
             async for data in invalidation_stream.messages(
                 self._client, self._channel, self._ready
             ):
-                await self._local.invalidate_users(decode_invalidation(data))
+                if data == invalidation_stream.CLEAR_ALL:
+                    self._local.clear()
+                else:
+                    await self._local.invalidate_users(decode_invalidation(data))
             return
         async with self._client.pubsub() as pubsub:
             await pubsub.subscribe(self._channel)

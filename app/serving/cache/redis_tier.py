@@ -139,6 +139,15 @@ class RedisCache:
         pipe.publish(self.channel, message)
         await self._guarded("invalidate_user", pipe.execute())
 
+    async def erase_user(self, user_id: str) -> None:
+        """``invalidate_user``; on a cluster also empty the invalidation stream, whose recent
+        messages name the user (pub/sub on one server keeps none)."""
+        await self.invalidate_user(user_id)
+        if isinstance(self._client, RedisCluster) and self._breaker.allow():
+            await self._guarded(
+                "invalidate_user", invalidation_stream.forget(self._client, self.channel)
+            )
+
     async def ping(self) -> None:
         """Ask Redis directly, whatever the breaker says; the answer updates the breaker, so a
         readiness probe also notices recovery. Raises ``CacheUnavailable`` on failure."""

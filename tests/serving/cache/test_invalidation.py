@@ -115,6 +115,23 @@ async def test_one_message_invalidates_a_batch_and_garbage_is_skipped(cluster: C
     assert worker.subscribed
 
 
+async def test_erasure_reaches_every_worker_and_leaves_no_id_in_the_channel(
+    cluster: Cluster,
+) -> None:
+    await _start(cluster.workers)
+    for worker in cluster.workers:
+        await worker.set("u1", "k5", b"erased user's list")
+    await cluster.shared.invalidate_users(["u1", "u2"])  # a message naming u1 in the channel
+    await cluster.shared.erase_user("u1")
+    for worker in cluster.workers:
+        await _dropped_after(worker, "u1")
+    async with redis_client(cluster.url, socket_timeout=1.0, connect_timeout=1.0) as raw:
+        if isinstance(raw, RedisCluster):
+            key = invalidation_stream.stream_key(cluster.shared.channel)
+            left = [fields[b"m"] for _, fields in await raw.xrange(key)]
+            assert left == [invalidation_stream.CLEAR_ALL]  # nothing names the user any more
+
+
 async def test_local_tier_unused_until_subscribed(cluster: Cluster) -> None:
     worker = cluster.workers[0]
     await worker.set("u1", "k5", b"value")
