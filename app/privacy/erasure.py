@@ -15,7 +15,8 @@ What holds a user, and how erasure reaches it:
 * webhook outbox (SQLite or Redis): waiting and dead-lettered deliveries about the user (found
   by the pseudonym stamped on them at enqueue; their bodies hold the raw id) deleted;
 * recommendation cache: the user's lists dropped from every tier and every worker, last, so no
-  list computed from the deleted features survives;
+  list computed from the deleted features survives (on a Redis Cluster the invalidation stream,
+  which names recent users, is emptied too);
 * Redis' files: on every Redis the service uses (``redis_url`` and each role's own URL; every
   node of a Redis Cluster, replicas included), an AOF rewrite and a snapshot are started in the
   background (``rewrite_persistence``), so the RDB and AOF stop holding what was deleted from
