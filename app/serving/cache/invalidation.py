@@ -25,7 +25,7 @@ from redis.exceptions import RedisError
 
 from app.infra import invalidation_stream
 from app.infra.invalidation_message import decode_invalidation
-from app.infra.redis_client import RedisClient, is_cluster_url, redis_client
+from app.infra.redis_client import RedisClient, redis_client
 from app.serving.cache.local_tier import LocalCache
 from app.serving.cache.redis_tier import ErrorObserver
 from app.serving.cache.tiered import CacheUnavailable
@@ -37,13 +37,12 @@ MAX_RETRY_SECONDS = 1.0
 
 
 def subscriber_client_from_url(url: str, connect_timeout: float) -> RedisClient:
-    """A client for the subscription alone. On one server its connection blocks on reads
-    between messages, so it has no socket timeout (keepalive notices a silent peer instead); a
-    cluster's stream reads return after ``READ_BLOCK_MS``, so a read outlasting that by a second
-    means the master is gone."""
-    timeout = invalidation_stream.READ_BLOCK_MS / 1000 + 1.0 if is_cluster_url(url) else None
+    """A client for the subscription alone: its connection blocks on reads between messages, so
+    it has no socket timeout (keepalive notices a silent peer instead). With a socket timeout,
+    redis-py turns the cancelling of a blocked read into a timeout error, and ``close`` would
+    wait for a subscriber that never stops."""
     return redis_client(
-        url, socket_timeout=timeout, connect_timeout=connect_timeout, socket_keepalive=True
+        url, socket_timeout=None, connect_timeout=connect_timeout, socket_keepalive=True
     )
 
 
