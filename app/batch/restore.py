@@ -67,6 +67,7 @@ def rollback(settings: Settings, to_version: int) -> BuildRecord:
     return record
 
 
+
 def _published(settings: Settings, version: int) -> BuildRecord:
     matches = [r for r in read_history(settings.versions_dir) if r.data_version == version]
     if not matches:
