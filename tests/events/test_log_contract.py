@@ -1,7 +1,8 @@
-"""One contract, every event-log backend: the same tests run on SQLite, a Redis Stream (real
-Redis), NATS JetStream (a real nats-server) and PostgreSQL. A new backend (Kafka...) joins by
-adding a parameter to ``open_log``. Delivery is what a broker promises: at least once per group,
-unacked events back after the ack wait, log order among first deliveries."""
+"""One contract, every event-log backend: the same tests run on SQLite, a Redis Stream (a real
+Redis server and a real Redis Cluster), NATS JetStream (a real nats-server) and PostgreSQL. A new
+backend (Kafka...) joins by adding a parameter to ``open_log``. Delivery is what a broker
+promises: at least once per group, unacked events back after the ack wait, log order among first
+deliveries."""
 
 from __future__ import annotations
 

@@ -42,6 +42,9 @@ class PrecomputeTier:
     async def invalidate_user(self, user_id: str) -> None:
         await self._shared.invalidate_user(user_id)
 
+    async def erase_user(self, user_id: str) -> None:
+        await self._shared.erase_user(user_id)
+
     async def invalidate_users(self, user_ids: Sequence[str]) -> None:
         await self._shared.invalidate_users(user_ids)
 
