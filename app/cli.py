@@ -112,7 +112,7 @@ def _parser() -> argparse.ArgumentParser:
     evaluate = sub.add_parser(
         "evaluate",
         help="offline metrics of the served model beside tuned baselines",
-        description="Warm: each user's last 20%% of interactions by time held out. Cold: 10%% "
+        description="Warm: each user's last 20% of interactions by time held out. Cold: 10% "
         "of the users, with no history left, over several draws (seeds 0 .. N-1), reported "
         "as mean ± sd and, per baseline, the draws the served model wins. Each protocol and "
         "draw builds the served model on its train part as `recserve build` does and asks "

@@ -4,9 +4,10 @@ reference) and serving (the request path), so both assemble exactly the same can
 A two-stage model scores only a few hundred candidates per request instead of every item:
 
 1. candidates = the union of the ANN index's nearest items to the user vector (cosine over
-   unit item embeddings), the related items of the user's most recent items (the neighbour
-   index) and the most popular items, minus the user's history; a user without history but
-   with attribute tokens also gets the best of the demographic list for their tokens;
+   unit item embeddings), the related items of the user's most recent items with the largest
+   neighbour scores (the neighbour index) and the most popular items, minus the user's
+   history; a user without history but with attribute tokens also gets the best of the
+   demographic list for their tokens;
 2. per candidate the features the ranking graph blends: its popularity prior and its
    affinity with what is known of the user. With a history that is the neighbour score (how
    related the candidate is to the recent items, newest counting most); without one, the
@@ -84,6 +85,9 @@ class RetrievalParams:
     demographic_candidates: int = 100
     recent_items: int = 10
     recent_decay: float = 0.8
+    # The related items of the recent ones with the largest neighbour scores: long lists read
+    # for a long history would otherwise make thousands of candidates.
+    neighbour_candidates: int = 500
 
 
 @dataclass(frozen=True)
@@ -155,13 +159,11 @@ def candidates(
     ``tokens`` attribute token indices)."""
     # History items come back from the ANN search too; ask for enough to leave the quota.
     count = params.ann_candidates + min(len(history), params.ann_candidates)
-    recent = history[-params.recent_items :]
-    related = np.asarray(arrays.neighbours[recent]).ravel()
     cold_with_tokens = len(tokens) > 0 and len(history) == 0
     found = np.concatenate(
         (
             ann_search(arrays.index, user_vector, count),
-            related[related >= 0].astype(np.int64),
+            _best_related(arrays, params, history),
             arrays.popular[: params.popular_candidates],
             _demographic_best(arrays, tokens, params.demographic_candidates)
             if cold_with_tokens
@@ -192,14 +194,39 @@ def candidate_features(
     return features
 
 
-def _neighbour_affinity(
-    arrays: RetrievalArrays, params: RetrievalParams, history: np.ndarray, items: np.ndarray
-) -> np.ndarray:
+def _related(
+    arrays: RetrievalArrays, params: RetrievalParams, history: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """The recent items' neighbours (``-1`` where a list is short) and their scores weighted
+    by ``w_r = decay ** age`` normalised to sum 1, as flat arrays."""
     recent = history[-params.recent_items :]
     weights = params.recent_decay ** np.arange(len(recent) - 1, -1, -1, dtype=np.float64)
     weights /= weights.sum()
     related = np.asarray(arrays.neighbours[recent]).ravel()
     related_scores = (weights[:, None] * arrays.neighbour_scores[recent]).ravel()
+    return related, related_scores
+
+
+def _best_related(
+    arrays: RetrievalArrays, params: RetrievalParams, history: np.ndarray
+) -> np.ndarray:
+    """The ``neighbour_candidates`` related items outside the history with the largest summed
+    neighbour score."""
+    related, related_scores = _related(arrays, params, history)
+    listed = (related >= 0) & ~np.isin(related, history)
+    items, slots = np.unique(related[listed], return_inverse=True)
+    if len(items) <= params.neighbour_candidates:
+        return items.astype(np.int64)
+    summed = np.zeros(len(items), dtype=np.float64)
+    np.add.at(summed, slots, related_scores[listed])
+    best = np.argpartition(-summed, params.neighbour_candidates - 1)
+    return items[best[: params.neighbour_candidates]].astype(np.int64)
+
+
+def _neighbour_affinity(
+    arrays: RetrievalArrays, params: RetrievalParams, history: np.ndarray, items: np.ndarray
+) -> np.ndarray:
+    related, related_scores = _related(arrays, params, history)
     position = np.searchsorted(items, related)
     hit = (related >= 0) & (position < len(items))
     hit[hit] = items[position[hit]] == related[hit]

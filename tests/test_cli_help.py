@@ -43,6 +43,7 @@ def test_every_option_of_every_command_has_help_without_module_names() -> None:
         text = parser.format_help()
         assert "app." not in text, (path, text)
         assert "issue" not in text.lower(), (path, text)
+        assert "%%" not in text, (path, text)  # a description is not %-formatted
 
 
 def test_demo_help_says_what_it_does_with_an_existing_home() -> None:

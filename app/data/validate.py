@@ -14,6 +14,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from app.data.age import AGE_FIELD, InvalidAge, parse_age
 from app.data.atomic import RawTables
 from app.data.raw import LINE, REASON, RawTable
 from app.data.types import (
@@ -30,7 +31,6 @@ from app.data.types import (
 SECONDS_PER_DAY = 86_400
 # Numeric timestamps at or above this are milliseconds: as seconds they would be year 5138.
 MILLISECONDS_THRESHOLD = 1e11
-MAX_AGE = 120
 EVENT_TYPE_COLUMNS = (EVENT_TYPE, "type")
 VALUE_COLUMNS = (VALUE, "price", "rating")
 RATING = "rating"
@@ -167,7 +167,8 @@ def _retail_columns(frame: pd.DataFrame, verdicts: _Verdicts) -> dict[str, pd.Se
 
 
 def validate_attributes(raw: RawTable, id_column: str) -> ValidatedTable:
-    """Validate a user or item table; ``age`` must be 0..120, floats finite, ids unique."""
+    """Validate a user or item table; ``age`` must be years 0..120 or a band of them
+    (``app.data.age``), floats finite, ids unique."""
     frame = raw.frame
     verdicts = _Verdicts(len(frame))
     ids = frame[id_column].str.strip()
@@ -177,12 +178,10 @@ def validate_attributes(raw: RawTable, id_column: str) -> ValidatedTable:
         if name == id_column:
             continue
         text = frame[name]
-        if name == "age":
-            ages = _parse_floats(text)
-            present = text.str.strip() != ""
-            verdicts.reject(present & ~np.isfinite(ages), "invalid age")
-            with np.errstate(invalid="ignore"):
-                verdicts.reject((ages < 0) | (ages > MAX_AGE), "age out of range")
+        if name == AGE_FIELD:
+            reasons = text.map(_age_reason).to_numpy()
+            for reason in ("invalid age", "age out of range"):
+                verdicts.reject(reasons == reason, reason)
         columns[name] = _convert_attribute(name, kind, text, verdicts)
     accepted = pd.DataFrame(columns, index=frame.index)
     duplicates = np.zeros(len(frame), dtype=bool)
@@ -195,6 +194,16 @@ def validate_attributes(raw: RawTable, id_column: str) -> ValidatedTable:
         rows_read=raw.rows_read,
         fields={name: kind for name, kind in raw.fields.items() if name != id_column},
     )
+
+
+def _age_reason(text: str) -> str | None:
+    if not text.strip():
+        return None
+    try:
+        parse_age(text)
+    except InvalidAge as invalid:
+        return invalid.reason
+    return None
 
 
 def _convert_attribute(

@@ -4,7 +4,8 @@ Training and serving both read these exact strings (serving through the ``attrib
 feature), so every rule lives here:
 
 * ``token`` fields give ``field=value``; ``token_seq`` fields one ``field=element`` per element;
-* a field named ``age`` (token or float) gives its decade, ``age=20s``;
+* a field named ``age`` (token or float) gives its decade, ``age=20s``, when it holds years,
+  and the band itself, ``age=45-54``, when it holds one (``app.data.age``);
 * other ``float`` fields give their quintile, ``income=q3``, with edges computed on the whole
   table (returned, so the same buckets can be rebuilt later);
 * ``float_seq`` fields (vectors) give no tokens, nor do missing values (None, NaN, blank);
@@ -20,9 +21,9 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from app.data.age import AGE_FIELD, InvalidAge, parse_age
 from app.data.types import ITEM_ID, USER_ID, FieldType
 
-AGE_FIELD = "age"
 QUANTILES = (0.2, 0.4, 0.6, 0.8)
 ID_COLUMNS = frozenset((USER_ID, ITEM_ID))
 
@@ -71,7 +72,7 @@ def attribute_tokens(
 
     ``fields`` types every attribute column; ``quantile_edges`` defaults to edges fitted on
     ``table`` itself. Raises ``ValueError`` naming the column (and id, for a bad age) when a
-    column has no declared type, a declared field is absent, or an age is not a number.
+    column has no declared type, a declared field is absent, or an age is neither years nor a band.
     """
     _check_columns(table, fields, id_column)
     ids = table[id_column].astype(str).to_numpy()
@@ -141,12 +142,10 @@ def _age_tokens(value: object, entity_id: str) -> list[str]:
     if is_missing(value):
         return []
     try:
-        age = float(str(value).strip())
-    except ValueError:
-        raise ValueError(f"{AGE_FIELD} of {entity_id!r} is not a number: {value!r}") from None
-    if not math.isfinite(age):
-        raise ValueError(f"{AGE_FIELD} of {entity_id!r} is not a number: {value!r}")
-    return [age_bucket(age)]
+        age = parse_age(str(value))
+    except InvalidAge as invalid:
+        raise ValueError(f"{AGE_FIELD} of {entity_id!r}: {invalid.reason}: {value!r}") from None
+    return [age_bucket(age) if isinstance(age, float) else f"{AGE_FIELD}={age}"]
 
 
 def _sequence_tokens(name: str, value: object) -> list[str]:

@@ -1,8 +1,8 @@
 """The baselines of ``recserve evaluate``, tuned the way the build tunes the served model.
 
 Each baseline's hyperparameters are chosen on a validation split carved from the protocol's
-train part by the build's own rules (``split.time_split`` for the warm protocol,
-``split.cold_user_split`` for the cold one, the same shares, seed and cap on validation
+train part by the build's own rules (``split.time_split`` for the warm protocol, the mean over
+``split.cold_validation_folds`` for the cold one; the same shares, seed and cap on validation
 users as ``tuning.py``), judged by NDCG@10 (``metrics``), then the winner is refitted on the
 whole train part. So a margin of the served model over a baseline is a margin over a
 baseline given the same chance.
@@ -38,7 +38,7 @@ from app.training.split import (
     COLD_USER_SHARE,
     WARM_TEST_SHARE,
     HoldoutSplit,
-    cold_user_split,
+    cold_validation_folds,
     time_split,
 )
 from app.training.types import TrainingData, training_data_from
@@ -102,24 +102,30 @@ class UserFeatures:
 
 def tuned_baselines(protocol: str, train: TrainingData) -> list[TunedBaseline]:
     """Every baseline of ``protocol``, tuned on validation and refitted on ``train``."""
-    validation = validation_split(protocol, train)
-    users = validation_users(protocol, validation)
+    folds = [
+        (split, validation_users(protocol, split)) for split in validation_splits(protocol, train)
+    ]
+    folds = [(split, users) for split, users in folds if len(users)]
     tuned = []
     for name, candidates in baseline_candidates(protocol, train).items():
         grid = candidates()
         best, best_ndcg = grid[0], None
-        if len(grid) > 1 and len(users):
-            scores = [validation_ndcg(m, validation, users) for m in grid]
+        if len(grid) > 1 and folds:
+            scores = [
+                float(np.mean([validation_ndcg(m, split, users) for split, users in folds]))
+                for m in grid
+            ]
             best_ndcg = max(scores)
             best = grid[scores.index(best_ndcg)]
         tuned.append(TunedBaseline(name, best.fit(train), best.params.as_dict(), best_ndcg))
     return tuned
 
 
-def validation_split(protocol: str, train: TrainingData) -> HoldoutSplit:
+def validation_splits(protocol: str, train: TrainingData) -> list[HoldoutSplit]:
+    """The build's validation for ``protocol``: the warm split, or the cold folds."""
     if protocol == "warm":
-        return time_split(train, WARM_TEST_SHARE)
-    return cold_user_split(
+        return [time_split(train, WARM_TEST_SHARE)]
+    return cold_validation_folds(
         train, COLD_USER_SHARE, seed=VALIDATION_SEED, max_users=MAX_VALIDATION_USERS
     )
 

@@ -62,7 +62,7 @@ from app.training.split import (
     COLD_USER_SHARE,
     WARM_TEST_SHARE,
     HoldoutSplit,
-    cold_user_split,
+    cold_validation_folds,
     time_split,
 )
 from app.training.types import TrainingData
@@ -427,6 +427,28 @@ class _ColdChoice:
     popularity_ndcg: float
 
 
+class _ColdFold:
+    """One cold validation fold: its users' fixed inputs and the popularity they would get."""
+
+    def __init__(self, split: HoldoutSplit, params: HybridParams) -> None:
+        self.fit = split.train
+        users = split.users_with_targets()
+        self._validation = _Validation(split, users, params.history_max)
+        self.has_tokens = any(len(t) for t in self._validation.tokens)
+        popularity = PopularityModel(params.popularity_half_life_days).fit(self.fit).prior()
+        self.pop_scores = np.tile(popularity.astype(np.float64), (len(users), 1))
+        self.popularity_ndcg = self._validation.ndcg(self.pop_scores)
+        self._tokens = mean_token_weights(self._validation.tokens, self.fit.n_tokens)
+        self._interactions = self.fit.interaction_matrix()
+
+    def demographic_scores(self, model: DemographicModel, strength: float) -> np.ndarray:
+        weights = fit_token_items(model, strength, self.fit.user_tokens, self._interactions)
+        return np.asarray(self._tokens @ weights)
+
+    def ndcg(self, scores: np.ndarray) -> float:
+        return self._validation.ndcg(scores)
+
+
 def _tune_cold(
     data: TrainingData,
     params: HybridParams,
@@ -435,32 +457,34 @@ def _tune_cold(
     warm_popularity_ndcg: float,
     max_users: int,
 ) -> _ColdChoice:
-    """Demographic model, strength and share for users with attributes but no history: fit
-    without a random ``COLD_VALIDATION_SHARE`` of the users (at most ``max_users``), rank
-    everything they interacted with. Without attributes to tune on, popularity alone (share
-    0) and its warm figure stand."""
+    """Demographic model, strength and share for users with attributes but no history: in
+    each of ``cold_validation_folds`` (disjoint draws of ``COLD_VALIDATION_SHARE`` of the
+    users, at most ``max_users`` each) fit without the fold's users and rank everything they
+    interacted with; the choice is the best mean NDCG over the folds. Without attributes to
+    tune on, popularity alone (share 0) and its warm figure stand."""
     keep = _ColdChoice(
         params.demo_model, params.demo_strength, 0.0, warm_popularity_ndcg, warm_popularity_ndcg
     )
     if not data.n_tokens or data.n_users * COLD_VALIDATION_SHARE < 1:
         return keep
-    # Capped like the warm validation: 96 blends are scored over every item for these users.
-    split = cold_user_split(data, COLD_VALIDATION_SHARE, seed=seed, max_users=max_users)
-    fit, users = split.train, split.users_with_targets()
-    val = _Validation(split, users, params.history_max)
-    if not any(len(t) for t in val.tokens):
+    # Each fold capped like the warm validation: 96 blends are scored over every item.
+    splits = cold_validation_folds(data, COLD_VALIDATION_SHARE, seed=seed, max_users=max_users)
+    folds = [fold for fold in (_ColdFold(split, params) for split in splits) if fold.has_tokens]
+    if not folds:
         return keep
-    popularity = PopularityModel(params.popularity_half_life_days).fit(fit).prior()
-    pop_scores = np.tile(popularity.astype(np.float64), (len(users), 1))
-    popularity_ndcg = val.ndcg(pop_scores)
+    popularity_ndcg = float(np.mean([fold.popularity_ndcg for fold in folds]))
     best = replace(keep, ndcg=popularity_ndcg, popularity_ndcg=popularity_ndcg)
-    tokens = mean_token_weights(val.tokens, data.n_tokens)
-    interactions = fit.interaction_matrix()
     for model, strength in DEMOGRAPHIC_CANDIDATES:
-        weights = fit_token_items(model, strength, fit.user_tokens, interactions)
-        demo_scores = np.asarray(tokens @ weights)
+        demo_scores = [fold.demographic_scores(model, strength) for fold in folds]
         for share in COLD_DEMO_SHARES:
-            ndcg = val.ndcg(share * demo_scores + (1 - share) * pop_scores)
+            ndcg = float(
+                np.mean(
+                    [
+                        fold.ndcg(share * demo + (1 - share) * fold.pop_scores)
+                        for fold, demo in zip(folds, demo_scores, strict=True)
+                    ]
+                )
+            )
             if ndcg > best.ndcg + 1e-6:
                 best = _ColdChoice(model, strength, share, ndcg, popularity_ndcg)
         if time.monotonic() > deadline:

@@ -7,8 +7,8 @@ vector's), so each is computed once per validation user and every weight combina
 re-blends a few hundred numbers per user:
 
 1. warm: the neighbour lists' source (co-occurrence in users' sequences, or EASE on the most
-   popular items) and how many recent items they are read for, with ``w_pop`` and
-   ``w_neighbours`` on a grid for each, NDCG@10 of the held-out items;
+   popular items, with its λ and list length) and how many recent items they are read for,
+   with ``w_pop`` and ``w_neighbours`` on a grid for each, NDCG@10 of the held-out items;
 2. cold: like the dense hybrid's cold tuning, a draw of users loses every interaction; the
    token vectors, popularity and the demographic lists are refitted on the other users, and
    the cold λ, ``w_pop_cold`` and ``w_demo_cold`` are chosen on ranking everything the drawn
@@ -52,6 +52,11 @@ NEIGHBOUR_WEIGHTS = (0.0, 0.3, 1.0, 3.0, 10.0, 30.0, 100.0, 300.0, 1000.0, 3000.
 # (recent items, decay) the neighbour affinity and candidates read: the last few items with a
 # steep decay, or much of the history alike (a shopper's whole basket history).
 NEIGHBOUR_READS = ((10, 0.8), (30, 0.9), (100, 1.0))
+# EASE's λ for the neighbour lists: its best value grows with the data (more co-occurrence
+# to shrink); each costs one fit over the ``ease_items`` most popular items.
+EASE_L2_GRID = (300.0, 1000.0, 3000.0)
+# How many neighbours an item keeps from EASE: the lists are cut from the longest, best first.
+EASE_LIST_LENGTHS = (20, 100)
 COLD_POP_WEIGHTS = (0.0, 0.01, 0.03, 0.1, 0.3, 1.0, 3.0, 10.0, 100.0)
 # The demographic term is a share of users (0..1) while the popularity prior is a log count:
 # large weights let it outvote the prior and the embedding term.
@@ -127,22 +132,13 @@ def tune_two_stage(
     pop_ndcg = _ndcg([_without(popular, seen[u])[:K] for u in users], targets)
     # The neighbour lists' source and how much of the history they read: each variant's
     # candidates and affinities for the validation users, then the blend grid.
-    lists = {"cooccurrence": (model.arrays().neighbours, model.arrays().neighbour_scores)}
-    if time.monotonic() < deadline:
-        ease_params = replace(params, neighbour_source="ease")
-        lists["ease"] = neighbour_lists(
-            ease_params,
-            split.train.histories(max_items=len(split.train.item_index)),
-            split.train.interaction_matrix(),
-            PopularityModel().fit(split.train),
-        )
+    lists = {params: (model.arrays().neighbours, model.arrays().neighbour_scores)}
+    lists.update(_ease_lists(params, split.train, deadline))
     best_warm, chosen = -1.0, params
-    for (source, (neighbours, scores)), (recent, decay) in product(lists.items(), NEIGHBOUR_READS):
+    for (listed, (neighbours, scores)), (recent, decay) in product(lists.items(), NEIGHBOUR_READS):
         variant = copy.copy(model)
         variant.params = replace(
-            params,
-            neighbour_source=source,
-            retrieval=replace(params.retrieval, recent_items=recent, recent_decay=decay),
+            listed, retrieval=replace(params.retrieval, recent_items=recent, recent_decay=decay)
         )
         arrays = replace(model.arrays(search), neighbours=neighbours, neighbour_scores=scores)
         warm = [_parts(arrays, variant, histories[u], tokens[u], seen[u]) for u in users]
@@ -171,6 +167,26 @@ def tune_two_stage(
         cold_popularity_ndcg=cold.popularity_ndcg,
         seconds=time.monotonic() - started,
     )
+
+
+def _ease_lists(
+    params: TwoStageParams, train: TrainingData, deadline: float
+) -> dict[TwoStageParams, tuple[np.ndarray, np.ndarray]]:
+    """EASE neighbour lists for every λ of ``EASE_L2_GRID`` the deadline leaves time for, each
+    at every length of ``EASE_LIST_LENGTHS``, keyed by the parameters that make them."""
+    sequences = train.histories(max_items=len(train.item_index))
+    interactions = train.interaction_matrix()
+    popularity = PopularityModel().fit(train)
+    lists = {}
+    longest = max(EASE_LIST_LENGTHS)
+    for l2 in EASE_L2_GRID:
+        if time.monotonic() > deadline:
+            break
+        full = replace(params, neighbour_source="ease", ease_l2=l2, neighbours=longest)
+        neighbours, scores = neighbour_lists(full, sequences, interactions, popularity)
+        for length in EASE_LIST_LENGTHS:
+            lists[replace(full, neighbours=length)] = (neighbours[:, :length], scores[:, :length])
+    return lists
 
 
 @dataclass(frozen=True)

@@ -72,11 +72,14 @@ def test_user_rules(badshop: ValidatedTables) -> None:
         4: "invalid age",
         5: "duplicate user_id",
         6: "age out of range",
+        11: "invalid age",  # a band upside down
+        12: "age out of range",
     }
     users = badshop.users.accepted
-    assert list(users["user_id"]) == ["0042", "u6", "u7"]
-    # The first of the duplicates is kept; an empty age is "missing", not an error.
-    assert list(users["age"]) == ["33", "", "120"]
+    assert list(users["user_id"]) == ["0042", "u6", "u7", "b1", "b2"]
+    # The first of the duplicates is kept; an empty age is "missing", not an error; bands of
+    # years, as retail data give ages, are kept.
+    assert list(users["age"]) == ["33", "", "120", "45-54", "65+"]
 
 
 def test_item_rules_and_typed_attributes(badshop: ValidatedTables) -> None:

@@ -95,8 +95,16 @@ def test_declared_field_missing_from_table_is_an_error():
         attribute_tokens(pd.DataFrame({"user_id": ["a"]}), {"gender": FieldType.TOKEN}, "user_id")
 
 
-def test_non_numeric_age_names_the_user():
+def test_an_age_neither_years_nor_a_band_names_the_user():
     users = pd.DataFrame({"user_id": ["a", "b"], "age": ["30", "old"]})
 
-    with pytest.raises(ValueError, match=r"age of 'b' is not a number: 'old'"):
+    with pytest.raises(ValueError, match=r"age of 'b': invalid age: 'old'"):
         attribute_tokens(users, {"age": FieldType.TOKEN}, "user_id")
+
+
+def test_an_age_band_is_its_own_token_and_years_give_the_decade():
+    users = pd.DataFrame({"user_id": ["a", "b", "c"], "age": ["45 - 54", "65+", "37"]})
+
+    tokens = attribute_tokens(users, {"age": FieldType.TOKEN}, "user_id")
+
+    assert tokens.by_row == (("age=45-54",), ("age=65+",), ("age=30s",))

@@ -11,6 +11,7 @@ from app.data.types import Dataset
 from app.training.split import (
     cold_split,
     cold_user_split,
+    cold_validation_folds,
     draw_cold_users,
     held_out_rows,
     protocol_split,
@@ -147,3 +148,20 @@ def test_protocol_split_is_the_named_split_and_refuses_others():
     assert protocol_split("cold", frame, 3).relevant == cold_split(frame, seed=3).relevant
     with pytest.raises(ValueError, match="'hot'"):
         protocol_split("hot", frame)
+
+
+def test_cold_validation_folds_are_disjoint_draws_of_a_tenth_of_the_users_each():
+    rows = [(f"u{u:02d}", f"i{(u + k) % 7}", k) for u in range(40) for k in range(3)]
+    data = training_data_from(Dataset(interactions(rows), pd.DataFrame(), pd.DataFrame()), {}, {})
+    folds = cold_validation_folds(data, 0.1, folds=5, seed=0)
+    cold = [set(fold.users_with_targets().tolist()) for fold in folds]
+    assert [len(users) for users in cold] == [4] * 5
+    assert len(set().union(*cold)) == 20  # no user in two folds
+    for fold, users in zip(folds, cold, strict=True):
+        assert not users & set(fold.train.user_index.tolist())  # all their rows held out
+    assert [f.users_with_targets().tolist() for f in cold_validation_folds(data, 0.1, 5, 0)] == [
+        sorted(users) for users in cold
+    ]
+    # Fewer folds when the users run out; the cap bounds each fold.
+    assert len(cold_validation_folds(data, 0.3, folds=5, seed=0)) == 3
+    assert {len(f.users_with_targets()) for f in cold_validation_folds(data, 0.1, 5, 0, 2)} == {2}

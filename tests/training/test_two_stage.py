@@ -290,3 +290,19 @@ def test_ease_neighbour_lists_cover_the_popular_items(planted_data: TrainingData
     assert set(neighbours[neighbours >= 0].tolist()) <= set(listed.tolist())
     scores = arrays.neighbour_scores[listed]
     assert (np.diff(scores, axis=1)[np.isfinite(scores[:, 1:])] <= 0).all()
+
+
+def test_a_long_read_keeps_the_related_items_with_the_largest_neighbour_scores(
+    model: TwoStageRecommender, planted_data: TrainingData
+) -> None:
+    arrays = model.arrays(ExactSearch(model.arrays().item_vectors))
+    history = np.array([index_of(planted_data, item_id("b", k)) for k in range(6)])
+    reads_all = replace(PARAMS.retrieval, ann_candidates=0, popular_candidates=0, recent_items=6)
+    user = model.user_vector(history, EMPTY)
+    every_related = candidates(arrays, reads_all, user, history, EMPTY)
+    capped = replace(reads_all, neighbour_candidates=3)
+    kept = candidates(arrays, capped, user, history, EMPTY)
+    assert len(every_related) > 3
+    affinity = candidate_features(arrays, reads_all, history, EMPTY, every_related)[:, 1]
+    best = every_related[np.argsort(-affinity, kind="stable")[:3]]
+    assert sorted(kept.tolist()) == sorted(best.tolist())
