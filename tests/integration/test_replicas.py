@@ -1,0 +1,255 @@
+"""Two API replicas, each standing in for a host (its own home and port), behind HAProxy
+running the shipped deploy/haproxy/haproxy.cfg, sharing one Redis (online store, cache tier
+and its invalidations) and one PostgreSQL (the records of truth) of the module's own.
+
+What must hold across hosts: a write through one replica shows in the next answer of the
+other, experiment assignment is the same everywhere, a model published once reaches every
+replica, a webhook is delivered once, an erasure empties every replica's cache. Failures, with
+their figures printed: a replica killed under load is drained by HAProxy with few errors, and a
+PostgreSQL crash and restart loses no acknowledged event or consent change.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import os
+import shutil
+import time
+import uuid
+from collections import Counter
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+
+import httpx
+import orjson
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+import pytest
+
+from app.features.store import apply_and_materialize
+from app.settings import Settings
+from loadtests.topology import SERVER_NAMES, SharedStores, Topology, replicas_behind_haproxy
+from tests.api.experiment_support import two_arm_experiment
+from tests.integration.conftest import PrivateRedis, copy_home, users_with_history
+from tests.integration.private_postgres import PrivatePostgres, private_postgres
+from tests.integration.private_server import owned_server
+from tests.integration.test_read_your_writes import purchases, recommended_items
+from tests.security.test_model_reload import publish_variant
+from tests.webhooks.receiver import Receiver
+
+pytestmark = [pytest.mark.integration, pytest.mark.postgres]
+
+SCHEMA = "recserve"
+EXPERIMENT = "replicas-ab"
+PSEUDONYM_KEY = "replicas-test-pseudonym-key"
+WEBHOOK_SECRET = "replicas-webhook-signing-secret"
+# How long a replica may keep answering from a stale in-process tier: none at all.
+WARM_ATTEMPTS = 50
+
+
+@pytest.fixture(scope="module")
+def shared_redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """The one Redis URL every replica is given, for every role: the topology's only Redis
+    parameter."""
+    with owned_server(PrivateRedis, tmp_path_factory.mktemp("replicas-redis") / "redis") as redis:
+        yield redis.url
+
+
+@pytest.fixture(scope="module")
+def database() -> Iterator[PrivatePostgres]:
+    with private_postgres() as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+def crm() -> Iterator[Receiver]:
+    receiver = Receiver()
+    receiver.start()
+    yield receiver
+    receiver.stop()
+
+
+@dataclass
+class Deployment:
+    topology: Topology
+    shared: SharedStores
+    users: list[str]
+    clients: list[httpx.Client] = field(default_factory=list)  # one per replica, direct
+    balanced: httpx.Client | None = None  # through HAProxy
+
+    @property
+    def lb(self) -> httpx.Client:
+        assert self.balanced is not None
+        return self.balanced
+
+
+@pytest.fixture(scope="module")
+def deployment(
+    built_home: Settings,
+    shared_redis_url: str,
+    database: PrivatePostgres,
+    crm: Receiver,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[Deployment]:
+    if shutil.which("haproxy") is None:
+        if os.environ.get("CI") == "true":
+            pytest.fail("HAProxy is required on CI (.ci/run installs it)")
+        pytest.skip("haproxy is not installed (apt-get install haproxy)")
+    root = tmp_path_factory.mktemp("replicas")
+    shared = SharedStores(shared_redis_url, database.url, SCHEMA, root / "models")
+    shutil.copytree(built_home.model_root, shared.models_dir)
+    # The build's features, materialised once into the shared Redis; each host a copy.
+    first = copy_home(built_home, root / SERVER_NAMES[0])
+    as_of = pq.read_table(first.offline_dir / "user_behaviour.parquet", columns=["event_timestamp"])
+    apply_and_materialize(
+        first.model_copy(update={"redis_url": shared_redis_url}),
+        as_of=pc.max(as_of.column(0)).as_py(),
+    )
+    homes = [first.home, copy_home(first, root / SERVER_NAMES[1]).home]
+    experiments = root / "experiments.toml"
+    experiments.write_text(two_arm_experiment(EXPERIMENT, device="web"))
+    endpoint = {"name": "crm", "url": crm.url, "secret": WEBHOOK_SECRET}
+    env = {
+        "RECSERVE_PRIVACY__PSEUDONYM_KEY": PSEUDONYM_KEY,
+        "RECSERVE_EXPERIMENTS_FILE": str(experiments),
+        "RECSERVE_WEBHOOKS__ENDPOINTS": json.dumps([{**endpoint, "events": ["engagement.click"]}]),
+        "RECSERVE_WEBHOOKS__POLL_INTERVAL_SECONDS": "0.05",
+        "RECSERVE_WEBHOOKS__BATCH_SIZE": "2",  # small batches: both replicas claim a share
+        "RECSERVE_MODEL_POLL_SECONDS": "0.2",
+    }
+    with replicas_behind_haproxy(homes, shared, root, extra_env=env) as topology:
+        deployment = Deployment(topology, shared, users_with_history(built_home))
+        deployment.clients = [
+            httpx.Client(base_url=replica.url, timeout=5.0) for replica in topology.replicas
+        ]
+        deployment.balanced = httpx.Client(base_url=topology.balancer.url, timeout=5.0)
+        try:
+            yield deployment
+        finally:
+            for client in [*deployment.clients, deployment.lb]:
+                client.close()
+
+
+def wait_for(condition: Callable[[], bool], timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "condition not met in time"
+        time.sleep(0.05)
+
+
+def held_locally(http: httpx.Client, user_id: str) -> list[str]:
+    """Ask until the replica answers ``user_id`` from its in-process tier; the list."""
+    for _ in range(WARM_ATTEMPTS):
+        items, tier = recommended_items(http, user_id)
+        if tier == "local":
+            return items
+    raise AssertionError(f"{http.base_url} never cached the list of {user_id}")
+
+
+def test_haproxy_spreads_requests_round_robin(deployment: Deployment) -> None:
+    served_by = [
+        deployment.lb.get("/recommend", params={"user_id": "rr", "k": 1}).headers["X-Served-By"]
+        for _ in range(10)
+    ]
+    assert Counter(served_by) == Counter(dict.fromkeys(SERVER_NAMES, 5))
+    assert all(a != b for a, b in itertools.pairwise(served_by))
+
+
+def test_an_event_posted_to_one_replica_changes_the_next_answer_of_the_other(
+    deployment: Deployment,
+) -> None:
+    first, second = deployment.clients
+    user = deployment.users[0]
+    bought = held_locally(second, user)[:3]
+
+    response = first.post("/events", json=purchases(user, bought))
+    assert response.status_code == 200, response.text
+    assert len(response.json()["accepted"]) == 3
+    items, tier = recommended_items(second, user)
+
+    assert set(items).isdisjoint(bought)
+    assert tier != "local"
+
+
+def test_experiment_assignment_is_the_same_on_every_replica(deployment: Deployment) -> None:
+    users = [f"replicas-exp-{n}" for n in range(30)]
+    variants: dict[str, set[str]] = {user: set() for user in users}
+    for user in users:
+        for http in deployment.clients:
+            body = http.get("/recommend", params={"user_id": user, "device": "web"}).json()
+            assert body["experiment_id"] == EXPERIMENT
+            variants[user].add(body["variant"])
+
+    assert all(len(seen) == 1 for seen in variants.values()), variants
+    assert len({next(iter(seen)) for seen in variants.values()}) == 2  # both arms in use
+
+    def report() -> list[dict[str, int]]:
+        variants: list[dict[str, int]] = deployment.lb.get(
+            f"/experiments/{EXPERIMENT}/report"
+        ).json()["variants"]
+        return variants
+
+    # Every answer counted once, whichever replica served it; each user in one arm.
+    wait_for(lambda: sum(v["exposures"] for v in report()) == 2 * len(users))
+    assert sum(v["users"] for v in report()) == len(users)
+
+
+def test_a_model_published_once_is_served_by_every_replica(deployment: Deployment) -> None:
+    def served(http: httpx.Client) -> str:
+        version: str = http.get("/recommend", params={"user_id": "u", "k": 1}).json()[
+            "model_version"
+        ]
+        return version
+
+    old = served(deployment.clients[0])
+    # The trainer, wherever it runs, publishes once into the shared models directory.
+    trainer = Settings(
+        home=deployment.topology.replicas[0].home, models_dir=deployment.shared.models_dir
+    )
+    publish_variant(trainer, old, "v-replicas")
+
+    wait_for(lambda: all(served(http) == "v-replicas" for http in deployment.clients))
+
+
+def test_each_webhook_is_delivered_once_by_the_replicas_together(
+    deployment: Deployment, crm: Receiver
+) -> None:
+    ids = [f"replicas-click-{n}-{uuid.uuid4().hex[:8]}" for n in range(20)]
+    served_by = set()
+    for event_id in ids:
+        click = {
+            "event_id": event_id,
+            "user_id": "u-replicas-webhooks",
+            "item_id": "sku-000002",
+            "type": "click",
+            "timestamp": time.time(),
+            "context": {"recommendation_id": f"rec-{event_id}"},
+        }
+        response = deployment.lb.post("/events", json={"events": [click]})
+        assert response.json()["accepted_count"] == 1
+        served_by.add(response.headers["X-Served-By"])
+    assert served_by == set(SERVER_NAMES)
+
+    def delivered() -> Counter[str]:
+        found = (orjson.loads(r.body)["data"]["event_id"] for r in crm.accepted())
+        return Counter(event_id for event_id in found if event_id in ids)
+
+    wait_for(lambda: len(delivered()) == len(ids))
+    time.sleep(0.5)  # room for a second delivery to show up
+    assert delivered() == Counter(dict.fromkeys(ids, 1))
+
+
+def test_an_erasure_through_one_replica_empties_every_replica_cache(
+    deployment: Deployment,
+) -> None:
+    first, second = deployment.clients
+    user = deployment.users[1]
+    for http in deployment.clients:
+        held_locally(http, user)
+
+    assert first.delete(f"/users/{user}").status_code == 200
+
+    for http in (second, first):
+        body = http.get("/recommend", params={"user_id": user}).json()
+        assert (body["cache"], body["fallback_reason"]) == (None, "unknown_user")
