@@ -27,6 +27,8 @@ from loadtests.server import free_port, recserve_argv, running
 HAPROXY_CONFIG = Path(__file__).resolve().parents[1] / "deploy" / "haproxy" / "haproxy.cfg"
 # The servers deploy/haproxy/haproxy.cfg declares, in order.
 SERVER_NAMES = ("api-1", "api-2")
+# Generous: several replicas importing the stack at once on a busy two-core machine.
+START_TIMEOUT_SECONDS = 180.0
 
 
 @dataclass(frozen=True)
@@ -55,6 +57,7 @@ class Replica:
     name: str
     home: Path
     env: dict[str, str]
+    log_path: Path  # the server's stderr (its JSON log lines), rewritten at each start
     workers: int = 1
     port: int = field(default_factory=free_port)
     process: subprocess.Popen[bytes] | None = None
@@ -68,7 +71,11 @@ class Replica:
         """Start the server and return once it answers /healthz."""
         env = {**self.env, "RECSERVE_HOME": str(self.home)}
         argv = recserve_argv(self.port, self.workers)
-        self.process = self._stack.enter_context(running(argv, self.port, env=env))
+        self.process = self._stack.enter_context(
+            running(
+                argv, self.port, env=env, timeout=START_TIMEOUT_SECONDS, stderr_path=self.log_path
+            )
+        )
 
     def kill(self) -> None:
         """SIGKILL the server and its workers at once, as a host failure would."""
@@ -191,7 +198,8 @@ def replicas_behind_haproxy(
     deployment starts them: the first to take the migration lock migrates the database."""
     env = {**shared.env(), **(extra_env or {})}
     replicas = [
-        Replica(name, home, env, workers) for name, home in zip(SERVER_NAMES, homes, strict=True)
+        Replica(name, home, env, directory / f"{name}.log", workers)
+        for name, home in zip(SERVER_NAMES, homes, strict=True)
     ]
     balancer = LoadBalancer(replicas, directory / "haproxy.log")
     try:

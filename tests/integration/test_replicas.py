@@ -15,20 +15,24 @@ import itertools
 import json
 import os
 import shutil
+import threading
 import time
 import uuid
 from collections import Counter
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import httpx
 import orjson
+import psycopg
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
 
 from app.features.store import apply_and_materialize
 from app.settings import Settings
+from loadtests.client import LoadSpec, recommend_requests, run_load, summarize
 from loadtests.topology import SERVER_NAMES, SharedStores, Topology, replicas_behind_haproxy
 from tests.api.experiment_support import two_arm_experiment
 from tests.integration.conftest import PrivateRedis, copy_home, users_with_history
@@ -38,7 +42,7 @@ from tests.integration.test_read_your_writes import purchases, recommended_items
 from tests.security.test_model_reload import publish_variant
 from tests.webhooks.receiver import Receiver
 
-pytestmark = [pytest.mark.integration, pytest.mark.postgres]
+pytestmark = pytest.mark.integration
 
 SCHEMA = "recserve"
 EXPERIMENT = "replicas-ab"
@@ -253,3 +257,132 @@ def test_an_erasure_through_one_replica_empties_every_replica_cache(
     for http in (second, first):
         body = http.get("/recommend", params={"user_id": user}).json()
         assert (body["cache"], body["fallback_reason"]) == (None, "unknown_user")
+
+
+# The kill: HAProxy under an open-loop load of /recommend, one replica SIGKILLed mid-way.
+LOAD_RATE = 100  # requests/s, well under what one replica serves alone
+LOAD_CONNECTIONS = 8
+LOAD_SECONDS = 8.0
+KILL_AFTER_SECONDS = 3.0  # from the load's submission (its process takes ~1 s to start)
+
+
+def test_a_replica_killed_under_load_is_drained_by_haproxy(deployment: Deployment) -> None:
+    victim = deployment.topology.replicas[1]
+    balancer = deployment.topology.balancer
+    requests = recommend_requests(deployment.users[2:])
+    spec = LoadSpec(balancer.port, requests, LOAD_CONNECTIONS, LOAD_SECONDS, LOAD_RATE)
+    try:
+        with ThreadPoolExecutor(1) as pool:
+            load = pool.submit(run_load, spec)
+            time.sleep(KILL_AFTER_SECONDS)
+            victim.kill()
+            drained_after = balancer.wait_for({victim.name: "DOWN"}, timeout=10)
+            result = load.result()
+        summary = summarize(result)
+        print(
+            f"\nreplica killed under {LOAD_RATE} requests/s over {LOAD_CONNECTIONS} connections: "
+            f"{summary['errors']} errors of {len(result.latencies_ms) + len(result.failed_s)} "
+            f"requests, statuses {summary['statuses']}, drained by HAProxy "
+            f"{drained_after:.2f} s after the kill, latency p50 {summary['p50_ms']} ms "
+            f"p99 {summary['p99_ms']} ms max {summary['max_ms']} ms"
+        )
+        # At most the requests in flight on the dead replica fail; HAProxy retries those it can.
+        assert result.errors <= LOAD_CONNECTIONS, summary
+        assert len(result.latencies_ms) >= 0.95 * LOAD_RATE * LOAD_SECONDS, summary
+        assert balancer.server_states()[deployment.topology.replicas[0].name] == "UP"
+    finally:
+        # Back on its port, the replica rejoins the rotation after two passed checks.
+        victim.start()
+        rejoined_after = balancer.wait_for({victim.name: "UP"}, timeout=15)
+        print(f"restarted replica back in rotation {rejoined_after:.2f} s after it answered")
+
+
+@dataclass
+class Writes:
+    """What a client sent during the database restart, and what was acknowledged."""
+
+    acknowledged_events: list[str] = field(default_factory=list)
+    acknowledged_consent: dict[str, bool] = field(default_factory=dict)  # the last per user
+    acknowledged_at: list[float] = field(default_factory=list)
+    failed_at: list[float] = field(default_factory=list)
+    statuses: Counter[int] = field(default_factory=Counter)
+
+
+def write_until(stop: threading.Event, http: httpx.Client, writes: Writes) -> None:
+    """One event and one consent change at a time, through the balancer, until ``stop``."""
+    n = 0
+    while not stop.is_set():
+        n += 1
+        user = f"pg-restart-{n % 10}"
+        event_id = f"pg-restart-{uuid.uuid4().hex}"
+        event = {"event_id": event_id, "user_id": user, "item_id": "sku-000003"}
+        event |= {"type": "view", "timestamp": time.time()}
+        requests = [
+            (http.build_request("POST", "/events", json={"events": [event]}), event_id),
+            (
+                http.build_request(
+                    "PUT", f"/users/{user}/consent", json={"personalization": n % 2 == 0}
+                ),
+                None,
+            ),
+        ]
+        for request, acked_event in requests:
+            try:
+                response = http.send(request)
+            except httpx.TransportError:  # counted as a status 0
+                response = httpx.Response(0)
+            writes.statuses[response.status_code] += 1
+            if response.status_code != 200:
+                writes.failed_at.append(time.monotonic())
+                continue
+            writes.acknowledged_at.append(time.monotonic())
+            if acked_event is None:
+                writes.acknowledged_consent[user] = n % 2 == 0
+            else:
+                assert response.json()["accepted"] == [acked_event]
+                writes.acknowledged_events.append(acked_event)
+
+
+# From the restart until writes succeed again: the pools reconnect on their next use.
+RECOVERY_SECONDS = 3.0
+
+
+def test_a_postgresql_restart_loses_no_acknowledged_write(
+    deployment: Deployment, database: PrivatePostgres
+) -> None:
+    writes, stop = Writes(), threading.Event()
+    writer = threading.Thread(target=write_until, args=(stop, deployment.lb, writes))
+    writer.start()
+    try:
+        time.sleep(1.5)
+        stopped_at = time.monotonic()
+        database.stop_immediately()  # as a crash: no checkpoint, recovery from the WAL
+        time.sleep(1.0)
+        database.start()
+        restarted_at = time.monotonic()
+        time.sleep(RECOVERY_SECONDS + 1.0)
+    finally:
+        stop.set()
+        writer.join(10)
+
+    recovered = [t for t in writes.acknowledged_at if t > restarted_at]
+    print(
+        f"\nPostgreSQL down {restarted_at - stopped_at:.2f} s (immediate stop, restart) under "
+        f"one writer: {len(writes.failed_at)} failed writes of {writes.statuses.total()}, "
+        f"statuses {dict(writes.statuses)}, first write acknowledged "
+        f"{(min(recovered) - restarted_at) if recovered else float('nan'):.2f} s after restart, "
+        f"{len(writes.acknowledged_events)} events and {len(writes.acknowledged_consent)} users' "
+        "consent acknowledged"
+    )
+    with psycopg.connect(database.url, options=f"-c search_path={SCHEMA}") as connection:
+        stored = connection.execute(
+            "SELECT event_id FROM events WHERE event_id = ANY(%s)", (writes.acknowledged_events,)
+        ).fetchall()
+    assert {row[0] for row in stored} == set(writes.acknowledged_events)
+    for user, personalization in writes.acknowledged_consent.items():
+        consent = deployment.lb.get(f"/users/{user}/consent").json()
+        assert consent["personalization"] is personalization, user
+    # The outage was felt, only while it lasted, and writes came back after it.
+    assert writes.failed_at
+    assert all(stopped_at <= t <= restarted_at + RECOVERY_SECONDS for t in writes.failed_at)
+    assert recovered
