@@ -114,6 +114,10 @@ class LoadBalancer:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
+    @property
+    def process(self) -> subprocess.Popen[bytes] | None:
+        return self._process
+
     def env(self) -> dict[str, str]:
         servers = {
             f"RECSERVE_API_{n}": f"127.0.0.1:{replica.port}"
