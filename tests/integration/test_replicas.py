@@ -19,8 +19,9 @@ import threading
 import time
 import uuid
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 
 import httpx
@@ -39,6 +40,7 @@ from tests.integration.conftest import PrivateRedis, copy_home, users_with_histo
 from tests.integration.private_postgres import PrivatePostgres, private_postgres
 from tests.integration.private_server import owned_server
 from tests.integration.test_read_your_writes import purchases, recommended_items
+from tests.privacy.helpers import wait_for
 from tests.security.test_model_reload import publish_variant
 from tests.webhooks.receiver import Receiver
 
@@ -48,14 +50,14 @@ SCHEMA = "recserve"
 EXPERIMENT = "replicas-ab"
 PSEUDONYM_KEY = "replicas-test-pseudonym-key"
 WEBHOOK_SECRET = "replicas-webhook-signing-secret"
-# How long a replica may keep answering from a stale in-process tier: none at all.
+# Requests to one replica within which its in-process tier must come to hold a user's list.
 WARM_ATTEMPTS = 50
 
 
 @pytest.fixture(scope="module")
 def shared_redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """The one Redis URL every replica is given, for every role: the topology's only Redis
-    parameter."""
+    parameter (another Redis deployment is another fixture yielding its URL)."""
     with owned_server(PrivateRedis, tmp_path_factory.mktemp("replicas-redis") / "redis") as redis:
         yield redis.url
 
@@ -74,18 +76,13 @@ def crm() -> Iterator[Receiver]:
     receiver.stop()
 
 
-@dataclass
+@dataclass(frozen=True)
 class Deployment:
     topology: Topology
     shared: SharedStores
-    users: list[str]
-    clients: list[httpx.Client] = field(default_factory=list)  # one per replica, direct
-    balanced: httpx.Client | None = None  # through HAProxy
-
-    @property
-    def lb(self) -> httpx.Client:
-        assert self.balanced is not None
-        return self.balanced
+    users: list[str]  # with a history, so answered personalised
+    clients: list[httpx.Client]  # one per replica, straight to it
+    lb: httpx.Client  # through HAProxy
 
 
 @pytest.fixture(scope="module")
@@ -122,24 +119,16 @@ def deployment(
         "RECSERVE_WEBHOOKS__BATCH_SIZE": "2",  # small batches: both replicas claim a share
         "RECSERVE_MODEL_POLL_SECONDS": "0.2",
     }
-    with replicas_behind_haproxy(homes, shared, root, extra_env=env) as topology:
-        deployment = Deployment(topology, shared, users_with_history(built_home))
-        deployment.clients = [
-            httpx.Client(base_url=replica.url, timeout=5.0) for replica in topology.replicas
+    with (
+        replicas_behind_haproxy(homes, shared, root, extra_env=env) as topology,
+        ExitStack() as clients,
+    ):
+        direct = [
+            clients.enter_context(httpx.Client(base_url=replica.url, timeout=5.0))
+            for replica in topology.replicas
         ]
-        deployment.balanced = httpx.Client(base_url=topology.balancer.url, timeout=5.0)
-        try:
-            yield deployment
-        finally:
-            for client in [*deployment.clients, deployment.lb]:
-                client.close()
-
-
-def wait_for(condition: Callable[[], bool], timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "condition not met in time"
-        time.sleep(0.05)
+        lb = clients.enter_context(httpx.Client(base_url=topology.balancer.url, timeout=5.0))
+        yield Deployment(topology, shared, users_with_history(built_home), direct, lb)
 
 
 def held_locally(http: httpx.Client, user_id: str) -> list[str]:
