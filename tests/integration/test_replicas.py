@@ -27,16 +27,18 @@ from dataclasses import dataclass, field
 import httpx
 import orjson
 import psycopg
-import pyarrow.compute as pc
-import pyarrow.parquet as pq
 import pytest
 
-from app.features.store import apply_and_materialize
 from app.settings import Settings
 from loadtests.client import LoadSpec, recommend_requests, run_load, summarize
 from loadtests.topology import SERVER_NAMES, SharedStores, Topology, replicas_behind_haproxy
 from tests.api.experiment_support import two_arm_experiment
-from tests.integration.conftest import PrivateRedis, copy_home, users_with_history
+from tests.integration.conftest import (
+    PrivateRedis,
+    copy_home,
+    materialize_into,
+    users_with_history,
+)
 from tests.integration.private_postgres import PrivatePostgres, private_postgres
 from tests.integration.private_server import owned_server
 from tests.integration.test_read_your_writes import purchases, recommended_items
@@ -102,11 +104,7 @@ def deployment(
     shutil.copytree(built_home.model_root, shared.models_dir)
     # The build's features, materialised once into the shared Redis; each host a copy.
     first = copy_home(built_home, root / SERVER_NAMES[0])
-    as_of = pq.read_table(first.offline_dir / "user_behaviour.parquet", columns=["event_timestamp"])
-    apply_and_materialize(
-        first.model_copy(update={"redis_url": shared_redis_url}),
-        as_of=pc.max(as_of.column(0)).as_py(),
-    )
+    materialize_into(first, shared_redis_url)
     homes = [first.home, copy_home(first, root / SERVER_NAMES[1]).home]
     experiments = root / "experiments.toml"
     experiments.write_text(two_arm_experiment(EXPERIMENT, device="web"))
@@ -333,7 +331,7 @@ def write_until(stop: threading.Event, http: httpx.Client, writes: Writes) -> No
 
 
 # From the restart until writes succeed again: the pools reconnect on their next use.
-RECOVERY_SECONDS = 3.0
+RECOVERY_SECONDS = 4.0
 
 
 def test_a_postgresql_restart_loses_no_acknowledged_write(
