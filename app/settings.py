@@ -20,6 +20,8 @@ from pydantic import (
 )
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from app.infra.redis_client import check_redis_url
+
 
 class ApiSettings(BaseModel):
     host: str = Field("127.0.0.1", description="Interface uvicorn binds to.")
@@ -115,6 +117,11 @@ class RedisRoleUrls(BaseModel):
     )
     online_store: str | None = Field(None, description="Feast online store.")
     event_log: str | None = Field(None, description="Redis-Stream event log.")
+
+    @field_validator("cache", "online_store", "event_log")
+    @classmethod
+    def _redis_url(cls, url: str | None) -> str | None:
+        return None if url is None else check_redis_url(url)
 
 
 class FeastSettings(BaseModel):
@@ -256,7 +263,8 @@ class PrivacySettings(BaseModel):
         10.0,
         gt=0,
         description="Redis consent store: each worker keeps a user's consent this long; changes "
-        "reach every worker at once over pub/sub, the TTL bounds a missed one.",
+        "reach every worker at once over pub/sub (a stream on a Redis Cluster), the TTL bounds a "
+        "missed one.",
     )
     consent_cache_max_entries: int = Field(
         100_000, ge=0, description="Users whose consent each worker keeps (either store)."
@@ -406,7 +414,9 @@ class Settings(BaseSettings):
     redis_url: str | None = Field(
         None,
         description="When set (e.g. redis://127.0.0.1:6379/0), Redis is the Feast online store "
-        "and the shared recommendation cache tier. Unset: SQLite online store, in-process cache.",
+        "and the shared recommendation cache tier. Unset: SQLite online store, in-process cache. "
+        "A Redis Cluster is redis+cluster://host:port,host:port/ (TLS: rediss+cluster://), "
+        "naming seed nodes; this and every RECSERVE_REDIS_URLS__* take either form.",
     )
     redis_urls: RedisRoleUrls = RedisRoleUrls()
     database_url: SecretStr | None = Field(
@@ -499,6 +509,11 @@ class Settings(BaseSettings):
     def redis_url_for(self, role: Literal["cache", "online_store", "event_log"]) -> str | None:
         """The Redis a role uses: its own URL when given, else ``redis_url``."""
         return getattr(self.redis_urls, role) or self.redis_url
+
+    @field_validator("redis_url")
+    @classmethod
+    def _redis_url(cls, url: str | None) -> str | None:
+        return None if url is None else check_redis_url(url)
 
     @field_validator("home", "models_dir")
     @classmethod

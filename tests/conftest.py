@@ -10,10 +10,16 @@ from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
-from redis.asyncio import Redis
 
+from app.infra.redis_client import redis_client
+from app.infra.redis_scan import scan_pages
 from app.settings import Settings
 from app.storage.postgres import PostgresDatabase, upgrade
+from tests.fixtures.redis_cluster import (
+    RedisClusterProcesses,
+    RedisClusterUnavailable,
+    start_redis_cluster,
+)
 
 TEST_REDIS_URL = os.environ.get("RECSERVE_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
 TEST_DATABASE_URL = os.environ.get(
@@ -22,13 +28,15 @@ TEST_DATABASE_URL = os.environ.get(
 POSTGRES_MARKS = [pytest.mark.postgres, pytest.mark.integration]
 
 
-async def delete_redis_keys(match: str) -> None:
-    """Delete the keys matching the glob ``match`` on the test Redis: one test's own keys,
+async def delete_redis_keys(match: str, url: str = TEST_REDIS_URL) -> None:
+    """Delete the keys matching the glob ``match`` (or ``{`` + ``match``, the same keys
+    hash-tagged on a cluster) on the test Redis or cluster at ``url``: one test's own keys,
     never the whole database, which other engineers' tests share."""
-    async with Redis.from_url(TEST_REDIS_URL) as client:
-        keys = [key async for key in client.scan_iter(match=match)]
-        if keys:
-            await client.delete(*keys)
+    client = redis_client(url, socket_timeout=5.0, connect_timeout=5.0)
+    async with client:
+        for pattern in (match, "{" + match):
+            async for keys in scan_pages(client, pattern):
+                await client.delete(*keys)  # a cluster client sends one DEL per slot
 
 
 @pytest.fixture(scope="session")
@@ -64,6 +72,28 @@ def client(home: Settings) -> Iterator[TestClient]:
 
     with TestClient(create_app(home)) as test_client:
         yield test_client
+
+
+@pytest.fixture(scope="session")
+def redis_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisClusterProcesses]:
+    """A 3-master, 3-replica Redis Cluster started once per session on free loopback ports
+    (``tests/fixtures/redis_cluster.py``); ``.url`` is its seed URL. Skips when redis-server is
+    not installed, except on CI (``CI=true``), where it fails."""
+    try:
+        cluster = start_redis_cluster(tmp_path_factory.mktemp("redis-cluster"))
+    except RedisClusterUnavailable as exc:
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"Redis Cluster tests need the Redis binaries on CI: {exc}")
+        pytest.skip(f"Redis Cluster tests need the Redis binaries: {exc}")
+    yield cluster
+    cluster.stop()
+
+
+@pytest.fixture(scope="session")
+def redis_cluster_url(redis_cluster: RedisClusterProcesses) -> str:
+    """The seed URL of the session's Redis Cluster, e.g.
+    ``redis+cluster://127.0.0.1:7000,127.0.0.1:7001,.../``."""
+    return redis_cluster.url
 
 
 @pytest.fixture(scope="session")

@@ -16,13 +16,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Protocol
 
-from redis.asyncio import Redis
-from redis.asyncio.retry import Retry
-from redis.backoff import NoBackoff
-
 from app.events.log_redis import RedisEventLog
 from app.events.log_sqlite import SqliteEventLog
 from app.events.types import AppendResult, Event, LoggedEvent
+from app.infra.redis_client import RedisClient, redis_client
 from app.settings import Settings
 
 SQLITE_FILE = "events.db"
@@ -81,11 +78,11 @@ class EventLog(Protocol):
         ...
 
 
-def open_event_log(settings: Settings, redis_client: Redis | None = None) -> EventLog:
+def open_event_log(settings: Settings, client: RedisClient | None = None) -> EventLog:
     """The backend ``settings.events.backend`` names; unset, PostgreSQL when
     ``settings.database_url`` is set, else the Redis Stream log when the event log has a Redis
     URL, else SQLite under ``settings.events_dir``. No I/O happens here; the first call
-    connects. ``redis_client`` overrides the client built from the URL (the log takes
+    connects. ``client`` overrides the client built from the URL (the log takes
     ownership of it)."""
     config = settings.events
     redis_url = settings.redis_url_for("event_log")
@@ -123,14 +120,13 @@ def open_event_log(settings: Settings, redis_client: Redis | None = None) -> Eve
         raise ValueError("RECSERVE_EVENTS__BACKEND=redis needs RECSERVE_REDIS_URL")
     # No retries: a failed append is answered 503 and the client retries the batch, which
     # the dedupe keys make safe; a hidden retry would only stretch the latency bound.
-    client = redis_client or Redis.from_url(
-        redis_url,
-        socket_timeout=config.socket_timeout_seconds,
-        socket_connect_timeout=settings.redis.connect_timeout_seconds,
-        retry=Retry(NoBackoff(), retries=0),
-    )
     return RedisEventLog(
-        client,
+        client
+        or redis_client(
+            redis_url,
+            socket_timeout=config.socket_timeout_seconds,
+            connect_timeout=settings.redis.connect_timeout_seconds,
+        ),
         stream_key=config.stream_key,
         dedupe_window_seconds=config.dedupe_window_seconds,
         max_stream_length=config.max_stream_length,

@@ -9,6 +9,11 @@ same guarantee as the SQLite log; ``everysec`` may lose the last second on a ser
 
 Dedupe costs one small key (~100 bytes) per event for ``dedupe_window_seconds``.
 
+On a Redis Cluster the stream is ``{<stream key>}`` and its dedupe keys
+``{<stream key>}:seen:<id>``: one hash slot, so the script and every pipeline below touch
+one master (the log is one ordered stream; it does not spread over masters, and its replica
+takes over on failover).
+
 Trimming (``max_stream_length``) runs after ``ack`` and removes only entries that every consumer
 group has acknowledged: ``XTRIM MINID ~ <oldest entry any group still needs> LIMIT <excess>``.
 So a slow or stopped consumer makes the stream grow past the bound rather than lose events, and
@@ -38,6 +43,13 @@ from app.events.types import (
     EventLogOutcomeUnknown,
     EventLogUnavailable,
     LoggedEvent,
+)
+from app.infra.redis_client import (
+    RedisClient,
+    decodes_responses,
+    register_script,
+    slot_tag,
+    socket_timeout_of,
 )
 
 PAYLOAD_FIELD = b"e"
@@ -69,24 +81,24 @@ class RedisEventLog:
 
     def __init__(
         self,
-        client: Redis,
+        client: RedisClient,
         *,
         stream_key: str,
         dedupe_window_seconds: int,
         max_stream_length: int | None = None,
     ) -> None:
-        if client.connection_pool.connection_kwargs.get("decode_responses"):
+        if decodes_responses(client):
             raise ValueError("the event log needs a Redis client with decode_responses=False")
         self._client = client
-        self.stream_key = stream_key
-        self.dedupe_prefix = f"{stream_key}:seen:"
+        self.stream_key = slot_tag(client, stream_key)
+        self.dedupe_prefix = f"{self.stream_key}:seen:"
         self._dedupe_window_seconds = dedupe_window_seconds
         self._max_stream_length = max_stream_length
-        self._append_script = client.register_script(_APPEND_SCRIPT)
+        self._append_script = register_script(client, _APPEND_SCRIPT)
         self._known_groups: set[str] = set()
         # A blocking XREADGROUP must return before the socket timeout fires; 50 ms of margin
         # covers the round trip.
-        socket_timeout = client.connection_pool.connection_kwargs.get("socket_timeout")
+        socket_timeout = socket_timeout_of(client)
         self._max_block_ms = None if socket_timeout is None else int(socket_timeout * 1000) - 50
 
     async def append(self, events: Sequence[Event]) -> AppendResult:
@@ -183,7 +195,10 @@ class RedisEventLog:
                 if not mine:
                     continue
                 positions = [logged.position for logged in mine]
-                pipe = self._client.pipeline(transaction=True)
+                # One MULTI on one server; on a cluster an ordered pipeline to the stream's
+                # master (redis-py's asyncio cluster transactions block the event loop), which a
+                # repeated erasure completes if it stops half-way.
+                pipe = self._client.pipeline(transaction=isinstance(self._client, Redis))
                 pipe.xdel(self.stream_key, *positions)
                 pipe.delete(*(self.dedupe_prefix + logged.event.event_id for logged in mine))
                 for group in groups:

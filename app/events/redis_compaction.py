@@ -24,6 +24,8 @@ from typing import Any, cast
 from redis.asyncio import Redis
 from redis.exceptions import RedisError, ResponseError
 
+from app.infra.redis_client import RedisClient, register_script
+
 log = logging.getLogger(__name__)
 
 COMPACTING_SUFFIX = ":compacting"
@@ -86,10 +88,10 @@ return copied
 """
 
 
-async def rewrite_stream(client: Redis, stream_key: str) -> int:
+async def rewrite_stream(client: RedisClient, stream_key: str) -> int:
     """Rewrite ``stream_key`` so entries deleted from it leave no bytes behind; returns the
     entries kept. Raises ``RedisError``."""
-    script = client.register_script(_REWRITE_SCRIPT)
+    script = register_script(client, _REWRITE_SCRIPT)
     copied = await script(keys=[stream_key, stream_key + COMPACTING_SUFFIX])
     return int(cast("int", copied))
 

@@ -3,13 +3,10 @@ SQLite."""
 
 from __future__ import annotations
 
-from redis.asyncio import Redis
-from redis.asyncio.retry import Retry
-from redis.backoff import NoBackoff
-
 from app.experiments.attribution import ExposureStore
 from app.experiments.store_redis import RedisExposureStore
 from app.experiments.store_sqlite import SqliteExposureStore
+from app.infra.redis_client import redis_client
 from app.settings import Settings
 
 SQLITE_FILE = "exposures.db"
@@ -29,10 +26,9 @@ def open_exposure_store(settings: Settings) -> ExposureStore:
         return SqliteExposureStore(settings.experiments_dir / SQLITE_FILE)
     # The store is on the request path: the same bound as the cache, and no hidden retries
     # (a failed write is counted and the request served anyway).
-    client = Redis.from_url(
+    client = redis_client(
         settings.redis_url,
         socket_timeout=settings.redis.socket_timeout_seconds,
-        socket_connect_timeout=settings.redis.connect_timeout_seconds,
-        retry=Retry(NoBackoff(), retries=0),
+        connect_timeout=settings.redis.connect_timeout_seconds,
     )
     return RedisExposureStore(client, prefix=settings.attribution.redis_key_prefix)

@@ -15,6 +15,10 @@ the user. The HyperLogLog cannot drop one member, so the erased user still count
 variant's distinct users; it holds only a few bits of each member's hash, from which no
 pseudonym (let alone id) can be recovered. Counters stay: anonymous totals.
 
+On a Redis Cluster the prefix is hash-tagged (``{<prefix>}:rec:<id>``, ...): each script
+touches an exposure hash with its experiment's counters, so every key of the store lives on one
+slot (one master, whose replica takes over on failover).
+
 Each write is one Lua script, so "save unless known, then count" and "count unless counted"
 are atomic across workers. Every call is bounded by the client's socket timeout and any Redis
 failure is raised as ``ExposureStoreUnavailable``.
@@ -27,7 +31,6 @@ from datetime import datetime, timedelta
 from typing import Any, cast
 
 import orjson
-from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from app.experiments.attribution import (
@@ -37,6 +40,7 @@ from app.experiments.attribution import (
     Unattributed,
     VariantCounts,
 )
+from app.infra.redis_client import RedisClient, register_script, slot_tag
 from app.infra.redis_scan import scan_pages
 
 EXPOSURE_FIELD = "e"
@@ -67,11 +71,11 @@ class RedisExposureStore:
 
     backend = "redis"
 
-    def __init__(self, client: Redis, *, prefix: str) -> None:
+    def __init__(self, client: RedisClient, *, prefix: str) -> None:
         self._client = client
-        self.prefix = prefix
-        self._save = client.register_script(_SAVE_SCRIPT)
-        self._count_once = client.register_script(_COUNT_ONCE_SCRIPT)
+        self.prefix = slot_tag(client, prefix)
+        self._save = register_script(client, _SAVE_SCRIPT)
+        self._count_once = register_script(client, _COUNT_ONCE_SCRIPT)
 
     async def save_exposure(self, exposure: Exposure, ttl: timedelta) -> None:
         """Store and count the exposure unless its id is known. The key lives ``ttl`` from now

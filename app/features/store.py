@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote, urlsplit
 
+from app.infra.redis_client import is_cluster_url, parse_cluster_url
 from app.settings import Settings
 
 if TYPE_CHECKING:
@@ -48,6 +49,7 @@ def repo_config(settings: Settings, *, writes_are_newest: bool = False) -> RepoC
     if redis_url:
         online_store = {
             "type": "redis",
+            "redis_type": "redis_cluster" if is_cluster_url(redis_url) else "redis",
             "connection_string": redis_connection_string(
                 redis_url,
                 socket_timeout=settings.redis.socket_timeout_seconds,
@@ -89,36 +91,45 @@ def sqlite_path(settings: Settings) -> Path:
 
 def redis_connection_string(url: str, *, socket_timeout: float, connect_timeout: float) -> str:
     """Turn ``redis[s]://[user:password@]host[:port][/db]`` into Feast's
-    ``host:port,db=N,...`` form, with redis-py timeouts and no retries so a dead Redis fails
-    within the timeouts (redis-py would otherwise retry 3 times with backoff of seconds).
+    ``host:port,db=N,...`` form (a cluster URL, ``redis[s]+cluster://host:port,host:port/``,
+    into ``host:port,host:port,...``), with redis-py timeouts and no retries so a dead Redis
+    fails within the timeouts (redis-py would otherwise retry 3 times with backoff of seconds).
 
     Feast splits the string on commas and JSON-decodes each value, so user names and
     passwords are JSON-quoted (to stay strings) and may not contain a comma.
     """
-    parts = urlsplit(url)
-    if parts.scheme not in ("redis", "rediss"):
-        raise ValueError(f"redis_url {url!r}: expected redis:// or rediss://")
-    if parts.query or parts.fragment:
-        raise ValueError(f"redis_url {url!r}: query parameters are not supported")
-    db = parts.path.strip("/") or "0"
-    if not db.isdigit():
-        raise ValueError(f"redis_url {url!r}: database must be a number, got {db!r}")
-    params: dict[str, object] = {
-        "db": int(db),
-        "socket_timeout": socket_timeout,
-        "socket_connect_timeout": connect_timeout,
-        "retry": None,
-    }
-    if parts.username:
-        params["username"] = unquote(parts.username)
-    if parts.password:
-        params["password"] = unquote(parts.password)
-    if parts.scheme == "rediss":
+    timeouts = {"socket_timeout": socket_timeout, "socket_connect_timeout": connect_timeout}
+    params: dict[str, object]
+    if is_cluster_url(url):
+        cluster = parse_cluster_url(url)
+        nodes = [f"{host}:{port}" for host, port in cluster.nodes]
+        # Feast builds redis-py's RedisCluster, whose retry setting is this count.
+        params = {**timeouts, "cluster_error_retry_attempts": 0}
+        username, password, tls = cluster.username, cluster.password, cluster.tls
+    else:
+        parts = urlsplit(url)
+        if parts.scheme not in ("redis", "rediss"):
+            raise ValueError(f"redis_url {url!r}: expected redis:// or rediss://")
+        if parts.query or parts.fragment:
+            raise ValueError(f"redis_url {url!r}: query parameters are not supported")
+        db = parts.path.strip("/") or "0"
+        if not db.isdigit():
+            raise ValueError(f"redis_url {url!r}: database must be a number, got {db!r}")
+        nodes = [f"{parts.hostname or 'localhost'}:{parts.port or 6379}"]
+        params = {"db": int(db), **timeouts, "retry": None}
+        username = unquote(parts.username) if parts.username else None
+        password = unquote(parts.password) if parts.password else None
+        tls = parts.scheme == "rediss"
+    if username:
+        params["username"] = username
+    if password:
+        params["password"] = password
+    if tls:
         params["ssl"] = True
     rendered = [f"{key}={json.dumps(value)}" for key, value in params.items()]
     if any("," in item for item in rendered):
         raise ValueError("redis_url: Feast cannot take a user name or password with a comma")
-    return ",".join([f"{parts.hostname or 'localhost'}:{parts.port or 6379}", *rendered])
+    return ",".join([*nodes, *rendered])
 
 
 def open_store(settings: Settings, *, writes_are_newest: bool = False) -> FeatureStore:

@@ -1,9 +1,12 @@
 """The Redis consent store, shared by every worker and host.
 
 Keys: ``PREFIX:<pseudonym>`` (the current record, ``ConsentRecord.to_bytes``) and
-``PREFIX:<pseudonym>:history`` (a list of changes, oldest first). Every write publishes the
-pseudonym on ``PREFIX:invalidate`` in the same transaction, so each worker's consent cache
-(``invalidation.SubscribedLocalCache``) drops it before the ``PUT`` answers.
+``PREFIX:<pseudonym>:history`` (a list of changes, oldest first); on a Redis Cluster
+``PREFIX:{<pseudonym>}`` and ``PREFIX:{<pseudonym>}:history``, so a user's two keys share a
+slot and one script writes both. Every write publishes the pseudonym on
+``PREFIX:invalidate`` (in the same script on one server, right after it on a cluster), so
+each worker's consent cache (``invalidation.SubscribedLocalCache``) drops it before the ``PUT``
+answers.
 """
 
 from __future__ import annotations
@@ -13,29 +16,43 @@ from contextlib import asynccontextmanager
 from typing import cast
 
 import orjson
-from redis.asyncio import Redis
-from redis.exceptions import RedisError, WatchError
+from redis.asyncio import RedisCluster
+from redis.exceptions import RedisError
 
+from app.infra import invalidation_stream
 from app.infra.breaker import CircuitBreaker
 from app.infra.invalidation_message import encode_invalidation
+from app.infra.redis_client import RedisClient, register_script, slot_tag
 from app.privacy.consent import ConsentChange, ConsentRecord, ConsentUnavailable
 
 MAX_WRITE_ATTEMPTS = 5  # optimistic retries when two writers change one user at once
+
+# KEYS: current record, history. ARGV: the record read ('' for none), the merged record, the
+# change, the pub/sub channel ('' for none), the invalidation message. 1 when written, 0 when
+# another writer changed the record since it was read.
+_WRITE_IF_UNCHANGED = """
+if (redis.call('GET', KEYS[1]) or '') ~= ARGV[1] then return 0 end
+redis.call('SET', KEYS[1], ARGV[2])
+redis.call('RPUSH', KEYS[2], ARGV[3])
+if ARGV[4] ~= '' then redis.call('PUBLISH', ARGV[4], ARGV[5]) end
+return 1
+"""
 
 
 class RedisConsentStore:
     """``ConsentStore`` on Redis. Takes ownership of ``client``."""
 
     def __init__(
-        self, client: Redis, *, prefix: str, breaker: CircuitBreaker | None = None
+        self, client: RedisClient, *, prefix: str, breaker: CircuitBreaker | None = None
     ) -> None:
         self._client = client
         self._prefix = prefix
         self._breaker = breaker  # guards ``get``, the request path: a failing Redis costs one
         self.channel = f"{prefix}:invalidate"  # timeout per retry delay, not one per request
+        self._write_if_unchanged = register_script(client, _WRITE_IF_UNCHANGED)
 
     def key(self, pseudonym: str) -> str:
-        return f"{self._prefix}:{pseudonym}"
+        return f"{self._prefix}:{slot_tag(self._client, pseudonym)}"
 
     async def get(self, key: str) -> ConsentRecord | None:
         return (await self.get_many([key]))[key]
@@ -48,10 +65,7 @@ class RedisConsentStore:
             raise ConsentUnavailable("redis consent store: skipped after a recent failure")
         try:
             async with self._unavailable("get"):
-                found = await cast(
-                    "Awaitable[list[bytes | None]]",
-                    self._client.mget([self.key(key) for key in keys]),
-                )
+                found = await self._mget([self.key(key) for key in keys])
         except ConsentUnavailable:
             if self._breaker is not None:
                 self._breaker.record_failure()
@@ -64,24 +78,27 @@ class RedisConsentStore:
         }
 
     async def record(self, key: str, changes: Mapping[str, bool], at: float) -> ConsentRecord:
-        """Read-merge-write under WATCH, so concurrent changes to one user never lose a purpose."""
+        """Read, merge, then write only if the record is still what was read (a compare-and-set
+        script), so concurrent changes to one user never lose a purpose."""
         current_key = self.key(key)
+        # One server publishes inside the script; a cluster's channel is a stream elsewhere.
+        channel = "" if isinstance(self._client, RedisCluster) else self.channel
         async with self._unavailable("record"):
             for _ in range(MAX_WRITE_ATTEMPTS):
-                async with self._client.pipeline(transaction=True) as pipe:
-                    try:
-                        await pipe.watch(current_key)
-                        data = await pipe.get(current_key)
-                        previous = ConsentRecord.from_bytes(data).choices if data else {}
-                        merged = ConsentRecord({**previous, **changes}, at)
-                        pipe.multi()
-                        pipe.set(current_key, merged.to_bytes())
-                        pipe.rpush(f"{current_key}:history", _change_bytes(changes, at))
-                        pipe.publish(self.channel, encode_invalidation([key]))
-                        await pipe.execute()
-                        return merged
-                    except WatchError:
-                        continue
+                data = await cast("Awaitable[bytes | None]", self._client.get(current_key))
+                previous = ConsentRecord.from_bytes(data).choices if data else {}
+                merged = ConsentRecord({**previous, **changes}, at)
+                args: list[bytes | str] = [
+                    data or b"",
+                    merged.to_bytes(),
+                    _change_bytes(changes, at),
+                    channel,
+                    encode_invalidation([key]),
+                ]
+                keys = [current_key, f"{current_key}:history"]
+                if await self._write_if_unchanged(keys=keys, args=args):
+                    await self._publish_after(key)
+                    return merged
             raise ConsentUnavailable(f"consent of one user changed {MAX_WRITE_ATTEMPTS} times")
 
     async def history(self, key: str) -> list[ConsentChange]:
@@ -94,11 +111,31 @@ class RedisConsentStore:
     async def erase(self, key: str) -> bool:
         current_key = self.key(key)
         async with self._unavailable("erase"):
-            pipe = self._client.pipeline(transaction=True)
-            pipe.delete(current_key, f"{current_key}:history")
-            pipe.publish(self.channel, encode_invalidation([key]))
-            deleted, _ = await pipe.execute()
+            if isinstance(self._client, RedisCluster):
+                # Both keys share the user's slot: one DEL. Then the channel's stream, whose
+                # recent messages name the pseudonym, is emptied with a drop-everything message.
+                deleted = await self._client.delete(current_key, f"{current_key}:history")
+                await invalidation_stream.forget(self._client, self.channel)
+            else:
+                pipe = self._client.pipeline(transaction=True)
+                pipe.delete(current_key, f"{current_key}:history")
+                pipe.publish(self.channel, encode_invalidation([key]))
+                deleted, _ = await pipe.execute()
         return bool(deleted)
+
+    async def _mget(self, keys: list[str]) -> list[bytes | None]:
+        if isinstance(self._client, RedisCluster):
+            # Users' keys live on several slots: one MGET per slot, answers in ``keys`` order.
+            return await self._client.mget_nonatomic(keys)
+        return await cast("Awaitable[list[bytes | None]]", self._client.mget(keys))
+
+    async def _publish_after(self, key: str) -> None:
+        """On a cluster the channel is a stream on another slot than the user's keys: announce
+        the change once it is written (one server published it with the write)."""
+        if isinstance(self._client, RedisCluster):
+            await invalidation_stream.publish(
+                self._client, self.channel, encode_invalidation([key])
+            )
 
     async def ping(self) -> None:
         async with self._unavailable("ping"):

@@ -15,10 +15,12 @@ What holds a user, and how erasure reaches it:
 * webhook outbox (SQLite or Redis): waiting and dead-lettered deliveries about the user (found
   by the pseudonym stamped on them at enqueue; their bodies hold the raw id) deleted;
 * recommendation cache: the user's lists dropped from every tier and every worker, last, so no
-  list computed from the deleted features survives;
-* Redis' files: on every Redis the service uses (``redis_url`` and each role's own URL), an AOF
-  rewrite and a snapshot are started in the background (``rewrite_persistence``), so the RDB
-  and AOF stop holding what was deleted from memory.
+  list computed from the deleted features survives (on a Redis Cluster the invalidation stream,
+  which names recent users, is emptied too);
+* Redis' files: on every Redis the service uses (``redis_url`` and each role's own URL; every
+  node of a Redis Cluster, replicas included), an AOF rewrite and a snapshot are started in the
+  background (``rewrite_persistence``), so the RDB and AOF stop holding what was deleted from
+  memory.
 
 Each step is idempotent, so an erasure that failed half-way (``ErasureFailed``, answered 503)
 is completed by repeating it.
@@ -39,7 +41,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
-from redis.asyncio import Redis
+from redis.asyncio import Redis, RedisCluster
 
 from app.events.log import EventLog
 from app.events.redis_compaction import rewrite_persistence
@@ -47,6 +49,7 @@ from app.events.types import EventLogUnavailable
 from app.experiments.attribution import Exposure
 from app.features.client import FeatureClient, FeatureStoreError
 from app.features.erase import OnlineUserEraser
+from app.infra.redis_client import is_cluster_url, node_clients, redis_client
 from app.privacy.consent import ConsentUnavailable
 from app.privacy.offline import erase_from_tables, rows_of_user
 from app.privacy.service import ConsentService
@@ -73,7 +76,7 @@ class PendingDeliveries(Protocol):
 class CachedLists(Protocol):
     """Recommendation lists computed for a user, in every cache tier and worker."""
 
-    async def invalidate_user(self, user_id: str) -> None: ...
+    async def erase_user(self, user_id: str) -> None: ...
 
 
 class ErasureFailed(Exception):
@@ -165,7 +168,7 @@ class UserDataService:
         except self._store_errors as exc:
             raise ErasureFailed(f"{type(exc).__name__}: {exc}") from exc
         if self._cache is not None:
-            await self._cache.invalidate_user(user_id)
+            await self._cache.erase_user(user_id)
         for url in self._redis_urls:
             task = asyncio.create_task(self._rewrite_redis_files(url))
             self._persisting.add(task)
@@ -207,8 +210,26 @@ class UserDataService:
     async def _rewrite_redis_files(url: str) -> bool:
         # A client of its own: the rewrite may outlive the request, and its commands may wait
         # longer than the request path's clients allow.
-        async with Redis.from_url(url, socket_timeout=PERSISTENCE_TIMEOUT_SECONDS) as client:
-            return await rewrite_persistence(client)
+        if not is_cluster_url(url):
+            async with Redis.from_url(url, socket_timeout=PERSISTENCE_TIMEOUT_SECONDS) as client:
+                return await rewrite_persistence(client)
+        # Every node of a cluster, replicas too, writes its own snapshot and AOF.
+        cluster = redis_client(
+            url,
+            socket_timeout=PERSISTENCE_TIMEOUT_SECONDS,
+            connect_timeout=PERSISTENCE_TIMEOUT_SECONDS,
+        )
+        async with cluster:
+            if not isinstance(cluster, RedisCluster):
+                raise TypeError(f"not a cluster client: {type(cluster).__name__}")
+            await cluster.initialize()
+            nodes = node_clients(cluster, socket_timeout=PERSISTENCE_TIMEOUT_SECONDS)
+        try:
+            done = await asyncio.gather(*(rewrite_persistence(node) for node in nodes))
+        finally:
+            for node in nodes:
+                await node.aclose()
+        return all(done)
 
     async def _events_of(self, user_id: str) -> list[dict[str, Any]]:
         found: list[dict[str, Any]] = []

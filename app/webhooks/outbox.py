@@ -18,8 +18,7 @@ import asyncio
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Protocol, TypeVar
 
-from redis.asyncio import Redis
-
+from app.infra.redis_client import redis_client
 from app.settings import Settings
 from app.webhooks.outbox_redis import RedisOutbox
 from app.webhooks.outbox_sqlite import SqliteOutbox
@@ -99,10 +98,10 @@ def open_outbox(settings: Settings) -> Outbox:
             settings.webhooks_dir / SQLITE_FILE,
             busy_timeout_ms=settings.events.sqlite_busy_timeout_ms,
         )
-    client = Redis.from_url(
+    client = redis_client(
         settings.redis_url,
         socket_timeout=settings.events.socket_timeout_seconds,
-        socket_connect_timeout=settings.redis.connect_timeout_seconds,
+        connect_timeout=settings.redis.connect_timeout_seconds,
     )
     return RedisOutbox(client, key_prefix=settings.webhooks.redis_key_prefix)
 

@@ -11,6 +11,10 @@ clock, so a host with a skewed clock cannot steal leases. Durability is Redis's 
 
 Erasure (``delete_user``, an admin path) SCANs the ``msg`` hashes for the user's key, then one
 script deletes those still holding it from every index.
+
+On a Redis Cluster the prefix is hash-tagged (``{P}:msg:<id>``, ``{P}:due``, ...): the scripts
+build message keys from the prefix, so every key of the outbox must live on one slot (one
+master, whose replica takes over on failover).
 """
 
 from __future__ import annotations
@@ -18,9 +22,9 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, TypeVar
 
-from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
+from app.infra.redis_client import RedisClient, register_script, slot_tag
 from app.infra.redis_scan import scan_pages
 from app.webhooks.types import DeadLetter, Delivery, OutboxStats, OutboxUnavailable
 
@@ -139,24 +143,34 @@ end
 return deleted
 """
 
+# KEYS: due, enqueued, dead. Returns depth, oldest enqueue time (nil when empty), dead count and
+# the server's TIME: a script, as a cluster pipeline cannot send TIME (it has no key).
+_STATS = """
+local oldest = redis.call('ZRANGE', KEYS[2], 0, 0, 'WITHSCORES')
+local t = redis.call('TIME')
+return {redis.call('ZCARD', KEYS[1]), oldest[2] or false, redis.call('ZCARD', KEYS[3]), t[1], t[2]}
+"""
+
 
 class RedisOutbox:
     """Outbox in Redis under ``key_prefix``; owns ``client`` and closes it."""
 
     backend = "redis"
 
-    def __init__(self, client: Redis, *, key_prefix: str) -> None:
+    def __init__(self, client: RedisClient, *, key_prefix: str) -> None:
         self._client = client
+        key_prefix = slot_tag(client, key_prefix)
         self._msg = f"{key_prefix}:msg:"
         self._due = f"{key_prefix}:due"
         self._enqueued = f"{key_prefix}:enqueued"
         self._dead = f"{key_prefix}:dead"
-        self._enqueue = client.register_script(_ENQUEUE)
-        self._claim = client.register_script(_CLAIM)
-        self._fail = client.register_script(_FAIL)
-        self._complete = client.register_script(_COMPLETE)
-        self._replay = client.register_script(_REPLAY)
-        self._delete_user = client.register_script(_DELETE_USER)
+        self._enqueue = register_script(client, _ENQUEUE)
+        self._claim = register_script(client, _CLAIM)
+        self._fail = register_script(client, _FAIL)
+        self._complete = register_script(client, _COMPLETE)
+        self._replay = register_script(client, _REPLAY)
+        self._delete_user = register_script(client, _DELETE_USER)
+        self._stats = register_script(client, _STATS)
 
     async def enqueue(self, deliveries: Sequence[Delivery]) -> int:
         if not deliveries:
@@ -208,14 +222,9 @@ class RedisOutbox:
 
     async def stats(self) -> OutboxStats:
         async def read() -> OutboxStats:
-            async with self._client.pipeline(transaction=False) as pipe:
-                pipe.zcard(self._due)
-                pipe.zrange(self._enqueued, 0, 0, withscores=True)
-                pipe.zcard(self._dead)
-                pipe.time()
-                depth, oldest, dead, (seconds, micros) = await pipe.execute()
-            now = seconds + micros / 1e6
-            age = max(0.0, now - oldest[0][1]) if oldest else 0.0
+            depth, oldest, dead, seconds, micros = await self._stats(self._keys)
+            now = int(seconds) + int(micros) / 1e6
+            age = max(0.0, now - float(oldest)) if oldest is not None else 0.0
             return OutboxStats(depth=int(depth), oldest_age_seconds=age, dead_letters=int(dead))
 
         return await self._call(read)

@@ -1,4 +1,5 @@
-"""Event factory and the event-log fixtures: SQLite in a temp dir, Redis under a unique key,
+"""Event factory and the event-log fixtures: SQLite in a temp dir, Redis (one server and a
+cluster) under a unique key,
 NATS JetStream under a unique stream name, PostgreSQL in the test run's schema."""
 
 from __future__ import annotations
@@ -14,7 +15,6 @@ from typing import Any
 import nats
 import nats.js.errors
 import pytest
-from redis.asyncio import Redis
 
 from app.events.log import EventLog
 from app.events.log_nats import NatsEventLog
@@ -22,6 +22,7 @@ from app.events.log_postgres import PostgresEventLog, unavailable
 from app.events.log_redis import RedisEventLog
 from app.events.log_sqlite import SqliteEventLog
 from app.events.types import Event, EventType
+from app.infra.redis_client import redis_client
 from tests.conftest import POSTGRES_MARKS, delete_redis_keys, postgres_database
 
 REDIS_URL = os.environ.get("RECSERVE_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
@@ -47,17 +48,21 @@ def make_event(
 
 @pytest.fixture
 async def make_redis_log() -> AsyncIterator[RedisLogFactory]:
-    """Build RedisEventLogs on one stream key unique to this test; delete its keys afterwards."""
+    """Build RedisEventLogs on one stream key unique to this test, on the test Redis or (``url``)
+    a cluster; delete its keys afterwards."""
     stream_key = f"test:events:{uuid.uuid4().hex}"
     built: list[RedisEventLog] = []
+    urls = {REDIS_URL}
 
     async def make(
         socket_timeout: float = 2.0,
         max_stream_length: int | None = None,
         dedupe_window_seconds: int = 3600,
+        url: str = REDIS_URL,
     ) -> RedisEventLog:
+        urls.add(url)
         log = RedisEventLog(
-            Redis.from_url(REDIS_URL, socket_timeout=socket_timeout),
+            redis_client(url, socket_timeout=socket_timeout, connect_timeout=socket_timeout),
             stream_key=stream_key,
             dedupe_window_seconds=dedupe_window_seconds,
             max_stream_length=max_stream_length,
@@ -68,7 +73,8 @@ async def make_redis_log() -> AsyncIterator[RedisLogFactory]:
     yield make
     for log in built:
         await log.close()
-    await delete_redis_keys(f"{stream_key}*")
+    for url in urls:
+        await delete_redis_keys(f"{stream_key}*", url)
 
 
 @pytest.fixture
@@ -108,6 +114,7 @@ def sqlite_path(tmp_path: Path) -> Path:
     params=[
         "sqlite",
         pytest.param("redis", marks=REDIS_MARKS),
+        pytest.param("redis-cluster", marks=REDIS_MARKS),
         pytest.param("nats", marks=NATS_MARKS),
         pytest.param("postgres", marks=POSTGRES_MARKS),
     ]
@@ -124,6 +131,8 @@ async def open_log(
     async def open_one() -> EventLog:
         if request.param == "redis":
             return await make_redis_log()
+        if request.param == "redis-cluster":
+            return await make_redis_log(url=request.getfixturevalue("redis_cluster_url"))
         if request.param == "nats":
             return make_nats_log()
         log: EventLog

@@ -1,5 +1,6 @@
 """One contract, every event-log backend: the same tests run on SQLite and on a Redis Stream
-(real Redis). A new backend (Kafka, NATS...) joins by adding a parameter to ``open_log``."""
+(a real Redis server and a real Redis Cluster). A new backend (Kafka, NATS...) joins by adding a
+parameter to ``open_log``."""
 
 from __future__ import annotations
 

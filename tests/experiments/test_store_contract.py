@@ -16,7 +16,6 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from redis.asyncio import Redis
 
 from app.experiments.attribution import (
     Counter,
@@ -29,6 +28,7 @@ from app.experiments.attribution import (
 from app.experiments.store_postgres import PostgresExposureStore, unavailable
 from app.experiments.store_redis import RedisExposureStore
 from app.experiments.store_sqlite import SqliteExposureStore
+from app.infra.redis_client import redis_client
 from tests.conftest import POSTGRES_MARKS, TEST_REDIS_URL, delete_redis_keys, postgres_database
 
 HOUR = timedelta(hours=1)
@@ -53,12 +53,18 @@ def exposure(rec: str, variant: str = "control", user: str = "u1", **kw: object)
         "memory",
         "sqlite",
         pytest.param("redis", marks=pytest.mark.redis),
+        pytest.param("redis-cluster", marks=pytest.mark.redis),
         pytest.param("postgres", marks=POSTGRES_MARKS),
     ]
 )
 async def open_store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[OpenStore]:
     opened: list[ExposureStore] = []
     prefix = f"test:exp:{uuid.uuid4().hex}"
+    url = (
+        request.getfixturevalue("redis_cluster_url")
+        if request.param == "redis-cluster"
+        else TEST_REDIS_URL
+    )
     memory = InMemoryExposureStore()
 
     async def open_one() -> ExposureStore:
@@ -72,7 +78,7 @@ async def open_store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIte
             store = PostgresExposureStore(postgres_database(schema, unavailable))
         else:
             store = RedisExposureStore(
-                Redis.from_url(TEST_REDIS_URL, socket_timeout=2), prefix=prefix
+                redis_client(url, socket_timeout=2, connect_timeout=2), prefix=prefix
             )
         opened.append(store)
         return store
@@ -80,8 +86,8 @@ async def open_store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIte
     yield open_one
     for store in opened:
         await store.close()
-    if request.param == "redis":
-        await delete_redis_keys(f"{prefix}:*")
+    if request.param.startswith("redis"):
+        await delete_redis_keys(f"{prefix}*", url)
 
 
 @pytest.fixture

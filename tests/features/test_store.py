@@ -92,3 +92,48 @@ def test_feast_progress_has_no_colour_codes_when_not_on_a_terminal(tmp_path, cap
     printed = capfd.readouterr()
     assert "user_behaviour" in printed.out  # Feast did print its progress
     assert "\x1b[" not in printed.out + printed.err
+
+
+def test_cluster_url_maps_to_feast_seed_nodes_without_database_or_retries():
+    text = redis_connection_string(
+        "rediss+cluster://bob:pw@10.0.0.5:7000,10.0.0.6:7001/",
+        socket_timeout=0.05,
+        connect_timeout=0.1,
+    )
+
+    nodes, params = _parsed(text)
+    assert nodes == [{"host": "10.0.0.5", "port": "7000"}, {"host": "10.0.0.6", "port": "7001"}]
+    assert params == {
+        "socket_timeout": 0.05,
+        "socket_connect_timeout": 0.1,
+        "cluster_error_retry_attempts": 0,
+        "username": "bob",
+        "password": "pw",
+        "ssl": True,
+    }
+
+
+def test_cluster_url_makes_a_redis_cluster_online_store(tmp_path):
+    settings = Settings(
+        home=tmp_path, redis_urls={"online_store": "redis+cluster://127.0.0.1:7000,127.0.0.1:7001/"}
+    )
+
+    config = repo_config(settings)
+
+    assert config.online_store.type == "redis"
+    assert config.online_store.redis_type == "redis_cluster"
+    assert config.online_store.connection_string.startswith("127.0.0.1:7000,127.0.0.1:7001,")
+
+
+@pytest.mark.parametrize(
+    ("url", "problem"),
+    [
+        ("redis+cluster://127.0.0.1:7000/3", "no database"),
+        ("redis+cluster://127.0.0.1:7000,127.0.0.1/", "host:port"),
+        ("redis+cluster://127.0.0.1:7000/?x=1", "no query"),
+        ("memcached://127.0.0.1:11211", "scheme"),
+    ],
+)
+def test_settings_refuse_redis_urls_no_client_can_use(url, problem):
+    with pytest.raises(ValueError, match=problem):
+        Settings(redis_url=url)

@@ -1,5 +1,5 @@
-"""Consent stores for the contract suite: the embedded SQLite file, a real Redis (with a
-key prefix of its own per test) and PostgreSQL (the test run's schema)."""
+"""Consent stores for the contract suite: the embedded SQLite file, a real Redis and a real Redis
+Cluster (with a key prefix of its own per test) and PostgreSQL (the test run's schema)."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 import pytest_asyncio
-from redis.asyncio import Redis
 
+from app.infra.redis_client import redis_client
 from app.privacy.consent import ConsentStore
 from app.privacy.consent_postgres import PostgresConsentStore, unavailable
 from app.privacy.consent_redis import RedisConsentStore
@@ -18,8 +18,9 @@ from app.privacy.consent_sqlite import SqliteConsentStore
 from tests.conftest import POSTGRES_MARKS, TEST_REDIS_URL, delete_redis_keys, postgres_database
 
 
-def redis_consent_store(prefix: str) -> RedisConsentStore:
-    return RedisConsentStore(Redis.from_url(TEST_REDIS_URL, socket_timeout=1.0), prefix=prefix)
+def redis_consent_store(prefix: str, url: str = TEST_REDIS_URL) -> RedisConsentStore:
+    client = redis_client(url, socket_timeout=1.0, connect_timeout=1.0)
+    return RedisConsentStore(client, prefix=prefix)
 
 
 @pytest.fixture
@@ -27,7 +28,9 @@ def redis_prefix() -> str:
     return f"test:consent:{uuid.uuid4().hex}"
 
 
-@pytest_asyncio.fixture(params=["sqlite", "redis", pytest.param("postgres", marks=POSTGRES_MARKS)])
+@pytest_asyncio.fixture(
+    params=["sqlite", "redis", "redis-cluster", pytest.param("postgres", marks=POSTGRES_MARKS)]
+)
 async def consent_store(
     request: pytest.FixtureRequest, tmp_path: Path, redis_prefix: str
 ) -> AsyncIterator[ConsentStore]:
@@ -37,10 +40,15 @@ async def consent_store(
     elif request.param == "postgres":
         schema = request.getfixturevalue("postgres_empty_schema")
         store = PostgresConsentStore(postgres_database(schema, unavailable))
+    elif request.param == "redis-cluster":
+        url = request.getfixturevalue("redis_cluster_url")
+        store = redis_consent_store(redis_prefix, url)
     else:
-        store = redis_consent_store(redis_prefix)
+        url = TEST_REDIS_URL
+        store = redis_consent_store(redis_prefix, url)
     try:
         yield store
     finally:
         await store.close()
-        await delete_redis_keys(f"{redis_prefix}:*")
+        if request.param.startswith("redis"):
+            await delete_redis_keys(f"{redis_prefix}:*", url)

@@ -1,4 +1,4 @@
-"""The consent store contract, run against SQLite and a real Redis."""
+"""The consent store contract, run against SQLite, a real Redis and a real Redis Cluster."""
 
 from __future__ import annotations
 
@@ -6,14 +6,16 @@ import asyncio
 from pathlib import Path
 
 import pytest
-from redis.asyncio import Redis
+from redis.asyncio import Redis, RedisCluster
 
+from app.infra import invalidation_stream
 from app.infra.breaker import BreakerState, CircuitBreaker
 from app.infra.invalidation_message import decode_invalidation
+from app.infra.redis_client import redis_client
 from app.privacy.consent import ConsentStore, ConsentUnavailable
 from app.privacy.consent_redis import RedisConsentStore
 from app.privacy.consent_sqlite import SqliteConsentStore
-from tests.conftest import TEST_REDIS_URL
+from tests.conftest import TEST_REDIS_URL, delete_redis_keys
 from tests.privacy.conftest import redis_consent_store
 
 pytestmark = pytest.mark.integration
@@ -109,6 +111,39 @@ async def test_redis_change_is_broadcast_to_workers(redis_prefix: str) -> None:
         received = [await pubsub.get_message(timeout=1.0) for _ in range(2)]
     await store.close()
     assert [decode_invalidation(m["data"]) for m in received if m] == [["p1"], ["p1"]]
+
+
+async def test_redis_cluster_change_is_announced_and_erasure_empties_the_stream(
+    redis_prefix: str, redis_cluster_url: str
+) -> None:
+    store = redis_consent_store(redis_prefix, redis_cluster_url)
+    listener = redis_client(redis_cluster_url, socket_timeout=None, connect_timeout=1.0)
+    assert isinstance(listener, RedisCluster)
+    ready = asyncio.Event()
+    received: list[bytes] = []
+
+    async def listen() -> None:
+        async for message in invalidation_stream.messages(listener, store.channel, ready.set):
+            received.append(message)
+            if len(received) == 2:
+                return
+
+    listening = asyncio.create_task(listen())
+    await asyncio.wait_for(ready.wait(), 2.0)
+    await store.record("p1", {"tracking": False}, 1.0)
+    await store.erase("p1")
+    await asyncio.wait_for(listening, 2.0)
+    # The erasure emptied the stream, which named the pseudonym, and told every reader to drop
+    # everything it holds (it may have missed a deleted message).
+    left = await listener.xrange(invalidation_stream.stream_key(store.channel))
+    await store.close()
+    await listener.aclose()
+    await delete_redis_keys(f"{redis_prefix}:*", redis_cluster_url)
+    assert [decode_invalidation(received[0]), received[1]] == [
+        ["p1"],
+        invalidation_stream.CLEAR_ALL,
+    ]
+    assert [fields for _, fields in left] == [{b"m": invalidation_stream.CLEAR_ALL}]
 
 
 async def test_redis_reads_skip_a_failing_redis_until_the_retry_delay() -> None:

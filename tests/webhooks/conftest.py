@@ -10,8 +10,8 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
 
 import pytest
-from redis.asyncio import Redis
 
+from app.infra.redis_client import redis_client
 from app.privacy.pseudonym import Pseudonymizer
 from app.webhooks.outbox import Outbox
 from app.webhooks.outbox_postgres import PostgresOutbox, unavailable
@@ -44,19 +44,25 @@ def make_delivery(
     params=[
         "sqlite",
         pytest.param("redis", marks=REDIS_MARKS),
+        pytest.param("redis-cluster", marks=REDIS_MARKS),
         pytest.param("postgres", marks=POSTGRES_MARKS),
     ]
 )
 async def open_outbox(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[OpenOutbox]:
     """Opens outboxes on the same storage: two of them stand for two worker processes."""
     prefix = f"test:webhooks:{uuid.uuid4().hex}"
+    url = (
+        request.getfixturevalue("redis_cluster_url")
+        if request.param == "redis-cluster"
+        else TEST_REDIS_URL
+    )
     opened: list[Outbox] = []
 
     async def open_one() -> Outbox:
         outbox: Outbox
-        if request.param == "redis":
+        if request.param.startswith("redis"):
             outbox = RedisOutbox(
-                Redis.from_url(TEST_REDIS_URL, socket_timeout=2), key_prefix=prefix
+                redis_client(url, socket_timeout=2, connect_timeout=2), key_prefix=prefix
             )
         elif request.param == "postgres":
             schema = request.getfixturevalue("postgres_empty_schema")
@@ -69,8 +75,8 @@ async def open_outbox(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIt
     yield open_one
     for outbox in opened:
         await outbox.close()
-    if request.param == "redis":
-        await delete_redis_keys(f"{prefix}:*")
+    if request.param.startswith("redis"):
+        await delete_redis_keys(f"{prefix}*", url)
 
 
 @pytest.fixture

@@ -5,6 +5,9 @@ user ids (one JSON array per call) on ``RedisCache.channel`` in the same round t
 delete, before ``POST /events`` answers; each worker's ``SubscribedLocalCache`` listens on that
 channel and drops the users from its local tier (well under a millisecond later on loopback).
 
+On a Redis Cluster the channel is a capped stream instead of pub/sub
+(``app/infra/invalidation_stream.py``): same messages, same guarantees.
+
 A worker that is not subscribed could miss an invalidation, so its local tier is trusted only
 while the subscription is live: until the first subscription, and while Redis is unreachable,
 it stores and serves nothing, and each (re)subscription starts it empty.
@@ -17,10 +20,12 @@ import contextlib
 import logging
 from collections.abc import Sequence
 
-from redis.asyncio import Redis
+from redis.asyncio import RedisCluster
 from redis.exceptions import RedisError
 
+from app.infra import invalidation_stream
 from app.infra.invalidation_message import decode_invalidation
+from app.infra.redis_client import RedisClient, is_cluster_url, redis_client
 from app.serving.cache.local_tier import LocalCache
 from app.serving.cache.redis_tier import ErrorObserver
 from app.serving.cache.tiered import CacheUnavailable
@@ -31,10 +36,15 @@ FIRST_RETRY_SECONDS = 0.05
 MAX_RETRY_SECONDS = 1.0
 
 
-def subscriber_client_from_url(url: str, connect_timeout: float) -> Redis:
-    """A client for the subscription alone: its connection blocks on reads between messages, so
-    it has no socket timeout (keepalive notices a silent peer instead)."""
-    return Redis.from_url(url, socket_connect_timeout=connect_timeout, socket_keepalive=True)
+def subscriber_client_from_url(url: str, connect_timeout: float) -> RedisClient:
+    """A client for the subscription alone. On one server its connection blocks on reads
+    between messages, so it has no socket timeout (keepalive notices a silent peer instead); a
+    cluster's stream reads return after ``READ_BLOCK_MS``, so a read outlasting that by a second
+    means the master is gone."""
+    timeout = invalidation_stream.READ_BLOCK_MS / 1000 + 1.0 if is_cluster_url(url) else None
+    return redis_client(
+        url, socket_timeout=timeout, connect_timeout=connect_timeout, socket_keepalive=True
+    )
 
 
 class SubscribedLocalCache:
@@ -47,7 +57,7 @@ class SubscribedLocalCache:
     def __init__(
         self,
         local: LocalCache,
-        client: Redis,
+        client: RedisClient,
         channel: str,
         *,
         on_error: ErrorObserver | None = None,
@@ -89,6 +99,10 @@ class SubscribedLocalCache:
         """Drop ``user_id`` here; the Redis tier's invalidation tells the other workers."""
         await self._local.invalidate_user(user_id)
 
+    async def erase_user(self, user_id: str) -> None:
+        """Drop ``user_id`` here; the Redis tier's erasure tells the other workers."""
+        await self._local.invalidate_user(user_id)
+
     async def invalidate_users(self, user_ids: Sequence[str]) -> None:
         """Drop ``user_ids`` here; the Redis tier's invalidation tells the other workers."""
         await self._local.invalidate_users(user_ids)
@@ -123,12 +137,24 @@ class SubscribedLocalCache:
             delay = min(delay * 2, MAX_RETRY_SECONDS)
 
     async def _listen(self) -> None:
+        if isinstance(self._client, RedisCluster):
+            async for data in invalidation_stream.messages(
+                self._client, self._channel, self._ready
+            ):
+                if data == invalidation_stream.CLEAR_ALL:
+                    self._local.clear()
+                else:
+                    await self._local.invalidate_users(decode_invalidation(data))
+            return
         async with self._client.pubsub() as pubsub:
             await pubsub.subscribe(self._channel)
             async for message in pubsub.listen():
                 if message["type"] == "message":
                     await self._local.invalidate_users(decode_invalidation(message["data"]))
                 elif message["type"] == "subscribe":
-                    # Entries stored before this subscription may have missed invalidations.
-                    self._local.clear()
-                    self._subscribed.set()
+                    self._ready()
+
+    def _ready(self) -> None:
+        # Entries stored before this subscription may have missed invalidations.
+        self._local.clear()
+        self._subscribed.set()

@@ -59,6 +59,10 @@ class LocalCache:
         for user_id in user_ids:
             self._users.pop(user_id, None)
 
+    async def erase_user(self, user_id: str) -> None:
+        """``invalidate_user``: the tier keeps nothing else."""
+        self._users.pop(user_id, None)
+
     async def ping(self) -> None:
         """Always answers: the tier lives in this process."""
 

@@ -1,8 +1,10 @@
 """The shared cache tier on Redis: one hash per user, ``<prefix>rec:<user_id>``, field = variant.
 
 ``invalidate_user`` is a single DEL. The hash's TTL is set with ``EXPIRE ... NX`` in the same
-MULTI as the write, so it counts from the user's first write and a later variant never extends
-the life of an older one (needs Redis >= 7.0 for ``NX``).
+script as the write, so it counts from the user's first write and a later variant never extends
+the life of an older one (needs Redis >= 7.0 for ``NX``). A script rather than MULTI: it touches
+one key, so it runs as is on a Redis Cluster, where redis-py's asyncio transactions run each
+queued command on a thread of their own.
 
 A failing Redis never fails a request: ``get``/``set``/``invalidate_user`` report the error to
 ``on_error(operation, exc)``, trip the circuit breaker and carry on as a miss / no-op, so a dead
@@ -14,15 +16,15 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Sequence
 from typing import TypeVar, cast
 
-from redis.asyncio import Redis
-from redis.asyncio.retry import Retry
-from redis.backoff import NoBackoff
+from redis.asyncio import RedisCluster
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
+from app.infra import invalidation_stream
 from app.infra.breaker import CircuitBreaker
 from app.infra.invalidation_message import encode_invalidation
+from app.infra.redis_client import RedisClient, redis_client, register_script
 from app.serving.cache.tiered import CacheUnavailable
 
 # Idle pooled connections are PINGed before reuse after this long, so a connection cut by a
@@ -37,22 +39,28 @@ _UNAVAILABLE = (RedisConnectionError, RedisTimeoutError, OSError)
 
 T = TypeVar("T")
 
+# KEYS[1]: the user's hash. ARGV: variant, value, TTL seconds.
+_SET_SCRIPT = """
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+redis.call('EXPIRE', KEYS[1], ARGV[3], 'NX')
+"""
+
 # redis-py annotates each command as ``Awaitable[X] | X`` (one signature for the sync and async
 # clients); the asyncio client always returns the awaitable, which these casts state.
 
 
-def redis_client_from_url(url: str, socket_timeout: float, connect_timeout: float) -> Redis:
-    """A client for the cache tier, built once at start-up; no I/O until the first command.
+def redis_client_from_url(url: str, socket_timeout: float, connect_timeout: float) -> RedisClient:
+    """A client for the cache tier (one server or a cluster), built once at start-up; no I/O
+    until the first command.
 
     Every command is bounded by ``socket_timeout`` (connecting by ``connect_timeout``) and is
     never retried: on the request path a miss is cheaper than a second wait.
     """
-    return Redis.from_url(
+    return redis_client(
         url,
         socket_timeout=socket_timeout,
-        socket_connect_timeout=connect_timeout,
+        connect_timeout=connect_timeout,
         health_check_interval=HEALTH_CHECK_INTERVAL_SECONDS,
-        retry=Retry(NoBackoff(), retries=0),
     )
 
 
@@ -63,7 +71,7 @@ class RedisCache:
 
     def __init__(
         self,
-        client: Redis,
+        client: RedisClient,
         *,
         ttl_seconds: int,
         breaker: CircuitBreaker,
@@ -78,6 +86,7 @@ class RedisCache:
         self._key_prefix = f"{prefix}rec:"
         self.channel = f"{prefix}invalidate"
         self._on_error = on_error
+        self._set_script = register_script(client, _SET_SCRIPT)
 
     def key(self, user_id: str) -> str:
         """The Redis key holding every variant of ``user_id``."""
@@ -94,11 +103,10 @@ class RedisCache:
         """Store ``value`` in the user's hash; dropped (and reported) when Redis is failing."""
         if not self._breaker.allow():
             return
-        key = self.key(user_id)
-        pipe = self._client.pipeline(transaction=True)
-        pipe.hset(key, mapping={variant: value})
-        pipe.expire(key, self._ttl_seconds, nx=True)
-        await self._guarded("set", pipe.execute())
+        stored = self._set_script(
+            keys=[self.key(user_id)], args=[variant, value, self._ttl_seconds]
+        )
+        await self._guarded("set", stored)
 
     async def invalidate_user(self, user_id: str) -> None:
         """Delete the user's hash and publish ``user_id`` on ``channel`` in one round trip, so
@@ -117,12 +125,28 @@ class RedisCache:
                 CacheUnavailable("redis circuit open: invalidation skipped, entries live to TTL"),
             )
             return
-        pipe = self._client.pipeline(transaction=True)
-        pipe.delete(*(self.key(user_id) for user_id in user_ids))
+        keys = [self.key(user_id) for user_id in user_ids]
         # One message for the batch (a JSON array of the ids): every worker's subscriber
         # handles one message per event batch, not one per user (~2 ms of a 100-event batch).
-        pipe.publish(self.channel, encode_invalidation(user_ids))
+        message = encode_invalidation(user_ids)
+        if isinstance(self._client, RedisCluster):
+            await self._guarded(
+                "invalidate_user", _invalidate_on_cluster(self._client, self.channel, keys, message)
+            )
+            return
+        pipe = self._client.pipeline(transaction=True)
+        pipe.delete(*keys)
+        pipe.publish(self.channel, message)
         await self._guarded("invalidate_user", pipe.execute())
+
+    async def erase_user(self, user_id: str) -> None:
+        """``invalidate_user``; on a cluster also empty the invalidation stream, whose recent
+        messages name the user (pub/sub on one server keeps none)."""
+        await self.invalidate_user(user_id)
+        if isinstance(self._client, RedisCluster) and self._breaker.allow():
+            await self._guarded(
+                "invalidate_user", invalidation_stream.forget(self._client, self.channel)
+            )
 
     async def ping(self) -> None:
         """Ask Redis directly, whatever the breaker says; the answer updates the breaker, so a
@@ -157,3 +181,13 @@ class RedisCache:
     def _report(self, operation: str, exc: BaseException) -> None:
         if self._on_error is not None:
             self._on_error(operation, exc)
+
+
+async def _invalidate_on_cluster(
+    client: RedisCluster, channel: str, keys: list[str], message: bytes
+) -> None:
+    """The users' hashes live on several masters and the channel on one more, so no single
+    transaction spans them: delete first (redis-py sends one DEL per slot), then announce, so a
+    worker dropping its entries on the message cannot read a not-yet-deleted one back."""
+    await client.delete(*keys)
+    await invalidation_stream.publish(client, channel, message)

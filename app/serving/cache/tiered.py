@@ -43,6 +43,11 @@ class RecommendationCache(Protocol):
         """``invalidate_user`` for each of ``user_ids``, in one backend round trip."""
         ...
 
+    async def erase_user(self, user_id: str) -> None:
+        """``invalidate_user``, and forget any other record of ``user_id`` the tier keeps (an
+        erasure request)."""
+        ...
+
     async def ping(self) -> None:
         """Return when the backend answers; raise ``CacheUnavailable`` when it does not."""
         ...
@@ -111,6 +116,11 @@ class TieredCache:
         """Drop every variant of each of ``user_ids`` from every tier, one call per tier."""
         for tier in self._tiers:
             await tier.invalidate_users(user_ids)
+
+    async def erase_user(self, user_id: str) -> None:
+        """Drop ``user_id`` from every tier and every record a tier keeps of them."""
+        for tier in self._tiers:
+            await tier.erase_user(user_id)
 
     async def close(self) -> None:
         """Close every tier."""

@@ -18,10 +18,16 @@ from pathlib import Path
 from typing import Protocol, cast
 
 import orjson
-from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
+from app.infra.redis_client import RedisClient, register_script, slot_tag
 from app.serving.catalogue.items import Availability
+
+# KEYS: overrides hash, generation counter. ARGV: item id, override JSON. Returns the generation.
+_PUT_SCRIPT = """
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+return redis.call('INCR', KEYS[2])
+"""
 
 
 class AvailabilityStoreError(RuntimeError):
@@ -90,22 +96,23 @@ class SqliteAvailabilityStore:
 
 
 class RedisAvailabilityStore:
-    """``PREFIX`` hash of item id -> JSON override, ``PREFIX:generation`` counter."""
+    """``KEY`` hash of item id -> JSON override, ``KEY:generation`` counter (on a cluster
+    ``{KEY}`` and ``{KEY}:generation``, one slot, so one script writes both)."""
 
-    def __init__(self, client: Redis, key: str = "recserve:availability") -> None:
+    def __init__(self, client: RedisClient, key: str = "recserve:availability") -> None:
         self._client = client
-        self._key = key
-        self._generation_key = f"{key}:generation"
+        self._key = slot_tag(client, key)
+        self._generation_key = f"{self._key}:generation"
+        self._put = register_script(client, _PUT_SCRIPT)
 
     async def put(self, item_id: str, availability: Availability) -> int:
         value = orjson.dumps(
             {"hidden": availability.hidden, "in_stock": availability.in_stock}
         ).decode()
         try:
-            async with self._client.pipeline(transaction=True) as pipe:
-                pipe.hset(self._key, item_id, value)
-                pipe.incr(self._generation_key)
-                _, generation = await pipe.execute()
+            generation = await self._put(
+                keys=[self._key, self._generation_key], args=[item_id, value]
+            )
         except RedisError as exc:
             raise AvailabilityStoreError(f"availability store write failed: {exc}") from exc
         return int(generation)

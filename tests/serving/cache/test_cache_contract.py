@@ -1,4 +1,5 @@
-"""One contract, every cache tier: the same tests run on LocalCache and on RedisCache (real Redis).
+"""One contract, every cache tier: the same tests run on LocalCache and on RedisCache (a real
+Redis server, and a real Redis Cluster).
 
 Then what only one backend has: Redis failing (closed port, a server that never answers) and
 the local tier's bounds.
@@ -17,6 +18,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from app.infra.breaker import BreakerState, CircuitBreaker
+from app.infra.redis_client import is_cluster_url
 from app.serving.cache.local_tier import MAX_VARIANTS_PER_USER, LocalCache
 from app.serving.cache.redis_tier import RedisCache, redis_client_from_url
 from app.serving.cache.tiered import CacheUnavailable, RecommendationCache
@@ -35,6 +37,7 @@ async def make_redis_cache() -> AsyncIterator[RedisCacheFactory]:
     """Build RedisCaches under a prefix unique to this test; delete its keys afterwards."""
     prefix = f"test:{uuid.uuid4().hex}:"
     built: list[RedisCache] = []
+    urls: set[str] = set()
 
     async def make(
         url: str = REDIS_URL,
@@ -50,21 +53,31 @@ async def make_redis_cache() -> AsyncIterator[RedisCacheFactory]:
             on_error=on_error,
         )
         built.append(cache)
+        if url == REDIS_URL or is_cluster_url(url):  # not the stand-ins for failing servers
+            urls.add(url)
         return cache
 
     yield make
     for cache in built:
         await cache.close()
-    if built:
-        await delete_redis_keys(f"{prefix}*")
+    for url in urls:
+        await delete_redis_keys(f"{prefix}*", url)
 
 
-@pytest.fixture(params=["local", pytest.param("redis", marks=REDIS_MARKS)])
+@pytest.fixture(
+    params=[
+        "local",
+        pytest.param("redis", marks=REDIS_MARKS),
+        pytest.param("redis-cluster", marks=REDIS_MARKS),
+    ]
+)
 async def cache(
     request: pytest.FixtureRequest, make_redis_cache: RedisCacheFactory
 ) -> RecommendationCache:
     if request.param == "local":
         return LocalCache(max_entries=100, ttl_seconds=TTL_SECONDS)
+    if request.param == "redis-cluster":
+        return await make_redis_cache(request.getfixturevalue("redis_cluster_url"))
     return await make_redis_cache()
 
 

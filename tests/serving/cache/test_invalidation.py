@@ -1,5 +1,6 @@
 """Cross-worker invalidation on real Redis: two "workers" (each a local tier subscribed to the
-channel) and the shared tier that publishes, under a channel and key prefix unique to the test."""
+channel) and the shared tier that publishes, under a channel and key prefix unique to the test;
+on one server (pub/sub) and on a Redis Cluster (a capped stream)."""
 
 from __future__ import annotations
 
@@ -12,10 +13,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from redis.asyncio import Redis
+from redis.asyncio import Redis, RedisCluster
 
 from app.bootstrap import build_cache
+from app.infra import invalidation_stream
 from app.infra.breaker import CircuitBreaker
+from app.infra.redis_client import node_clients, redis_client
 from app.serving.cache.invalidation import SubscribedLocalCache, subscriber_client_from_url
 from app.serving.cache.local_tier import LocalCache
 from app.serving.cache.redis_tier import RedisCache, redis_client_from_url
@@ -35,14 +38,16 @@ class Cluster:
     shared: RedisCache
     workers: list[SubscribedLocalCache]
     subscriber_name: str
+    url: str
 
 
-@pytest.fixture
-async def cluster() -> AsyncIterator[Cluster]:
+@pytest.fixture(params=["redis", "redis-cluster"])
+async def cluster(request: pytest.FixtureRequest) -> AsyncIterator[Cluster]:
     """The shared tier and two subscribed local tiers, as two workers would build them."""
+    url = REDIS_URL if request.param == "redis" else request.getfixturevalue("redis_cluster_url")
     prefix = f"test:{uuid.uuid4().hex}:"
     shared = RedisCache(
-        redis_client_from_url(REDIS_URL, socket_timeout=1.0, connect_timeout=1.0),
+        redis_client_from_url(url, socket_timeout=1.0, connect_timeout=1.0),
         ttl_seconds=60,
         prefix=prefix,
         breaker=CircuitBreaker(retry_after_seconds=60),
@@ -50,11 +55,14 @@ async def cluster() -> AsyncIterator[Cluster]:
     name = f"sub-{uuid.uuid4().hex}"
     workers = []
     for _ in range(2):
-        client = subscriber_client_from_url(REDIS_URL, connect_timeout=1.0)
+        client = subscriber_client_from_url(url, connect_timeout=1.0)
         # Named so a test can cut exactly these connections on the shared server.
-        client.connection_pool.connection_kwargs["client_name"] = name
+        if isinstance(client, RedisCluster):
+            client.connection_kwargs["client_name"] = name
+        else:
+            client.connection_pool.connection_kwargs["client_name"] = name
         workers.append(SubscribedLocalCache(LocalCache(100, 60), client, shared.channel))
-    yield Cluster(shared, workers, name)
+    yield Cluster(shared, workers, name, url)
     for worker in workers:
         await worker.close()
     await shared.close()
@@ -93,15 +101,35 @@ async def test_one_message_invalidates_a_batch_and_garbage_is_skipped(cluster: C
     worker = cluster.workers[0]
     for user_id in ("u1", "u2", "u3"):
         await worker.set(user_id, "k5", b"stale")
-    async with Redis.from_url(REDIS_URL) as raw:
+    async with redis_client(cluster.url, socket_timeout=1.0, connect_timeout=1.0) as raw:
         # Not ours (another version, a stray client): logged and skipped, the listener lives on.
-        await raw.publish(cluster.shared.channel, b"u3")
-        await raw.publish(cluster.shared.channel, b'{"not": "a list"}')
+        for garbage in (b"u3", b'{"not": "a list"}'):
+            if isinstance(raw, RedisCluster):
+                await invalidation_stream.publish(raw, cluster.shared.channel, garbage)
+            else:
+                await raw.publish(cluster.shared.channel, garbage)
     await cluster.shared.invalidate_users(["u1", "u2"])
     await _dropped_after(worker, "u1")
     await _dropped_after(worker, "u2")
     assert await worker.get("u3", "k5") == b"stale"
     assert worker.subscribed
+
+
+async def test_erasure_reaches_every_worker_and_leaves_no_id_in_the_channel(
+    cluster: Cluster,
+) -> None:
+    await _start(cluster.workers)
+    for worker in cluster.workers:
+        await worker.set("u1", "k5", b"erased user's list")
+    await cluster.shared.invalidate_users(["u1", "u2"])  # a message naming u1 in the channel
+    await cluster.shared.erase_user("u1")
+    for worker in cluster.workers:
+        await _dropped_after(worker, "u1")
+    async with redis_client(cluster.url, socket_timeout=1.0, connect_timeout=1.0) as raw:
+        if isinstance(raw, RedisCluster):
+            key = invalidation_stream.stream_key(cluster.shared.channel)
+            left = [fields[b"m"] for _, fields in await raw.xrange(key)]
+            assert left == [invalidation_stream.CLEAR_ALL]  # nothing names the user any more
 
 
 async def test_local_tier_unused_until_subscribed(cluster: Cluster) -> None:
@@ -120,15 +148,8 @@ async def test_lost_subscription_bypasses_then_resubscribes_empty(cluster: Clust
     worker = cluster.workers[0]
     await _start([worker])
     await worker.set("u1", "k5", b"stored before the cut")
-    admin = Redis.from_url(REDIS_URL)
-    try:
-        # Invalidations published while disconnected are lost, so nothing from before may stay.
-        ours = [c["id"] for c in await admin.client_list() if c["name"] == cluster.subscriber_name]
-        assert ours, "the subscriber's connection is not named"
-        for client_id in ours:
-            await admin.client_kill_filter(_id=client_id)
-    finally:
-        await admin.aclose()
+    # Invalidations published while disconnected are lost, so nothing from before may stay.
+    assert await _kill_named(cluster.url, cluster.subscriber_name), "subscriber not named"
     started = time.perf_counter()
     while worker.subscribed:
         assert time.perf_counter() - started < SUBSCRIBE_TIMEOUT_SECONDS, "cut not noticed"
@@ -138,6 +159,26 @@ async def test_lost_subscription_bypasses_then_resubscribes_empty(cluster: Clust
     assert await worker.get("u1", "k5") is None
     await worker.set("u1", "k5", b"fresh")
     assert await worker.get("u1", "k5") == b"fresh"
+
+
+async def _kill_named(url: str, name: str) -> int:
+    """Cut every connection called ``name`` on the server (every node of a cluster)."""
+    client = redis_client(url, socket_timeout=1.0, connect_timeout=1.0)
+    servers: list[Redis]
+    if isinstance(client, RedisCluster):
+        await client.initialize()
+        servers = node_clients(client, socket_timeout=1.0)
+        await client.aclose()
+    else:
+        servers = [client]
+    killed = 0
+    for server in servers:
+        async with server:
+            for found in await server.client_list():
+                if found["name"] == name:
+                    await server.client_kill_filter(_id=found["id"])
+                    killed += 1
+    return killed
 
 
 @pytest.mark.parametrize(("workers", "tiers"), [(1, ["local"]), (2, None)])

@@ -8,9 +8,9 @@ from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 import pytest
-from redis.asyncio import Redis
 
 from app.artifacts import CatalogueItem
+from app.infra.redis_client import redis_client
 from app.serving.catalogue.availability import (
     AvailabilityStore,
     AvailabilityStoreError,
@@ -21,7 +21,7 @@ from app.serving.catalogue.availability_postgres import PostgresAvailabilityStor
 from app.serving.catalogue.items import Availability, build_catalogue
 from app.serving.catalogue.rule_config import BusinessRules, ItemFilter
 from app.serving.catalogue.rules import ItemRules
-from tests.conftest import POSTGRES_MARKS, TEST_REDIS_URL, postgres_database
+from tests.conftest import POSTGRES_MARKS, TEST_REDIS_URL, delete_redis_keys, postgres_database
 
 ENTRIES = [
     CatalogueItem(item_id="a", title="A", categories=["books"], price=10.0),
@@ -44,6 +44,7 @@ class Clock:
     params=[
         "sqlite",
         pytest.param("redis", marks=pytest.mark.redis),
+        pytest.param("redis-cluster", marks=pytest.mark.redis),
         pytest.param("postgres", marks=POSTGRES_MARKS),
     ]
 )
@@ -52,6 +53,11 @@ async def store_factory(
 ) -> AsyncIterator[Callable[[], AvailabilityStore]]:
     """Opens stores on one shared backend, like the workers of a deployment."""
     key = f"test:availability:{uuid.uuid4().hex}"
+    url = (
+        request.getfixturevalue("redis_cluster_url")
+        if request.param == "redis-cluster"
+        else TEST_REDIS_URL
+    )
     opened: list[AvailabilityStore] = []
 
     def open_store() -> AvailabilityStore:
@@ -62,15 +68,14 @@ async def store_factory(
             schema = request.getfixturevalue("postgres_empty_schema")
             store = PostgresAvailabilityStore(postgres_database(schema, unavailable))
         else:
-            store = RedisAvailabilityStore(Redis.from_url(TEST_REDIS_URL, socket_timeout=2), key)
+            client = redis_client(url, socket_timeout=2, connect_timeout=2)
+            store = RedisAvailabilityStore(client, key)
         opened.append(store)
         return store
 
     yield open_store
-    if request.param == "redis":
-        cleaner = Redis.from_url(TEST_REDIS_URL)
-        await cleaner.delete(key, f"{key}:generation")
-        await cleaner.aclose()
+    if request.param.startswith("redis"):
+        await delete_redis_keys(f"{key}*", url)
     for store in opened:
         await store.close()
 
