@@ -1,7 +1,7 @@
 """Two API replicas, each standing in for a host (its own home and port), behind HAProxy
 running the shipped deploy/haproxy/haproxy.cfg, sharing one Redis URL for every role (online
-store, cache tier and its invalidations; a Redis of the module's own, then the session's Redis
-Cluster) and one PostgreSQL of the module's own (the records of truth).
+store, cache tier and its invalidations; a Redis of the module's own, then the Redis Cluster
+every test shares) and one PostgreSQL of the module's own (the records of truth).
 
 What must hold across hosts: a write through one replica shows in the next answer of the
 other, experiment assignment is the same everywhere, a model published once reaches every
@@ -61,8 +61,8 @@ def shared_redis_url(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[str]:
     """The one Redis URL every replica is given, for every role: the topology's only Redis
-    parameter. Every test of the module runs on a Redis of its own, then on the session's
-    Redis Cluster (its seed URL)."""
+    parameter. Every test of the module runs on a Redis of its own, then on the Redis Cluster
+    every test shares (its seed URL, tests/conftest.py)."""
     if request.param == "Redis Cluster":
         yield request.getfixturevalue("redis_cluster_url")
         return
@@ -89,7 +89,7 @@ class Deployment:
     topology: Topology
     shared: SharedStores
     # With a history, so answered personalised; from the end of the list, away from the
-    # users other modules on the session's Redis Cluster change.
+    # users other modules change on the Redis Cluster every test shares.
     users: list[str]
     clients: list[httpx.Client]  # one per replica, straight to it
     lb: httpx.Client  # through HAProxy
