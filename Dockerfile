@@ -16,14 +16,15 @@ RUN groupadd --system --gid 10001 recserve \
     && useradd --system --uid 10001 --gid 10001 --home-dir /var/lib/recserve recserve \
     && mkdir -p /var/lib/recserve && chown 10001:10001 /var/lib/recserve
 
-# Build stage: the virtualenv with the serving install (and the NATS client for that event-log
-# backend); nothing of the build toolchain reaches the runtime image.
+# Build stage: the virtualenv with the serving install, the NATS client for that event-log
+# backend and psycopg for PostgreSQL as the database of record; nothing of the build toolchain
+# reaches the runtime image.
 FROM base AS deps
 COPY pyproject.toml README.md ./
 COPY app ./app
 COPY feature_repo ./feature_repo
 COPY loadtests ./loadtests
-RUN python -m venv /opt/venv && /opt/venv/bin/pip install ".[nats]"
+RUN python -m venv /opt/venv && /opt/venv/bin/pip install ".[nats,postgres]"
 
 FROM deps AS trainer
 RUN /opt/venv/bin/pip install ".[train]"

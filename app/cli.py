@@ -394,9 +394,10 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _prepare_multiprocess_metrics(directory: Path) -> None:
-    # Samples of a previous run would be summed into this one's; start empty.
+    # Samples of a previous run would be summed into this one's; start empty. The directory
+    # itself may be a mount point (a replica's own tmpfs): only its contents go.
     shutil.rmtree(directory, ignore_errors=True)
-    directory.mkdir(parents=True)
+    directory.mkdir(parents=True, exist_ok=True)
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(directory.resolve())
 
 

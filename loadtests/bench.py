@@ -56,6 +56,7 @@ import psutil
 
 from loadtests.client import LoadSpec, recommend_requests, run_load, summarize
 from loadtests.server import ceiling_argv, free_port, process_memory, recserve_argv, running
+from loadtests.store_load import Counters, per_thousand
 
 Phases = dict[str, dict[str, Any]]
 # CPU seconds in a phase above which a server process counts as a worker that served it.
@@ -173,12 +174,21 @@ def parse_target(url: str) -> Target:
 
 
 def closed_then_open(
-    spec: LoadSpec, server_cpu: ServerCpu | None, args: argparse.Namespace, rate: float | None
+    spec: LoadSpec,
+    server_cpu: ServerCpu | None,
+    args: argparse.Namespace,
+    rate: float | None,
+    store_counters: Counters | None = None,
 ) -> tuple[dict[str, Any], dict[str, Any]]:
     """Warm up, then the closed-loop phase and the open-loop one at ``rate`` requests/s
-    (half of this server's own maximum when ``rate`` is None)."""
+    (half of this server's own maximum when ``rate`` is None). With ``store_counters``, the
+    closed loop's summary has their growth per 1,000 requests (``store_per_1k_requests``)."""
     run_load(replace(spec, duration_s=args.warmup), args.processes)
+    before = store_counters() if store_counters else {}
     closed = measure_phase(server_cpu, replace(spec, duration_s=args.duration), args.processes)
+    if store_counters:
+        grown = per_thousand(before, store_counters(), closed["requests"])
+        closed["store_per_1k_requests"] = grown
     open_rate = rate or closed["rps"] / 2
     spec = replace(spec, duration_s=args.duration, rate_per_s=open_rate)
     opened = measure_phase(server_cpu, spec, args.processes)

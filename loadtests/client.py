@@ -276,6 +276,7 @@ def summarize(result: LoadResult) -> dict[str, Any]:
     if not result.latencies_ms:
         raise RuntimeError(f"no answer at all: {result.errors} errors")
     summary: dict[str, Any] = {
+        "requests": len(result.latencies_ms),  # answered
         "rps": round(len(result.latencies_ms) / result.wall_s, 1),
         "errors": result.errors,
         **percentiles(result.latencies_ms),

@@ -1,6 +1,7 @@
 """The Dockerfile passes hadolint and builds a slim, non-root image with a health check;
 docker-compose.yml passes ``docker-compose config`` and wires the API, Redis, the scheduler,
-Prometheus and Grafana together."""
+Prometheus and Grafana together, and with the ``replicas`` profile two API replicas behind
+HAProxy on one Redis and one PostgreSQL."""
 
 from __future__ import annotations
 
@@ -75,3 +76,49 @@ def test_compose_wires_the_stack() -> None:
 def test_scheduler_script_is_valid_sh() -> None:
     result = subprocess.run(["sh", "-n", str(DEPLOY / "scheduler.sh")], capture_output=True)
     assert result.returncode == 0, result.stderr
+
+
+@pytest.mark.skipif(
+    shutil.which("docker-compose") is None,
+    reason="docker-compose missing: apt-get install docker-compose (.ci/run does)",
+)
+def test_docker_compose_config_validates_with_the_replicas_profile() -> None:
+    result = subprocess.run(
+        ["docker-compose", "-f", str(COMPOSE), "--profile", "replicas", "config", "--services"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=ROOT,
+    )
+    assert result.returncode == 0, result.stderr
+    assert {"api-1", "api-2", "haproxy", "postgres"} <= set(result.stdout.split())
+
+
+def test_replicas_profile_shares_the_stores_behind_haproxy() -> None:
+    services = yaml.safe_load(COMPOSE.read_text())["services"]
+    replicas = {name: services[name] for name in ("api-1", "api-2")}
+    for name in ("api-1", "api-2", "haproxy", "postgres", "scheduler-replicas"):
+        assert services[name]["profiles"] == ["replicas"], name
+    assert "profiles" not in services["api"]  # the single-host stack still starts by default
+    shared = ("RECSERVE_REDIS_URL", "RECSERVE_DATABASE_URL", "RECSERVE_PRIVACY__PSEUDONYM_KEY")
+    for variable in shared:
+        values = {replica["environment"][variable] for replica in replicas.values()}
+        values.add(services["scheduler-replicas"]["environment"][variable])
+        assert len(values) == 1, variable  # one Redis, one database, one pseudonym key
+    assert services["api-1"]["environment"]["RECSERVE_DATABASE_URL"].startswith(
+        "postgresql://recserve:recserve@postgres:5432/"
+    )
+    for replica in replicas.values():
+        # Worker metrics stay on the replica: a shared directory is wiped by each start.
+        assert "/var/lib/recserve/prometheus" in replica["tmpfs"]
+    haproxy = services["haproxy"]
+    mounted = {volume.split(":")[0]: volume.split(":")[1] for volume in haproxy["volumes"]}
+    assert mounted["./deploy/haproxy"] == "/usr/local/etc/haproxy"
+    lines = (DEPLOY / "haproxy" / "haproxy.cfg").read_text().splitlines()
+    config = "\n".join(line for line in lines if not line.lstrip().startswith("#"))
+    # Every address the configuration reads from the environment is given, and names a replica.
+    wanted = set(re.findall(r'"\$\{(\w+)\}"', config))
+    assert wanted == set(haproxy["environment"])
+    assert {haproxy["environment"][f"RECSERVE_API_{n}"] for n in (1, 2)} == {
+        f"{name}:8000" for name in replicas
+    }

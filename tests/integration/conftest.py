@@ -12,12 +12,15 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
+import pyarrow.parquet as pq
 import pytest
 import redis
 from prometheus_client.parser import text_string_to_metric_families
 
 from app.data.ingest import load_dataset
+from app.features.store import apply_and_materialize
 from app.settings import Settings
+from feature_repo.definitions import EVENT_TIMESTAMP, offline_file
 from loadtests.server import free_port, recserve_argv, running
 from tests.integration.private_server import PrivateServer, owned_server
 
@@ -46,6 +49,17 @@ def copy_home(settings: Settings, destination: Path) -> Settings:
     """A private copy of a built home, so a test may break it without affecting others."""
     shutil.copytree(settings.home, destination)
     return settings.model_copy(update={"home": destination})
+
+
+def materialize_into(home: Settings, redis_url: str) -> Settings:
+    """``home`` with its build's features copied into the Redis at ``redis_url`` (Feast's
+    online store there): a SQLite build served from Redis without building again."""
+    settings = home.model_copy(update={"redis_url": redis_url})
+    # Feast copies the rows stamped within the window it is given: the build's own stamp.
+    table = offline_file(settings.offline_dir, "user_behaviour")
+    stamped = pq.read_table(table, columns=[EVENT_TIMESTAMP]).column(0)[0].as_py()
+    apply_and_materialize(settings, as_of=stamped)
+    return settings
 
 
 def users_with_history(settings: Settings) -> list[str]:

@@ -39,11 +39,20 @@ class PrivateServer(ABC):
             self._process.wait(10)
         self._process = None
 
-    def _launch(self, argv: Sequence[str | Path], answers: Callable[[], bool], what: str) -> None:
-        """Start ``executable argv`` and wait up to 10 s until ``answers()``; ``what`` names
-        the answer in the error."""
+    def _launch(
+        self,
+        argv: Sequence[str | Path],
+        answers: Callable[[], bool],
+        what: str,
+        user: str | None = None,
+    ) -> None:
+        """Start ``executable argv`` (as ``user`` when given) and wait up to 10 s until
+        ``answers()``; ``what`` names the answer in the error."""
         process = subprocess.Popen(
-            [self.executable, *argv], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+            [self.executable, *argv],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            user=user,
         )
         self._process = process
         deadline = time.monotonic() + 10
