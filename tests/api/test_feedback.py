@@ -12,23 +12,10 @@ import pandas as pd
 import pytest
 
 from app.settings import Settings
-from tests.integration.conftest import metric, serve, users_with_history
+from tests.integration.conftest import TWO_SLOTS, metric, serve, users_with_history
 
 pytestmark = pytest.mark.integration
 
-SLOTS = """
-[[slots]]
-id = "for-you"
-title = "For you"
-k = 6
-strategy = "personalized"
-
-[[slots]]
-id = "trending"
-title = "Trending"
-k = 6
-strategy = "popular"
-"""
 SECRET = "do-not-echo-this-value"
 LIST_ID = "recommendation_id"
 
@@ -36,7 +23,7 @@ LIST_ID = "recommendation_id"
 @pytest.fixture(scope="module")
 def http(home: Settings, tmp_path_factory: pytest.TempPathFactory) -> Iterator[httpx.Client]:
     slots = tmp_path_factory.mktemp("slots") / "slots.toml"
-    slots.write_text(SLOTS)
+    slots.write_text(TWO_SLOTS)
     with serve(home.home, extra_env={"RECSERVE_CONTENT_SLOTS_FILE": str(slots)}) as client:
         yield client
 

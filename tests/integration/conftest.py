@@ -24,6 +24,21 @@ from feature_repo.definitions import EVENT_TIMESTAMP, offline_file
 from loadtests.server import free_port, recserve_argv, running
 from tests.integration.private_server import PrivateServer, owned_server
 
+# A personalised slot and a popular one, for tests of content blocks over HTTP.
+TWO_SLOTS = """
+[[slots]]
+id = "for-you"
+title = "For you"
+k = 6
+strategy = "personalized"
+
+[[slots]]
+id = "trending"
+title = "Trending"
+k = 6
+strategy = "popular"
+"""
+
 
 @contextmanager
 def serve(

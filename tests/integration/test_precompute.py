@@ -21,23 +21,10 @@ from app.features.active_users import most_active_users
 from app.serving.surfaces.precompute import in_quiet_hours
 from app.settings import Settings
 from tests.conftest import TEST_REDIS_URL, delete_redis_keys
-from tests.integration.conftest import serve
+from tests.integration.conftest import TWO_SLOTS, serve
 
 pytestmark = [pytest.mark.integration, pytest.mark.redis]
 
-SLOTS = """
-[[slots]]
-id = "for-you"
-title = "For you"
-k = 6
-strategy = "personalized"
-
-[[slots]]
-id = "trending"
-title = "Trending"
-k = 6
-strategy = "popular"
-"""
 TOP_USERS = 5
 MAX_AGE_SECONDS = 7200
 KEYS = "recserve:rec:*"
@@ -46,7 +33,7 @@ KEYS = "recserve:rec:*"
 @pytest.fixture(scope="module")
 def slots_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = tmp_path_factory.mktemp("precompute") / "slots.toml"
-    path.write_text(SLOTS)
+    path.write_text(TWO_SLOTS)
     return path
 
 
