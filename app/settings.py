@@ -162,6 +162,30 @@ class BuildGateSettings(BaseModel):
     )
 
 
+class SparkSettings(BaseModel):
+    """The Spark engine of the batch stages (``recserve build --engine spark``, extra ``spark``)."""
+
+    master: str = Field(
+        "local[2]",
+        description="Spark master: `local[N]` (N cores of this machine), `spark://host:7077` "
+        "(a standalone cluster) or `k8s://https://host:443` (Kubernetes). On a cluster HOME "
+        "must be a path every executor reads and writes alike (a shared file system).",
+    )
+    driver_host: str = Field(
+        "127.0.0.1",
+        description="Address the driver binds and advertises; a cluster's executors must reach "
+        "it, so set this machine's cluster-facing address there.",
+    )
+    shuffle_partitions: int = Field(
+        8, ge=1, description="Partitions of each shuffle (spark.sql.shuffle.partitions)."
+    )
+    conf: dict[str, str] = Field(
+        default_factory=dict,
+        description='Further Spark properties as JSON, e.g. {"spark.executor.memory": "4g"}; '
+        "they win over the ones above.",
+    )
+
+
 class EventLogSettings(BaseModel):
     backend: Literal["sqlite", "redis", "nats", "postgres"] | None = Field(
         None,
@@ -426,6 +450,14 @@ class Settings(BaseSettings):
         le=20,
         description="K-Means clusters for RFM segments; unset picks 2..8 by silhouette.",
     )
+    batch_engine: Literal["local", "spark"] = Field(
+        "local",
+        description="What runs the heavy batch stages of `build` and `segment` (validation and "
+        "deduplication, behaviour features, segments, co-occurrence, transition and popularity "
+        "counts): this process (`local`) or Spark (`spark`, see spark__*). Both write the same "
+        "tables.",
+    )
+    spark: SparkSettings = SparkSettings()
     dense_max_items: int = Field(
         5_000,
         ge=0,
