@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 
 from app.batch.commands import add_batch_commands
 from app.demo import port_in_use
-from app.jobs import add_job_commands, build_with_events
+from app.jobs import add_engine_arguments, add_job_commands, build_with_events, with_engine
 from app.observability.logging import configure_batch_logging
 from app.settings import Settings
 from app.webhooks.commands import add_webhooks_command
@@ -104,6 +104,7 @@ def _parser() -> argparse.ArgumentParser:
         required=True,
         help="dataset directory in RecBole atomic format (DIR/NAME.inter, ...)",
     )
+    add_engine_arguments(build)
     build.set_defaults(handler=_build)
 
     evaluate = sub.add_parser(
@@ -263,6 +264,7 @@ def _build(args: argparse.Namespace, settings: Settings) -> int:
     from app.batch.lock import BatchBusy, batch_lock
     from app.data.types import DataFormatError
 
+    settings = with_engine(settings, args)
     try:
         with batch_lock(settings.home, "build"):
             print(build_with_events(settings, args.data).format())

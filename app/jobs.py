@@ -35,7 +35,36 @@ def add_job_commands(sub: Any) -> None:
     segment.add_argument(
         "--clusters", type=int, default=None, help="number of segments (default: by silhouette)"
     )
+    add_engine_arguments(segment)
     segment.set_defaults(handler=_segment)
+
+
+def add_engine_arguments(parser: argparse.ArgumentParser) -> None:
+    """``--engine`` and ``--spark-master``, which override the batch_engine settings."""
+    parser.add_argument(
+        "--engine",
+        choices=("local", "spark"),
+        default=None,
+        help="what runs the heavy batch stages: this process (local, the default) or Spark "
+        "(extra `spark`, Java 17+); both write the same tables",
+    )
+    parser.add_argument(
+        "--spark-master",
+        default=None,
+        metavar="URL",
+        help="with --engine spark: local[N], spark://HOST:7077 or k8s://https://HOST:PORT "
+        "(default local[2])",
+    )
+
+
+def with_engine(settings: Settings, args: argparse.Namespace) -> Settings:
+    """``settings`` with the engine flags of ``add_engine_arguments`` applied."""
+    update: dict[str, Any] = {}
+    if args.engine is not None:
+        update["batch_engine"] = args.engine
+    if args.spark_master is not None:
+        update["spark"] = settings.spark.model_copy(update={"master": args.spark_master})
+    return settings.model_copy(update=update) if update else settings
 
 
 def build_with_events(settings: Settings, source: Path) -> BuildResult:
@@ -105,6 +134,7 @@ def _segment(args: argparse.Namespace, settings: Settings) -> int:
     from app.batch.lock import BatchBusy, batch_lock
     from app.training.segment_job import previous_segments, refresh_segments
 
+    settings = with_engine(settings, args)
     before = previous_segments(settings)
     try:
         with batch_lock(settings.home, "segment"):

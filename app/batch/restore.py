@@ -67,7 +67,6 @@ def rollback(settings: Settings, to_version: int) -> BuildRecord:
     return record
 
 
-
 def _published(settings: Settings, version: int) -> BuildRecord:
     matches = [r for r in read_history(settings.versions_dir) if r.data_version == version]
     if not matches:

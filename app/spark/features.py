@@ -94,9 +94,7 @@ def _user_behaviour(
         F.sum(
             F.when(F.col(TIMESTAMP) > as_of_seconds - FREQUENCY_WINDOW_SECONDS, 1).otherwise(0)
         ).alias("frequency_30d"),
-        F.sum(F.when(F.col(EVENT_TYPE) == PURCHASE, F.col(VALUE)).otherwise(0.0)).alias(
-            "monetary"
-        ),
+        F.sum(F.when(F.col(EVENT_TYPE) == PURCHASE, F.col(VALUE)).otherwise(0.0)).alias("monetary"),
     )
     pairs = events.groupBy(USER_ID, ITEM_ID).agg(
         F.max(TIMESTAMP).alias("last_at"), F.count(F.lit(1)).alias("n")
@@ -129,9 +127,7 @@ def _user_behaviour(
             "frequency_30d",
             "monetary",
             "last_event_at",
-            F.coalesce("top_categories", F.array().cast("array<string>")).alias(
-                "top_categories"
-            ),
+            F.coalesce("top_categories", F.array().cast("array<string>")).alias("top_categories"),
             F.coalesce("top_category_scores", F.array().cast("array<float>")).alias(
                 "top_category_scores"
             ),

@@ -32,6 +32,7 @@ from app.retrieval import RetrievalArrays, candidate_features, candidates
 from app.training.metrics import ranking_metrics
 from app.training.popularity import PopularityModel
 from app.training.split import cold_user_split, time_split
+from app.training.statistics import InteractionStatistics
 from app.training.tuning import COLD_VALIDATION_SHARE, DEMO_L2_GRID, VALIDATION_SHARE
 from app.training.two_stage import (
     ExactSearch,
@@ -87,8 +88,10 @@ def train_two_stage(
     max_validation_users: int = 1000,
     seed: int = 0,
     time_budget_seconds: float = 240.0,
+    statistics: InteractionStatistics | None = None,
 ) -> tuple[TwoStageRecommender, TwoStageTuningReport]:
-    """Tune on a validation split within the budget, then fit on all of ``data``."""
+    """Tune on a validation split within the budget (in this process), then fit on all of
+    ``data``, its counts by ``statistics`` when given."""
     report = tune_two_stage(
         data,
         base,
@@ -96,7 +99,7 @@ def train_two_stage(
         seed=seed,
         time_budget_seconds=time_budget_seconds,
     )
-    return TwoStageRecommender(report.params).fit(data), report
+    return TwoStageRecommender(report.params).fit(data, statistics), report
 
 
 def tune_two_stage(
@@ -132,7 +135,7 @@ def tune_two_stage(
         ease_params = replace(params, neighbour_source="ease")
         lists["ease"] = neighbour_lists(
             ease_params,
-            split.train.histories(max_items=len(split.train.item_index)),
+            split.train,
             split.train.interaction_matrix(),
             PopularityModel().fit(split.train),
         )
