@@ -78,6 +78,10 @@ def build_with_events(settings: Settings, source: Path) -> BuildResult:
     before = previous_segments(settings)
     result = build(settings, source, logged_events=load_event_parts(settings.event_parts_dir))
     notify_segment_changes(settings, before)
+    if settings.keep_data_versions is not None:
+        from app.batch.vacuum import vacuum
+
+        print(f"vacuum: {vacuum(settings, settings.keep_data_versions).format()}")
     return result
 
 

@@ -450,6 +450,13 @@ class Settings(BaseSettings):
         le=20,
         description="K-Means clusters for RFM segments; unset picks 2..8 by silhouette.",
     )
+    keep_data_versions: int | None = Field(
+        None,
+        ge=1,
+        description="After each published build, remove the data versions (Delta table files "
+        "and their models) older than the newest N, as `recserve data vacuum --keep N` does. "
+        "Unset: every version stays until vacuumed by hand.",
+    )
     batch_engine: Literal["local", "spark"] = Field(
         "local",
         description="What runs the heavy batch stages of `build` and `segment` (validation and "
