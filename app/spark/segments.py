@@ -18,8 +18,8 @@ import pandas as pd
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
 
-MAX_ITERATIONS = 100
-TOLERANCE = 1e-6
+MAX_ITERATIONS = 50
+TOLERANCE = 1e-4
 
 
 def spark_kmeans(spark: SparkSession) -> Callable[[np.ndarray, int, int], np.ndarray]:

@@ -64,6 +64,7 @@ class BuildResult:
     seconds: dict[str, float]
     record: BuildRecord
     warnings: list[str]
+    engine: str = "local"
 
     def format(self) -> str:
         t = self.tuning
@@ -84,7 +85,7 @@ class BuildResult:
                     if name.startswith(SHOWN_METRICS)
                 ),
                 f"published to {self.model_dir} as data version {self.record.data_version}",
-                f"timings: {steps}",
+                f"timings ({self.engine} engine): {steps}",
             ]
         )
 
@@ -180,7 +181,16 @@ def build(
             )
     model_dir = settings.model_root / version
     return BuildResult(
-        report, features, segments, tuning, manifest, model_dir, seconds, record, warnings
+        report,
+        features,
+        segments,
+        tuning,
+        manifest,
+        model_dir,
+        seconds,
+        record,
+        warnings,
+        settings.batch_engine,
     )
 
 
