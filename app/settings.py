@@ -459,10 +459,10 @@ class Settings(BaseSettings):
     )
     batch_engine: Literal["local", "spark"] = Field(
         "local",
-        description="What runs the heavy batch stages of `build` and `segment` (validation and "
-        "deduplication, behaviour features, segments, co-occurrence, transition and popularity "
-        "counts): this process (`local`) or Spark (`spark`, see spark__*). Both write the same "
-        "tables.",
+        description="What runs the heavy batch stages of `build` and `segment` (the behaviour "
+        "features, the K-Means segments, the popularity, transition and co-occurrence counts of "
+        "the model): this process (`local`) or Spark (`spark`, extra `spark`, see spark__*). "
+        "Both write the same tables.",
     )
     spark: SparkSettings = SparkSettings()
     dense_max_items: int = Field(
