@@ -1,5 +1,7 @@
 """One SparkSession (local[2]) for the whole test session, and the datasets both engines run
-on: the synthetic shop at two sizes and a MovieLens-100k-shaped set, each ingested once."""
+on: the synthetic shop (retail events, purchases, one category per item) and a
+MovieLens-100k-shaped set (ratings in bursts, genre lists, no purchases), each ingested once.
+The build test adds a third, smaller shop of its own."""
 
 from __future__ import annotations
 
@@ -60,13 +62,11 @@ def _ingested(root: Path, name: str, source: Path) -> Ingested:
     return Ingested(name, dataset, data_dir, as_of)
 
 
-@pytest.fixture(scope="session", params=["shop-small", "shop-larger", "movielens-like"])
+@pytest.fixture(scope="session", params=["shop", "movielens-like"])
 def ingested(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Ingested:
     root = tmp_path_factory.mktemp(request.param)
-    if request.param == "shop-small":
-        source = generate_shop(root / "src", n_users=300, n_items=120, n_events=6_000, seed=5)
-    elif request.param == "shop-larger":
-        source = generate_shop(root / "src", n_users=1_000, n_items=300, n_events=20_000, seed=6)
+    if request.param == "shop":
+        source = generate_shop(root / "src", n_users=800, n_items=250, n_events=15_000, seed=5)
     else:
         source = write_movielens_like(root / "src", n_users=250, n_items=300, seed=7)
     return _ingested(root, request.param, source)
