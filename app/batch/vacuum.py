@@ -32,10 +32,14 @@ class VacuumReport:
     def format(self) -> str:
         kept = ", ".join(map(str, self.kept_versions)) or "none"
         dropped = ", ".join(map(str, self.dropped_versions)) or "none"
-        models = ", ".join(self.removed_models) or "none"
+        models = (
+            f"{len(self.removed_models)} models ({', '.join(self.removed_models)})"
+            if self.removed_models
+            else "no model"
+        )
         return (
-            f"kept data versions {kept}; dropped {dropped}: {self.removed_files} table files "
-            f"and models {models} removed"
+            f"kept data versions {kept}; dropped {dropped}; removed {self.removed_files} table "
+            f"files and {models}"
         )
 
 
