@@ -263,6 +263,7 @@ def _build(args: argparse.Namespace, settings: Settings) -> int:
     from app.batch.gates import BuildRefused
     from app.batch.lock import BatchBusy, batch_lock
     from app.data.types import DataFormatError
+    from app.training.engine import EngineUnavailable
 
     settings = with_engine(settings, args)
     try:
@@ -271,6 +272,9 @@ def _build(args: argparse.Namespace, settings: Settings) -> int:
     except BatchBusy as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 3
+    except EngineUnavailable as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     except (BuildRefused, DataFormatError) as exc:
         print(
             f"error: build refused: {exc}.\nNothing was published: the data, features and "

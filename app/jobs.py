@@ -136,6 +136,7 @@ def _consume(args: argparse.Namespace, settings: Settings) -> int:
 def _segment(args: argparse.Namespace, settings: Settings) -> int:
     from app.batch.gates import NoUsersToSegment
     from app.batch.lock import BatchBusy, batch_lock
+    from app.training.engine import EngineUnavailable
     from app.training.segment_job import previous_segments, refresh_segments
 
     settings = with_engine(settings, args)
@@ -148,6 +149,9 @@ def _segment(args: argparse.Namespace, settings: Settings) -> int:
         return 3
     except FileNotFoundError as exc:
         print(f"error: {exc}; run `recserve build` first", file=sys.stderr)
+        return 2
+    except EngineUnavailable as exc:
+        print(f"error: {exc}", file=sys.stderr)
         return 2
     except NoUsersToSegment as exc:
         print(

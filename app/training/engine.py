@@ -22,6 +22,10 @@ SPARK_MISSING = (
 )
 
 
+class EngineUnavailable(RuntimeError):
+    """The engine asked for cannot run here (Spark without pyspark installed)."""
+
+
 @dataclass(frozen=True)
 class BatchEngine:
     name: str
@@ -40,19 +44,20 @@ LOCAL = BatchEngine("local")
 @contextmanager
 def batch_engine(settings: Settings, scratch_dir: Path) -> Iterator[BatchEngine]:
     """The engine ``settings.batch_engine`` names; Spark's writes what it reads under
-    ``scratch_dir`` (removed at the end). Raises ``RuntimeError`` when Spark is asked for
-    and pyspark is not installed."""
+    ``scratch_dir`` (removed at the end). Raises ``EngineUnavailable`` when Spark is asked
+    for and cannot start (pyspark not installed, no Java)."""
     if settings.batch_engine == "local":
         yield LOCAL
         return
+    from app.spark.features import spark_aggregates
+    from app.spark.segments import spark_kmeans
+    from app.spark.session import spark_session
+    from app.training.spark_statistics import SparkStatistics
+
     try:
-        from app.spark.features import spark_aggregates
-        from app.spark.segments import spark_kmeans
-        from app.spark.session import spark_session
-        from app.training.spark_statistics import SparkStatistics
-    except ImportError as exc:
-        raise RuntimeError(SPARK_MISSING) from exc
-    spark = spark_session(settings.spark)
+        spark = spark_session(settings.spark)
+    except (ImportError, RuntimeError) as exc:  # no pyspark, or its JVM would not start
+        raise EngineUnavailable(f"{SPARK_MISSING} ({exc})") from exc
     statistics = SparkStatistics(spark, scratch_dir)
     try:
         yield BatchEngine(

@@ -15,6 +15,7 @@ from app.features.offline import build_feature_tables
 from app.features.schema import EVENT_TIMESTAMP, ITEM_FEATURES_VIEW, USER_BEHAVIOUR_VIEW
 from app.jobs import add_engine_arguments, with_engine
 from app.settings import Settings
+from app.training.engine import EngineUnavailable, batch_engine
 from app.training.pipeline import build
 from tests.spark.test_parity import _assert_same_table
 
@@ -36,6 +37,26 @@ def test_engine_flags_override_the_settings() -> None:
     assert with_engine(settings, parser.parse_args([])) == settings
     with pytest.raises(SystemExit):
         parser.parse_args(["--engine", "dask"])
+
+
+def test_spark_without_pyspark_is_a_named_error(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    from app.spark import session
+
+    def missing(_: object) -> None:
+        raise ImportError("No module named 'pyspark'")
+
+    monkeypatch.setattr(session, "spark_session", missing)
+    settings = Settings(home=tmp_path, batch_engine="spark")
+    with (
+        pytest.raises(EngineUnavailable, match=r"pip install 'recserve\[spark\]'"),
+        batch_engine(settings, tmp_path / "scratch"),
+    ):
+        pass
+    with batch_engine(settings.model_copy(update={"batch_engine": "local"}), tmp_path) as local:
+        assert local.statistics is None
+        assert local.aggregator(tmp_path / "x.parquet") is None
 
 
 def test_a_spark_build_publishes_the_tables_the_local_path_computes(
