@@ -169,7 +169,9 @@ class PostgresEventLog:
                 "DELETE FROM events WHERE user_id = %s RETURNING event_id", (user_id,)
             )
             erased = [row[0] for row in await cursor.fetchall()]
-            await connection.execute("DELETE FROM event_ids WHERE event_id = ANY(%s)", (erased,))
+            await connection.execute(
+                "DELETE FROM event_ids WHERE event_id = ANY(%s)", (erased,)
+            )
         return len(erased)
 
     async def drop_days_before(self, day: dt.date) -> list[str]:
