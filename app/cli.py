@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING
 
 from app.batch.commands import add_batch_commands
 from app.demo import port_in_use
-from app.jobs import add_job_commands, build_with_events
+from app.jobs import add_engine_arguments, add_job_commands, build_with_events, with_engine
 from app.monitoring.commands import add_drift_command
 from app.observability.logging import configure_batch_logging
 from app.rollout.commands import add_rollout_command
@@ -107,6 +107,7 @@ def _parser() -> argparse.ArgumentParser:
         required=True,
         help="dataset directory in RecBole atomic format (DIR/NAME.inter, ...)",
     )
+    add_engine_arguments(build)
     build.set_defaults(handler=_build)
 
     evaluate = sub.add_parser(
@@ -267,13 +268,18 @@ def _build(args: argparse.Namespace, settings: Settings) -> int:
     from app.batch.gates import BuildRefused
     from app.batch.lock import BatchBusy, batch_lock
     from app.data.types import DataFormatError
+    from app.training.engine import EngineUnavailable
 
+    settings = with_engine(settings, args)
     try:
         with batch_lock(settings.home, "build"):
             print(build_with_events(settings, args.data).format())
     except BatchBusy as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 3
+    except EngineUnavailable as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     except (BuildRefused, DataFormatError) as exc:
         print(
             f"error: build refused: {exc}.\nNothing was published: the data, features and "

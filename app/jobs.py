@@ -39,6 +39,7 @@ def add_job_commands(sub: Any) -> None:
     segment.add_argument(
         "--clusters", type=int, default=None, help="number of segments (default: by silhouette)"
     )
+    add_engine_arguments(segment)
     segment.set_defaults(handler=_segment)
 
     precompute = sub.add_parser(
@@ -54,6 +55,34 @@ def add_job_commands(sub: Any) -> None:
     precompute.set_defaults(handler=_precompute)
 
 
+def add_engine_arguments(parser: argparse.ArgumentParser) -> None:
+    """``--engine`` and ``--spark-master``, which override the batch_engine settings."""
+    parser.add_argument(
+        "--engine",
+        choices=("local", "spark"),
+        default=None,
+        help="what runs the heavy batch stages: this process (local, the default) or Spark "
+        "(extra `spark`, Java 17+); both write the same tables",
+    )
+    parser.add_argument(
+        "--spark-master",
+        default=None,
+        metavar="URL",
+        help="with --engine spark: local[N], spark://HOST:7077 or k8s://https://HOST:PORT "
+        "(default local[2])",
+    )
+
+
+def with_engine(settings: Settings, args: argparse.Namespace) -> Settings:
+    """``settings`` with the engine flags of ``add_engine_arguments`` applied."""
+    update: dict[str, Any] = {}
+    if args.engine is not None:
+        update["batch_engine"] = args.engine
+    if args.spark_master is not None:
+        update["spark"] = settings.spark.model_copy(update={"master": args.spark_master})
+    return settings.model_copy(update=update) if update else settings
+
+
 def build_with_events(settings: Settings, source: Path) -> BuildResult:
     """``recserve build``: copy new events out of the log, build on the source plus every
     copied event, then notify segment changes. Raises ``DataFormatError``."""
@@ -65,6 +94,10 @@ def build_with_events(settings: Settings, source: Path) -> BuildResult:
     before = previous_segments(settings)
     result = build(settings, source, logged_events=load_event_parts(settings.event_parts_dir))
     notify_segment_changes(settings, before)
+    if settings.keep_data_versions is not None:
+        from app.batch.vacuum import vacuum
+
+        print(f"vacuum: {vacuum(settings, settings.keep_data_versions).format()}")
     return result
 
 
@@ -119,8 +152,10 @@ def _consume(args: argparse.Namespace, settings: Settings) -> int:
 def _segment(args: argparse.Namespace, settings: Settings) -> int:
     from app.batch.gates import NoUsersToSegment
     from app.batch.lock import BatchBusy, batch_lock
+    from app.training.engine import EngineUnavailable
     from app.training.segment_job import previous_segments, refresh_segments
 
+    settings = with_engine(settings, args)
     before = previous_segments(settings)
     try:
         with batch_lock(settings.home, "segment"):
@@ -130,6 +165,9 @@ def _segment(args: argparse.Namespace, settings: Settings) -> int:
         return 3
     except FileNotFoundError as exc:
         print(f"error: {exc}; run `recserve build` first", file=sys.stderr)
+        return 2
+    except EngineUnavailable as exc:
+        print(f"error: {exc}", file=sys.stderr)
         return 2
     except NoUsersToSegment as exc:
         print(

@@ -214,6 +214,30 @@ class BuildGateSettings(BaseModel):
 EVENT_ACK_WAIT_SECONDS = 60.0
 
 
+class SparkSettings(BaseModel):
+    """The Spark engine of the batch stages (``recserve build --engine spark``, extra ``spark``)."""
+
+    master: str = Field(
+        "local[2]",
+        description="Spark master: `local[N]` (N cores of this machine), `spark://host:7077` "
+        "(a standalone cluster) or `k8s://https://host:443` (Kubernetes). On a cluster HOME "
+        "must be a path every executor reads and writes alike (a shared file system).",
+    )
+    driver_host: str = Field(
+        "127.0.0.1",
+        description="Address the driver binds and advertises; a cluster's executors must reach "
+        "it, so set this machine's cluster-facing address there.",
+    )
+    shuffle_partitions: int = Field(
+        8, ge=1, description="Partitions of each shuffle (spark.sql.shuffle.partitions)."
+    )
+    conf: dict[str, str] = Field(
+        default_factory=dict,
+        description='Further Spark properties as JSON, e.g. {"spark.executor.memory": "4g"}; '
+        "they win over the ones above.",
+    )
+
+
 class EventLogSettings(BaseModel):
     backend: Literal["sqlite", "redis", "nats", "postgres"] | None = Field(
         None,
@@ -590,6 +614,21 @@ class Settings(BaseSettings):
         le=20,
         description="K-Means clusters for RFM segments; unset picks 2..8 by silhouette.",
     )
+    keep_data_versions: int | None = Field(
+        None,
+        ge=1,
+        description="After each published build, remove the data versions (Delta table files "
+        "and their models) older than the newest N, as `recserve data vacuum --keep N` does. "
+        "Unset: every version stays until vacuumed by hand.",
+    )
+    batch_engine: Literal["local", "spark"] = Field(
+        "local",
+        description="What runs the heavy batch stages of `build` and `segment` (the behaviour "
+        "features, the K-Means segments, the popularity, transition and co-occurrence counts of "
+        "the model): this process (`local`) or Spark (`spark`, extra `spark`, see spark__*). "
+        "Both write the same tables.",
+    )
+    spark: SparkSettings = SparkSettings()
     dense_max_items: int = Field(
         5_000,
         ge=0,

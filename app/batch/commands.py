@@ -1,4 +1,5 @@
-"""``recserve data history``, ``recserve data rollback --to VERSION`` and ``recserve status``."""
+"""``recserve data history``, ``recserve data rollback --to VERSION``, ``recserve data vacuum
+--keep N`` and ``recserve status``."""
 
 from __future__ import annotations
 
@@ -10,8 +11,10 @@ from app.settings import Settings
 
 
 def add_batch_commands(sub: Any) -> None:
-    """Add ``data`` (history, rollback) and ``status`` to the ``recserve`` sub-commands."""
-    data = sub.add_parser("data", help="the versions of the data and models: list, roll back")
+    """Add ``data`` (history, rollback, vacuum) and ``status`` to the ``recserve`` sub-commands."""
+    data = sub.add_parser(
+        "data", help="the versions of the data and models: list, roll back, vacuum"
+    )
     actions = data.add_subparsers(required=True, metavar="ACTION")
     history = actions.add_parser("history", help="every build and rollback, newest last")
     history.add_argument("--last", type=int, default=20, help="how many runs to list")
@@ -28,6 +31,18 @@ def add_batch_commands(sub: Any) -> None:
         help="a data version from `recserve data history`",
     )
     rollback.set_defaults(handler=_rollback)
+    vacuum = actions.add_parser(
+        "vacuum",
+        help="remove the data versions (table files and their models) older than the last N",
+    )
+    vacuum.add_argument(
+        "--keep",
+        type=int,
+        required=True,
+        metavar="N",
+        help="data versions to keep, newest first (at least 1: the current one is always kept)",
+    )
+    vacuum.set_defaults(handler=_vacuum)
     status = sub.add_parser(
         "status", help="last build and its outcome, data and model in use, event-log lag"
     )
@@ -68,6 +83,22 @@ def _rollback(args: argparse.Namespace, settings: Settings) -> int:
         f"data version {args.version} is current again as data version {record.data_version}, "
         f"serving model {record.model_version}"
     )
+    return 0
+
+
+def _vacuum(args: argparse.Namespace, settings: Settings) -> int:
+    from app.batch.lock import BatchBusy, batch_lock
+    from app.batch.vacuum import vacuum
+
+    if args.keep < 1:
+        print("error: --keep must be at least 1 (the current version)", file=sys.stderr)
+        return 2
+    try:
+        with batch_lock(settings.home, "vacuum"):
+            print(vacuum(settings, args.keep).format())
+    except BatchBusy as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 3
     return 0
 
 

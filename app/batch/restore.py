@@ -16,6 +16,7 @@ from app.batch.transaction import (
     build_transaction,
     switch_in,
 )
+from app.batch.vacuum import vacuumed_versions
 from app.data.versions import (
     BuildRecord,
     append_record,
@@ -67,12 +68,15 @@ def rollback(settings: Settings, to_version: int) -> BuildRecord:
     return record
 
 
-
 def _published(settings: Settings, version: int) -> BuildRecord:
     matches = [r for r in read_history(settings.versions_dir) if r.data_version == version]
     if not matches:
         raise RollbackRefused(
             f"no data version {version}; `recserve data history` lists the versions there are"
+        )
+    if version in vacuumed_versions(settings.versions_dir):
+        raise RollbackRefused(
+            f"data version {version} was vacuumed (`recserve data vacuum`); choose a later version"
         )
     target = matches[-1]
     model = target.model_version

@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import os
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -64,13 +65,34 @@ class FeatureTablesReport:
     seconds: float
 
 
+@dataclass(frozen=True)
+class InteractionAggregates:
+    """What the feature tables need from the interactions, whichever engine counted them:
+    the ``user_behaviour`` table (rows in user id order), events and newest interaction time
+    per item id, and how many interactions came after ``as_of`` (left out)."""
+
+    user_behaviour: pa.Table
+    item_events: pd.Series
+    item_last_at: pd.Series
+    after_as_of: int
+
+
+# (dataset, item categories as ``item_categories`` gives them, as_of in Unix seconds).
+Aggregator = Callable[[Dataset, pd.DataFrame, int], InteractionAggregates]
+
+
 def build_feature_tables(
-    dataset: Dataset, offline_dir: Path, *, as_of: datetime
+    dataset: Dataset,
+    offline_dir: Path,
+    *,
+    as_of: datetime,
+    aggregate: Aggregator | None = None,
 ) -> FeatureTablesReport:
     """Compute the three offline tables and write ``<offline_dir>/<view>.parquet``.
 
     ``as_of`` (timezone-aware) is the snapshot time: interactions after it are left out (their
-    count is reported), recency and the 30-day frequency are measured from it. Raises
+    count is reported), recency and the 30-day frequency are measured from it. ``aggregate``
+    counts the interactions (default: ``local_aggregates``, in this process). Raises
     ``ValueError`` for a naive ``as_of`` or a table missing a required column.
     """
     started = time.perf_counter()
@@ -79,18 +101,15 @@ def build_feature_tables(
     missing = [c for c in INTERACTION_COLUMNS if c not in dataset.interactions.columns]
     if missing:
         raise ValueError(f"interactions table lacks column(s) {missing}")
-    as_of_seconds = int(as_of.timestamp())
-    interactions = dataset.interactions
-    in_window = interactions[TIMESTAMP].to_numpy(dtype=np.int64) <= as_of_seconds
-    interactions = interactions[in_window]
     category_field = pick_category_field(dataset.item_fields)
     categories = item_categories(dataset, category_field)
+    counted = (aggregate or local_aggregates)(dataset, categories, int(as_of.timestamp()))
     user_tokens = _tokens(dataset.users, dataset.user_fields, USER_ID)
     item_tokens = _tokens(dataset.items, dataset.item_fields, ITEM_ID)
     tables = {
         USER_ATTRIBUTES_VIEW: _user_attributes(dataset, user_tokens),
-        USER_BEHAVIOUR_VIEW: _user_behaviour(interactions, categories, as_of_seconds),
-        ITEM_FEATURES_VIEW: _item_features(dataset, interactions, categories, item_tokens),
+        USER_BEHAVIOUR_VIEW: counted.user_behaviour,
+        ITEM_FEATURES_VIEW: _item_features(dataset, counted, categories, item_tokens),
     }
     paths = {
         view: write_view_table(table, offline_dir, view, as_of) for view, table in tables.items()
@@ -102,8 +121,24 @@ def build_feature_tables(
         category_field=category_field,
         user_quantile_edges=user_tokens.quantile_edges,
         item_quantile_edges=item_tokens.quantile_edges,
-        interactions_after_as_of=int((~in_window).sum()),
+        interactions_after_as_of=counted.after_as_of,
         seconds=time.perf_counter() - started,
+    )
+
+
+def local_aggregates(
+    dataset: Dataset, categories: pd.DataFrame, as_of_seconds: int
+) -> InteractionAggregates:
+    """``InteractionAggregates`` computed in this process, vectorised over the interactions."""
+    interactions = dataset.interactions
+    in_window = interactions[TIMESTAMP].to_numpy(dtype=np.int64) <= as_of_seconds
+    interactions = interactions[in_window]
+    events = interactions[ITEM_ID].astype(str)
+    return InteractionAggregates(
+        user_behaviour=_user_behaviour(interactions, categories, as_of_seconds),
+        item_events=events.value_counts(),
+        item_last_at=interactions[TIMESTAMP].groupby(events).max(),
+        after_as_of=int((~in_window).sum()),
     )
 
 
@@ -259,15 +294,13 @@ def _top_categories(
 
 def _item_features(
     dataset: Dataset,
-    interactions: pd.DataFrame,
+    counted: InteractionAggregates,
     categories: pd.DataFrame,
     tokens: AttributeTokens,
 ) -> pa.Table:
     catalogue = _with_id_column(dataset.items, ITEM_ID).copy()
     catalogue[ITEM_ID] = catalogue[ITEM_ID].astype(str)
-    events = interactions[ITEM_ID].astype(str)
-    popularity = events.value_counts()
-    last_at = interactions[TIMESTAMP].groupby(events).max()
+    popularity, last_at = counted.item_events, counted.item_last_at
     ids = pd.Index(sorted(set(catalogue[ITEM_ID]) | set(popularity.index)), dtype=object)
     counts = popularity.reindex(ids, fill_value=0).to_numpy(dtype=np.int64)
     rank = np.empty(len(ids), dtype=np.int64)

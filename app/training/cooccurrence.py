@@ -51,10 +51,10 @@ def cooccurrence_neighbours(
     totals = np.asarray(counts.sum(axis=1)).ravel() + smoothing
     rows = np.repeat(np.arange(n_items), np.diff(counts.indptr))
     scores = counts.data / totals[rows].astype(np.float32)
-    return _top_per_row(rows, counts.indices, scores, n_items, m)
+    return top_per_row(rows, counts.indices, scores, n_items, m)
 
 
-def _top_per_row(
+def top_per_row(
     rows: np.ndarray, columns: np.ndarray, scores: np.ndarray, n_rows: int, m: int
 ) -> tuple[np.ndarray, np.ndarray]:
     """The ``m`` best (column, score) per row of a coordinate list, best first."""

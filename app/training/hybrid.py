@@ -34,6 +34,7 @@ from app.training.ease import check_dense_size, fit_ease
 from app.training.popularity import PopularityModel
 from app.training.recommender import Recommender
 from app.training.sequential import fit_next_items
+from app.training.statistics import InteractionStatistics
 from app.training.transitions import fit_transitions
 from app.training.types import TrainingData, Vocabulary
 
@@ -165,21 +166,39 @@ class HybridRecommender(Vocabulary, Recommender[HybridParams]):
         self.popularity_: np.ndarray | None = None
         self.popular_items_: np.ndarray | None = None
 
-    def fit(self, data: TrainingData) -> HybridRecommender:
-        """Learn every matrix from ``data`` with the current hyperparameters."""
+    def fit(
+        self, data: TrainingData, statistics: InteractionStatistics | None = None
+    ) -> HybridRecommender:
+        """Learn every matrix from ``data`` with the current hyperparameters; popularity and
+        transitions are counted by ``statistics`` when given, else in this process."""
         params = self.params
         check_dense_size(data.n_items, params.max_dense_items)
         interactions = data.interaction_matrix()
         item_item = fit_ease(interactions, params.ease_l2)
         if params.content_beta:
             item_item += np.float32(params.content_beta) * content_similarity(data.item_tokens)
-        popularity = PopularityModel(params.popularity_half_life_days).fit(data)
+        half_life = params.popularity_half_life_days
+        if statistics is None:
+            popularity = PopularityModel(half_life).fit(data)
+        else:
+            counted = statistics.popularity_counts(data, half_life)
+            popularity = PopularityModel.from_counts(counted, half_life)
         self.item_ids_ = data.item_ids
         self.tokens_ = data.tokens
         sequences = data.histories_with_steps(max_items=len(data.item_index))
         self.item_item_ = item_item
         self.sequential_ = fit_sequential(sequences, data.n_items, params)
-        self.transitions_ = fit_transition_matrix(sequences, data.n_items, params)
+        self.transitions_ = (
+            fit_transition_matrix(sequences, data.n_items, params)
+            if statistics is None
+            else statistics.transitions(
+                data,
+                window=params.trans_window,
+                distance_decay=params.trans_distance_decay,
+                smoothing=params.trans_smoothing,
+                same_step=params.trans_same_step,
+            )
+        )
         self.demographic_ = fit_token_items(
             params.demo_model, params.demo_strength, data.user_tokens, interactions
         )

@@ -24,7 +24,7 @@ from app.batch.gates import check_ingest
 from app.batch.transaction import build_transaction, commit
 from app.data.ingest import ingest, load_dataset
 from app.data.report import IngestReport
-from app.data.types import Dataset
+from app.data.types import INTERACTIONS_FILE, Dataset
 from app.data.versions import BuildRecord, current_record
 from app.features.offline import FeatureTablesReport, build_feature_tables
 from app.features.schema import (
@@ -41,6 +41,7 @@ from app.settings import Settings
 from app.training import progress
 from app.training.catalogue import catalogue_items, catalogue_json, catalogue_parquet
 from app.training.drift_reference import drift_reference, hybrid_top_scores
+from app.training.engine import batch_engine
 from app.training.export import Probe, export_model
 from app.training.export_two_stage import export_two_stage
 from app.training.repeat_export import fit_repeat_model, write_repeat_model
@@ -69,6 +70,7 @@ class BuildResult:
     seconds: dict[str, float]
     record: BuildRecord
     warnings: list[str]
+    engine: str = "local"
 
     def format(self) -> str:
         t = self.tuning
@@ -89,7 +91,7 @@ class BuildResult:
                     if name.startswith(SHOWN_METRICS)
                 ),
                 f"published to {self.model_dir} as data version {self.record.data_version}",
-                f"timings: {steps}",
+                f"timings ({self.engine} engine): {steps}",
             ]
         )
 
@@ -105,7 +107,10 @@ def build(
     sunk from the event log) into ``settings.home`` and publish the model. The tuning budget
     defaults to one that grows with the data (``scaled_budget``)."""
     seconds: dict[str, float] = {}
-    with build_transaction(settings, source) as stage:
+    with (
+        build_transaction(settings, source) as stage,
+        batch_engine(settings, stage.root / "engine") as engine,
+    ):
         with progress.stage("ingest", seconds):
             report = ingest(source, stage.data_dir, logged_events=logged_events)
             drop_erased_from_ingested(settings, stage.data_dir)  # erased users never come back
@@ -119,8 +124,15 @@ def build(
         log.info("ingest summary:\n%s", report.format())  # now, not after training
         as_of = datetime.now(UTC).replace(microsecond=0)
         with progress.stage("features", seconds):
-            features = build_feature_tables(dataset, stage.offline_dir, as_of=as_of)
-            _, segments = write_segments(settings, as_of=as_of, offline_dir=stage.offline_dir)
+            features = build_feature_tables(
+                dataset,
+                stage.offline_dir,
+                as_of=as_of,
+                aggregate=engine.aggregator(stage.data_dir / INTERACTIONS_FILE),
+            )
+            _, segments = write_segments(
+                settings, as_of=as_of, offline_dir=stage.offline_dir, kmeans=engine.kmeans
+            )
         data = training_data_from(
             dataset,
             _tokens(stage.offline_dir / f"{USER_ATTRIBUTES_VIEW}.parquet", USER_JOIN_KEY),
@@ -132,7 +144,9 @@ def build(
         budget = tuning_budget_seconds or scaled_budget(len(data.user_index))
         if data.n_items > settings.dense_max_items:
             with progress.stage("train", seconds):
-                two_stage, tuning = train_two_stage(data, time_budget_seconds=budget)
+                two_stage, tuning = train_two_stage(
+                    data, time_budget_seconds=budget, statistics=engine.statistics
+                )
             with progress.stage("export", seconds):
                 manifest, _ = export_two_stage(
                     two_stage,
@@ -148,7 +162,9 @@ def build(
                 )
         else:
             with progress.stage("train", seconds):
-                model, tuning = train_hybrid(data, time_budget_seconds=budget)
+                model, tuning = train_hybrid(
+                    data, time_budget_seconds=budget, statistics=engine.statistics
+                )
             with progress.stage("export", seconds):
                 manifest = export_model(
                     model,
@@ -179,7 +195,16 @@ def build(
             )
     model_dir = settings.model_root / version
     return BuildResult(
-        report, features, segments, tuning, manifest, model_dir, seconds, record, warnings
+        report,
+        features,
+        segments,
+        tuning,
+        manifest,
+        model_dir,
+        seconds,
+        record,
+        warnings,
+        settings.batch_engine,
     )
 
 

@@ -46,6 +46,13 @@ class PopularityModel:
         )
         return self
 
+    @classmethod
+    def from_counts(cls, counts: np.ndarray, half_life_days: float | None) -> PopularityModel:
+        """A fitted model whose ``counts_`` were counted elsewhere (``fit``'s definition)."""
+        model = cls(half_life_days)
+        model.counts_ = np.asarray(counts, dtype=np.float64)
+        return model
+
     def prior(self) -> np.ndarray:
         """Log popularity scaled to [0, 1] (float32), the hybrid's ``p``."""
         log_counts = np.log1p(self._counts())

@@ -32,7 +32,8 @@ from app.features.schema import (
 )
 from app.features.store import apply_and_materialize
 from app.settings import Settings
-from app.training.segments import SegmentsReport, assign_segments
+from app.training.engine import batch_engine
+from app.training.segments import KMeansFit, SegmentsReport, assign_segments
 
 
 def write_segments(
@@ -41,10 +42,12 @@ def write_segments(
     as_of: datetime,
     offline_dir: Path | None = None,
     out_dir: Path | None = None,
+    kmeans: KMeansFit | None = None,
 ) -> tuple[pd.DataFrame, SegmentsReport]:
     """Cluster the users of the offline tables in ``offline_dir`` (default: the home's) and
     write the ``user_segments`` table (stamped ``as_of``) plus ``segments.json`` to ``out_dir``
-    (default: ``offline_dir``). Returns the rows and the report. Raises ``NoUsersToSegment``
+    (default: ``offline_dir``), clustered by ``kmeans`` (default: in this process). Returns
+    the rows and the report. Raises ``NoUsersToSegment``
     when no user has an interaction, before writing anything."""
     offline = settings.offline_dir if offline_dir is None else offline_dir
     out = offline if out_dir is None else out_dir
@@ -58,7 +61,10 @@ def write_segments(
         offline / f"{USER_ATTRIBUTES_VIEW}.parquet", columns=[USER_JOIN_KEY]
     )[USER_JOIN_KEY]
     frame, report = assign_segments(
-        behaviour, attribute_users.astype(str).tolist(), n_clusters=settings.segment_clusters
+        behaviour,
+        attribute_users.astype(str).tolist(),
+        n_clusters=settings.segment_clusters,
+        kmeans=kmeans,
     )
     table = pa.Table.from_pandas(frame, preserve_index=False)
     write_view_table(table, out, USER_SEGMENTS_VIEW, as_of)
@@ -89,10 +95,15 @@ def refresh_segments(
     Raises ``NoUsersToSegment`` before anything changes when there is nobody to segment."""
     if clusters is not None:
         settings = settings.model_copy(update={"segment_clusters": clusters})
-    with build_transaction(settings, None) as stage:
+    with (
+        build_transaction(settings, None) as stage,
+        batch_engine(settings, stage.root / "engine") as engine,
+    ):
         as_of = datetime.now(UTC).replace(microsecond=0)
         stage.offline_dir.mkdir(parents=True)
-        frame, report = write_segments(settings, as_of=as_of, out_dir=stage.offline_dir)
+        frame, report = write_segments(
+            settings, as_of=as_of, out_dir=stage.offline_dir, kmeans=engine.kmeans
+        )
         current = current_record(settings.versions_dir)
         staged_table = stage.offline_dir / f"{USER_SEGMENTS_VIEW}.parquet"
         tables = write_versions(settings.versions_dir, {USER_SEGMENTS_VIEW: staged_table})

@@ -13,7 +13,7 @@ K-Means found them in. Users with attributes but no interactions are ``new``.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 
 import numpy as np
@@ -28,6 +28,8 @@ CLUSTER_CHOICES = range(2, 9)
 # Silhouette is quadratic in the number of points: choose k on a sample.
 SILHOUETTE_SAMPLE = 3000
 RFM_COLUMNS = ("recency_days", "frequency", "monetary")
+# (points, k, seed) -> one cluster label per point: the K-Means of an engine.
+KMeansFit = Callable[[np.ndarray, int, int], np.ndarray]
 
 
 @dataclass(frozen=True)
@@ -81,13 +83,15 @@ def assign_segments(
     *,
     n_clusters: int | None = None,
     seed: int = 0,
+    kmeans: KMeansFit | None = None,
 ) -> tuple[pd.DataFrame, SegmentsReport]:
     """Cluster ``behaviour`` users on RFM; ``attribute_users`` without behaviour are ``new``.
 
-    ``n_clusters`` None picks k in 2..8 by silhouette. Returns (``user_id``, ``segment``) rows
-    and a report."""
+    ``n_clusters`` None picks k in 2..8 by silhouette (measured here on a sample, whichever
+    engine clustered). ``kmeans`` fits the clusters (default: scikit-learn's, in this
+    process). Returns (``user_id``, ``segment``) rows and a report."""
     rfm = rfm_table(behaviour)
-    labels, silhouette = _cluster(_standardised(rfm), n_clusters, seed)
+    labels, silhouette = _cluster(_standardised(rfm), n_clusters, seed, kmeans or local_kmeans)
     names = _names_by_engagement(_standardised(rfm), labels)
     segment = pd.Series(names[labels] if len(labels) else [], index=rfm.index, dtype=object)
     new_users = sorted(set(map(str, attribute_users)) - set(rfm.index))
@@ -119,8 +123,13 @@ def _standardised(rfm: pd.DataFrame) -> np.ndarray:
     return np.divide(centred, spread, out=np.zeros_like(centred), where=spread > 0)
 
 
+def local_kmeans(points: np.ndarray, k: int, seed: int) -> np.ndarray:
+    """scikit-learn's K-Means (k-means++ starts, the best of 4 by inertia)."""
+    return np.asarray(KMeans(n_clusters=k, n_init=4, random_state=seed).fit_predict(points))
+
+
 def _cluster(
-    points: np.ndarray, n_clusters: int | None, seed: int
+    points: np.ndarray, n_clusters: int | None, seed: int, kmeans: KMeansFit
 ) -> tuple[np.ndarray, float | None]:
     """K-Means labels and the silhouette of the chosen k (None when it cannot be measured:
     it needs more distinct points than clusters)."""
@@ -135,7 +144,7 @@ def _cluster(
     sample = rng.choice(len(points), size=min(len(points), SILHOUETTE_SAMPLE), replace=False)
     best: tuple[float | None, np.ndarray] | None = None
     for k in choices:
-        labels = KMeans(n_clusters=k, n_init=4, random_state=seed).fit_predict(points)
+        labels = kmeans(points, k, seed)
         quality = _silhouette(points[sample], labels[sample])
         if best is None or (quality is not None and (best[0] is None or quality > best[0])):
             best = (quality, labels)

@@ -55,6 +55,12 @@ def fit_transitions(
         counts = counts + _pair_counts(
             items, step, first, stop, (begin, end), n_items, distance_decay, same_step
         )
+    return row_normalised(counts, smoothing)
+
+
+def row_normalised(counts: sp.spmatrix, smoothing: float) -> np.ndarray:
+    """Dense T (float32) from the weighted pair counts: the diagonal cleared, each row divided
+    by its total plus ``smoothing``."""
     dense = counts.toarray()
     np.fill_diagonal(dense, 0.0)
     totals = dense.sum(axis=1, keepdims=True) + smoothing

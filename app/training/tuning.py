@@ -65,6 +65,7 @@ from app.training.split import (
     cold_validation_folds,
     time_split,
 )
+from app.training.statistics import InteractionStatistics
 from app.training.types import TrainingData
 
 # Validation follows the product's protocol (``split.py``), carved from the training data.
@@ -189,8 +190,10 @@ def train_hybrid(
     time_budget_seconds: float = 120.0,
     max_validation_users: int = 3000,
     seed: int = 0,
+    statistics: InteractionStatistics | None = None,
 ) -> tuple[HybridRecommender, TuningReport]:
-    """Tune on a validation split within the budget, then fit on all of ``data``."""
+    """Tune on a validation split within the budget (in this process), then fit on all of
+    ``data``, its counts by ``statistics`` when given."""
     report = tune_hybrid(
         data,
         base,
@@ -198,7 +201,7 @@ def train_hybrid(
         max_validation_users=max_validation_users,
         seed=seed,
     )
-    return HybridRecommender(report.params).fit(data), report
+    return HybridRecommender(report.params).fit(data, statistics), report
 
 
 def tune_hybrid(

@@ -50,6 +50,7 @@ from app.training.embeddings import item_embeddings
 from app.training.hybrid import recency_weights
 from app.training.popularity import PopularityModel
 from app.training.recommender import Recommender
+from app.training.statistics import InteractionStatistics
 from app.training.types import TrainingData, Vocabulary
 
 NeighbourSource = Literal["cooccurrence", "ease"]
@@ -109,15 +110,22 @@ class TwoStageRecommender(Vocabulary, Recommender[TwoStageParams]):
         self.demographic_items_: np.ndarray | None = None  # int64 [cold_items], sorted
         self.demographic_weights_: np.ndarray | None = None  # float32 [n_tokens, cold_items]
 
-    def fit(self, data: TrainingData) -> TwoStageRecommender:
+    def fit(
+        self, data: TrainingData, statistics: InteractionStatistics | None = None
+    ) -> TwoStageRecommender:
+        """Learn every array from ``data``; popularity and co-occurrence neighbours are
+        counted by ``statistics`` when given, else in this process."""
         params = self.params
         interactions = data.interaction_matrix()
         vectors = item_embeddings(
             interactions, params.dimensions, iterations=params.svd_iterations, seed=params.seed
         ).astype(np.float16)
         histories = data.histories(max_items=params.history_max)
-        sequences = data.histories(max_items=len(data.item_index))
-        popularity = PopularityModel().fit(data)
+        popularity = (
+            PopularityModel().fit(data)
+            if statistics is None
+            else PopularityModel.from_counts(statistics.popularity_counts(data, None), None)
+        )
         self.item_ids_ = data.item_ids
         self.tokens_ = data.tokens
         self.item_vectors_ = vectors
@@ -127,7 +135,7 @@ class TwoStageRecommender(Vocabulary, Recommender[TwoStageParams]):
         self.popularity_ = popularity.prior()
         self.popular_items_ = popularity.top_items()
         self.neighbours_, self.neighbour_scores_ = neighbour_lists(
-            params, sequences, interactions, popularity
+            params, data, interactions, popularity, statistics
         )
         self.demographic_items_, columns = demographic_columns(
             data, interactions, popularity, params.cold_items
@@ -264,16 +272,25 @@ class _Matches:
 
 def neighbour_lists(
     params: TwoStageParams,
-    sequences: list[np.ndarray],
+    data: TrainingData,
     interactions: sp.csr_matrix,
     popularity: PopularityModel,
+    statistics: InteractionStatistics | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """The neighbour lists from ``params.neighbour_source``."""
     if params.neighbour_source == "ease":
         items = np.sort(popularity.top_items(params.ease_items)).astype(np.int64)
         return ease_neighbours(interactions, items, params.ease_l2, params.neighbours)
+    if statistics is not None:
+        return statistics.cooccurrence(
+            data,
+            params.neighbours,
+            window=params.neighbour_window,
+            distance_decay=params.neighbour_decay,
+            smoothing=params.neighbour_smoothing,
+        )
     return cooccurrence_neighbours(
-        sequences,
+        data.histories(max_items=len(data.item_index)),
         interactions.shape[1],
         params.neighbours,
         window=params.neighbour_window,

@@ -32,6 +32,7 @@ from app.retrieval import RetrievalArrays, candidate_features, candidates
 from app.training.metrics import ranking_metrics
 from app.training.popularity import PopularityModel
 from app.training.split import cold_user_split, time_split
+from app.training.statistics import InteractionStatistics
 from app.training.tuning import COLD_VALIDATION_SHARE, DEMO_L2_GRID, VALIDATION_SHARE
 from app.training.two_stage import (
     ExactSearch,
@@ -92,8 +93,10 @@ def train_two_stage(
     max_validation_users: int = 1000,
     seed: int = 0,
     time_budget_seconds: float = 240.0,
+    statistics: InteractionStatistics | None = None,
 ) -> tuple[TwoStageRecommender, TwoStageTuningReport]:
-    """Tune on a validation split within the budget, then fit on all of ``data``."""
+    """Tune on a validation split within the budget (in this process), then fit on all of
+    ``data``, its counts by ``statistics`` when given."""
     report = tune_two_stage(
         data,
         base,
@@ -101,7 +104,7 @@ def train_two_stage(
         seed=seed,
         time_budget_seconds=time_budget_seconds,
     )
-    return TwoStageRecommender(report.params).fit(data), report
+    return TwoStageRecommender(report.params).fit(data, statistics), report
 
 
 def tune_two_stage(
@@ -174,7 +177,6 @@ def _ease_lists(
 ) -> dict[TwoStageParams, tuple[np.ndarray, np.ndarray]]:
     """EASE neighbour lists for every λ of ``EASE_L2_GRID`` the deadline leaves time for, each
     at every length of ``EASE_LIST_LENGTHS``, keyed by the parameters that make them."""
-    sequences = train.histories(max_items=len(train.item_index))
     interactions = train.interaction_matrix()
     popularity = PopularityModel().fit(train)
     lists = {}
@@ -183,7 +185,7 @@ def _ease_lists(
         if time.monotonic() > deadline:
             break
         full = replace(params, neighbour_source="ease", ease_l2=l2, neighbours=longest)
-        neighbours, scores = neighbour_lists(full, sequences, interactions, popularity)
+        neighbours, scores = neighbour_lists(full, train, interactions, popularity)
         for length in EASE_LIST_LENGTHS:
             lists[replace(full, neighbours=length)] = (neighbours[:, :length], scores[:, :length])
     return lists
