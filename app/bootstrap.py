@@ -359,6 +359,7 @@ def build_monitor(settings: Settings) -> AnswerMonitor:
             guarded_exposure_store(settings),
             timedelta(seconds=settings.attribution.window_seconds),
             clock_skew=timedelta(seconds=settings.attribution.clock_skew_seconds),
+            sample_share=settings.monitoring.online_quality_share,
         )
     return AnswerMonitor(quality, AnswerReservoir())
 

@@ -398,6 +398,14 @@ class MonitoringSettings(BaseModel):
         "count towards CTR and conversion by model version, source, segment and device "
         "(recserve_quality_*). Off: only experiments are attributed.",
     )
+    online_quality_share: float = Field(
+        0.1,
+        gt=0,
+        le=1,
+        description="Share of the answers online quality records (drawn by a hash of the "
+        "recommendation id; their feedback with them): CTR and conversion are ratios, so a "
+        "sample measures them; the recserve_quality_* counters count the sample.",
+    )
     drift_interval_seconds: float = Field(
         60.0,
         ge=0,

@@ -186,9 +186,12 @@ def test_a_console_lookup_shows_the_variant_but_records_no_exposure(
 
 
 def monitored_client(built_home: Settings, directory: Path) -> TestClient:
-    """The app on a copy of the built home with the charts sampled every 50 ms."""
+    """The app on a copy of the built home with the charts sampled every 50 ms and every
+    answer recorded for online quality."""
     settings = copy_home(built_home, directory / "home")
-    monitoring = settings.monitoring.model_copy(update={"chart_sample_seconds": 0.05})
+    monitoring = settings.monitoring.model_copy(
+        update={"chart_sample_seconds": 0.05, "online_quality_share": 1.0}
+    )
     return TestClient(create_app(settings.model_copy(update={"monitoring": monitoring})))
 
 

@@ -56,7 +56,10 @@ def test_drift_and_online_quality_reach_metrics(built_home: Settings, tmp_path: 
         for user, item in zip(interactions["user_id"], interactions["item_id"], strict=True)
     ]
     user = users_with_history(home)[0]
-    env = {"RECSERVE_MONITORING__DRIFT_INTERVAL_SECONDS": "0.2"}
+    env = {
+        "RECSERVE_MONITORING__DRIFT_INTERVAL_SECONDS": "0.2",
+        "RECSERVE_MONITORING__ONLINE_QUALITY_SHARE": "1",  # every answer, not a sample
+    }
     with serve(home.home, workers=2, extra_env=env) as http:
         for start in range(0, len(events), 500):
             response = http.post("/events", json={"events": events[start : start + 500]})

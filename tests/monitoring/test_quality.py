@@ -85,3 +85,22 @@ async def test_a_full_queue_drops_the_answer_and_counts_it() -> None:
     after = REGISTRY.get_sample_value("recserve_quality_dropped_total", {"reason": "queue_full"})
     assert (after or 0) - (dropped or 0) == 1
     await tracker.close()
+
+
+async def test_a_sample_of_the_answers_is_recorded_with_its_feedback_alone() -> None:
+    store = InMemoryExposureStore()
+    tracker = QualityTracker(store, timedelta(hours=1), sample_share=0.25)
+    labels = AnswerLabels.of("v-sample-test", "personalized", None, None)
+    ids = [f"rec-{n}" for n in range(4000)]
+    sampled = [i for i in ids if tracker.sampled(i)]
+    assert 850 < len(sampled) < 1150  # a quarter, give or take the hash's spread
+    # Every worker draws the same answers.
+    other = QualityTracker(InMemoryExposureStore(), timedelta(hours=1), sample_share=0.25)
+    assert [i for i in ids if other.sampled(i)] == sampled
+    left_out = next(i for i in ids if not tracker.sampled(i))
+    for recommendation_id in (sampled[0], left_out):
+        tracker.offer(recommendation_id, labels, ["a"])
+    await tracker.flush()
+    await tracker.attribute([event("click", "a", sampled[0], 1), event("click", "a", left_out, 2)])
+    totals = (await tracker.totals())[labels]
+    assert (totals.exposures, totals.clicks) == (1, 1)
