@@ -157,6 +157,9 @@ def test_dashboard_queries_exported_series_on_the_provisioned_datasource() -> No
         "recserve_quality_impressions_total",
         "recserve_drift_psi",
         "recserve_drift_unknown_share",
+        "recserve_rollout_rate",
+        "recserve_rollout_decisions_total",
+        "recserve_feedback_total",
     ):
         assert series in text, series
         assert series in exported_series(), series
