@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import dataclasses
+import gc
+import tracemalloc
 
 import numpy as np
 import pytest
@@ -57,3 +59,25 @@ def test_without_a_budget_every_call_maps_afresh(model: LoadedModel) -> None:
 
     assert first is not second
     np.testing.assert_array_equal(first, second)
+
+
+def test_the_memory_held_stays_within_the_budget_when_the_memo_alone_keeps_the_histories(
+    model: LoadedModel,
+) -> None:
+    # Every event changes a profile, and each read then decodes its history afresh: new
+    # strings that, once the decode memo has let them go, only this memo's key keeps alive.
+    budget = 256 * 2**10
+    indexer = history_indexer(max_bytes=budget)
+    ids = model.item_ids
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        for version in range(2_000):
+            history = tuple(ids[(version + j) % len(ids)].encode().decode() for j in range(100))
+            indexer(model, history)
+        gc.collect()
+        held = tracemalloc.get_traced_memory()[0] - before
+    finally:
+        tracemalloc.stop()
+
+    assert held < 1.2 * budget
