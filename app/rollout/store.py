@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Protocol
 
-from app.infra.sqlite_file import SqliteFile, transaction
+from app.infra.sqlite_file import migrate, transaction
 from app.rollout.records import DecidedBy, ModelChange, Rollout, RolloutStatus
 from app.settings import Settings
 
@@ -205,21 +205,26 @@ class SqliteRolloutStore(SqlRolloutStore):
 
     def __init__(self, path: Path, *, busy_timeout_ms: int = 5000) -> None:
         self.path = path
-        self._file = SqliteFile(
-            path,
-            migrations=SQLITE_MIGRATIONS,
-            busy_timeout_ms=busy_timeout_ms,
-            synchronous="FULL",
-            unavailable=lambda detail: RolloutStoreUnavailable(f"rollout records {detail}"),
-        )
+        self._timeout_seconds = busy_timeout_ms / 1000
 
     def _run(self, query: str, params: Sequence[Any]) -> tuple[list[Row], int]:
-        def work(connection: sqlite3.Connection) -> tuple[list[Row], int]:
-            with transaction(connection):
-                cursor = connection.execute(query.replace("%s", "?"), tuple(params))
-                return cursor.fetchall(), cursor.rowcount
-
-        return self._file.locked(work)
+        # A connection per call: the job looks every few seconds and operators rarely, and a
+        # file replaced or damaged under a running server is then reported, not served from
+        # an old connection's pages.
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            connection = sqlite3.connect(
+                self.path, isolation_level=None, timeout=self._timeout_seconds
+            )
+            try:
+                migrate(connection, SQLITE_MIGRATIONS)
+                with transaction(connection):
+                    cursor = connection.execute(query.replace("%s", "?"), tuple(params))
+                    return cursor.fetchall(), cursor.rowcount
+            finally:
+                connection.close()
+        except (sqlite3.Error, OSError) as exc:
+            raise RolloutStoreUnavailable(f"rollout records {self.path}: {exc}") from exc
 
 
 def open_rollout_store(settings: Settings) -> RolloutStore:

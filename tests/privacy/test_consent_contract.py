@@ -129,10 +129,10 @@ async def test_redis_cluster_change_is_announced_and_erasure_empties_the_stream(
                 return
 
     listening = asyncio.create_task(listen())
-    await asyncio.wait_for(ready.wait(), 2.0)
+    await asyncio.wait_for(ready.wait(), 10.0)
     await store.record("p1", {"tracking": False}, 1.0)
     await store.erase("p1")
-    await asyncio.wait_for(listening, 2.0)
+    await asyncio.wait_for(listening, 10.0)
     # The erasure emptied the stream, which named the pseudonym, and told every reader to drop
     # everything it holds (it may have missed a deleted message).
     left = await listener.xrange(invalidation_stream.stream_key(store.channel))
