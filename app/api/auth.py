@@ -74,6 +74,18 @@ class Authenticator:
             raise HTTPException(403, f"API key {holder.name!r} lacks the {scope!r} scope")
         return holder
 
+    def requires_key(self, access: Access) -> bool:
+        """Whether ``access`` asks for a key at all (it does not when access is open)."""
+        return self._keys is not None and self._required[access] is not None
+
+    def allows(self, access: Access, presented: str | None) -> bool:
+        """Whether ``authorize`` lets the key through (no exception, no holder)."""
+        try:
+            self.authorize(access, presented)
+        except HTTPException:
+            return False
+        return True
+
     def may_read_profile(self, request: Request, presented: str | None, user_id: str) -> bool:
         """Whether the caller is entitled to ``user_id``'s history and attributes: every
         caller when access is open, else an ``admin`` key or a valid user token for that user.

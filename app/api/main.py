@@ -16,11 +16,13 @@ from app.api.auth import (
     DOCS_ACCESS,
     EVENTS_ACCESS,
     RECOMMEND_ACCESS,
+    Access,
     build_authenticator,
 )
 from app.api.body_limit import BodyLimitMiddleware
 from app.api.docs_pages import mount_docs_assets
 from app.api.errors import install_error_handlers
+from app.api.fast_recommend import RecserveAPI
 from app.api.middleware import TRACE_HEADERS, RequestMetricsMiddleware, TraceContextMiddleware
 from app.api.routers import (
     admin,
@@ -175,7 +177,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             await experiments.close()
             await close_engine(engine)
 
-    app = FastAPI(
+    # A well-formed GET /recommend skips FastAPI's middleware stack, routing and parameter
+    # solving (app/api/fast_recommend.py).
+    app = RecserveAPI(
+        recommend_access=Access.RECOMMEND,
         title="recserve",
         version="0.1.0",
         description=DESCRIPTION,

@@ -111,6 +111,22 @@ def test_keys_configured_means_enforced() -> None:
     assert refused.value.status_code == 401
 
 
+def test_allows_and_requires_key_agree_with_authorize() -> None:
+    authenticator = build_authenticator(
+        AuthSettings(
+            keys=[ApiKeySpec(name="ingest", key=EVENTS_KEY, scopes=["events"])],
+            open_recommend=True,
+        )
+    )
+    assert authenticator.requires_key(Access.EVENTS)
+    assert not authenticator.requires_key(Access.RECOMMEND)  # opened to the public
+    assert authenticator.allows(Access.EVENTS, EVENTS_KEY)
+    assert not authenticator.allows(Access.EVENTS, None)
+    assert not authenticator.allows(Access.EVENTS, "not-a-key")
+    assert not authenticator.allows(Access.ADMIN, EVENTS_KEY)  # 403: lacks the scope
+    assert not build_authenticator(AuthSettings()).requires_key(Access.ADMIN)
+
+
 def test_explicitly_disabled_ignores_keys(caplog: pytest.LogCaptureFixture) -> None:
     authenticator = build_authenticator(
         AuthSettings(
