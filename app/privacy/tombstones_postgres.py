@@ -9,6 +9,7 @@ from __future__ import annotations
 import psycopg
 
 from app.privacy.tombstones import TombstonesUnavailable
+from app.storage.postgres import ShortConnections
 
 
 class PostgresTombstones:
@@ -22,9 +23,12 @@ class PostgresTombstones:
         connect_timeout_seconds: int = 2,
         statement_timeout_ms: int = 2000,
     ) -> None:
-        self._url = url
-        self._options = f"-c search_path={schema} -c statement_timeout={statement_timeout_ms}"
-        self._connect_timeout_seconds = connect_timeout_seconds
+        self._connections = ShortConnections(
+            url,
+            schema=schema,
+            connect_timeout_seconds=connect_timeout_seconds,
+            statement_timeout_ms=statement_timeout_ms,
+        )
 
     def add(self, pseudonym: str, erased_at: float) -> None:
         self._run(
@@ -47,12 +51,7 @@ class PostgresTombstones:
     def _run(self, query: str, params: tuple[object, ...]) -> list[tuple[str, float]]:
         """``query`` in its own transaction; the (pseudonym, erased_at) rows it returns."""
         try:
-            with psycopg.connect(
-                self._url, connect_timeout=self._connect_timeout_seconds, options=self._options
-            ) as connection:
-                cursor = connection.execute(query, params)
-                if cursor.description is None:  # a write
-                    return []
-                return [(str(name), float(at)) for name, at in cursor.fetchall()]
+            rows, _ = self._connections.run(query, params)
         except psycopg.Error as exc:
             raise TombstonesUnavailable(f"postgres erasure tombstones: {exc}") from exc
+        return [(str(name), float(at)) for name, at in rows]

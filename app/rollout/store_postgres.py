@@ -8,6 +8,7 @@ from typing import Any
 import psycopg
 
 from app.rollout.store import RolloutStoreUnavailable, Row, SqlRolloutStore
+from app.storage.postgres import ShortConnections
 
 
 class PostgresRolloutStore(SqlRolloutStore):
@@ -21,17 +22,15 @@ class PostgresRolloutStore(SqlRolloutStore):
         connect_timeout_seconds: int = 2,
         statement_timeout_ms: int = 2000,
     ) -> None:
-        self._url = url
-        self._options = f"-c search_path={schema} -c statement_timeout={statement_timeout_ms}"
-        self._connect_timeout_seconds = connect_timeout_seconds
+        self._connections = ShortConnections(
+            url,
+            schema=schema,
+            connect_timeout_seconds=connect_timeout_seconds,
+            statement_timeout_ms=statement_timeout_ms,
+        )
 
     def _run(self, query: str, params: Sequence[Any]) -> tuple[list[Row], int]:
         try:
-            with psycopg.connect(
-                self._url, connect_timeout=self._connect_timeout_seconds, options=self._options
-            ) as connection:
-                cursor = connection.execute(query.encode(), tuple(params))
-                rows = cursor.fetchall() if cursor.description is not None else []
-                return rows, cursor.rowcount
+            return self._connections.run(query, params)
         except psycopg.Error as exc:
             raise RolloutStoreUnavailable(f"postgres rollout records: {exc}") from exc

@@ -1,7 +1,11 @@
 """PostgreSQL, the system of record: one connection pool per store and the schema migrations
 (Alembic, ``app/storage/postgres/migrations``) every store's tables come from."""
 
-from app.storage.postgres.database import PostgresDatabase, database_from_settings
+from app.storage.postgres.database import (
+    PostgresDatabase,
+    ShortConnections,
+    database_from_settings,
+)
 from app.storage.postgres.migrate import upgrade
 
-__all__ = ["PostgresDatabase", "database_from_settings", "upgrade"]
+__all__ = ["PostgresDatabase", "ShortConnections", "database_from_settings", "upgrade"]

@@ -10,7 +10,7 @@ the API answers with 503.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -104,3 +104,31 @@ def _describe(url: str) -> str:
     info = psycopg.conninfo.conninfo_to_dict(url)
     host, port = info.get("host", "localhost"), info.get("port", 5432)
     return f"postgresql {host}:{port}/{info.get('dbname', '')}"
+
+
+class ShortConnections:
+    """Blocking calls, each on a connection of its own, pinned to the records' schema with a
+    ``statement_timeout``: for stores touched a few times a minute (admin operations, jobs),
+    where a pool would hold connections for nothing. Raises ``psycopg.Error``."""
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        schema: str,
+        connect_timeout_seconds: int = 2,
+        statement_timeout_ms: int = 2000,
+    ) -> None:
+        self._url = url
+        self._options = f"-c search_path={schema} -c statement_timeout={statement_timeout_ms}"
+        self._connect_timeout_seconds = connect_timeout_seconds
+
+    def run(self, query: str, params: Sequence[Any]) -> tuple[list[tuple[Any, ...]], int]:
+        """``query`` in its own transaction: the rows it returns (none for a write) and the
+        rows it changed."""
+        with psycopg.connect(
+            self._url, connect_timeout=self._connect_timeout_seconds, options=self._options
+        ) as connection:
+            cursor = connection.execute(query.encode(), tuple(params))
+            rows = cursor.fetchall() if cursor.description is not None else []
+            return rows, cursor.rowcount
