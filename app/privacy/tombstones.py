@@ -77,10 +77,6 @@ def open_tombstones(settings: Settings) -> Tombstones:
         return ErasureList(settings.privacy_dir)
     # Imported here: psycopg is the optional extra `postgres`.
     from app.privacy.tombstones_postgres import PostgresTombstones
+    from app.storage.postgres import short_connections_from_settings
 
-    return PostgresTombstones(
-        settings.database_url.get_secret_value(),
-        schema=settings.database.schema_name,
-        connect_timeout_seconds=settings.database.connect_timeout_seconds,
-        statement_timeout_ms=settings.database.statement_timeout_ms,
-    )
+    return PostgresTombstones(short_connections_from_settings(settings))

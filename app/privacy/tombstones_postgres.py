@@ -15,20 +15,8 @@ from app.storage.postgres import ShortConnections
 class PostgresTombstones:
     """``Tombstones`` in the records' schema."""
 
-    def __init__(
-        self,
-        url: str,
-        *,
-        schema: str,
-        connect_timeout_seconds: int = 2,
-        statement_timeout_ms: int = 2000,
-    ) -> None:
-        self._connections = ShortConnections(
-            url,
-            schema=schema,
-            connect_timeout_seconds=connect_timeout_seconds,
-            statement_timeout_ms=statement_timeout_ms,
-        )
+    def __init__(self, connections: ShortConnections) -> None:
+        self._connections = connections
 
     def add(self, pseudonym: str, erased_at: float) -> None:
         self._run(

@@ -236,13 +236,9 @@ def open_rollout_store(settings: Settings) -> RolloutStore:
         )
     # Imported here: psycopg is the optional extra `postgres`.
     from app.rollout.store_postgres import PostgresRolloutStore
+    from app.storage.postgres import short_connections_from_settings
 
-    return PostgresRolloutStore(
-        settings.database_url.get_secret_value(),
-        schema=settings.database.schema_name,
-        connect_timeout_seconds=settings.database.connect_timeout_seconds,
-        statement_timeout_ms=settings.database.statement_timeout_ms,
-    )
+    return PostgresRolloutStore(short_connections_from_settings(settings))
 
 
 def _rollout(row: Row) -> Rollout:

@@ -14,20 +14,8 @@ from app.storage.postgres import ShortConnections
 class PostgresRolloutStore(SqlRolloutStore):
     """``RolloutStore`` in the records' schema, one short connection per call."""
 
-    def __init__(
-        self,
-        url: str,
-        *,
-        schema: str,
-        connect_timeout_seconds: int = 2,
-        statement_timeout_ms: int = 2000,
-    ) -> None:
-        self._connections = ShortConnections(
-            url,
-            schema=schema,
-            connect_timeout_seconds=connect_timeout_seconds,
-            statement_timeout_ms=statement_timeout_ms,
-        )
+    def __init__(self, connections: ShortConnections) -> None:
+        self._connections = connections
 
     def _run(self, query: str, params: Sequence[Any]) -> tuple[list[Row], int]:
         try:

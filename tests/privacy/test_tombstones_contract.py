@@ -9,6 +9,7 @@ import pytest
 
 from app.privacy.tombstones import ErasureList, Tombstones, TombstonesUnavailable
 from app.privacy.tombstones_postgres import PostgresTombstones
+from app.storage.postgres import ShortConnections
 from tests.conftest import POSTGRES_MARKS, TEST_DATABASE_URL
 
 OpenTombstones = Callable[[], Tombstones]
@@ -21,7 +22,7 @@ def open_tombstones(request: pytest.FixtureRequest, tmp_path: Path) -> OpenTombs
     def open_one() -> Tombstones:
         if request.param == "postgres":
             schema = request.getfixturevalue("postgres_empty_schema")
-            return PostgresTombstones(TEST_DATABASE_URL, schema=schema)
+            return PostgresTombstones(ShortConnections(TEST_DATABASE_URL, schema=schema))
         return ErasureList(tmp_path / "privacy")
 
     return open_one
@@ -47,7 +48,9 @@ def test_a_repeated_erasure_keeps_the_latest_time(open_tombstones: OpenTombstone
 
 
 def test_an_unreachable_database_raises_an_os_error_the_erasure_reports() -> None:
-    tombstones = PostgresTombstones("postgresql://postgres@127.0.0.1:9/test", schema="absent")
+    tombstones = PostgresTombstones(
+        ShortConnections("postgresql://postgres@127.0.0.1:9/test", schema="absent")
+    )
     with pytest.raises(TombstonesUnavailable, match="postgres erasure tombstones"):
         tombstones.add("p1", 1.0)
     with pytest.raises(OSError, match="postgres erasure tombstones"):

@@ -10,6 +10,7 @@ import pytest
 from app.rollout.records import ModelChange, Rollout
 from app.rollout.store import RolloutStore, RolloutStoreUnavailable, SqliteRolloutStore
 from app.rollout.store_postgres import PostgresRolloutStore
+from app.storage.postgres import ShortConnections
 from tests.conftest import POSTGRES_MARKS, TEST_DATABASE_URL
 
 OpenStore = Callable[[], RolloutStore]
@@ -22,7 +23,7 @@ def open_store(request: pytest.FixtureRequest, tmp_path: Path) -> OpenStore:
     def open_one() -> RolloutStore:
         if request.param == "postgres":
             schema = request.getfixturevalue("postgres_empty_schema")
-            return PostgresRolloutStore(TEST_DATABASE_URL, schema=schema)
+            return PostgresRolloutStore(ShortConnections(TEST_DATABASE_URL, schema=schema))
         return SqliteRolloutStore(tmp_path / "rollout" / "rollout.db")
 
     return open_one
@@ -96,6 +97,8 @@ def test_an_unreachable_store_raises_its_own_error(tmp_path: Path) -> None:
     blocked.write_text("not a directory")
     with pytest.raises(RolloutStoreUnavailable, match="rollout records"):
         SqliteRolloutStore(blocked / "rollout.db").rollouts(1)
-    postgres = PostgresRolloutStore("postgresql://postgres@127.0.0.1:9/test", schema="absent")
+    postgres = PostgresRolloutStore(
+        ShortConnections("postgresql://postgres@127.0.0.1:9/test", schema="absent")
+    )
     with pytest.raises(RolloutStoreUnavailable, match="postgres rollout records"):
         postgres.changes(1)

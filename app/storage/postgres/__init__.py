@@ -5,7 +5,14 @@ from app.storage.postgres.database import (
     PostgresDatabase,
     ShortConnections,
     database_from_settings,
+    short_connections_from_settings,
 )
 from app.storage.postgres.migrate import upgrade
 
-__all__ = ["PostgresDatabase", "ShortConnections", "database_from_settings", "upgrade"]
+__all__ = [
+    "PostgresDatabase",
+    "ShortConnections",
+    "database_from_settings",
+    "short_connections_from_settings",
+    "upgrade",
+]

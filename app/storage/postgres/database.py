@@ -99,6 +99,18 @@ def database_from_settings(
     )
 
 
+def short_connections_from_settings(settings: Settings) -> ShortConnections:
+    """The short connections ``settings.database_url`` and ``settings.database`` describe."""
+    if settings.database_url is None:
+        raise ValueError("PostgreSQL stores need RECSERVE_DATABASE_URL")
+    return ShortConnections(
+        settings.database_url.get_secret_value(),
+        schema=settings.database.schema_name,
+        connect_timeout_seconds=settings.database.connect_timeout_seconds,
+        statement_timeout_ms=settings.database.statement_timeout_ms,
+    )
+
+
 def _describe(url: str) -> str:
     """Host, port and database of ``url``, for messages: the password stays out of logs."""
     info = psycopg.conninfo.conninfo_to_dict(url)
