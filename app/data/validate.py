@@ -36,6 +36,12 @@ VALUE_COLUMNS = (VALUE, "price", "rating")
 RATING = "rating"
 # Arrow's float cast fails on the first bad value; this filter lets bad values become NaN.
 DECIMAL_NUMBER = r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$"
+# pandas reads these as the clock at parse time: an event time that changed with every ingest.
+CLOCK_WORDS = ("now", "today")
+# pandas 2.3 reads an ISO time without a UTC offset at the offset of the string parsed before
+# it (after "+02:00", "2024-01-02T10:00" was 08:00 UTC); a date-only string resets that.
+OFFSET_RESET = "1970-01-01"
+EPOCH = pd.Timestamp(0, tz="UTC")
 
 
 @dataclass
@@ -247,12 +253,21 @@ def parse_timestamps(text: pd.Series) -> np.ndarray:
     numbers = _parse_floats(stripped)
     with np.errstate(invalid="ignore"):
         numbers = np.where(np.abs(numbers) >= MILLISECONDS_THRESHOLD, numbers / 1000.0, numbers)
-    needs_iso = np.isnan(numbers) & (stripped != "").to_numpy()
+    needs_iso = (
+        np.isnan(numbers) & (stripped != "").to_numpy() & ~stripped.isin(CLOCK_WORDS).to_numpy()
+    )
     if needs_iso.any():
-        moments = pd.to_datetime(stripped[needs_iso], utc=True, errors="coerce", format="ISO8601")
-        epoch = pd.Timestamp(0, tz="UTC")
-        numbers[needs_iso] = ((moments - epoch) / pd.Timedelta(seconds=1)).to_numpy(np.float64)
+        numbers[needs_iso] = _iso_seconds(stripped[needs_iso].to_numpy(dtype=object))
     return numbers
+
+
+def _iso_seconds(texts: np.ndarray) -> np.ndarray:
+    """Unix seconds of ISO-8601 strings, each read on its own (NaN when not ISO-8601)."""
+    interleaved = np.empty(2 * len(texts), dtype=object)
+    interleaved[0::2] = OFFSET_RESET
+    interleaved[1::2] = texts
+    moments = pd.to_datetime(pd.Series(interleaved), utc=True, errors="coerce", format="ISO8601")
+    return ((moments[1::2] - EPOCH) / pd.Timedelta(seconds=1)).to_numpy(np.float64)
 
 
 def _quarantine(raw: RawTable, verdicts: _Verdicts) -> pd.DataFrame:
