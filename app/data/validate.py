@@ -39,7 +39,8 @@ from app.data.types import EVENT_TYPE, EVENT_TYPES, ITEM_ID, TIMESTAMP, USER_ID,
 # pandas reads these as the clock at parse time: an event time that changed with every ingest.
 CLOCK_WORDS = ("now", "today")
 # pandas 2.3 reads an ISO time without a UTC offset at the offset of the string parsed before
-# it (after "+02:00", "2024-01-02T10:00" was 08:00 UTC); a date-only string resets that.
+# it (after "+02:00", "2024-01-02T10:00" was 08:00 UTC); a date-only string resets that, put
+# before every string, and parsed there only without to_datetime's cache of distinct strings.
 OFFSET_RESET = "1970-01-01"
 EPOCH = pd.Timestamp(0, tz="UTC")
 
@@ -278,7 +279,9 @@ def _iso_seconds(texts: np.ndarray) -> np.ndarray:
     interleaved = np.empty(2 * len(texts), dtype=object)
     interleaved[0::2] = OFFSET_RESET
     interleaved[1::2] = texts
-    moments = pd.to_datetime(pd.Series(interleaved), utc=True, errors="coerce", format="ISO8601")
+    moments = pd.to_datetime(
+        pd.Series(interleaved), utc=True, errors="coerce", format="ISO8601", cache=False
+    )
     return ((moments[1::2] - EPOCH) / pd.Timedelta(seconds=1)).to_numpy(np.float64)
 
 
