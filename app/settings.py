@@ -221,7 +221,8 @@ class SparkSettings(BaseModel):
         "local[2]",
         description="Spark master: `local[N]` (N cores of this machine), `spark://host:7077` "
         "(a standalone cluster) or `k8s://https://host:443` (Kubernetes). On a cluster HOME "
-        "must be a path every executor reads and writes alike (a shared file system).",
+        "and the build's source must be paths every executor reads (and HOME writes) alike "
+        "(a shared file system).",
     )
     driver_host: str = Field(
         "127.0.0.1",
@@ -631,10 +632,10 @@ class Settings(BaseSettings):
     )
     batch_engine: Literal["local", "spark"] = Field(
         "local",
-        description="What runs the heavy batch stages of `build` and `segment` (the behaviour "
-        "features, the K-Means segments, the popularity, transition and co-occurrence counts of "
-        "the model): this process (`local`) or Spark (`spark`, extra `spark`, see spark__*). "
-        "Both write the same tables.",
+        description="What runs the heavy batch stages of `build` and `segment` (the validation "
+        "of an atomic source's interactions, the behaviour features, the K-Means segments, the "
+        "popularity, transition and co-occurrence counts of the model): this process (`local`) "
+        "or Spark (`spark`, extra `spark`, see spark__*). Both write the same tables.",
     )
     spark: SparkSettings = SparkSettings()
     dense_max_items: int = Field(

@@ -3,12 +3,13 @@ heavy stage of ``recserve build`` timed on this process (``local``) and on Spark
 
     python -m loadtests.batch_scale --events 5000000 --users 200000 --work /tmp/batch5m
 
-Generates the shop once under ``--work`` (kept for the next run), ingests it (validation and
-deduplication), then per engine times the behaviour features, the K-Means segments (k fixed,
-as with RECSERVE_SEGMENT_CLUSTERS) and the popularity, transition and co-occurrence counts the
-final model fit reads, each as the build runs it. Spark's session start is its own row. Prints
-one row per stage and writes ``--json``. Memory is the peak RSS of this process (Spark's JVM
-is a child process: not included).
+Generates the shop once under ``--work`` (kept for the next run), then per engine times the
+ingest (validation and deduplication of the interactions on that engine), the behaviour
+features, the K-Means segments (k fixed, as with RECSERVE_SEGMENT_CLUSTERS) and the
+popularity, transition and co-occurrence counts the final model fit reads, each as the build
+runs it. Spark's session start is its own row; the engines must ingest the same data (the same
+fingerprint). Prints one row per stage and writes ``--json``. Memory is the peak RSS of this
+process (Spark's JVM is a child process: not included).
 """
 
 from __future__ import annotations
@@ -39,7 +40,7 @@ def timed(row: dict[str, float], name: str) -> Iterator[None]:
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
-    from app.data.ingest import ingest, load_dataset
+    from app.data.ingest import ingest
     from app.data.synthetic import generate_shop
     from app.data.types import INTERACTIONS_FILE
     from app.features.offline import build_feature_tables
@@ -49,7 +50,6 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     from app.training.hybrid import HybridParams, fit_transition_matrix
     from app.training.segments import assign_segments
     from app.training.two_stage import TwoStageParams
-    from app.training.types import training_data_from
 
     work: Path = args.work
     source = work / "src" / "shop"
@@ -58,30 +58,32 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             work / "src", n_users=args.users, n_items=args.items, n_events=args.events, seed=1
         )
     shared: dict[str, float] = {}
-    print("shared stages", flush=True)
-    with timed(shared, "ingest (validate, deduplicate)"):
-        report = ingest(source, work / "data")
-    dataset = load_dataset(work / "data")
-    with timed(shared, "index training data"):
-        data = training_data_from(dataset, {}, {})
-    as_of = datetime.fromtimestamp(int(dataset.interactions["timestamp"].max()), tz=UTC)
-    as_of += timedelta(seconds=1)
     hybrid, two_stage = HybridParams(), TwoStageParams()
     spark = SparkSettings(master=args.spark_master, conf={"spark.driver.memory": args.memory})
     rows: dict[str, dict[str, float]] = {}
+    reports: dict[str, Any] = {}
+    indexed: tuple[Any, Any, datetime] | None = None
     for name in args.engines:
         print(f"engine {name}", flush=True)
         row: dict[str, float] = {}
         settings = Settings(home=work / "home", batch_engine=name, spark=spark)
+        data_dir = work / f"data-{name}"
         started = time.perf_counter()
         with batch_engine(settings, work / f"scratch-{name}") as engine:
             row["start"] = round(time.perf_counter() - started, 1)
+            with timed(row, "ingest (validate, deduplicate)"):
+                reports[name] = ingest(
+                    source, data_dir, interactions_validator=engine.interactions_validator
+                )
+            if indexed is None:  # every engine ingests the same data (checked below)
+                indexed = _indexed(data_dir, shared)
+            dataset, data, as_of = indexed
             with timed(row, "features"):
                 features = build_feature_tables(
                     dataset,
                     work / f"offline-{name}",
                     as_of=as_of,
-                    aggregate=engine.aggregator(work / "data" / INTERACTIONS_FILE),
+                    aggregate=engine.aggregator(data_dir / INTERACTIONS_FILE),
                 )
             behaviour = pd.read_parquet(features.paths[USER_BEHAVIOUR_VIEW])
             with timed(row, "segments"):
@@ -101,6 +103,10 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 _cooccurrence(data, two_stage, statistics)
         row["total"] = round(sum(v for k, v in row.items()), 1)
         rows[name] = row
+    fingerprints = {name: report.fingerprint for name, report in reports.items()}
+    if len(set(fingerprints.values())) > 1:
+        raise SystemExit(f"the engines ingested different data: {fingerprints}")
+    report = reports[args.engines[0]]
     result = {
         "events": report.tables["interactions"].accepted,
         "users": report.distinct_users,
@@ -115,6 +121,19 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     if args.json is not None:
         args.json.write_text(json.dumps(result, indent=2) + "\n")
     return result
+
+
+def _indexed(data_dir: Path, shared: dict[str, float]) -> tuple[Any, Any, datetime]:
+    """The ingested dataset, its training data (indexing timed into ``shared``) and an as-of
+    time after its last event."""
+    from app.data.ingest import load_dataset
+    from app.training.types import training_data_from
+
+    dataset = load_dataset(data_dir)
+    with timed(shared, "index training data"):
+        data = training_data_from(dataset, {}, {})
+    newest = int(dataset.interactions["timestamp"].max())
+    return dataset, data, datetime.fromtimestamp(newest, tz=UTC) + timedelta(seconds=1)
 
 
 def _transitions(data: Any, params: Any, statistics: Any, local: Callable[..., Any]) -> None:

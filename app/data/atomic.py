@@ -28,10 +28,36 @@ class RawTables:
 
 
 MAX_HEADER_BYTES = 65_536  # a header names a few dozen fields
+INTERACTION_KEYS = (USER_ID, ITEM_ID)
+
+
+@dataclass(frozen=True)
+class AtomicFiles:
+    """The files of an atomic dataset; ``users``/``items`` are None when there is no such file."""
+
+    interactions: Path
+    users: Path | None
+    items: Path | None
+
+    def read_users(self) -> RawTable | None:
+        return None if self.users is None else read_atomic_file(self.users, USERS_TABLE, (USER_ID,))
+
+    def read_items(self) -> RawTable | None:
+        return None if self.items is None else read_atomic_file(self.items, ITEMS_TABLE, (ITEM_ID,))
 
 
 def read_atomic_dir(dataset_dir: Path) -> RawTables:
     """Read ``dataset_dir/NAME.{inter,user,item}`` where NAME is the folder name."""
+    files = atomic_files(dataset_dir)
+    return RawTables(
+        interactions=read_atomic_file(files.interactions, INTERACTIONS_TABLE, INTERACTION_KEYS),
+        users=files.read_users(),
+        items=files.read_items(),
+    )
+
+
+def atomic_files(dataset_dir: Path) -> AtomicFiles:
+    """The files of ``dataset_dir``; raise ``DataFormatError`` when it is not a dataset."""
     if not dataset_dir.is_dir():
         raise DataFormatError(f"{dataset_dir}: not a directory")
     name = dataset_dir.name
@@ -42,10 +68,10 @@ def read_atomic_dir(dataset_dir: Path) -> RawTables:
     item_path = dataset_dir / f"{name}.item"
     for path in (inter_path, user_path, item_path):
         _refuse_links_out(dataset_dir, path)
-    return RawTables(
-        interactions=read_atomic_file(inter_path, INTERACTIONS_TABLE, (USER_ID, ITEM_ID)),
-        users=read_atomic_file(user_path, USERS_TABLE, (USER_ID,)) if user_path.is_file() else None,
-        items=read_atomic_file(item_path, ITEMS_TABLE, (ITEM_ID,)) if item_path.is_file() else None,
+    return AtomicFiles(
+        interactions=inter_path,
+        users=user_path if user_path.is_file() else None,
+        items=item_path if item_path.is_file() else None,
     )
 
 

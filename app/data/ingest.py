@@ -20,11 +20,11 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from app.data.atomic import read_atomic_dir
 from app.data.raw import REASON
 from app.data.report import IngestReport, TableSummary
+from app.data.sources import read_and_validate
 from app.data.spreadsheet import write_safe_csv
-from app.data.tabular import TabularMapping, read_tabular
+from app.data.tabular import TabularMapping
 from app.data.types import (
     EVENT_TYPE,
     INTERACTIONS_FILE,
@@ -41,7 +41,7 @@ from app.data.types import (
     Dataset,
     FieldType,
 )
-from app.data.validate import ValidatedTable, ValidatedTables, validate_tables
+from app.data.validate import InteractionsValidator, ValidatedTable, ValidatedTables
 
 QUARANTINE_DIR = "quarantine"
 IMPRESSION = "impression"
@@ -68,29 +68,23 @@ def ingest(
     *,
     mapping: TabularMapping | None = None,
     logged_events: pd.DataFrame | None = None,
+    interactions_validator: InteractionsValidator | None = None,
 ) -> IngestReport:
     """Read, validate and write ``source`` to ``data_dir``; return what was kept and rejected.
 
     ``source`` is a RecBole atomic directory, or an interactions file (.csv/.tsv/.parquet) read
     with ``mapping`` (identity mapping when None). ``logged_events`` (interactions layout, as
     ``app.events.sink.load_event_parts`` returns them) are events the API already validated;
-    they join the interactions. Raises ``DataFormatError`` when a file cannot be parsed at all;
-    bad rows are quarantined instead.
+    they join the interactions. ``interactions_validator`` (a batch engine's) reads and
+    validates the interactions of an atomic directory in this process's place. Raises
+    ``DataFormatError`` when a file cannot be parsed at all; bad rows are quarantined instead.
     """
     started = time.perf_counter()
     if not source.exists():
         raise DataFormatError(f"{source}: no such file or directory")
-    if source.is_dir():
-        tables = read_atomic_dir(source)
-    else:
-        tables = read_tabular(source, mapping or TabularMapping())
-    # The input's columns as read, so a build can tell when the source's schema drifted.
-    source_columns = {
-        raw.name: tuple(raw.frame.columns)
-        for raw in (tables.interactions, tables.users, tables.items)
-        if raw is not None
-    }
-    validated = validate_tables(tables, now=int(time.time()))
+    validated, source_columns = read_and_validate(
+        source, mapping, int(time.time()), interactions_validator
+    )
     if logged_events is not None and len(logged_events):
         _merge_logged_events(validated, logged_events)
     validated.interactions.accepted = sort_interactions(validated.interactions.accepted)

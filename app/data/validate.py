@@ -7,7 +7,9 @@ quarantine file, so nothing is dropped silently.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -16,26 +18,31 @@ import pyarrow.compute as pc
 
 from app.data.age import AGE_FIELD, InvalidAge, parse_age
 from app.data.atomic import RawTables
-from app.data.raw import LINE, REASON, RawTable
-from app.data.types import (
-    EVENT_TYPE,
-    EVENT_TYPES,
-    ITEM_ID,
-    RETAIL_COLUMNS,
-    TIMESTAMP,
-    USER_ID,
-    VALUE,
-    FieldType,
+from app.data.interaction_rules import (
+    DECIMAL_NUMBER,
+    DUPLICATE_INTERACTION,
+    DUPLICATE_KEY,
+    INVALID_TIMESTAMP,
+    MILLISECONDS_THRESHOLD,
+    SECONDS_PER_DAY,
+    TIMESTAMP_OUT_OF_RANGE,
+    UNKNOWN_EVENT_TYPE,
+    UNKNOWN_ITEM,
+    empty_value,
+    interaction_columns,
+    invalid_float,
+    missing_timestamp_note,
 )
+from app.data.raw import LINE, REASON, RawTable
+from app.data.types import EVENT_TYPE, EVENT_TYPES, ITEM_ID, TIMESTAMP, USER_ID, VALUE, FieldType
 
-SECONDS_PER_DAY = 86_400
-# Numeric timestamps at or above this are milliseconds: as seconds they would be year 5138.
-MILLISECONDS_THRESHOLD = 1e11
-EVENT_TYPE_COLUMNS = (EVENT_TYPE, "type")
-VALUE_COLUMNS = (VALUE, "price", "rating")
-RATING = "rating"
-# Arrow's float cast fails on the first bad value; this filter lets bad values become NaN.
-DECIMAL_NUMBER = r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$"
+# pandas reads these as the clock at parse time: an event time that changed with every ingest.
+CLOCK_WORDS = ("now", "today")
+# pandas 2.3 reads an ISO time without a UTC offset at the offset of the string parsed before
+# it (after "+02:00", "2024-01-02T10:00" was 08:00 UTC); a date-only string resets that, put
+# before every string, and parsed there only without to_datetime's cache of distinct strings.
+OFFSET_RESET = "1970-01-01"
+EPOCH = pd.Timestamp(0, tz="UTC")
 
 
 @dataclass
@@ -58,6 +65,11 @@ class ValidatedTables:
     items: ValidatedTable | None
 
 
+# How a batch engine validates an interactions file in its own place, with the same rules and
+# result as ``validate_interactions``: (file, its header's fields, accepted item ids, now).
+InteractionsValidator = Callable[[Path, dict[str, FieldType], pd.Index | None, int], ValidatedTable]
+
+
 class _Verdicts:
     """The first failed rule per row; rows with no reason are accepted."""
 
@@ -73,56 +85,66 @@ class _Verdicts:
 
 def validate_tables(tables: RawTables, now: int) -> ValidatedTables:
     """Validate users and items, then interactions against the accepted item ids."""
-    items = validate_attributes(tables.items, ITEM_ID) if tables.items else None
-    users = validate_attributes(tables.users, USER_ID) if tables.users else None
-    known_items = pd.Index(items.accepted[ITEM_ID]) if items is not None else None
+    return validate_with(
+        tables.users,
+        tables.items,
+        lambda known_items: validate_interactions(tables.interactions, known_items, now),
+    )
+
+
+def validate_with(
+    users: RawTable | None,
+    items: RawTable | None,
+    interactions: Callable[[pd.Index | None], ValidatedTable],
+) -> ValidatedTables:
+    """Validate users and items here, then interactions by ``interactions``, which is given
+    the accepted item ids (None without an item table)."""
+    valid_items = validate_attributes(items, ITEM_ID) if items else None
+    valid_users = validate_attributes(users, USER_ID) if users else None
+    known_items = pd.Index(valid_items.accepted[ITEM_ID]) if valid_items is not None else None
     return ValidatedTables(
-        interactions=validate_interactions(tables.interactions, known_items, now),
-        users=users,
-        items=items,
+        interactions=interactions(known_items), users=valid_users, items=valid_items
     )
 
 
 def validate_interactions(raw: RawTable, known_items: pd.Index | None, now: int) -> ValidatedTable:
     """Standardise interactions to ``INTERACTION_COLUMNS``; ``now`` bounds timestamps."""
     frame = raw.frame
+    columns = interaction_columns(list(raw.fields))
     notes: list[str] = []
     verdicts = _Verdicts(len(frame))
     users = frame[USER_ID].str.strip()
     items = frame[ITEM_ID].str.strip()
-    verdicts.reject(users == "", f"empty {USER_ID}")
-    verdicts.reject(items == "", f"empty {ITEM_ID}")
+    verdicts.reject(users == "", empty_value(USER_ID))
+    verdicts.reject(items == "", empty_value(ITEM_ID))
 
-    if TIMESTAMP in frame:
-        seconds = parse_timestamps(frame[TIMESTAMP])
-        verdicts.reject(np.isnan(seconds), "invalid timestamp")
+    if columns.timestamp is not None:
+        seconds = parse_timestamps(frame[columns.timestamp])
+        verdicts.reject(np.isnan(seconds), INVALID_TIMESTAMP)
         with np.errstate(invalid="ignore"):
             verdicts.reject(
-                (seconds < 0) | (seconds > now + SECONDS_PER_DAY), "timestamp out of range"
+                (seconds < 0) | (seconds > now + SECONDS_PER_DAY), TIMESTAMP_OUT_OF_RANGE
             )
     else:
         seconds = np.zeros(len(frame))
-        notes.append(f"{raw.path}: no timestamp column, every timestamp set to 0")
+        notes.append(missing_timestamp_note(raw.path))
 
-    event_column = next((c for c in EVENT_TYPE_COLUMNS if c in frame), None)
-    if event_column is not None:
-        events = frame[event_column].str.strip().str.lower()
-        verdicts.reject(~events.isin(EVENT_TYPES), "unknown event_type")
+    if columns.event is not None:
+        events = frame[columns.event].str.strip().str.lower()
+        verdicts.reject(~events.isin(EVENT_TYPES), UNKNOWN_EVENT_TYPE)
     else:
-        default_event = "rate" if RATING in frame else "interaction"
-        events = pd.Series(default_event, index=frame.index, dtype=object)
+        events = pd.Series(columns.default_event, index=frame.index, dtype=object)
 
-    value_column = next((c for c in VALUE_COLUMNS if c in frame), None)
-    if value_column is not None:
-        values = _parse_floats(frame[value_column])
-        verdicts.reject(~np.isfinite(values), f"invalid float in {value_column}")
+    if columns.value is not None:
+        values = _parse_floats(frame[columns.value])
+        verdicts.reject(~np.isfinite(values), invalid_float(columns.value))
     else:
         values = np.ones(len(frame))
 
-    retail = _retail_columns(frame, verdicts)
+    retail = _retail_columns(frame, columns.retail, verdicts)
 
     if known_items is not None:
-        verdicts.reject(~items.isin(known_items), f"unknown {ITEM_ID}")
+        verdicts.reject(~items.isin(known_items), UNKNOWN_ITEM)
 
     accepted = pd.DataFrame(
         {
@@ -134,34 +156,33 @@ def validate_interactions(raw: RawTable, known_items: pd.Index | None, now: int)
             **{name: column[verdicts.ok] for name, column in retail.items()},
         }
     )
-    repeated = accepted.duplicated(subset=[USER_ID, ITEM_ID, TIMESTAMP, EVENT_TYPE]).to_numpy()
+    repeated = accepted.duplicated(subset=list(DUPLICATE_KEY)).to_numpy()
     duplicates = np.zeros(len(frame), dtype=bool)
     duplicates[verdicts.ok] = repeated
-    verdicts.reject(duplicates, "duplicate interaction")
-    used = {USER_ID, ITEM_ID, TIMESTAMP, event_column, value_column, *retail}
+    verdicts.reject(duplicates, DUPLICATE_INTERACTION)
     return ValidatedTable(
         name=raw.name,
         accepted=accepted[~repeated].reset_index(drop=True),
         quarantine=_quarantine(raw, verdicts),
         rows_read=raw.rows_read,
-        ignored_columns=tuple(c for c in raw.fields if c not in used),
+        ignored_columns=columns.ignored,
         notes=tuple(notes),
     )
 
 
-def _retail_columns(frame: pd.DataFrame, verdicts: _Verdicts) -> dict[str, pd.Series]:
+def _retail_columns(
+    frame: pd.DataFrame, kinds: dict[str, str], verdicts: _Verdicts
+) -> dict[str, pd.Series]:
     """The retail columns the source has: quantity and price as floats (empty: NaN, unknown;
     negative values are returns or refunds, kept), basket ids as text (empty: None)."""
     columns: dict[str, pd.Series] = {}
-    for name, kind in RETAIL_COLUMNS.items():
-        if name not in frame:
-            continue
+    for name, kind in kinds.items():
         text = frame[name].str.strip()
         if kind == "token":
             columns[name] = text.where(text != "", None)
             continue
         numbers = _parse_floats(text)
-        verdicts.reject((text != "").to_numpy() & ~np.isfinite(numbers), f"invalid float in {name}")
+        verdicts.reject((text != "").to_numpy() & ~np.isfinite(numbers), invalid_float(name))
         columns[name] = pd.Series(numbers, index=frame.index)
     return columns
 
@@ -172,7 +193,7 @@ def validate_attributes(raw: RawTable, id_column: str) -> ValidatedTable:
     frame = raw.frame
     verdicts = _Verdicts(len(frame))
     ids = frame[id_column].str.strip()
-    verdicts.reject(ids == "", f"empty {id_column}")
+    verdicts.reject(ids == "", empty_value(id_column))
     columns: dict[str, pd.Series | np.ndarray | list[object]] = {id_column: ids}
     for name, kind in raw.fields.items():
         if name == id_column:
@@ -216,12 +237,10 @@ def _convert_attribute(
         return text.str.split()
     if kind is FieldType.FLOAT:
         numbers = _parse_floats(text)
-        verdicts.reject(
-            (text.str.strip() != "") & ~np.isfinite(numbers), f"invalid float in {name}"
-        )
+        verdicts.reject((text.str.strip() != "") & ~np.isfinite(numbers), invalid_float(name))
         return numbers
     sequences = [_float_list(value) for value in text.to_numpy()]
-    verdicts.reject(np.array([seq is None for seq in sequences]), f"invalid float in {name}")
+    verdicts.reject(np.array([seq is None for seq in sequences]), invalid_float(name))
     return [seq if seq is not None else [] for seq in sequences]
 
 
@@ -247,12 +266,23 @@ def parse_timestamps(text: pd.Series) -> np.ndarray:
     numbers = _parse_floats(stripped)
     with np.errstate(invalid="ignore"):
         numbers = np.where(np.abs(numbers) >= MILLISECONDS_THRESHOLD, numbers / 1000.0, numbers)
-    needs_iso = np.isnan(numbers) & (stripped != "").to_numpy()
+    needs_iso = (
+        np.isnan(numbers) & (stripped != "").to_numpy() & ~stripped.isin(CLOCK_WORDS).to_numpy()
+    )
     if needs_iso.any():
-        moments = pd.to_datetime(stripped[needs_iso], utc=True, errors="coerce", format="ISO8601")
-        epoch = pd.Timestamp(0, tz="UTC")
-        numbers[needs_iso] = ((moments - epoch) / pd.Timedelta(seconds=1)).to_numpy(np.float64)
+        numbers[needs_iso] = _iso_seconds(stripped[needs_iso].to_numpy(dtype=object))
     return numbers
+
+
+def _iso_seconds(texts: np.ndarray) -> np.ndarray:
+    """Unix seconds of ISO-8601 strings, each read on its own (NaN when not ISO-8601)."""
+    interleaved = np.empty(2 * len(texts), dtype=object)
+    interleaved[0::2] = OFFSET_RESET
+    interleaved[1::2] = texts
+    moments = pd.to_datetime(
+        pd.Series(interleaved), utc=True, errors="coerce", format="ISO8601", cache=False
+    )
+    return ((moments[1::2] - EPOCH) / pd.Timedelta(seconds=1)).to_numpy(np.float64)
 
 
 def _quarantine(raw: RawTable, verdicts: _Verdicts) -> pd.DataFrame:

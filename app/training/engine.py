@@ -10,8 +10,10 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
+from app.data.validate import InteractionsValidator
 from app.features.offline import Aggregator
 from app.settings import Settings
 from app.training.segments import KMeansFit
@@ -29,6 +31,8 @@ class EngineUnavailable(RuntimeError):
 @dataclass(frozen=True)
 class BatchEngine:
     name: str
+    # Validates and deduplicates the interactions file of an atomic source for ingest.
+    interactions_validator: InteractionsValidator | None = None
     # interactions Parquet -> how the features count it.
     aggregate: Callable[[Path], Aggregator] | None = None
     kmeans: KMeansFit | None = None
@@ -52,6 +56,7 @@ def batch_engine(settings: Settings, scratch_dir: Path) -> Iterator[BatchEngine]
     from app.spark.features import spark_aggregates
     from app.spark.segments import spark_kmeans
     from app.spark.session import spark_session
+    from app.spark.validate import spark_validate_interactions
     from app.training.spark_statistics import SparkStatistics
 
     try:
@@ -62,6 +67,7 @@ def batch_engine(settings: Settings, scratch_dir: Path) -> Iterator[BatchEngine]
     try:
         yield BatchEngine(
             "spark",
+            interactions_validator=partial(spark_validate_interactions, spark),
             aggregate=lambda path: spark_aggregates(spark, path),
             kmeans=spark_kmeans(spark),
             statistics=statistics,

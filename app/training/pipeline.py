@@ -112,7 +112,12 @@ def build(
         batch_engine(settings, stage.root / "engine") as engine,
     ):
         with progress.stage("ingest", seconds):
-            report = ingest(source, stage.data_dir, logged_events=logged_events)
+            report = ingest(
+                source,
+                stage.data_dir,
+                logged_events=logged_events,
+                interactions_validator=engine.interactions_validator,
+            )
             drop_erased_from_ingested(settings, stage.data_dir)  # erased users never come back
             warnings = check_ingest(
                 report,

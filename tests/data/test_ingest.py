@@ -6,8 +6,11 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from app.data.atomic import INTERACTION_KEYS, INTERACTIONS_TABLE, read_atomic_file
 from app.data.ingest import QUARANTINE_DIR, ingest, load_dataset, read_fingerprint
+from app.data.sources import TABULAR_VALIDATED_HERE
 from app.data.types import INTERACTION_COLUMNS, DataFormatError, FieldType
+from app.data.validate import ValidatedTable, validate_interactions
 from tests.data.conftest import BADSHOP, AtomicWriter
 
 
@@ -96,3 +99,45 @@ def test_quarantine_csv_cells_never_run_as_spreadsheet_formulas(
     assert sorted(quarantine["user_id"]) == sorted("'" + cell for cell in hostile)
     for line in path.read_text().splitlines():
         assert not any(cell.startswith(("=", "+", "-", "@")) for cell in line.split(","))
+
+
+class RecordingValidator:
+    """An engine's interactions validator that records its calls and validates in process."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[Path, list[str], list[str] | None]] = []
+
+    def __call__(
+        self, path: Path, fields: dict[str, FieldType], known_items: pd.Index | None, now: int
+    ) -> ValidatedTable:
+        known = None if known_items is None else sorted(known_items)
+        self.calls.append((path, list(fields), known))
+        raw = read_atomic_file(path, INTERACTIONS_TABLE, INTERACTION_KEYS)
+        return validate_interactions(raw, known_items, now)
+
+
+def test_an_engine_validates_the_interactions_of_an_atomic_source(tmp_path: Path) -> None:
+    validator = RecordingValidator()
+    on_engine = ingest(BADSHOP, tmp_path / "engine", interactions_validator=validator)
+    local = ingest(BADSHOP, tmp_path / "local")
+    accepted_items = sorted(load_dataset(tmp_path / "local").items["item_id"])
+    assert validator.calls == [
+        (
+            BADSHOP / "badshop.inter",
+            ["user_id", "item_id", "rating", "timestamp"],
+            accepted_items,
+        )
+    ]
+    assert on_engine.fingerprint == local.fingerprint
+    assert on_engine.source_columns == local.source_columns
+    assert on_engine.notes == local.notes
+
+
+def test_a_tabular_source_is_validated_here_and_says_so(tmp_path: Path) -> None:
+    (tmp_path / "events.csv").write_text("user_id,item_id,timestamp\nu,a,5\n")
+    validator = RecordingValidator()
+    report = ingest(tmp_path / "events.csv", tmp_path / "data", interactions_validator=validator)
+    assert validator.calls == []
+    assert report.tables["interactions"].accepted == 1
+    assert TABULAR_VALIDATED_HERE in report.notes
+    assert TABULAR_VALIDATED_HERE not in ingest(tmp_path / "events.csv", tmp_path / "b").notes

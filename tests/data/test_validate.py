@@ -157,3 +157,22 @@ def test_blank_line_is_reported_not_skipped(write_atomic: AtomicWriter) -> None:
     result = validate_tables(read_atomic_dir(folder), now=NOW).interactions
     assert list(result.accepted["item_id"]) == ["a"]
     assert reasons_by_line(result.quarantine) == {2: "empty user_id"}
+
+
+def test_each_iso_timestamp_is_read_at_its_own_offset() -> None:
+    # pandas alone read the time without an offset at the +02:00 of the string before it.
+    parsed = parse_timestamps(
+        pd.Series(["2024-01-02T03:04:05+02:00", "2024-01-02T03:04:05", "2024-01-02 03"])
+    )
+    assert list(parsed) == [1704157445.0, 1704164645.0, 1704164400.0]
+
+
+def test_clock_words_are_not_timestamps() -> None:
+    # pandas reads "now" and "today" as the clock: a row whose time changes with every ingest.
+    assert all(math.isnan(seconds) for seconds in parse_timestamps(pd.Series(["now", "today"])))
+
+
+def test_iso_timestamps_are_read_at_their_own_offset_in_long_columns() -> None:
+    # From 50 strings on, pandas parses each distinct string once, in an order of its own.
+    texts = ["2024-01-02T03:04:05+02:00", "2024-01-02T03:04:05.5"] * 30
+    assert set(parse_timestamps(pd.Series(texts))[1::2]) == {1704164645.5}

@@ -30,6 +30,7 @@ PORT_VARIABLE = "RECSERVE_TEST_SPARK_PORT"
 @dataclass(frozen=True)
 class Ingested:
     name: str
+    source: Path
     dataset: Dataset
     data_dir: Path
     as_of: datetime
@@ -59,7 +60,7 @@ def _ingested(root: Path, name: str, source: Path) -> Ingested:
     newest = int(dataset.interactions["timestamp"].max())
     # Some interactions fall after as_of: both engines must leave the same ones out.
     as_of = datetime.fromtimestamp(newest - 3 * 86_400, tz=UTC)
-    return Ingested(name, dataset, data_dir, as_of)
+    return Ingested(name, source, dataset, data_dir, as_of)
 
 
 @pytest.fixture(scope="session", params=["shop", "movielens-like"])

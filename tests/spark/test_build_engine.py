@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 import pyarrow.parquet as pq
 import pytest
 
-from app.data.ingest import load_dataset
+from app.data.ingest import ingest, load_dataset
 from app.data.synthetic import generate_shop
 from app.features.offline import build_feature_tables
 from app.features.schema import EVENT_TIMESTAMP, ITEM_FEATURES_VIEW, USER_BEHAVIOUR_VIEW
@@ -56,6 +56,7 @@ def test_spark_without_pyspark_is_a_named_error(
         pass
     with batch_engine(settings.model_copy(update={"batch_engine": "local"}), tmp_path) as local:
         assert local.statistics is None
+        assert local.interactions_validator is None
         assert local.aggregator(tmp_path / "x.parquet") is None
 
 
@@ -68,6 +69,7 @@ def test_a_spark_build_publishes_the_tables_the_local_path_computes(
     result = build(settings, source, tuning_budget_seconds=3)
 
     assert result.engine == "spark"
+    assert result.ingest.fingerprint == ingest(source, tmp_path / "local-data").fingerprint
     assert "timings (spark engine)" in result.format()
     assert result.model_dir.is_dir()
     published = {
