@@ -5,16 +5,21 @@ The same rules, in the same order, with the same reasons as
 share), and the same ``ValidatedTable``: accepted rows in line order, the quarantine with each
 rejected row's raw fields. Executors read and judge the file; one row per line comes back to
 the driver (the standard columns of an accepted row, the raw fields of a rejected one), where
-it is put in line order rather than by a distributed sort.
+it is put in line order rather than by a distributed sort. They come back as Parquet the
+executors write under a scratch directory, not as a collected result: at tens of millions of
+rows a collect overruns the driver's result size limit and holds every row twice in its JVM.
 """
 
 from __future__ import annotations
 
+import shutil
+import uuid
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pandas as pd
 import pyarrow.compute as pc
+import pyarrow.parquet as pq
 
 from app.data.atomic import INTERACTIONS_TABLE
 from app.data.interaction_rules import (
@@ -47,18 +52,20 @@ _MALFORMED, _SECONDS, _KNOWN = "malformed", "seconds", "known_item"
 
 def spark_validate_interactions(
     spark: SparkSession,
+    scratch_dir: Path,
     path: Path,
     fields: dict[str, FieldType],
     known_items: pd.Index | None,
     now: int,
 ) -> ValidatedTable:
-    """Validate the atomic interactions file ``path`` (header ``fields``) on ``spark``; with
-    ``spark`` bound, an ``InteractionsValidator``."""
+    """Validate the atomic interactions file ``path`` (header ``fields``) on ``spark``, its
+    rows passed back through ``scratch_dir``; with both bound, an ``InteractionsValidator``."""
     from pyspark.sql import functions as F
 
     # Raw fields go by position: a header may name a field "line", "reason" or "value".
     raw = {name: f"raw_{position}" for position, name in enumerate(fields)}
     columns = interaction_columns(list(fields))
+    judged_dir = scratch_dir / f"validated-{uuid.uuid4().hex}"
     with numbered_lines(spark, path) as (lines, line_count):
         rows = _fields(lines.where(F.col(LINE) > 1), list(raw.values()))  # line 1: the header
         parsed = rows.select("*", *_standard_columns(raw, columns))
@@ -67,7 +74,7 @@ def spark_validate_interactions(
         failure = _first_failure(raw, columns, now, has_catalogue=known_items is not None)
         judged = parsed.withColumn(REASON, failure)
         accepted = F.col(REASON).isNull()
-        table = (
+        (
             _deduplicated(judged.withColumn(TIMESTAMP, F.when(accepted, F.floor(_SECONDS))))
             .select(
                 LINE,
@@ -75,8 +82,12 @@ def spark_validate_interactions(
                 *[F.when(~accepted, F.col(column)).alias(column) for column in raw.values()],
                 *[F.when(accepted, F.col(name)).alias(name) for name in _accepted_names(columns)],
             )
-            .toArrow()
+            .write.parquet(str(judged_dir))
         )
+    try:
+        table = pq.read_table(judged_dir)
+    finally:
+        shutil.rmtree(judged_dir, ignore_errors=True)
     table = table.take(pc.sort_indices(table[LINE]))
     rejected = pc.is_valid(table[REASON])
     return ValidatedTable(

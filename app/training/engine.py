@@ -67,7 +67,9 @@ def batch_engine(settings: Settings, scratch_dir: Path) -> Iterator[BatchEngine]
     try:
         yield BatchEngine(
             "spark",
-            interactions_validator=partial(spark_validate_interactions, spark),
+            interactions_validator=partial(
+                spark_validate_interactions, spark, scratch_dir / "validation"
+            ),
             aggregate=lambda path: spark_aggregates(spark, path),
             kmeans=spark_kmeans(spark),
             statistics=statistics,

@@ -157,7 +157,8 @@ def both_engines(
     raw = read_atomic_file(path, INTERACTIONS_TABLE, INTERACTION_KEYS)
     local = validate_interactions(raw, known_items, NOW)
     fields = parse_header(path, INTERACTION_KEYS)
-    return local, spark_validate_interactions(spark, path, fields, known_items, NOW)
+    scratch = path.parent / "scratch"
+    return local, spark_validate_interactions(spark, scratch, path, fields, known_items, NOW)
 
 
 def _comparable(frame: pd.DataFrame) -> pd.DataFrame:
@@ -252,7 +253,7 @@ def test_text_that_is_not_utf8_is_refused_as_locally(spark: SparkSession, tmp_pa
         both_engines(spark, path, None)
     fields = parse_header(path, INTERACTION_KEYS)
     with pytest.raises(DataFormatError) as on_spark:
-        spark_validate_interactions(spark, path, fields, None, NOW)
+        spark_validate_interactions(spark, tmp_path / "scratch", path, fields, None, NOW)
     assert str(on_spark.value) == str(local.value) == f"{path}:3: not UTF-8 text"
 
 
@@ -266,8 +267,9 @@ def test_ingest_on_spark_writes_the_local_data(
     report = ingest(
         ingested.source,
         tmp_path / "data",
-        interactions_validator=partial(spark_validate_interactions, spark),
+        interactions_validator=partial(spark_validate_interactions, spark, tmp_path / "scratch"),
     )
     assert report.tables["interactions"].accepted == len(ingested.dataset.interactions) > 0
+    assert not list((tmp_path / "scratch").glob("*")), "the rows Spark passed back stay behind"
     assert read_fingerprint(tmp_path / "data") == read_fingerprint(ingested.data_dir)
     assert _quarantine_files(tmp_path / "data") == _quarantine_files(ingested.data_dir)
