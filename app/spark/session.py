@@ -6,6 +6,7 @@ test session) shares one JVM: starting it costs seconds, far more than a small s
 
 from __future__ import annotations
 
+import logging
 from typing import TYPE_CHECKING
 
 from app.settings import SparkSettings
@@ -37,4 +38,7 @@ def spark_session(settings: SparkSettings) -> SparkSession:
         builder = builder.config(key, value)
     session = builder.getOrCreate()
     session.sparkContext.setLogLevel("ERROR")
+    # py4j logs each connection it closes at INFO, also from finalizers at interpreter exit,
+    # when the streams a test runner or a pipe gave the handlers may already be closed.
+    logging.getLogger("py4j").setLevel(logging.WARNING)
     return session
