@@ -32,7 +32,7 @@ READ_COUNT = 100
 
 # KEYS[1]: the stream. ARGV: the clear-all message, the length cap.
 _FORGET_SCRIPT = """
-redis.call('DEL', KEYS[1])
+redis.call('XTRIM', KEYS[1], 'MAXLEN', 0)
 return redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[2], '*', 'm', ARGV[1])
 """
 
@@ -53,9 +53,12 @@ async def publish(client: RedisCluster, channel: str, message: bytes) -> None:
 
 
 async def forget(client: RedisCluster, channel: str) -> None:
-    """Delete every message of ``channel`` (an erased user's id may be among them; ``DEL`` frees
-    the bytes, which ``XDEL`` would leave in place) and, in the same script, tell every reader
-    to drop everything it holds, since it may not have read a deleted message yet."""
+    """Remove every message of ``channel`` (an erased user's id may be among them; trimming to
+    nothing frees the bytes, which ``XDEL`` would leave in place) and, in the same script, tell
+    every reader to drop everything it holds, since it may not have read a removed message yet.
+    The stream is trimmed, not deleted: it keeps its last ID, so the clear-all message gets a
+    newer one. A deleted stream starts its IDs afresh, and within the millisecond of the last
+    message the new ID could repeat it, which readers waiting past that ID would never see."""
     script = register_script(client, _FORGET_SCRIPT)
     await script(keys=[stream_key(channel)], args=[CLEAR_ALL, STREAM_MAX_LENGTH])
 

@@ -132,6 +132,33 @@ async def test_erasure_reaches_every_worker_and_leaves_no_id_in_the_channel(
             assert left == [invalidation_stream.CLEAR_ALL]  # nothing names the user any more
 
 
+async def test_the_clear_all_message_is_newer_than_any_message_a_reader_saw(
+    redis_cluster_url: str,
+) -> None:
+    """Readers wait for IDs past the last one they saw, so the erasure's clear-all message must
+    get a newer ID even when the last message's lies ahead of the clock (written in the same
+    millisecond, or by a master whose clock ran ahead)."""
+    channel = f"test-{uuid.uuid4().hex}"
+    key = invalidation_stream.stream_key(channel)
+    ahead = f"{int(time.time() * 1000) + 60_000}-0"
+    async with redis_client(redis_cluster_url, socket_timeout=1.0, connect_timeout=1.0) as raw:
+        assert isinstance(raw, RedisCluster)
+        await raw.xadd(key, {invalidation_stream.MESSAGE_FIELD: b"u1"}, id=ahead)
+        await invalidation_stream.forget(raw, channel)
+        entries = await raw.xrange(key)
+        await raw.delete(key)
+    assert [fields[invalidation_stream.MESSAGE_FIELD] for _, fields in entries] == [
+        invalidation_stream.CLEAR_ALL
+    ]
+    assert _stream_id(entries[0][0]) > _stream_id(ahead)
+
+
+def _stream_id(entry_id: bytes | str) -> tuple[int, int]:
+    text = entry_id.decode() if isinstance(entry_id, bytes) else entry_id
+    milliseconds, sequence = text.split("-")
+    return int(milliseconds), int(sequence)
+
+
 async def test_local_tier_unused_until_subscribed(cluster: Cluster) -> None:
     worker = cluster.workers[0]
     await worker.set("u1", "k5", b"value")
