@@ -11,6 +11,9 @@ Shoppers of consumables rebuy. Each (user, item) pair the user bought is scored 
   user; a pair whose elapsed time since the last purchase nears the cycle is "due" and is
   raised by up to ``1 + due_weight``.
 
+Or, where validation prefers it, by a learned scorer over the same signals and more
+(``repeat_learned``).
+
 Scores are normalised by the user's best, so ``1.0`` is their most likely rebuy. Everything
 here is vectorised over the interaction arrays: 1.3M purchases take well under a second.
 """
@@ -25,6 +28,7 @@ import pandas as pd
 import scipy.sparse as sp
 
 from app.data.types import ITEM_ID, TIMESTAMP, USER_ID
+from app.training.split import held_out_rows
 
 SECONDS_PER_DAY = 86_400.0
 QUANTITY = "quantity"
@@ -44,6 +48,7 @@ class RepeatParams:
     due_weight: float = 0.0
     quantity_weighted: bool = False
     exploration_weight: float | None = 0.0
+    learned: bool = False  # scored by the learned repurchase classifier instead
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -98,6 +103,17 @@ def purchases_from(
     )
 
 
+def held_out(purchases: Purchases, share: float) -> np.ndarray:
+    """Mask of each user's newest ``share`` of purchases, by the warm split's rule (whole
+    baskets: lines of one timestamp are one step)."""
+    return held_out_rows(purchases.user, purchases.item, purchases.time, share)
+
+
+def pair_keys(purchases: Purchases) -> np.ndarray:
+    """The sorted distinct ``user * n_items + item`` keys of the purchases."""
+    return np.unique(purchases.user * purchases.n_items + purchases.item)
+
+
 @dataclass(frozen=True)
 class PairStats:
     """Per distinct (user, item) pair, sorted by user then item: what scoring needs."""
@@ -110,6 +126,10 @@ class PairStats:
     _purchases: Purchases
     _inverse: np.ndarray  # purchase -> pair
     _age: np.ndarray  # purchase -> seconds before its user's last purchase
+
+    @property
+    def n_users(self) -> int:
+        return self._purchases.n_users
 
     def frequency(self, half_life_days: float | None, quantity_weighted: bool) -> np.ndarray:
         weight = np.log2(1.0 + self._purchases.quantity) if quantity_weighted else 1.0
@@ -176,7 +196,11 @@ def pair_scores(
             ratio = stats.elapsed / stats.cycle
             closeness = np.where(ratio > 0, np.minimum(ratio, 1.0 / ratio), 0.0)
         score = score * (1.0 + params.due_weight * np.nan_to_num(closeness))
-    # Pairs are sorted by user: one reduction per user's run.
+    return normalised_by_user(stats, score)
+
+
+def normalised_by_user(stats: PairStats, score: np.ndarray) -> np.ndarray:
+    """Pair scores divided by their user's best (pairs are sorted by user)."""
     if not score.size:
         return score
     starts = np.flatnonzero(np.r_[True, stats.user[1:] != stats.user[:-1]])
@@ -204,9 +228,15 @@ def repeat_matrix(
     """The served form: CSR ``(indptr, items, scores)`` over users, each row the user's best
     ``per_user`` rebuys, best first."""
     stats = pair_stats(purchases)
-    scores = pair_scores(stats, params)
+    return served_rows(stats, pair_scores(stats, params), per_user)
+
+
+def served_rows(
+    stats: PairStats, scores: np.ndarray, per_user: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``repeat_matrix``'s CSR rows from any per-pair scores normalised by user."""
     kept = ranked_pairs(stats, scores, per_user)
-    counts = np.bincount(stats.user[kept], minlength=purchases.n_users)
+    counts = np.bincount(stats.user[kept], minlength=stats.n_users)
     indptr = np.concatenate(([0], np.cumsum(counts))).astype(np.int64)
     return indptr, stats.item[kept].astype(np.int32), scores[kept].astype(np.float32)
 

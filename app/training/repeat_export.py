@@ -25,8 +25,15 @@ from app.artifacts import (
     ModelManifest,
     read_manifest,
 )
-from app.training.repeat import RepeatParams, purchases_from, repeat_matrix
-from app.training.repeat_tuning import RepeatTuning, tune_repeat
+from app.training.repeat import (
+    RepeatParams,
+    pair_scores,
+    pair_stats,
+    purchases_from,
+    served_rows,
+)
+from app.training.repeat_learned import fit_repurchase_classifier, learned_pair_scores
+from app.training.repeat_tuning import VALIDATION_SHARE, RepeatTuning, tune_repeat
 
 # Rebuys kept per user: a page shows tens; the rest of a long history only costs memory.
 SERVED_PER_USER = 200
@@ -64,7 +71,14 @@ def fit_repeat_model(
     if params.exploration_weight is None:
         empty = np.empty(0)
         return RepeatModel(params, tuning, (), np.zeros(1, dtype=np.int64), empty, empty)
-    indptr, items, scores = repeat_matrix(purchases, params, SERVED_PER_USER)
+    stats = pair_stats(purchases)
+    scores = pair_scores(stats, params)
+    if params.learned:
+        # Trained on the newest window of all purchases: the one just before what is served.
+        classifier = fit_repurchase_classifier(purchases, VALIDATION_SHARE)
+        if classifier is not None:
+            scores = learned_pair_scores(classifier, purchases, stats)
+    indptr, items, scores = served_rows(stats, scores, SERVED_PER_USER)
     keys = tuple(user_key(user) for user in user_ids)
     return RepeatModel(params, tuning, keys, indptr, items, scores)
 

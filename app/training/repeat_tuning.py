@@ -1,14 +1,15 @@
 """Decide the repeat model's parameters on a validation split carved from train.
 
-Per user, the last ``VALIDATION_SHARE`` of their interactions (by time) are held out, and
-every distinct held-out item is relevant, rebought or not (a repeat-inclusive protocol:
-nothing is excluded from ranking). First the repeat score is chosen (half-life, quantity
-weighting, propensity power, due weight) by the NDCG@10 of the users' best rebuys alone;
-then the exploration weight, by the NDCG@10 of the blend with the exploration list. The
-exploration list on validation is the popularity order of the items the user never had: the
-served model's own unseen recommendations would need a second training of it on the
-validation part. ``None`` (repeats off) competes with every weight, so data where nobody
-rebuys (film ratings) ends with repeats off.
+Per user, the last ``VALIDATION_SHARE`` of their interactions (whole baskets, by time, the
+warm split's rule) are held out, and every distinct held-out item is relevant, rebought or
+not (a repeat-inclusive protocol: nothing is excluded from ranking). First the repeat score
+is chosen (half-life, quantity weighting, propensity power, due weight) by the NDCG@10 of the
+users' best rebuys alone, and the learned scorer, trained one window earlier, replaces it
+when it ranks better; then the exploration weight, by the NDCG@10 of the blend with the
+exploration list. The exploration list on validation is the popularity order of the items
+the user never had: the served model's own unseen recommendations would need a second
+training of it on the validation part. ``None`` (repeats off) competes with every weight,
+so data where nobody rebuys (film ratings) ends with repeats off.
 """
 
 from __future__ import annotations
@@ -21,10 +22,13 @@ import numpy as np
 from app.training.repeat import (
     Purchases,
     RepeatParams,
+    held_out,
+    pair_keys,
     pair_scores,
     pair_stats,
     ranked_pairs,
 )
+from app.training.repeat_learned import fit_repurchase_classifier, learned_pair_scores
 
 K = 10
 VALIDATION_SHARE = 0.2
@@ -46,36 +50,33 @@ class RepeatTuning:
     blend_ndcg: float
     repeats_only_ndcg: float
     personal_frequency_ndcg: float
+    frequency_scorer_ndcg: float
+    learned_scorer_ndcg: float | None  # None: no window to learn from
     exploration_only_ndcg: float
 
     def as_metrics(self) -> dict[str, float]:
         prefix = "validation_ndcg@10_repeat_inclusive"
-        return {
+        metrics = {
             f"{prefix}_blend": self.blend_ndcg,
             f"{prefix}_repeats_only": self.repeats_only_ndcg,
             f"{prefix}_personal_frequency": self.personal_frequency_ndcg,
+            f"{prefix}_frequency_scorer": self.frequency_scorer_ndcg,
             f"{prefix}_exploration_only": self.exploration_only_ndcg,
         }
-
-
-def held_out(purchases: Purchases, share: float = VALIDATION_SHARE) -> np.ndarray:
-    """Mask of each user's last ``share`` of rows (rows are sorted by user, time)."""
-    counts = np.bincount(purchases.user, minlength=purchases.n_users)
-    n_held = np.maximum(1, np.rint(counts * share).astype(np.int64))
-    starts = np.concatenate(([0], np.cumsum(counts)[:-1]))
-    position = np.arange(len(purchases.user)) - starts[purchases.user]
-    return position >= (counts - n_held)[purchases.user]
+        if self.learned_scorer_ndcg is not None:
+            metrics[f"{prefix}_learned_scorer"] = self.learned_scorer_ndcg
+        return metrics
 
 
 class _Validation:
     """The split, its relevant pairs and the users scored."""
 
     def __init__(self, purchases: Purchases, seed: int) -> None:
-        held = held_out(purchases)
+        held = held_out(purchases, VALIDATION_SHARE)
         self.train = purchases.take(~held)
         n_items = purchases.n_items
         self.n_items = n_items
-        self.truth = np.unique(purchases.user[held] * n_items + purchases.item[held])
+        self.truth = pair_keys(purchases.take(held))
         truth_users = self.truth // n_items
         self.truth_count = np.bincount(truth_users, minlength=purchases.n_users)
         with_train = np.bincount(self.train.user, minlength=purchases.n_users) > 0
@@ -143,6 +144,17 @@ def tune_repeat(purchases: Purchases, seed: int = 0) -> tuple[RepeatParams, Repe
             ndcg, kept, scores = repeats_ndcg(params)
             if ndcg > best_ndcg:
                 best, best_ndcg, best_kept, best_scores = params, ndcg, kept, scores
+    scorer_ndcg = best_ndcg
+
+    learned_ndcg: float | None = None
+    classifier = fit_repurchase_classifier(validation.train, VALIDATION_SHARE)
+    if classifier is not None:
+        scores = learned_pair_scores(classifier, validation.train, stats)
+        kept = ranked_pairs(stats, scores, K)
+        learned_ndcg = validation.ndcg(stats.user[kept], stats.item[kept], _ranks(stats.user[kept]))
+        if learned_ndcg > best_ndcg:
+            best = replace(best, learned=True)
+            best_ndcg, best_kept, best_scores = learned_ndcg, kept, scores
 
     explore_users, explore_items = _exploration(validation)
     explore_ranks = _ranks(explore_users)
@@ -161,14 +173,13 @@ def tune_repeat(purchases: Purchases, seed: int = 0) -> tuple[RepeatParams, Repe
         ndcg = validation.ndcg(users[order], items[order], _ranks(users[order]))
         if ndcg > chosen_ndcg:
             chosen, chosen_ndcg = weight, ndcg
-    params = RepeatParams(
-        best.half_life_days, best.propensity_power, best.due_weight, best.quantity_weighted, chosen
-    )
-    return params, RepeatTuning(
+    return replace(best, exploration_weight=chosen), RepeatTuning(
         users=len(validation.users),
         blend_ndcg=chosen_ndcg,
         repeats_only_ndcg=best_ndcg,
         personal_frequency_ndcg=frequency_ndcg,
+        frequency_scorer_ndcg=scorer_ndcg,
+        learned_scorer_ndcg=learned_ndcg,
         exploration_only_ndcg=explore_ndcg,
     )
 

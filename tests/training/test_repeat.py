@@ -10,12 +10,13 @@ import pytest
 from app.training.repeat import (
     Purchases,
     RepeatParams,
+    held_out,
     pair_scores,
     pair_stats,
     purchases_from,
     repeat_matrix,
 )
-from app.training.repeat_tuning import held_out, tune_repeat
+from app.training.repeat_tuning import tune_repeat
 
 DAY = 86_400
 
@@ -97,7 +98,7 @@ def test_lines_of_one_basket_are_one_purchase_occasion() -> None:
 def test_held_out_takes_each_users_last_fifth() -> None:
     rows = [("u", f"i{d}", d, 1.0) for d in range(10)] + [("v", "i0", 0, 1.0)]
     p = _purchases(rows)
-    mask = held_out(p)
+    mask = held_out(p, 0.2)
     assert mask.tolist() == [False] * 8 + [True, True] + [True]
 
 
