@@ -27,6 +27,7 @@ from app.training.evaluate import ProtocolRun, ServedTopK
 from app.training.evaluate_baselines import K, attribute_tokens_by_id
 from app.training.evaluate_data import ingested_copy
 from app.training.evaluate_report import EvaluationReport, MethodScores
+from app.training.repeat_tuning import VALIDATION_PREFIX
 from app.training.split import EvaluationSplit, warm_split
 
 PROTOCOL = "repeat"
@@ -98,13 +99,28 @@ def evaluate_repeat(
         result = run.execute(settings, source, work, served, tuning_budget_seconds)
         models = settings.embedded_at(work / "home").model_root
         version = current_version(models)
-        if version is not None:
-            repeat = read_manifest(models / version).hyperparameters.get(REPEAT_HYPERPARAMETERS)
-            result = replace(result, model_params={**result.model_params, PROTOCOL: repeat})
         notes = list(copy.notes)
+        if version is not None:
+            manifest = read_manifest(models / version)
+            repeat = manifest.hyperparameters.get(REPEAT_HYPERPARAMETERS)
+            result = replace(result, model_params={**result.model_params, PROTOCOL: repeat})
+            notes.append(_scorer_validation(manifest.offline_metrics))
     shares = [len(r) for r in run.relevant]
     notes.append(
         f"repeat-inclusive truth: every distinct test item counts, bought before or not "
         f"({float(np.mean(shares)):.1f} relevant items per test user on average)"
     )
     return EvaluationReport(dataset=source.name, results=[result], notes=notes)
+
+
+def _scorer_validation(metrics: dict[str, float]) -> str:
+    """The build's validation NDCG@10 of each repeat scorer, as a report note."""
+    scorers = {
+        "personal frequency": metrics.get(f"{VALIDATION_PREFIX}_personal_frequency"),
+        "tuned frequency score": metrics.get(f"{VALIDATION_PREFIX}_frequency_scorer"),
+        "learned scorer": metrics.get(f"{VALIDATION_PREFIX}_learned_scorer"),
+        "served blend": metrics.get(f"{VALIDATION_PREFIX}_blend"),
+    }
+    known = {name: value for name, value in scorers.items() if value is not None}
+    figures = ", ".join(f"{name} {value:.4f}" for name, value in known.items())
+    return f"repeat scorers on the build's validation split (NDCG@10, repeat-inclusive): {figures}"

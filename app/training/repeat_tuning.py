@@ -33,6 +33,7 @@ from app.training.repeat_learned import fit_repurchase_classifier, learned_pair_
 K = 10
 VALIDATION_SHARE = 0.2
 MAX_VALIDATION_USERS = 5000
+VALIDATION_PREFIX = "validation_ndcg@10_repeat_inclusive"
 HALF_LIVES_DAYS: tuple[float | None, ...] = (None, 365.0, 120.0, 45.0, 15.0)
 PROPENSITY_POWERS = (0.0, 0.5, 1.0)
 DUE_WEIGHTS = (0.0, 0.5, 1.0)
@@ -55,7 +56,7 @@ class RepeatTuning:
     exploration_only_ndcg: float
 
     def as_metrics(self) -> dict[str, float]:
-        prefix = "validation_ndcg@10_repeat_inclusive"
+        prefix = VALIDATION_PREFIX
         metrics = {
             f"{prefix}_blend": self.blend_ndcg,
             f"{prefix}_repeats_only": self.repeats_only_ndcg,

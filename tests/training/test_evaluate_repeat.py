@@ -49,5 +49,8 @@ def test_repeat_mode_is_evaluated_through_the_engine(
     assert set(result["served_sources"]) <= {"personalized", "cold_start"}
     assert sum(result["served_sources"].values()) == result["test_users"]
     assert result["model_params"]["repeat"]["exploration_weight"] is not None
-    assert "| personal popularity |" in capsys.readouterr().out
+    printed = capsys.readouterr().out
+    assert "| personal popularity |" in printed
+    assert "repeat scorers on the build's validation split" in printed
+    assert "tuned frequency score 0." in printed
     assert not (tmp_path / "home" / "models").exists()
