@@ -29,6 +29,9 @@ _MAX_TREES = 200
 _LEARNING_RATE = 0.1
 _MIN_PAIRS_PER_LEAF = 50
 _SEED = 0
+# Beyond this many (user, item) pairs the fit learns from a seeded sample of whole users: the
+# trees gain little from more rows, and fitting time grows with them.
+MAX_TRAINING_PAIRS = 1_000_000
 
 
 def fit_repurchase_classifier(
@@ -43,6 +46,7 @@ def fit_repurchase_classifier(
     bought_again = np.isin(keys, pair_keys(purchases.take(held)))
     if bought_again.all() or not bought_again.any():
         return None
+    rows = training_rows(stats.user, MAX_TRAINING_PAIRS)
     classifier = HistGradientBoostingClassifier(
         max_iter=_MAX_TREES,
         learning_rate=_LEARNING_RATE,
@@ -50,7 +54,18 @@ def fit_repurchase_classifier(
         early_stopping=True,
         random_state=_SEED,
     )
-    return classifier.fit(pair_features(history, stats), bought_again)
+    return classifier.fit(pair_features(history, stats)[rows], bought_again[rows])
+
+
+def training_rows(pair_user: np.ndarray, max_pairs: int) -> np.ndarray:
+    """Positions of the pairs to learn from: all, or those of a seeded sample of users whose
+    pairs add up to at most ``max_pairs`` (``pair_user`` sorted, as pairs come)."""
+    if len(pair_user) <= max_pairs:
+        return np.arange(len(pair_user))
+    users, counts = np.unique(pair_user, return_counts=True)
+    order = np.random.default_rng(_SEED).permutation(len(users))
+    taken = order[np.cumsum(counts[order]) <= max_pairs]
+    return np.flatnonzero(np.isin(pair_user, users[taken]))
 
 
 def learned_pair_scores(

@@ -9,7 +9,11 @@ import pytest
 
 from app.training.repeat import Purchases, pair_stats, purchases_from
 from app.training.repeat_features import FEATURE_NAMES, pair_features
-from app.training.repeat_learned import fit_repurchase_classifier, learned_pair_scores
+from app.training.repeat_learned import (
+    fit_repurchase_classifier,
+    learned_pair_scores,
+    training_rows,
+)
 from app.training.repeat_tuning import tune_repeat
 
 DAY = 86_400
@@ -99,3 +103,13 @@ def test_validation_keeps_the_scorer_that_ranks_better() -> None:
     assert tuning.repeats_only_ndcg == max(tuning.frequency_scorer_ndcg, tuning.learned_scorer_ndcg)
     assert params.learned == (tuning.learned_scorer_ndcg > tuning.frequency_scorer_ndcg)
     assert "validation_ndcg@10_repeat_inclusive_learned_scorer" in tuning.as_metrics()
+
+
+def test_a_large_window_is_learned_from_a_sample_of_whole_users() -> None:
+    pair_user = np.repeat(np.arange(100), 7)  # 100 users, 7 pairs each
+    rows = training_rows(pair_user, max_pairs=200)
+    assert 0 < len(rows) <= 200
+    chosen = np.unique(pair_user[rows])
+    assert len(rows) == 7 * len(chosen)  # every pair of a chosen user, none of the others
+    assert np.array_equal(rows, training_rows(pair_user, max_pairs=200))  # seeded
+    assert len(training_rows(pair_user, max_pairs=700)) == 700
