@@ -72,12 +72,12 @@ def fit_repeat_model(
         empty = np.empty(0)
         return RepeatModel(params, tuning, (), np.zeros(1, dtype=np.int64), empty, empty)
     stats = pair_stats(purchases)
-    scores = pair_scores(stats, params)
-    if params.learned:
-        # Trained on the newest window of all purchases: the one just before what is served.
-        classifier = fit_repurchase_classifier(purchases, VALIDATION_SHARE)
-        if classifier is not None:
-            scores = learned_pair_scores(classifier, purchases, stats)
+    # Trained on the newest window of all purchases: the one just before what is served.
+    classifier = fit_repurchase_classifier(purchases, VALIDATION_SHARE) if params.learned else None
+    if classifier is None:
+        scores = pair_scores(stats, params)
+    else:
+        scores = learned_pair_scores(classifier, purchases, stats)
     indptr, items, scores = served_rows(stats, scores, SERVED_PER_USER)
     keys = tuple(user_key(user) for user in user_ids)
     return RepeatModel(params, tuning, keys, indptr, items, scores)

@@ -28,6 +28,9 @@ from app.training.repeat_features import pair_features
 _MAX_TREES = 200
 _LEARNING_RATE = 0.1
 _MIN_PAIRS_PER_LEAF = 50
+# Fewer rebuys (or non-rebuys) than this in the window leave nothing to learn from: the early
+# stopping split alone needs a few of each.
+MIN_PAIRS_PER_CLASS = 20
 _SEED = 0
 # Beyond this many (user, item) pairs the fit learns from a seeded sample of whole users: the
 # trees gain little from more rows, and fitting time grows with them.
@@ -38,15 +41,16 @@ def fit_repurchase_classifier(
     purchases: Purchases, share: float
 ) -> HistGradientBoostingClassifier | None:
     """Fit on the purchases' own last window (``share`` of each user's); ``None`` when that
-    window holds no rebuy, or nothing but rebuys, to learn from."""
+    window holds too few rebuys, or too few pairs not rebought, to learn from."""
     held = held_out(purchases, share)
     history = purchases.take(~held)
     stats = pair_stats(history)
     keys = stats.user * history.n_items + stats.item
-    bought_again = np.isin(keys, pair_keys(purchases.take(held)))
-    if bought_again.all() or not bought_again.any():
-        return None
     rows = training_rows(stats.user, MAX_TRAINING_PAIRS)
+    bought_again = np.isin(keys[rows], pair_keys(purchases.take(held)))
+    rebought = int(bought_again.sum())
+    if min(rebought, len(rows) - rebought) < MIN_PAIRS_PER_CLASS:
+        return None
     classifier = HistGradientBoostingClassifier(
         max_iter=_MAX_TREES,
         learning_rate=_LEARNING_RATE,
@@ -54,7 +58,7 @@ def fit_repurchase_classifier(
         early_stopping=True,
         random_state=_SEED,
     )
-    return classifier.fit(pair_features(history, stats)[rows], bought_again[rows])
+    return classifier.fit(pair_features(history, stats)[rows], bought_again)
 
 
 def training_rows(pair_user: np.ndarray, max_pairs: int) -> np.ndarray:

@@ -113,3 +113,14 @@ def test_a_large_window_is_learned_from_a_sample_of_whole_users() -> None:
     assert len(rows) == 7 * len(chosen)  # every pair of a chosen user, none of the others
     assert np.array_equal(rows, training_rows(pair_user, max_pairs=200))  # seeded
     assert len(training_rows(pair_user, max_pairs=700)) == 700
+
+
+def test_too_few_rebuys_to_learn_from_leave_the_frequency_score_serving() -> None:
+    # Twenty users each buy new items every day; one of them rebuys once in the newest window.
+    rows = [(f"u{u}", f"i{u}_{d}", float(d)) for u in range(20) for d in range(10)]
+    rows.append(("u0", "i0_0", 10.0))
+    p = _purchases(rows)
+    assert fit_repurchase_classifier(p, share=0.2) is None
+    params, tuning = tune_repeat(p)  # no error: the frequency score competes alone
+    assert not params.learned
+    assert tuning.learned_scorer_ndcg is None
