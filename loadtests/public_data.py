@@ -262,7 +262,7 @@ def _token(column: pd.Series) -> pd.Series:
     return column.fillna("").astype(str).str.replace("\t", " ").str.strip()
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     commands = parser.add_subparsers(dest="dataset", required=True)
     journey = commands.add_parser("completejourney")
@@ -284,7 +284,15 @@ def main() -> None:
     orders.add_argument("--max-users", type=int)
     for command in commands.choices.values():
         command.add_argument("--out", type=Path, required=True)
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
+    try:
+        _convert(args)
+    except (OSError, KeyError, ValueError) as error:
+        # A missing file or a file of another layout: say which, without a traceback.
+        parser.error(f"{args.dataset}: cannot convert ({type(error).__name__}: {error})")
+
+
+def _convert(args: argparse.Namespace) -> None:
     if args.dataset == "completejourney":
         completejourney(args.out, args.min_item_lines)
     elif args.dataset == "movielens":

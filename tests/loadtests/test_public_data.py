@@ -6,9 +6,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import pandas as pd
+import pytest
 
 from app.data.ingest import ingest
-from loadtests.public_data import instacart, movielens_dat, tafeng
+from loadtests.public_data import instacart, main, movielens_dat, tafeng
 
 
 def _atomic(path: Path) -> pd.DataFrame:
@@ -114,3 +115,27 @@ def test_instacart_clock_runs_forward_per_user(tmp_path: Path) -> None:
     items = _atomic(target / "instacart.item")
     assert items.iloc[0].tolist() == ["5", "dairy", "milk"]
     _ingests_whole(target, tmp_path)
+
+
+def test_a_file_of_another_layout_is_refused_with_the_dataset_and_column(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    wrong = tmp_path / "orders.csv"
+    wrong.write_text("user,item\n1,2\n")
+    with pytest.raises(SystemExit) as exit_info:
+        main(["tafeng", "--transactions", str(wrong), "--out", str(tmp_path / "out")])
+    assert exit_info.value.code == 2
+    message = capsys.readouterr().err
+    assert "tafeng: cannot convert" in message
+    assert "TRANSACTION_DT" in message
+    assert not (tmp_path / "out" / "tafeng").exists()  # nothing half-written
+
+
+def test_a_missing_file_is_refused_by_name(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    missing = tmp_path / "nowhere.dat"
+    args = ["--ratings", str(missing), "--movies", str(missing), "--users", str(missing)]
+    with pytest.raises(SystemExit):
+        main(["movielens-dat", *args, "--out", str(tmp_path)])
+    assert "nowhere.dat" in capsys.readouterr().err
