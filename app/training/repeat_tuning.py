@@ -52,11 +52,11 @@ class RepeatTuning:
     repeats_only_ndcg: float
     personal_frequency_ndcg: float
     frequency_scorer_ndcg: float
-    learned_scorer_ndcg: float | None  # None: no window to learn from
+    learned_scorer_ndcg: float | None  # None: too few rebuys to learn from
     exploration_only_ndcg: float
 
     def as_metrics(self) -> dict[str, float]:
-        prefix = VALIDATION_PREFIX
+        prefix = VALIDATION_PREFIX  # short for the lines below
         metrics = {
             f"{prefix}_blend": self.blend_ndcg,
             f"{prefix}_repeats_only": self.repeats_only_ndcg,
@@ -124,9 +124,13 @@ def tune_repeat(purchases: Purchases, seed: int = 0) -> tuple[RepeatParams, Repe
         if key not in frequencies:
             frequencies[key] = stats.frequency(*key)
         scores = pair_scores(stats, params, frequencies[key])
+        return (*ranked_ndcg(scores), scores)
+
+    def ranked_ndcg(scores: np.ndarray) -> tuple[float, np.ndarray]:
+        """NDCG@10 of each user's best pairs by ``scores``, and those pairs' positions."""
         kept = ranked_pairs(stats, scores, K)
         users, items = stats.user[kept], stats.item[kept]
-        return validation.ndcg(users, items, _ranks(users)), kept, scores
+        return validation.ndcg(users, items, _ranks(users)), kept
 
     # Coordinate search, one choice at a time in this order: the frequency's recency and
     # quantity weighting, then the propensity power, then the due weight.
@@ -151,8 +155,7 @@ def tune_repeat(purchases: Purchases, seed: int = 0) -> tuple[RepeatParams, Repe
     classifier = fit_repurchase_classifier(validation.train, VALIDATION_SHARE)
     if classifier is not None:
         scores = learned_pair_scores(classifier, validation.train, stats)
-        kept = ranked_pairs(stats, scores, K)
-        learned_ndcg = validation.ndcg(stats.user[kept], stats.item[kept], _ranks(stats.user[kept]))
+        learned_ndcg, kept = ranked_ndcg(scores)
         if learned_ndcg > best_ndcg:
             best = replace(best, learned=True)
             best_ndcg, best_kept, best_scores = learned_ndcg, kept, scores
