@@ -109,6 +109,13 @@ class RedisSettings(BaseModel):
         0.05, gt=0, description="Bound on every Redis call made on the request path."
     )
     connect_timeout_seconds: float = Field(0.05, gt=0, description="Bound on connecting.")
+    batch_timeout_seconds: float = Field(
+        30.0,
+        gt=0,
+        description="Bound on every Redis call of a batch job (connecting included): "
+        "materializing the feature views into the online store writes thousands of rows per "
+        "pipelined call, which the request-path bound is far too short for.",
+    )
     retry_after_seconds: float = Field(
         2.0,
         gt=0,

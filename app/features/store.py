@@ -34,10 +34,15 @@ ENTITY_KEY_SERIALIZATION_VERSION = 3
 MATERIALIZE_WINDOW = timedelta(seconds=1)
 
 
-def repo_config(settings: Settings, *, writes_are_newest: bool = False) -> RepoConfig:
+def repo_config(
+    settings: Settings, *, writes_are_newest: bool = False, batch: bool = False
+) -> RepoConfig:
     """The Feast configuration for ``settings``: file registry under ``feast_dir``, SQLite
     online store there too unless the online store has a Redis URL (``redis_urls.online_store``,
     else ``redis_url``; then Redis), file offline store.
+
+    Redis calls are bounded by the request-path timeouts, or with ``batch`` (a job writing
+    whole views) by ``redis.batch_timeout_seconds``.
 
     ``writes_are_newest``: the caller only writes rows stamped with the current time, so
     Feast's Redis check that each row is newer than the stored one (a round trip reading
@@ -47,13 +52,14 @@ def repo_config(settings: Settings, *, writes_are_newest: bool = False) -> RepoC
     online_store: dict[str, Any]
     redis_url = settings.redis_url_for("online_store")
     if redis_url:
+        redis = settings.redis
+        socket_timeout = redis.batch_timeout_seconds if batch else redis.socket_timeout_seconds
+        connect_timeout = redis.batch_timeout_seconds if batch else redis.connect_timeout_seconds
         online_store = {
             "type": "redis",
             "redis_type": "redis_cluster" if is_cluster_url(redis_url) else "redis",
             "connection_string": redis_connection_string(
-                redis_url,
-                socket_timeout=settings.redis.socket_timeout_seconds,
-                connect_timeout=settings.redis.connect_timeout_seconds,
+                redis_url, socket_timeout=socket_timeout, connect_timeout=connect_timeout
             ),
             "skip_dedup": writes_are_newest,
         }
@@ -132,12 +138,14 @@ def redis_connection_string(url: str, *, socket_timeout: float, connect_timeout:
     return ",".join([*nodes, *rendered])
 
 
-def open_store(settings: Settings, *, writes_are_newest: bool = False) -> FeatureStore:
+def open_store(
+    settings: Settings, *, writes_are_newest: bool = False, batch: bool = False
+) -> FeatureStore:
     """A ``FeatureStore`` for ``settings`` (see ``repo_config``); nothing is read until it is
     first used."""
     from feast import FeatureStore
 
-    config = repo_config(settings, writes_are_newest=writes_are_newest)
+    config = repo_config(settings, writes_are_newest=writes_are_newest, batch=batch)
     return FeatureStore(repo_path=str(settings.feast_dir), config=config)
 
 
@@ -161,7 +169,7 @@ def apply_and_materialize(
         if not path.is_file():
             raise FileNotFoundError(f"{path}: offline table missing; build the feature tables")
     settings.feast_dir.mkdir(parents=True, exist_ok=True)
-    store = open_store(settings)
+    store = open_store(settings, batch=True)
     started = time.perf_counter()
     # Feast prints its progress in ANSI colours; colorama strips them when stdout is not a
     # terminal (a log file, a pipe), where they would be escape codes in the text.
