@@ -9,14 +9,16 @@ answers at once.
 from __future__ import annotations
 
 import argparse
+import atexit
 import importlib.metadata
 import os
 import shutil
 import sys
+import threading
 from collections.abc import Sequence
 from functools import partial
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NoReturn
 
 from app.batch.commands import add_batch_commands
 from app.demo import port_in_use
@@ -50,6 +52,31 @@ def main(argv: Sequence[str] | None = None) -> int:
     configure_batch_logging(settings.log_format)
     handler = args.handler
     return int(handler(args, settings) or 0)
+
+
+def run() -> NoReturn:
+    """The ``recserve`` console script: ``main``, then the interpreter's own exit work
+    (joining threads, ``atexit`` handlers, flushing output), then ``os._exit`` with the
+    command's status, skipping the interpreter's teardown.
+
+    Feast reads Parquet through Arrow, whose thread pool may still hold a read-ahead buffer
+    backed by a Python object when a command returns. If that worker releases it during the
+    teardown, taking the GIL ends the thread inside a C++ frame and the process aborts
+    (SIGABRT, "terminate called without an active exception"): a batch job that did its
+    work would report failure to its scheduler, a few times in a hundred runs."""
+    try:
+        code = main()
+    except SystemExit as stop:  # argparse's errors and --help
+        if isinstance(stop.code, str):
+            print(stop.code, file=sys.stderr)
+        code = stop.code if isinstance(stop.code, int) else int(stop.code is not None)
+    # What the interpreter does first on exit: shut down thread pool executors, then wait
+    # for the other non-daemon threads (joining those alone would wait on idle workers).
+    threading._shutdown()  # type: ignore[attr-defined]
+    atexit._run_exitfuncs()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
 
 
 def non_negative_int(text: str) -> int:
@@ -430,4 +457,4 @@ def _demo(args: argparse.Namespace, settings: Settings) -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    run()
