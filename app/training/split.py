@@ -159,7 +159,8 @@ def cold_validation_folds(
 
 
 def _holdout(data: TrainingData, held: np.ndarray) -> HoldoutSplit:
-    train = data.with_rows(~held)
+    # As a build on the kept rows would see the users: only tokens someone kept carries.
+    train = data.with_rows(~held).without_unsupported_tokens()
     held_keys = np.unique(data.user_index[held] * data.n_items + data.item_index[held])
     train_keys = np.unique(train.user_index * data.n_items + train.item_index)
     new_keys = held_keys[~np.isin(held_keys, train_keys)]

@@ -228,7 +228,7 @@ def _tune_cold(
     split = cold_user_split(data, COLD_VALIDATION_SHARE, seed, eligible, max_users)
     fit, users = split.train, split.users_with_targets()
     targets = [split.targets[u] for u in users]
-    tokens = data.user_token_lists()
+    tokens = fit.user_token_lists()
     popularity = PopularityModel().fit(fit)
     interactions = fit.interaction_matrix()
     cold_model = copy.copy(model)  # the same arrays but its own token vectors

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import pandas as pd
@@ -103,6 +103,22 @@ class TrainingData:
             user_tokens=self.user_tokens,
             item_tokens=self.item_tokens,
         )
+
+    def without_unsupported_tokens(self) -> TrainingData:
+        """The same data with every user token that no user with an interaction carries
+        cleared from all rows (the vocabulary keeps its indices).
+
+        A build indexes only users with interactions (``training_data_from``), so such a token
+        is never in the served vocabulary: a new user carrying it is scored from their other
+        tokens. Held-out users (the cold ones above all) must be scored the same way; keeping
+        the token would count it in their mean of token rows with no fitted weight behind it,
+        diluting the rest."""
+        active = np.bincount(self.user_index, minlength=self.n_users) > 0
+        carried = np.asarray(self.user_tokens[active].sum(axis=0)).ravel() > 0
+        tokens = sp.csr_matrix(self.user_tokens @ sp.diags(carried.astype(np.float64)))
+        tokens.eliminate_zeros()
+        tokens.sort_indices()  # each row's tokens in vocabulary order, as built
+        return replace(self, user_tokens=tokens)
 
 
 def training_data_from(

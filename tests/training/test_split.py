@@ -165,3 +165,20 @@ def test_cold_validation_folds_are_disjoint_draws_of_a_tenth_of_the_users_each()
     # Fewer folds when the users run out; the cap bounds each fold.
     assert len(cold_validation_folds(data, 0.3, folds=5, seed=0)) == 3
     assert {len(f.users_with_targets()) for f in cold_validation_folds(data, 0.1, 5, 0, 2)} == {2}
+
+
+def test_a_held_out_user_keeps_only_tokens_someone_left_in_the_fit_carries():
+    rows = [(f"u{u:02d}", f"i{(u + k) % 7}", k) for u in range(40) for k in range(3)]
+    # Everyone shares gender and a zip region; each user also has a zip code of their own.
+    tokens = {f"u{u:02d}": ("gender=F", "zip3=941", f"zip=941{u:02d}") for u in range(40)}
+    data = training_data_from(
+        Dataset(interactions(rows), pd.DataFrame(), pd.DataFrame()), tokens, {}
+    )
+    split = cold_user_split(data, 0.1, seed=3)
+    kept = split.train.user_token_lists()
+
+    for user in split.users_with_targets():
+        assert [data.tokens[t] for t in kept[user]] == ["gender=F", "zip3=941"]
+    user = int(split.train.user_index[0])  # still has interactions: keeps its own zip too
+    assert [data.tokens[t] for t in kept[user]] == sorted(tokens[data.user_ids[user]])
+    assert split.train.tokens == data.tokens  # indices are unchanged
