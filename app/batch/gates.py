@@ -17,7 +17,6 @@ class BuildRefused(Exception):
     """A build that must not be published; the last good data and model stay in use."""
 
 
-
 class NoUsersToSegment(BuildRefused):
     """The behaviour table has no user: segmenting would publish k=0."""
 

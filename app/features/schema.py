@@ -88,5 +88,7 @@ class UserFeatures:
     @property
     def is_known(self) -> bool:
         return self.has_history or self.has_attributes
+
+
 # The segment step's report beside the user_segments table (k, sizes, silhouette).
 SEGMENTS_REPORT_FILE = "segments.json"

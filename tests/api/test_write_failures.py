@@ -35,9 +35,7 @@ def client(home_copy: Settings) -> Iterator[TestClient]:
         yield test_client
 
 
-def post_view(
-    client: TestClient, event_id: str, item_id: str, copies: int = 1
-) -> dict[str, Any]:
+def post_view(client: TestClient, event_id: str, item_id: str, copies: int = 1) -> dict[str, Any]:
     events = [
         {
             "event_id": event_id if n == 0 else f"{event_id}-{n}",
